@@ -1,0 +1,57 @@
+# infracheck - `make` alone lists the targets.
+#
+# Everything runs from a virtualenv in .venv that the targets create and fill
+# themselves, so a fresh clone needs nothing but python3 (>= 3.11) and make.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
+
+PROJECT ?= netra-staging
+REGION ?= us-central1
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo demo-healthy diagnose test contract unit lint fixtures bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)  ## create .venv and install infracheck (editable) with the test tools
+
+demo: $(STAMP)  ## replay the seed's recorded outage (no cloud needed): CRITICAL, exit 2
+	$(BIN)/infracheck diagnose --replay fixtures/outage --issue 1278
+
+demo-healthy: $(STAMP)  ## replay a healthy stack: HEALTHY, exit 0
+	$(BIN)/infracheck diagnose --replay fixtures/healthy --issue 1278
+
+diagnose: $(STAMP)  ## live run with your gcloud: make diagnose PROJECT=... REGION=... ARGS='--format json'
+	$(BIN)/infracheck diagnose --project=$(PROJECT) --region=$(REGION) $(ARGS)
+
+test: $(STAMP) lint  ## the whole suite: unit tests and the real-gcloud contract suite
+	$(BIN)/python -m pytest -q
+
+unit: $(STAMP)  ## unit tests only (no gcloud process)
+	$(BIN)/python -m pytest -q -m 'not contract'
+
+contract: $(STAMP)  ## the contract suite: real gcloud against the fake Google API
+	$(BIN)/python -m pytest -q -m contract
+
+lint:  ## one module owns each dependency: sh, jmespath, colorama
+	@$(PYTHON) tests/lint_imports.py
+
+fixtures: $(STAMP)  ## re-record fixtures/<scenario> from fixtures/api/<scenario> through real gcloud
+	$(BIN)/python tests/record_fixtures.py
+
+bench: $(STAMP)  ## infracheck vs the seed's sequential commands, real gcloud, fake API with latency
+	$(BIN)/python tests/bench.py
+
+clean:  ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,402 @@
+"""Load and validate the check catalog (`commands/*.toml`) into concrete Checks.
+
+The catalog is data: a profile of names (the stack under diagnosis) and one
+file per area. Loading substitutes the profile into every command, so a
+substituted value is always exactly one argv token and never reaches a shell.
+Everything a typo can break fails here, naming the file and the check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import importlib.resources
+import os
+import re
+import shlex
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from infracheck.model import Area, Check, Missing, Rule, Severity
+
+PROFILE_FILE = "profile.toml"
+ENV_PREFIX = "INFRACHECK_"
+
+# Names a message may use that are only known once a rule has been judged.
+RUNTIME_NAMES = frozenset({"actual", "value", "expected"})
+
+_AREA_KEYS = {"id", "order", "title", "ok", "fail", "summary", "missing", "api"}
+_CHECK_KEYS = {
+    "id", "title", "why", "command", "foreach", "select", "missing", "sensitive",
+    "role", "rule", "resource", "with",
+}
+_RULE_KEYS = {
+    "id", "title", "why", "path", "op", "value", "severity", "message", "remedy",
+    "when", "expected", "if_absent",
+}
+_MISSING_KEYS = {"severity", "message", "remedy"}
+_TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\}")
+_RULE_ID = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)+$")
+
+
+class CatalogError(Exception):
+    """A catalog or profile problem, worded for the person who edits the file."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Catalog:
+    profile: Mapping[str, Any]
+    areas: tuple[Area, ...]
+    checks: tuple[Check, ...]
+
+
+def default_dir() -> Path:
+    """The installed catalog (package `infracheck.commands`), else the source tree."""
+    try:
+        files = importlib.resources.files("infracheck.commands")
+        path = Path(str(files))
+        if (path / PROFILE_FILE).is_file():
+            return path
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "commands"
+
+
+def load(
+    directory: Path | None = None,
+    overrides: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    profile_file: Path | None = None,
+) -> Catalog:
+    """Read the profile and every area file; returns concrete checks.
+
+    Precedence of a profile value: `overrides` (flags, --set) > `environ`
+    (INFRACHECK_NAME) > profile file.
+    """
+    directory = directory or default_dir()
+    if not (directory / PROFILE_FILE).is_file():
+        raise CatalogError(f"{directory}: no {PROFILE_FILE} (is this a catalog folder?)")
+    profile, patterns = _read_profile(directory / PROFILE_FILE)
+    if profile_file is not None:
+        extra, extra_patterns = _read_profile(profile_file, known=profile)
+        profile.update(extra)
+        patterns.update(extra_patterns)
+    env = os.environ if environ is None else environ
+    for name in profile:
+        raw = env.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            profile[name] = _coerce(name, raw, profile[name], f"${ENV_PREFIX}{name.upper()}")
+    for name, raw in (overrides or {}).items():
+        if name not in profile:
+            known = ", ".join(sorted(profile))
+            raise CatalogError(f"unknown profile name '{name}' (known: {known})")
+        profile[name] = _coerce(name, raw, profile[name], f"--set {name}")
+    for name, value in profile.items():
+        _validate_value(name, value, patterns)
+
+    areas: list[tuple[int, Area]] = []
+    checks: list[Check] = []
+    seen_ids: set[str] = set()
+    for path in sorted(directory.glob("*.toml")):
+        if path.name == PROFILE_FILE:
+            continue
+        data = _read_toml(path)
+        area_order, area, api = _read_area(path, data)
+        areas.append((area_order, area))
+        for raw in data.get("check", []):
+            if not isinstance(raw, dict):
+                raise CatalogError(f"{path.name}: [[check]] entries must be tables")
+            check_id = _require(path, raw, "id", "check")
+            if check_id in seen_ids:
+                raise CatalogError(f"{path.name}: check '{check_id}' is defined twice")
+            seen_ids.add(check_id)
+            checks.extend(_expand(path, area, api, raw, profile))
+        unknown = set(data) - {"area", "check"}
+        if unknown:
+            raise CatalogError(f"{path.name}: unknown top-level key(s) {sorted(unknown)}")
+    ordered = tuple(a for _, a in sorted(areas, key=lambda pair: pair[0]))
+    rank = {a.id: i for i, a in enumerate(ordered)}
+    checks.sort(key=lambda c: rank[c.area])
+    return Catalog(profile=profile, areas=ordered, checks=tuple(checks))
+
+
+def is_selected(check: Check, rule_id: str, include: list[str], exclude: list[str]) -> bool:
+    """A rule runs when it matches some include (or none are given) and no exclude.
+
+    A glob matches a rule id, its check id, or its area, so `--exclude
+    'network*'` drops the whole network area as gcpdiag's filters do.
+    """
+    names = [n for n in (rule_id, check.id, check.area) if n]
+
+    def hit(globs: list[str]) -> bool:
+        return any(fnmatch.fnmatchcase(n, g) for g in globs for n in names)
+
+    return (not include or hit(include)) and not hit(exclude)
+
+
+# --- profile ---------------------------------------------------------------
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise CatalogError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{path.name}: not valid TOML: {exc}") from None
+
+
+def _read_profile(
+    path: Path, known: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    data = _read_toml(path)
+    patterns = data.pop("patterns", {})
+    if not isinstance(patterns, dict):
+        raise CatalogError(f"{path.name}: [patterns] must be a table")
+    if known is not None:
+        unknown = set(data) - set(known)
+        if unknown:
+            raise CatalogError(f"{path}: unknown profile name(s) {sorted(unknown)}")
+    for name, pattern in patterns.items():
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise CatalogError(f"{path.name}: pattern for '{name}' does not compile: {exc}") from None
+    return dict(data), dict(patterns)
+
+
+def _coerce(name: str, raw: str, default: Any, origin: str) -> Any:
+    """Turn a string from a flag or the environment into the default's type."""
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes"):
+            return True
+        if raw.lower() in ("0", "false", "no"):
+            return False
+        raise CatalogError(f"{origin}: '{name}' takes true or false, not '{raw}'")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise CatalogError(f"{origin}: '{name}' takes a whole number, not '{raw}'") from None
+    if isinstance(default, list):
+        if default and not all(isinstance(v, str) for v in default):
+            raise CatalogError(
+                f"{origin}: '{name}' is a list of tables; set it in a --profile file instead"
+            )
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def _validate_value(name: str, value: Any, patterns: Mapping[str, str]) -> None:
+    """Refuse values that are malformed or would read as a flag to gcloud."""
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict):
+                for key, sub in item.items():
+                    _validate_value(f"{name}.{key}", sub, patterns)
+            else:
+                _validate_value(name, item, patterns)
+        return
+    if not isinstance(value, str):
+        return
+    if value.startswith("-"):
+        raise CatalogError(f"invalid {name} '{value}': a value may not start with '-'")
+    if any(ch.isspace() or ord(ch) < 32 for ch in value):
+        raise CatalogError(f"invalid {name} {value!r}: spaces and control characters are not allowed")
+    pattern = patterns.get(name)
+    if pattern and not re.fullmatch(pattern, value):
+        raise CatalogError(f"invalid {name} '{value}': must match {pattern}")
+
+
+# --- areas and checks ------------------------------------------------------
+
+def _read_area(path: Path, data: dict[str, Any]) -> tuple[int, Area, str]:
+    raw = data.get("area")
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{path.name}: missing [area] table")
+    _no_unknown(path, raw, _AREA_KEYS, "[area]")
+    area = Area(
+        id=_require(path, raw, "id", "[area]"),
+        title=_require(path, raw, "title", "[area]"),
+        ok=_require(path, raw, "ok", "[area]"),
+        fail=_require(path, raw, "fail", "[area]"),
+        summary=raw.get("summary", ""),
+        missing=raw.get("missing", ""),
+    )
+    return int(raw.get("order", 99)), area, raw.get("api", "")
+
+
+def _expand(
+    path: Path, area: Area, api: str, raw: dict[str, Any], profile: Mapping[str, Any]
+) -> list[Check]:
+    check_id = _require(path, raw, "id", "check")
+    where = f"check '{check_id}'"
+    _no_unknown(path, raw, _CHECK_KEYS, where)
+    if not _RULE_ID.match(check_id) or not check_id.startswith(area.id + "."):
+        raise CatalogError(f"{path.name}: {where}: id must be '{area.id}.<slug>'")
+    tokens = _tokens(path, where, _require(path, raw, "command", where))
+    extras_raw = raw.get("with", {})
+    if not isinstance(extras_raw, dict):
+        raise CatalogError(f"{path.name}: {where}: 'with' must be a table of name = command")
+    extra_tokens = {name: _tokens(path, f"{where} with.{name}", cmd) for name, cmd in extras_raw.items()}
+    rules_raw = raw.get("rule", [])
+    if not isinstance(rules_raw, list) or not rules_raw and "missing" not in raw:
+        raise CatalogError(f"{path.name}: {where}: needs at least one [[check.rule]] or a 'missing'")
+
+    foreach = raw.get("foreach")
+    if foreach is None:
+        items: list[Any] = [None]
+    else:
+        items = profile.get(foreach)  # type: ignore[assignment]
+        if not isinstance(items, list):
+            raise CatalogError(f"{path.name}: {where}: foreach '{foreach}' is not a list in the profile")
+
+    checks = []
+    for item in items:
+        ctx = dict(profile)
+        if item is not None:
+            ctx["item"] = item
+        sub = _Substituter(path, where, ctx)
+        rules = tuple(_rule(path, check_id, r, sub) for r in rules_raw)
+        ids = [r.id for r in rules]
+        if len(set(ids)) != len(ids):
+            raise CatalogError(f"{path.name}: {where}: duplicate rule id")
+        missing = None
+        if "missing" in raw:
+            m = raw["missing"]
+            if not isinstance(m, dict):
+                raise CatalogError(f"{path.name}: {where}: 'missing' must be a table")
+            _no_unknown(path, m, _MISSING_KEYS, f"{where} missing")
+            missing = Missing(
+                severity=_severity(path, where, m.get("severity", "critical")),
+                message=sub.text(_require(path, m, "message", f"{where} missing")),
+                remedy=sub.text(m.get("remedy", "")),
+            )
+        default_resource = "{item}" if isinstance(item, str) else ("{item.name}" if item else check_id)
+        checks.append(
+            Check(
+                id=check_id,
+                area=area.id,
+                title=sub.text(raw.get("title", check_id)),
+                argv=tuple(sub.text(t) for t in tokens),
+                rules=rules,
+                resource=sub.text(raw.get("resource", default_resource)),
+                select=sub.jmespath(raw["select"]) if "select" in raw else None,
+                missing=missing,
+                sensitive=bool(raw.get("sensitive", False)),
+                item=item,
+                role=raw.get("role", ""),
+                api=api,
+                why=raw.get("why", "").strip(),
+                extras=tuple((n, tuple(sub.text(t) for t in toks)) for n, toks in extra_tokens.items()),
+            )
+        )
+    return checks
+
+
+def _tokens(path: Path, where: str, command: Any) -> list[str]:
+    """Split like a shell would, before substitution: a value stays one token."""
+    try:
+        tokens = shlex.split(str(command))
+    except ValueError as exc:
+        raise CatalogError(f"{path.name}: {where}: command does not parse: {exc}") from None
+    if not tokens or tokens[0] not in ("gcloud", "probe"):
+        raise CatalogError(f"{path.name}: {where}: command must start with 'gcloud' or 'probe'")
+    return tokens
+
+
+def _rule(path: Path, check_id: str, raw: dict[str, Any], sub: "_Substituter") -> Rule:
+    rule_id = _require(path, raw, "id", f"check '{check_id}' rule")
+    where = f"check '{check_id}' rule '{rule_id}'"
+    _no_unknown(path, raw, _RULE_KEYS, where)
+    if not _RULE_ID.match(rule_id):
+        raise CatalogError(f"{path.name}: {where}: id must look like 'area.slug'")
+    op = _require(path, raw, "op", where)
+    value = raw.get("value")
+    return Rule(
+        id=rule_id,
+        path=sub.jmespath(_require(path, raw, "path", where)),
+        op=op,
+        value=sub.value(value) if value is not None else None,
+        severity=_severity(path, where, raw.get("severity", "critical")),
+        message=sub.text(_require(path, raw, "message", where), runtime=True),
+        remedy=sub.text(raw.get("remedy", "")),
+        title=sub.text(raw.get("title", ""), runtime=True),
+        why=raw.get("why", "").strip(),
+        when=raw.get("when"),
+        expected=sub.text(raw.get("expected", "")),
+        if_absent=_if_absent(path, where, raw.get("if_absent", "fail")),
+    )
+
+
+def _if_absent(path: Path, where: str, raw: Any) -> str:
+    if raw not in ("pass", "fail"):
+        raise CatalogError(f"{path.name}: {where}: if_absent must be 'pass' or 'fail', not '{raw}'")
+    return str(raw)
+
+
+def _severity(path: Path, where: str, raw: Any) -> Severity:
+    try:
+        return Severity[str(raw).upper()]
+    except KeyError:
+        raise CatalogError(f"{path.name}: {where}: severity must be 'critical' or 'warning', not '{raw}'") from None
+
+
+def _require(path: Path, raw: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in raw or raw[key] in ("", None):
+        raise CatalogError(f"{path.name}: {where}: missing '{key}'")
+    return raw[key]
+
+
+def _no_unknown(path: Path, raw: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = set(raw) - allowed
+    if unknown:
+        raise CatalogError(f"{path.name}: {where}: unknown key(s) {sorted(unknown)}")
+
+
+class _Substituter:
+    """Fills `{name}` / `{item.key}` from the profile; unknown names are errors."""
+
+    def __init__(self, path: Path, where: str, ctx: Mapping[str, Any]):
+        self.path, self.where, self.ctx = path, where, ctx
+
+    def lookup(self, name: str) -> Any:
+        head, _, key = name.partition(".")
+        if head not in self.ctx:
+            raise CatalogError(f"{self.path.name}: {self.where}: unknown name '{{{name}}}'")
+        value = self.ctx[head]
+        if key:
+            if not isinstance(value, dict) or key not in value:
+                raise CatalogError(f"{self.path.name}: {self.where}: unknown name '{{{name}}}'")
+            value = value[key]
+        return value
+
+    def text(self, template: str, runtime: bool = False) -> str:
+        def repl(m: re.Match[str]) -> str:
+            if runtime and m.group(1) in RUNTIME_NAMES:
+                return m.group(0)
+            value = self.lookup(m.group(1))
+            return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+        return _TEMPLATE.sub(repl, template)
+
+    def jmespath(self, template: str) -> str:
+        """Substitute into a JMESPath expression, escaped for a raw string literal."""
+
+        def repl(m: re.Match[str]) -> str:
+            return str(self.lookup(m.group(1))).replace("\\", "\\\\").replace("'", "\\'")
+
+        return _TEMPLATE.sub(repl, template)
+
+    def value(self, raw: Any) -> Any:
+        """A value that is exactly `{name}` keeps the profile's type (number, list)."""
+        if isinstance(raw, str):
+            whole = _TEMPLATE.fullmatch(raw)
+            if whole:
+                return self.lookup(whole.group(1))
+            return self.text(raw)
+        if isinstance(raw, list):
+            return [self.value(v) for v in raw]
+        return raw

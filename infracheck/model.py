@@ -1,0 +1,193 @@
+"""Enums and frozen dataclasses shared by every stage; no logic beyond ordering."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+
+class Severity(enum.IntEnum):
+    """How bad a failed rule is; `max()` gives the worst."""
+
+    WARNING = 1
+    CRITICAL = 2
+
+
+class Status(enum.Enum):
+    """The outcome of one rule (or of a whole check that could not run)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"  # could not be evaluated: the command failed, timed out...
+    SKIP = "skip"  # excluded by --include/--exclude; never run, never counted
+
+
+class Overall(enum.IntEnum):
+    """Overall verdict, ordered so that `max()` is the worst.
+
+    CRITICAL outranks UNKNOWN: a known outage is more actionable than a check
+    that could not run.
+    """
+
+    HEALTHY = 0
+    WARNING = 1
+    UNKNOWN = 2
+    CRITICAL = 3
+
+
+class ExitStatus(enum.IntEnum):
+    """Exit codes, in the monitoring-plugin (Nagios) convention."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3  # also: usage errors, infracheck itself unable to run
+    INTERRUPTED = 130  # SIGINT, as a shell reports it
+
+    @classmethod
+    def of(cls, overall: Overall) -> "ExitStatus":
+        return {
+            Overall.HEALTHY: cls.OK,
+            Overall.WARNING: cls.WARNING,
+            Overall.CRITICAL: cls.CRITICAL,
+            Overall.UNKNOWN: cls.UNKNOWN,
+        }[overall]
+
+
+class ErrorKind(enum.Enum):
+    """Why a command produced no usable document, as a user would act on it."""
+
+    NOT_INSTALLED = "not-installed"
+    NOT_AUTHENTICATED = "not-authenticated"
+    PERMISSION_DENIED = "permission-denied"
+    NOT_FOUND = "not-found"
+    NOT_FOUND_OR_DENIED = "not-found-or-denied"
+    API_DISABLED = "api-disabled"
+    QUOTA = "quota"
+    SERVER = "server-error"
+    TRANSPORT = "transport"
+    TIMEOUT = "timeout"
+    INVALID_JSON = "invalid-json"
+    USAGE = "usage"
+    API_ERROR = "api-error"
+    INTERRUPTED = "interrupted"
+
+
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """One JMESPath expression and the operator that judges its value."""
+
+    id: str
+    path: str
+    op: str
+    value: Any
+    severity: Severity
+    message: str
+    remedy: str = ""
+    title: str = ""
+    why: str = ""
+    when: str | None = None  # JMESPath over the foreach item; rule applies when truthy
+    expected: str = ""  # how the expectation reads to a person
+    if_absent: str = "fail"  # "pass": a value gcloud omits means nothing to judge
+
+
+@dataclasses.dataclass(frozen=True)
+class Missing:
+    """What it means when the check's resource does not exist."""
+
+    severity: Severity
+    message: str
+    remedy: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One concrete source (argv) and the rules over its document.
+
+    A catalog entry with `foreach` expands to one Check per item, each with
+    its values already substituted.
+    """
+
+    id: str
+    area: str
+    title: str
+    argv: tuple[str, ...]
+    rules: tuple[Rule, ...]
+    resource: str
+    select: str | None = None
+    missing: Missing | None = None
+    sensitive: bool = False  # the document holds a secret: never echo it
+    item: Any = None  # the foreach item this check was expanded for
+    role: str = ""  # IAM role that grants read access (for permission errors)
+    api: str = ""  # service to enable when the API is disabled
+    why: str = ""
+    # Other sources the rules need beside argv, by name: the rules then see
+    # {"resource": <selected document>, NAME: <that command's document>, ...}.
+    extras: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def sources(self) -> tuple[tuple[str, ...], ...]:
+        return (self.argv,) + tuple(argv for _, argv in self.extras)
+
+
+@dataclasses.dataclass(frozen=True)
+class Area:
+    """A block of the text report, in the seed's wording."""
+
+    id: str
+    title: str
+    ok: str
+    fail: str
+    summary: str = ""  # e.g. "Secret validation: {valid}/{total} valid"
+    missing: str = ""  # e.g. "Missing secrets: {names}"
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandError:
+    """A classified failure: `message` is one actionable line for a person."""
+
+    kind: ErrorKind
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What running one argv produced (live, probed or replayed)."""
+
+    argv: tuple[str, ...]
+    exit_code: int | None
+    duration_s: float
+    document: Any = None
+    error: CommandError | None = None
+    # Kept only so `record` can save it; never rendered (it may name accounts).
+    stderr: str = dataclasses.field(default="", repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    check: str
+    rule: str
+    area: str
+    status: Status
+    severity: Severity | None
+    resource: str
+    message: str
+    actual: Any = None
+    expected: str = ""
+    remedy: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """Everything a renderer needs; built once the run is over (or interrupted)."""
+
+    project: str
+    region: str
+    status: Overall
+    areas: tuple[Area, ...]
+    findings: tuple[Finding, ...]
+    outcomes: tuple[Outcome, ...]
+    issue: str | None = None
+    incomplete: bool = False
+    checks: tuple[Check, ...] = ()

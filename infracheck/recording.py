@@ -1,0 +1,169 @@
+"""Recorded outcomes on disk: replay a scenario folder, or record a live run into one.
+
+A scenario folder holds, per command, what gcloud printed:
+`NAME.json` (stdout, verbatim), and for a command that failed `NAME.stderr`
+and `NAME.exit`. NAME is derived from the argv (see `name_for`), so a folder
+is readable and greppable. Secret payloads are masked on the way in so that a
+replay gives the same verdicts without the value ever touching the disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from infracheck.model import CommandError, ErrorKind, Outcome
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
+
+
+class RecordingError(Exception):
+    """A scenario folder that cannot be read or written."""
+
+
+def name_for(argv: tuple[str, ...]) -> str:
+    """A stable, readable file stem for argv (`--format=json` is implied)."""
+    tokens = [t for t in argv if t != "--format=json"]
+    stem = _UNSAFE.sub("_", " ".join(tokens)).strip("_")
+    if len(stem) > 180:
+        digest = hashlib.sha256(" ".join(argv).encode()).hexdigest()[:12]
+        stem = f"{stem[:160]}_{digest}"
+    return stem
+
+
+def check_folder(directory: Path) -> None:
+    if not directory.is_dir():
+        raise RecordingError(f"replay folder '{directory}' does not exist")
+
+
+META = "recording.json"
+
+
+def recorded_at(directory: Path) -> dt.datetime | None:
+    """When the folder was recorded (dates are judged as of then), if it says."""
+    try:
+        meta = json.loads((directory / META).read_text(encoding="utf-8"))
+        return parse_time(meta["recorded_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def parse_time(text: str) -> dt.datetime:
+    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def replay(directory: Path, argv: tuple[str, ...]) -> tuple[int | None, str, str] | None:
+    """(exit code, stdout, stderr) as recorded for argv, or None if never recorded."""
+    stem = directory / name_for(argv)
+    out, err, code = (stem.with_name(stem.name + s) for s in (".json", ".stderr", ".exit"))
+    if not (out.exists() or err.exists() or code.exists()):
+        return None
+    try:
+        stdout = out.read_text(encoding="utf-8") if out.exists() else ""
+        stderr = err.read_text(encoding="utf-8") if err.exists() else ""
+        exit_code = int(code.read_text().strip()) if code.exists() else 0
+    except (OSError, ValueError) as exc:
+        raise RecordingError(f"{stem}: unreadable recording: {exc}") from None
+    return exit_code, stdout, stderr
+
+
+def not_recorded(directory: Path, argv: tuple[str, ...]) -> Outcome:
+    return Outcome(argv, None, 0.0, error=CommandError(
+        ErrorKind.API_ERROR,
+        f"no recording in {directory} (expected {name_for(argv)}.json); record it with infracheck record",
+    ))
+
+
+def record(
+    directory: Path,
+    outcomes: Iterable[Outcome],
+    sensitive: set[tuple[str, ...]],
+    meta: dict[str, Any],
+) -> int:
+    """Write each outcome; secret payloads masked. Returns the number of files written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    written = 1
+    for outcome in outcomes:
+        if outcome.error is not None and outcome.error.kind in (ErrorKind.TIMEOUT, ErrorKind.INTERRUPTED):
+            continue  # nothing gcloud printed; a replay would lie about it
+        stem = directory / name_for(outcome.argv)
+        for suffix in (".json", ".stderr", ".exit"):
+            stem.with_name(stem.name + suffix).unlink(missing_ok=True)
+        if outcome.document is not None:
+            document = mask_document(outcome.document) if outcome.argv in sensitive else outcome.document
+            # gcloud's --format=json: two-space indent, keys sorted.
+            text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+            stem.with_name(stem.name + ".json").write_text(text, encoding="utf-8")
+            written += 1
+        if outcome.stderr and outcome.argv not in sensitive or outcome.error is not None:
+            stem.with_name(stem.name + ".stderr").write_text(outcome.stderr, encoding="utf-8")
+            written += 1
+        if outcome.exit_code not in (0, None):
+            stem.with_name(stem.name + ".exit").write_text(f"{outcome.exit_code}\n")
+            written += 1
+    return written
+
+
+# --- masking -----------------------------------------------------------------
+
+# Shapes that rules recognise and that carry no secret themselves.
+_PREFIXES = ("sk-ant-", "sk-proj-", "sk-", "GOCSPX-")
+_SUFFIXES = (".apps.googleusercontent.com",)
+_SCHEME = re.compile(r"([a-z][a-z0-9+.-]*://)")
+
+
+def mask(value: str) -> str:
+    """Replace every letter and digit by one of its class, keeping the value's shape.
+
+    Kept: punctuation, length, URL schemes, and known key prefixes/suffixes, so
+    a valid `postgresql+asyncpg://user:pass@host/db` stays valid and a
+    32-character JWT secret stays 32 characters long.
+    """
+    head = next((p for p in _PREFIXES if value.startswith(p)), "")
+    tail = next((s for s in _SUFFIXES if value.endswith(s) and len(value) > len(head) + len(s)), "")
+    middle = value[len(head): len(value) - len(tail)]
+    parts = _SCHEME.split(middle)
+    masked = "".join(p if i % 2 else _mask_chars(p) for i, p in enumerate(parts))
+    return head + masked + tail
+
+
+def _mask_chars(text: str) -> str:
+    return "".join(
+        "0" if c.isdigit() else "x" if c.islower() else "X" if c.isupper() else c for c in text
+    )
+
+
+def mask_document(document: Any) -> Any:
+    """A `secrets versions access` document with its payload masked and CRC redone."""
+    if not isinstance(document, dict) or not isinstance(document.get("payload"), dict):
+        return document
+    payload = dict(document["payload"])
+    data = payload.get("data")
+    if isinstance(data, str):
+        try:
+            raw = base64.urlsafe_b64decode(data.replace("+", "-").replace("/", "_") + "==")
+            masked = mask(raw.decode("utf-8")).encode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            masked = b"x" * 16  # binary payload: nothing rules could read anyway
+        payload["data"] = base64.urlsafe_b64encode(masked).decode("ascii")
+        payload["dataCrc32c"] = str(crc32c(masked))
+    return {**document, "payload": payload}
+
+
+def crc32c(data: bytes) -> int:
+    """CRC-32C (Castagnoli), as Secret Manager's dataCrc32c carries it."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF

@@ -1,0 +1,334 @@
+"""Judge documents with JMESPath rules: (Check, Outcome) -> [Finding].
+
+The only importer of `jmespath`. Operators follow Cloud Custodian's value
+filter where they overlap, plus what this domain needs (version at least, CIDR
+equal, days ahead). A few JMESPath functions cover what gcloud's JSON needs
+and JMESPath lacks: base64 payloads, resource paths, set difference.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import ipaddress
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import jmespath
+import jmespath.exceptions
+from jmespath import functions
+
+from infracheck.catalog import CatalogError
+from infracheck.model import (
+    Check, CommandError, ErrorKind, Finding, Outcome, Rule, Severity, Status,
+)
+
+
+class _Functions(functions.Functions):
+    """Extra JMESPath functions; each returns null rather than raising on bad input."""
+
+    @functions.signature({"types": ["string", "null"]})
+    def _func_b64decode(self, value: str | None) -> str | None:
+        # Secret Manager payloads are base64; gcloud re-encodes them urlsafe.
+        if value is None:
+            return None
+        try:
+            raw = base64.urlsafe_b64decode(value.replace("+", "-").replace("/", "_") + "==")
+            return raw.decode("utf-8")
+        except (binascii.Error, ValueError):
+            return None
+
+    @functions.signature({"types": ["string", "null"]})
+    def _func_basename(self, value: str | None) -> str | None:
+        # Resource references come as bare names, paths or full URLs.
+        return None if value is None else value.rstrip("/").rsplit("/", 1)[-1]
+
+    @functions.signature({"types": ["array", "null"]}, {"types": ["array", "null"]})
+    def _func_difference(self, left: list[Any] | None, right: list[Any] | None) -> list[Any]:
+        right = right or []
+        return [v for v in (left or []) if v not in right]
+
+    @functions.signature({"types": ["string", "null"]})
+    def _func_from_json(self, value: str | None) -> Any:
+        if value is None:
+            return None
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+
+    @functions.signature({"types": ["array-number"]})
+    def _func_product(self, values: list[float]) -> float:
+        # JMESPath has sum() but no multiplication (start-up window = threshold x period).
+        result = 1.0
+        for v in values:
+            result *= v
+        return int(result) if result == int(result) else result
+
+    @functions.signature({"types": ["string", "null"]}, {"types": ["string"]})
+    def _func_split(self, value: str | None, sep: str) -> list[str]:
+        return [] if not value else value.split(sep)
+
+
+_OPTIONS = jmespath.Options(custom_functions=_Functions())
+_clock: dt.datetime | None = None  # None: the real time
+
+
+def use_clock(now: dt.datetime | None) -> None:
+    """Judge dates as of `now` (a replay judges as of its recording), or the real time."""
+    global _clock
+    _clock = now
+
+
+def _now() -> dt.datetime:
+    return _clock or dt.datetime.now(dt.timezone.utc)
+
+
+def search(expression: str, document: Any) -> Any:
+    return jmespath.search(expression, document, options=_OPTIONS)
+
+
+# --- operators ---------------------------------------------------------------
+
+def _num(value: Any) -> float:
+    # int64 fields arrive as JSON strings and annotations are strings too.
+    return float(value)
+
+
+def _version(value: Any) -> tuple[str, tuple[int, ...]]:
+    """POSTGRES_14 -> ('POSTGRES', (14,)); MYSQL_8_0_31 -> ('MYSQL', (8, 0, 31))."""
+    match = re.fullmatch(r"([A-Z]+)((?:_\d+)+)", str(value))
+    if not match:
+        raise ValueError(f"not a database version: {value!r}")
+    return match.group(1), tuple(int(p) for p in match.group(2).strip("_").split("_"))
+
+
+def _version_gte(actual: Any, expected: Any) -> bool:
+    engine, number = _version(actual)
+    want_engine, want = _version(expected)
+    return engine == want_engine and number >= want
+
+
+def _cidr_eq(actual: Any, expected: Any) -> bool:
+    return ipaddress.ip_network(str(actual), strict=False) == ipaddress.ip_network(str(expected), strict=False)
+
+
+def _days_ahead_gte(actual: Any, expected: Any) -> bool:
+    when = dt.datetime.fromisoformat(str(actual).replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return (when - _now()).total_seconds() >= float(expected) * 86400
+
+
+def _empty(actual: Any) -> bool:
+    return actual in (None, "", [], {})
+
+
+OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": lambda a, v: a == v,
+    "ne": lambda a, v: a != v,
+    "in": lambda a, v: a in v,
+    "not-in": lambda a, v: a not in v,
+    "gt": lambda a, v: _num(a) > _num(v),
+    "gte": lambda a, v: _num(a) >= _num(v),
+    "lt": lambda a, v: _num(a) < _num(v),
+    "lte": lambda a, v: _num(a) <= _num(v),
+    "regex": lambda a, v: isinstance(a, str) and re.search(v, a) is not None,
+    "contains": lambda a, v: a is not None and v in a,
+    "present": lambda a, v: a is not None,
+    "absent": lambda a, v: a is None,
+    "empty": lambda a, v: _empty(a),
+    "not-empty": lambda a, v: not _empty(a),
+    "true": lambda a, v: a is True or a == "true" or a == "True",
+    "version-gte": _version_gte,
+    "cidr-eq": _cidr_eq,
+    "days-ahead-gte": _days_ahead_gte,
+}
+_NO_VALUE = {"present", "absent", "empty", "not-empty", "true"}
+
+
+def validate(checks: Iterable[Check]) -> None:
+    """Compile every expression and check every operator, once, before anything runs."""
+    seen: set[tuple[str, str]] = set()
+    for check in checks:
+        where = f"check '{check.id}'"
+        for expr in filter(None, [check.select]):
+            _compile(where + " select", expr)
+        for rule in check.rules:
+            key = (check.id, rule.id)
+            if key in seen:
+                continue
+            seen.add(key)
+            rwhere = f"{where} rule '{rule.id}'"
+            if rule.op not in OPERATORS:
+                raise CatalogError(
+                    f"{rwhere}: unknown operator '{rule.op}' (known: {', '.join(sorted(OPERATORS))})"
+                )
+            if rule.op not in _NO_VALUE and rule.value is None:
+                raise CatalogError(f"{rwhere}: operator '{rule.op}' needs a 'value'")
+            if rule.op == "regex":
+                try:
+                    re.compile(rule.value)
+                except re.error as exc:
+                    raise CatalogError(f"{rwhere}: regex does not compile: {exc}") from None
+            if check.sensitive and "{actual}" in rule.message + rule.title:
+                raise CatalogError(f"{rwhere}: a sensitive check may not print {{actual}}")
+            _compile(rwhere + " path", rule.path)
+            if rule.when:
+                _compile(rwhere + " when", rule.when)
+
+
+def _compile(where: str, expression: str) -> None:
+    try:
+        jmespath.compile(expression)
+    except jmespath.exceptions.JMESPathError as exc:
+        message = str(exc).splitlines()[0]
+        raise CatalogError(f"{where}: JMESPath does not compile: {expression!r}: {message}") from None
+
+
+# --- evaluation --------------------------------------------------------------
+
+def evaluate(
+    check: Check,
+    outcome: Outcome,
+    skipped: frozenset[str] = frozenset(),
+    extras: Mapping[tuple[str, ...], Outcome] | None = None,
+) -> list[Finding]:
+    """Judge one check against the outcome of its command (and of its `with` sources)."""
+    if outcome.error is not None:
+        if outcome.error.kind is ErrorKind.NOT_FOUND and check.missing is not None:
+            return [_missing(check)]
+        return [_error(check, outcome.error)]
+    document = outcome.document
+    if check.select:
+        document = search(check.select, document)
+    if document is None:
+        if check.missing is not None:
+            return [_missing(check)]
+        if check.select:
+            return []  # nothing selected and no `missing`: another check reports the absence
+        return [_error(check, CommandError(ErrorKind.INVALID_JSON, "the command returned no document"))]
+    if check.extras:
+        document = {"resource": document}
+        for name, argv in check.extras:
+            extra = (extras or {}).get(argv)
+            if extra is None or extra.error is not None:
+                error = extra.error if extra is not None else None
+                return [_error(check, error or CommandError(ErrorKind.API_ERROR, "source did not run"))]
+            document[name] = extra.document
+
+    findings = []
+    for rule in check.rules:
+        if rule.id in skipped:
+            continue
+        if rule.when and not search(rule.when, check.item):
+            continue
+        findings.append(_judge(check, rule, document))
+    return findings
+
+
+def _judge(check: Check, rule: Rule, document: Any) -> Finding:
+    try:
+        actual = search(rule.path, document)
+    except jmespath.exceptions.JMESPathError as exc:
+        # A type error inside an expression (e.g. length(null)) is the document's shape,
+        # not a failure of the resource.
+        return _error(check, CommandError(ErrorKind.INVALID_JSON, f"rule {rule.id}: {exc}"), rule.id)
+    if actual is None and rule.if_absent == "pass":
+        ok = True
+    else:
+        try:
+            ok = OPERATORS[rule.op](actual, rule.value)
+        except (TypeError, ValueError):
+            ok = False  # a value of the wrong shape fails the rule rather than crashing the run
+    shown = None if check.sensitive else actual
+    expected = rule.expected or _describe_expected(rule)
+    message = _fill(rule.title if ok and rule.title else rule.message, shown, rule, expected)
+    return Finding(
+        check=check.id,
+        rule=rule.id,
+        area=check.area,
+        status=Status.PASS if ok else Status.FAIL,
+        severity=rule.severity,
+        resource=check.resource,
+        message=message,
+        actual=shown,
+        expected=expected,
+        remedy="" if ok else rule.remedy,
+    )
+
+
+def _fill(template: str, actual: Any, rule: Rule, expected: str) -> str:
+    for name, val in (("actual", _display(actual)), ("value", _display(rule.value)), ("expected", expected)):
+        template = template.replace("{" + name + "}", val)
+    return template
+
+
+def _missing(check: Check) -> Finding:
+    assert check.missing is not None
+    return Finding(
+        check=check.id,
+        rule=f"{check.id}.exists",
+        area=check.area,
+        status=Status.FAIL,
+        severity=check.missing.severity,
+        resource=check.resource,
+        message=check.missing.message,
+        expected="exists",
+        remedy=check.missing.remedy,
+    )
+
+
+def _error(check: Check, error: CommandError, rule_id: str | None = None) -> Finding:
+    remedy = ""
+    project = next((a.split("=", 1)[1] for a in check.argv if a.startswith("--project=")), "")
+    if error.kind is ErrorKind.PERMISSION_DENIED and check.role:
+        remedy = (
+            f"Grant {check.role} to the account running infracheck: gcloud projects "
+            f"add-iam-policy-binding {project} --member=user:EMAIL --role={check.role}"
+        )
+    elif error.kind is ErrorKind.API_DISABLED and check.api:
+        remedy = f"gcloud services enable {check.api} --project={project}"
+    elif error.kind is ErrorKind.NOT_AUTHENTICATED:
+        remedy = "gcloud auth login (or gcloud auth activate-service-account in CI)"
+    return Finding(
+        check=check.id,
+        rule=rule_id or check.id,
+        area=check.area,
+        status=Status.ERROR,
+        severity=None,
+        resource=check.resource,
+        message=f"{check.title}: {error.message}",
+        remedy=remedy,
+    )
+
+
+def _describe_expected(rule: Rule) -> str:
+    if rule.op in _NO_VALUE:
+        return rule.op
+    return f"{rule.op} {_display(rule.value)}"
+
+
+def _display(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def skipped_finding(check: Check, rule: Rule) -> Finding:
+    return Finding(
+        check=check.id, rule=rule.id, area=check.area, status=Status.SKIP,
+        severity=rule.severity, resource=check.resource, message="excluded",
+    )
+
+
+__all__ = ["OPERATORS", "evaluate", "search", "skipped_finding", "validate", "Severity"]

@@ -1,0 +1,54 @@
+"""From findings to the overall verdict, the counts and the next actions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from infracheck.model import Finding, Overall, Severity, Status
+
+
+def overall(findings: Iterable[Finding]) -> Overall:
+    """Worst first: CRITICAL > UNKNOWN > WARNING > HEALTHY."""
+    worst = Overall.HEALTHY
+    for f in findings:
+        if f.status is Status.FAIL:
+            worst = max(worst, Overall.CRITICAL if f.severity is Severity.CRITICAL else Overall.WARNING)
+        elif f.status is Status.ERROR:
+            worst = max(worst, Overall.UNKNOWN)
+    return worst
+
+
+def counts(findings: Iterable[Finding]) -> dict[str, int]:
+    result = {"critical": 0, "warning": 0, "error": 0, "passed": 0, "skipped": 0}
+    for f in findings:
+        if f.status is Status.FAIL:
+            result["critical" if f.severity is Severity.CRITICAL else "warning"] += 1
+        elif f.status is Status.ERROR:
+            result["error"] += 1
+        elif f.status is Status.PASS:
+            result["passed"] += 1
+        else:
+            result["skipped"] += 1
+    return result
+
+
+def next_actions(findings: Iterable[Finding], incomplete: bool = False) -> list[str]:
+    """The seed's NEXT ACTIONS (section 3.2), plus what to do about unknowns."""
+    c = counts(findings)
+    actions = []
+    if c["critical"]:
+        actions += [
+            "IMMEDIATE: Fix critical infrastructure failures",
+            "ESCALATE: Notify infrastructure team of P0 outage",
+        ]
+    if c["error"]:
+        actions.append(
+            f"INVESTIGATE: {c['error']} check(s) could not be evaluated - fix access or retry, then re-run"
+        )
+    if incomplete:
+        actions.append("RE-RUN: the diagnosis was interrupted before every check finished")
+    if c["warning"]:
+        actions.append("MEDIUM: Address configuration warnings")
+    if not actions:
+        actions.append("MONITOR: Infrastructure is healthy - focus on application layer")
+    return actions

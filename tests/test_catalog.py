@@ -1,0 +1,130 @@
+"""catalog.py: the profile, overrides, expansion, and load-time errors naming file and check."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infracheck import catalog, rules
+from infracheck.catalog import CatalogError
+
+COMMANDS = Path(__file__).resolve().parent.parent / "commands"
+
+
+def test_default_catalog_loads_and_validates():
+    cat = catalog.load(environ={})
+    rules.validate(cat.checks)
+    assert [a.id for a in cat.areas] == ["vpc", "cloudsql", "secrets", "cloudrun", "loadbalancer", "network"]
+    assert cat.profile["project"] == "netra-staging"
+    secrets = [c for c in cat.checks if c.id == "secrets.secret"]
+    assert len(secrets) == 10
+    assert {c.resource for c in secrets} >= {"database-url", "jwt-secret-staging", "cors-allowed-origins"}
+
+
+def test_installed_catalog_dir_is_found():
+    assert (catalog.default_dir() / "profile.toml").is_file()
+
+
+def test_precedence_flag_over_env_over_profile():
+    env = {"INFRACHECK_PROJECT": "from-env-1", "INFRACHECK_REGION": "europe-west1"}
+    cat = catalog.load(overrides={"project": "from-flag-1"}, environ=env)
+    assert cat.profile["project"] == "from-flag-1"
+    assert cat.profile["region"] == "europe-west1"
+    vpc = next(c for c in cat.checks if c.id == "vpc.connector")
+    assert "--project=from-flag-1" in vpc.argv and "--region=europe-west1" in vpc.argv
+
+
+def test_lists_and_numbers_from_strings():
+    cat = catalog.load(overrides={"services": "api,worker", "connector_min_instances": "3"}, environ={})
+    assert cat.profile["services"] == ["api", "worker"]
+    assert cat.profile["connector_min_instances"] == 3
+    assert [c.resource for c in cat.checks if c.id == "cloudrun.service"] == ["api", "worker"]
+
+
+@pytest.mark.parametrize("name,value,words", [
+    ("project", "-oops", "may not start with '-'"),
+    ("project", "--impersonate-service-account=x", "may not start with '-'"),
+    ("project", "bad project", "spaces"),
+    ("project", "UPPER", "must match"),
+    ("project", "a", "must match"),
+    ("region", "us central1", "spaces"),
+    ("region", "nowhere", "must match"),
+    ("sql_instance", "db;rm -rf /", "spaces"),
+    ("services", "ok-svc,Bad_Svc", "must match"),
+    ("connector_min_instances", "two", "whole number"),
+    ("nonsense", "x", "unknown profile name 'nonsense'"),
+    ("secrets", "a,b", "--profile file"),
+])
+def test_bad_values_are_refused_before_anything_runs(name, value, words):
+    with pytest.raises(CatalogError) as err:
+        catalog.load(overrides={name: value}, environ={})
+    assert words in str(err.value)
+
+
+def test_substituted_value_stays_one_argv_token():
+    cat = catalog.load(overrides={"sql_instance": "db-1"}, environ={})
+    sql = next(c for c in cat.checks if c.id == "cloudsql.instance")
+    assert sql.argv[:5] == ("gcloud", "sql", "instances", "describe", "db-1")
+
+
+def _broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    folder = tmp_path / "commands"
+    shutil.copytree(COMMANDS, folder)
+    path = folder / file
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    return folder
+
+
+@pytest.mark.parametrize("file,old,new,words", [
+    ("vpc.toml", 'op = "eq"', 'op = "equals"', ["vpc.state", "unknown operator 'equals'"]),
+    ("vpc.toml", 'path = "state"', 'path = "state[["', ["vpc.state", "JMESPath does not compile"]),
+    ("vpc.toml", 'severity = "critical"\nmessage = "VPC', 'severity = "fatal"\nmessage = "VPC', ["vpc.toml", "severity"]),
+    ("vpc.toml", 'title = "VPC connector is READY"', 'titel = "x"', ["vpc.toml", "vpc.state", "unknown key", "titel"]),
+    ("vpc.toml", "[area]", "[aera]", ["vpc.toml", "[area]"]),
+    ("vpc.toml", "{connector}", "{conector}", ["vpc.toml", "unknown name '{conector}'"]),
+    ("vpc.toml", 'id = "vpc.connector"', 'id = "cloudsql.instance"', ["vpc.toml", "cloudsql.instance"]),
+    ("cloudsql.toml", "[[check.rule]]\nid = \"cloudsql.state\"", "[[check.rule]\nid = \"cloudsql.state\"", ["cloudsql.toml", "not valid TOML"]),
+    ("secrets.toml", "message = \"Secret '{item.name}' is shorter", "message = \"Secret '{item.name}' is {actual}, shorter",
+     ["secrets.min-length", "sensitive", "{actual}"]),
+    ("cloudrun.toml", 'command = "gcloud run services list', 'command = "rm -rf / run services list', ["cloudrun.toml", "must start with 'gcloud'"]),
+    ("profile.toml", "\n[patterns]\n", "\n[patterns]\nbogus = '(['\n", ["pattern for 'bogus' does not compile"]),
+])
+def test_broken_catalog_fails_at_load_naming_file_and_check(tmp_path, file, old, new, words):
+    folder = _broken(tmp_path, file, old, new)
+    with pytest.raises(CatalogError) as err:
+        cat = catalog.load(folder, environ={})
+        rules.validate(cat.checks)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_duplicate_check_id_is_refused(tmp_path):
+    folder = tmp_path / "commands"
+    shutil.copytree(COMMANDS, folder)
+    (folder / "zz.toml").write_text((folder / "vpc.toml").read_text().replace('id = "vpc"', 'id = "vpc2"'))
+    with pytest.raises(CatalogError, match="defined twice|must be 'vpc2.<slug>'"):
+        catalog.load(folder, environ={})
+
+
+def test_missing_catalog_folder(tmp_path):
+    with pytest.raises(CatalogError, match="no profile.toml"):
+        catalog.load(tmp_path, environ={})
+
+
+@pytest.mark.parametrize("include,exclude,rule,selected", [
+    ([], [], "cloudsql.state", True),
+    ([], ["network*"], "network.dns-resolves", False),
+    ([], ["network*"], "cloudsql.state", True),
+    (["cloudsql.*"], [], "cloudsql.state", True),
+    (["cloudsql.*"], [], "vpc.state", False),
+    (["cloudsql.*"], ["cloudsql.ssl"], "cloudsql.ssl", False),
+    (["secrets"], [], "secrets.redis-url", True),
+])
+def test_selection_globs(include, exclude, rule, selected):
+    cat = catalog.load(environ={})
+    check = next(c for c in cat.checks for r in c.rules if r.id == rule)
+    assert catalog.is_selected(check, rule, include, exclude) is selected
