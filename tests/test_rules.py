@@ -1,0 +1,161 @@
+"""rules.py: operators, JMESPath functions, and how a check's outcome becomes findings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from infracheck import rules
+from infracheck.model import Check, CommandError, ErrorKind, Missing, Outcome, Rule, Severity, Status
+
+
+@pytest.mark.parametrize("op,actual,value,ok", [
+    ("eq", "READY", "READY", True),
+    ("eq", "CREATING", "READY", False),
+    ("ne", "0-0", "0-0", False),
+    ("in", "all", ["all-traffic", "all"], True),
+    ("in", None, ["all-traffic"], False),
+    ("not-in", "x", ["y"], True),
+    ("gte", "2", 2, True),            # int64 fields and annotations are strings
+    ("gte", 1, 2, False),
+    ("gte", None, 2, False),          # missing number fails, never crashes
+    ("gte", "abc", 2, False),
+    ("gt", 1, 0, True),
+    ("lt", 503, 400, False),
+    ("lte", 9000, 10000, True),
+    ("regex", "sk-abc", "^sk-", True),
+    ("regex", None, "^sk-", False),
+    ("contains", ["a", "b"], "a", True),
+    ("present", "", None, True),
+    ("present", None, None, False),
+    ("absent", None, None, True),
+    ("empty", [], None, True),
+    ("empty", ["x"], None, False),
+    ("not-empty", ["1.2.3.4"], None, True),
+    ("true", True, None, True),
+    ("true", "True", None, True),
+    ("true", False, None, False),
+    ("version-gte", "POSTGRES_15", "POSTGRES_14", True),
+    ("version-gte", "POSTGRES_9_6", "POSTGRES_14", False),   # not a string comparison
+    ("version-gte", "POSTGRES_14", "POSTGRES_14", True),
+    ("version-gte", "MYSQL_8_0", "POSTGRES_14", False),
+    ("version-gte", "garbage", "POSTGRES_14", False),
+    ("cidr-eq", "10.1.0.0/28", "10.1.0.0/28", True),
+    ("cidr-eq", "10.1.0.1/28", "10.1.0.0/28", True),
+    ("cidr-eq", "10.8.0.0/28", "10.1.0.0/28", False),
+    ("days-ahead-gte", "2027-02-14T09:12:33.000-08:00", 30, True),
+    ("days-ahead-gte", "2026-12-10T00:00:00Z", 30, False),
+    ("days-ahead-gte", "2026-11-01T00:00:00Z", 30, False),   # already expired
+])
+def test_operators(op, actual, value, ok):
+    rules.use_clock(dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc))
+    try:
+        check = _check(Rule("t.r", "v", op, value, Severity.CRITICAL, "failed: {actual}"))
+        finding = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"v": actual}))[0]
+        assert finding.status is (Status.PASS if ok else Status.FAIL)
+    finally:
+        rules.use_clock(None)
+
+
+@pytest.mark.parametrize("expression,document,expected", [
+    ("b64decode(d)", {"d": "c2stYWJj"}, "sk-abc"),
+    ("b64decode(d)", {"d": "c2stYWJj-_"}, None),              # not UTF-8 -> null, not a crash
+    ("b64decode(d)", {"d": "P_8-"}, None),
+    ("b64decode(d)", {}, None),
+    ("basename(c)", {"c": "projects/p/locations/r/connectors/staging-connector"}, "staging-connector"),
+    ("basename(c)", {"c": "staging-connector"}, "staging-connector"),
+    ("basename(c)", {}, None),
+    ("difference(a, b)", {"a": ["x", "y"], "b": ["y"]}, ["x"]),
+    ("difference(a, b)", {"b": ["y"]}, []),
+    ("from_json(s)", {"s": '["https://a"]'}, ["https://a"]),
+    ("from_json(s)", {"s": "not json"}, None),
+    ("product([a, b])", {"a": 5, "b": 30}, 150),
+    ("split(s, ',')", {"s": "a,b"}, ["a", "b"]),
+])
+def test_functions(expression, document, expected):
+    assert rules.search(expression, document) == expected
+
+
+def _check(*rule_list: Rule, **kw) -> Check:
+    return Check(id="t.check", area="t", title="Thing", argv=("gcloud", "x", "--project=p"),
+                 rules=tuple(rule_list), resource="thing", **kw)
+
+
+RULE = Rule("t.state", "state", "eq", "READY", Severity.CRITICAL, "state is '{actual}', expected '{value}'",
+            remedy="fix it", title="state {actual}")
+
+
+def test_fail_message_carries_actual_and_value():
+    [f] = rules.evaluate(_check(RULE), Outcome(("gcloud",), 0, 0.0, document={"state": "CREATING"}))
+    assert (f.status, f.severity, f.message, f.actual, f.remedy) == (
+        Status.FAIL, Severity.CRITICAL, "state is 'CREATING', expected 'READY'", "CREATING", "fix it")
+
+
+def test_pass_uses_the_title():
+    [f] = rules.evaluate(_check(RULE), Outcome(("gcloud",), 0, 0.0, document={"state": "READY"}))
+    assert (f.status, f.message, f.remedy) == (Status.PASS, "state READY", "")
+
+
+def test_missing_resource_is_a_finding_not_an_error():
+    check = _check(RULE, missing=Missing(Severity.CRITICAL, "Thing 'x' is missing"))
+    outcome = Outcome(check.argv, 1, 0.0, error=CommandError(ErrorKind.NOT_FOUND, "not found"))
+    [f] = rules.evaluate(check, outcome)
+    assert (f.status, f.severity, f.message, f.rule) == (Status.FAIL, Severity.CRITICAL, "Thing 'x' is missing", "t.check.exists")
+
+
+def test_permission_denied_is_an_error_with_the_role_to_grant():
+    check = _check(RULE, role="roles/secretmanager.secretAccessor")
+    outcome = Outcome(check.argv, 1, 0.0, error=CommandError(ErrorKind.PERMISSION_DENIED, "permission denied: nope"))
+    [f] = rules.evaluate(check, outcome)
+    assert f.status is Status.ERROR and f.severity is None
+    assert "roles/secretmanager.secretAccessor" in f.remedy and "--project=p" not in f.remedy and " p " in f.remedy
+
+
+def test_api_disabled_says_how_to_enable():
+    check = _check(RULE, api="sqladmin.googleapis.com")
+    outcome = Outcome(check.argv, 1, 0.0, error=CommandError(ErrorKind.API_DISABLED, "the API is disabled"))
+    [f] = rules.evaluate(check, outcome)
+    assert f.remedy == "gcloud services enable sqladmin.googleapis.com --project=p"
+
+
+def test_sensitive_check_never_carries_the_value():
+    secret = Rule("t.len", "v", "regex", "^sk-", Severity.CRITICAL, "does not match sk-")
+    [f] = rules.evaluate(_check(secret, sensitive=True), Outcome(("gcloud",), 0, 0.0, document={"v": "CANARY-123"}))
+    assert f.status is Status.FAIL and f.actual is None and "CANARY" not in repr(f)
+
+
+def test_when_limits_a_rule_to_matching_items():
+    only_pg = Rule("t.pg", "v", "present", None, Severity.CRITICAL, "x", when="format == 'pg'")
+    check = _check(only_pg, item={"name": "redis-url", "format": "redis"})
+    assert rules.evaluate(check, Outcome(("gcloud",), 0, 0.0, document={"v": 1})) == []
+
+
+def test_if_absent_pass_skips_unset_values():
+    r = Rule("t.max", "flag", "gte", 100, Severity.WARNING, "low", if_absent="pass")
+    [f] = rules.evaluate(_check(r), Outcome(("gcloud",), 0, 0.0, document={}))
+    assert f.status is Status.PASS
+
+
+def test_select_picks_the_item_from_a_list_and_missing_when_absent():
+    check = _check(RULE, select="[?name=='b'] | [0]", missing=Missing(Severity.CRITICAL, "b is missing"))
+    listing = [{"name": "a", "state": "READY"}, {"name": "b", "state": "FAILED"}]
+    [f] = rules.evaluate(check, Outcome(("gcloud",), 0, 0.0, document=listing))
+    assert f.actual == "FAILED"
+    [f] = rules.evaluate(check, Outcome(("gcloud",), 0, 0.0, document=listing[:1]))
+    assert f.message == "b is missing"
+
+
+def test_extras_are_visible_beside_the_resource():
+    r = Rule("t.refs", "difference(resource.refs, other[].name)", "empty", None, Severity.CRITICAL, "missing {actual}")
+    extra_argv = ("gcloud", "secrets", "list")
+    check = _check(r, extras=(("other", extra_argv),))
+    extras = {extra_argv: Outcome(extra_argv, 0, 0.0, document=[{"name": "a"}])}
+    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"refs": ["a", "b"]}), extras=extras)
+    assert (f.status, f.message) == (Status.FAIL, "missing b")
+
+
+def test_type_error_inside_an_expression_is_an_error_not_a_crash():
+    r = Rule("t.len", "length(v)", "gt", 0, Severity.CRITICAL, "x")
+    [f] = rules.evaluate(_check(r), Outcome(("gcloud",), 0, 0.0, document={"v": 5}))
+    assert f.status is Status.ERROR
