@@ -9,6 +9,8 @@ OWNERS = {
     "subprocess": set(),
     "jmespath": {"infracheck/rules.py"},
     "colorama": {"infracheck/report/text.py"},
+    "cryptography": {"infracheck/probes.py"},
+    "websockets": {"infracheck/probes.py"},
 }
 
 root = Path(__file__).resolve().parent.parent
