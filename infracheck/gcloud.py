@@ -94,6 +94,9 @@ def run(argv: tuple[str, ...], timeout: float, env: Mapping[str, str]) -> Outcom
     try:
         try:
             proc.wait(timeout=timeout)
+            # sh's timed wait only polls for the exit; this joins the threads
+            # still draining stdout/stderr, or the output comes back short.
+            proc.process.wait()
         except sh.TimeoutException:
             _kill(proc)
             return _failed(argv, None, started, ErrorKind.TIMEOUT,
@@ -145,7 +148,8 @@ _CLASSES: tuple[tuple[ErrorKind, re.Pattern[str], str], ...] = tuple(
          "not found, or you are not allowed to see it (a disabled Cloud SQL Admin API "
          "reads the same)"),
         (ErrorKind.PERMISSION_DENIED,
-         r"PERMISSION_DENIED|does not have permission|Required '[^']+' permission|HTTPError 403|"
+         r"PERMISSION_DENIED|does not have permission|Required '[^']+' permission|"
+         r"Permission '[^']+' denied|HTTPError 403|"
          r"forbidden",
          "permission denied"),
         (ErrorKind.NOT_FOUND,
@@ -156,7 +160,7 @@ _CLASSES: tuple[tuple[ErrorKind, re.Pattern[str], str], ...] = tuple(
          "quota or rate limit exceeded: retry in a minute"),
         (ErrorKind.SERVER,
          r"HttpError accessing|HTTPError 5\d\d|UNAVAILABLE|INTERNAL:|backendError|"
-         r"response: <\{'status': '5\d\d'",
+         r"Internal error encountered|Backend Error|service is currently unavailable",
          "Google API server error: retry in a minute"),
         (ErrorKind.INVALID_JSON,
          r"InvalidDataFromServerError|Error decoding response",

@@ -43,9 +43,12 @@ CLASSIFY = [
     # compute list commands exit 0 on API failure: the warning is the failure.
     (0, "WARNING: Some requests did not succeed.\n - Required 'compute.sslCertificates.list' permission for 'projects/p'\n",
      ErrorKind.PERMISSION_DENIED, "compute.sslCertificates.list"),
+    (0, "WARNING: Some requests did not succeed.\n - Permission 'compute.healthChecks.list' denied on resource 'projects/p/aggregated/healthChecks' (or it may not exist).\n",
+     ErrorKind.PERMISSION_DENIED, "compute.healthChecks.list"),
     (0, "WARNING: Some requests did not succeed.\n - Compute Engine API has not been used in project 123 before or it is disabled.\n",
      ErrorKind.API_DISABLED, "disabled"),
-    (0, "WARNING: Some requests did not succeed.\n - Internal error. Please try again.\n", ErrorKind.API_ERROR, "Internal error"),
+    (0, "WARNING: Some requests did not succeed.\n - Internal error encountered.\n\n", ErrorKind.SERVER, "retry"),
+    (0, "WARNING: Some requests did not succeed.\n - Something odd.\n", ErrorKind.API_ERROR, "Something odd"),
     (1, "ERROR: gcloud crashed (InvalidDataFromServerError): Error decoding response \"{\\\"payload\\\": {\\\"data\\\": \\\"c2VjcmV0\\\"}}\" as type AccessSecretVersionResponse\n",
      ErrorKind.INVALID_JSON, "decode"),
     (1, "ERROR: (gcloud.foo) something nobody has seen\n", ErrorKind.API_ERROR, "something nobody has seen"),

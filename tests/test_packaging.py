@@ -1,0 +1,31 @@
+"""A non-editable install carries the catalog (commands/ becomes infracheck.commands)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_non_editable_install_finds_the_catalog(tmp_path):
+    target = tmp_path / "site"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--disable-pip-version-check", "--target", str(target), str(ROOT)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert build.returncode == 0, build.stderr
+    assert (target / "infracheck" / "commands" / "profile.toml").is_file()
+    # Run from elsewhere, with only the installed copy importable (not the source tree).
+    env = {**os.environ, "PYTHONPATH": str(target)}
+    done = subprocess.run([sys.executable, "-c",
+                           "import infracheck.catalog as c; print(c.default_dir()); print(len(c.load().checks))"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    where, count = done.stdout.split()
+    assert where.startswith(str(target)) and int(count) > 20
+    listing = subprocess.run([sys.executable, "-m", "infracheck", "list"], capture_output=True, text=True,
+                             env=env, cwd=tmp_path, timeout=60)
+    assert listing.returncode == 0 and "cloudsql.ssl" in listing.stdout

@@ -1,0 +1,83 @@
+"""runner.py: identical commands run once, distinct ones concurrently within --jobs,
+and a hung command costs only its own checks."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from infracheck import gcloud, runner
+from infracheck.model import ErrorKind
+from tests.fakes import FakeGcloud, alive
+
+
+@pytest.fixture
+def fake(tmp_path):
+    gcloud.reset()
+    return FakeGcloud(tmp_path)
+
+
+def argv(fake: FakeGcloud, *words: str) -> tuple[str, ...]:
+    return (str(fake.bin / "gcloud"), *words)
+
+
+def max_overlap(intervals: list[tuple[float, float]]) -> int:
+    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
+    best = current = 0
+    for _, delta in events:
+        current += delta
+        best = max(best, current)
+    return best
+
+
+def test_identical_commands_run_once(fake):
+    fake.set([{"match": "", "stdout": "{}"}])
+    same = argv(fake, "sql", "instances", "describe", "db")
+    outcomes = list(runner.collect([same, same, argv(fake, "other"), same], runner.live(10, fake.env()), jobs=4))
+    assert len(outcomes) == 2
+    assert len(fake.calls()) == 2
+
+
+def test_distinct_commands_run_concurrently_within_jobs(fake):
+    fake.set([{"match": "", "stdout": "[]", "sleep": 0.6}])
+    commands = [argv(fake, "cmd", str(i)) for i in range(6)]
+    started = time.monotonic()
+    outcomes = list(runner.collect(commands, runner.live(10, fake.env()), jobs=3))
+    elapsed = time.monotonic() - started
+    assert len(outcomes) == 6 and all(o.error is None for o in outcomes)
+    assert max_overlap(fake.intervals()) == 3  # concurrent, and never more than --jobs
+    assert elapsed < 6 * 0.6  # faster than one after another
+
+
+def test_hung_command_is_killed_and_the_others_finish(fake):
+    fake.set([{"match": "hang", "sleep": 120, "child": True}, {"match": "", "stdout": '{"ok": true}'}])
+    commands = [argv(fake, "hang"), argv(fake, "a"), argv(fake, "b")]
+    started = time.monotonic()
+    outcomes = {o.argv[1]: o for o in runner.collect(commands, runner.live(2, fake.env()), jobs=3)}
+    assert time.monotonic() - started < 8
+    assert outcomes["hang"].error.kind is ErrorKind.TIMEOUT
+    assert outcomes["a"].document == {"ok": True} and outcomes["b"].document == {"ok": True}
+    time.sleep(0.3)
+    assert not any(alive(pid) for pid in fake.children())
+
+
+def test_a_crashing_source_costs_only_its_own_command():
+    def source(command):
+        if command == ("boom",):
+            raise RuntimeError("bug")
+        from infracheck.model import Outcome
+        return Outcome(command, 0, 0.0, document={})
+
+    outcomes = {o.argv: o for o in runner.collect([("boom",), ("fine",)], source, jobs=2)}
+    assert outcomes[("boom",)].error.kind is ErrorKind.API_ERROR and "bug" in outcomes[("boom",)].error.message
+    assert outcomes[("fine",)].error is None
+
+
+def test_replay_reads_recorded_failures_like_live_ones(tmp_path):
+    stem = "gcloud_secrets_versions_access_latest_--secret=x"
+    (tmp_path / f"{stem}.stderr").write_text("ERROR: (gcloud.secrets.versions.access) NOT_FOUND: Secret [x] not found\n")
+    (tmp_path / f"{stem}.exit").write_text("1\n")
+    [outcome] = runner.collect([("gcloud", "secrets", "versions", "access", "latest", "--secret=x", "--format=json")],
+                               runner.replay(tmp_path), jobs=1)
+    assert outcome.error.kind is ErrorKind.NOT_FOUND

@@ -1,0 +1,75 @@
+"""No secret value, nor its base64, reaches any output: every format, live, recorded, replayed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+
+import pytest
+
+from infracheck import gcloud
+from infracheck.cli import main
+from tests.fakes import FakeGcloud
+
+CANARY = "Zx9CanaryValue"
+VALUES = {
+    "database-url": f"postgresql+asyncpg://netra:{CANARY}@10.0.0.3/netra",     # valid
+    "jwt-secret-staging": f"{CANARY}",                                          # too short
+    "openai-api-key": f"sk-{CANARY}0123456789abcdefghij",                       # valid
+    "redis-url": f"redis://{CANARY}",                                           # malformed
+}
+
+
+def payload(value: str) -> str:
+    return json.dumps({"name": "projects/1/secrets/s/versions/1",
+                       "payload": {"data": base64.b64encode(value.encode()).decode(), "dataCrc32c": "1"}})
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    gcloud.reset()
+    fake = FakeGcloud(tmp_path / "fake")
+    spec = [{"match": f"--secret={name} ", "stdout": payload(value)} for name, value in VALUES.items()]
+    # The other secrets are absent, and gcloud's error text must not carry values either.
+    spec.append({"match": "secrets versions access", "exit": 1,
+                 "stderr": "ERROR: (gcloud.secrets.versions.access) NOT_FOUND: Secret [s] not found or has no versions.\n"})
+    fake.set(spec)
+    for key, value in fake.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    return fake
+
+
+def forbidden() -> list[str]:
+    out = [CANARY]
+    for value in VALUES.values():
+        raw = value.encode()
+        out += [value, base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()]
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_no_secret_in_any_output(fake, tmp_path, capsys, fmt):
+    report = tmp_path / "report"
+    code = main(["diagnose", "--include", "secrets.*", "--format", fmt, "--output", str(report), "--color", "always"])
+    out, err = capsys.readouterr()
+    assert code == 2  # missing and malformed secrets are critical
+    assert "Secret 'jwt-secret-staging' is shorter than 32 characters" in out
+    assert "Secret 'redis-url' does not match redis://host:port/db" in out
+    for text in (out, err, report.read_text()):
+        for form in forbidden():
+            assert form not in text
+
+
+def test_no_secret_in_a_recording_and_replay_agrees(fake, tmp_path, capsys):
+    folder = tmp_path / "rec"
+    assert main(["record", str(folder), "--include", "secrets.*", "--format", "json"]) == 0
+    live = json.loads(capsys.readouterr().out)
+    for path in folder.iterdir():
+        text = path.read_text()
+        for form in forbidden():
+            assert form not in text, path.name
+    assert main(["diagnose", "--replay", str(folder), "--include", "secrets.*", "--format", "json"]) == 2
+    replay = json.loads(capsys.readouterr().out)
+    assert [(f["resource"], f["status"]) for f in live["findings"]] == [(f["resource"], f["status"]) for f in replay["findings"]]
