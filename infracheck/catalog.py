@@ -287,6 +287,7 @@ def _expand(
                 missing=missing,
                 sensitive=bool(raw.get("sensitive", False)),
                 item=item,
+                foreach=foreach,
                 role=raw.get("role", ""),
                 api=api,
                 why=raw.get("why", "").strip(),

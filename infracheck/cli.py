@@ -19,7 +19,7 @@ import click
 
 from infracheck import __version__, catalog, gcloud, probes, recording, rules, runner, verdict
 from infracheck.catalog import Catalog, CatalogError
-from infracheck.model import Check, ExitStatus, Finding, Outcome, Report, Status
+from infracheck.model import Check, ExitStatus, Finding, Outcome, Report, Rule, Status
 from infracheck.report import FORMATTERS, MACHINE, text
 
 EXIT_HELP = """\b
@@ -127,8 +127,9 @@ def list_checks(fmt: str, **options: Any) -> None:
         out = [
             {
                 "check": cid, "area": checks[0].area, "title": checks[0].title,
-                "commands": [shlex.join(c.argv) for c in checks],
-                "rules": [{"id": r.id, "severity": r.severity.name.lower(), "title": r.title or r.message}
+                "commands": list(dict.fromkeys(shlex.join(c.argv) for c in checks)),
+                "foreach": checks[0].foreach,
+                "rules": [{"id": r.id, "severity": r.severity.name.lower(), "fails_with": _sample(r, checks)}
                           for r in checks[0].rules],
                 "missing": checks[0].missing.message if checks[0].missing else None,
             }
@@ -142,13 +143,22 @@ def list_checks(fmt: str, **options: Any) -> None:
         if checks[0].area != current:
             current = checks[0].area
             click.echo(f"\n[{current}] {areas[current].title}")
-        click.echo(f"  {cid}")
-        for c in checks:
-            click.echo(f"      $ {shlex.join(c.argv)}")
+        click.echo(f"  {cid}" + (f"   (for each {checks[0].foreach})" if checks[0].foreach else ""))
+        for command in dict.fromkeys(shlex.join(c.argv) for c in checks):
+            click.echo(f"      $ {command}")
+        for _, extra in checks[0].extras:
+            click.echo(f"      $ {shlex.join(extra)}")
         if checks[0].missing:
-            click.echo(f"      {cid}.exists  {checks[0].missing.severity.name.lower():8}  resource exists")
+            click.echo(f"      {cid + '.exists':38} {checks[0].missing.severity.name.lower():8}  {checks[0].missing.message}")
         for r in checks[0].rules:
-            click.echo(f"      {r.id:38} {r.severity.name.lower():8}  {r.title or r.message}")
+            click.echo(f"      {r.id:38} {r.severity.name.lower():8}  {_sample(r, checks)}")
+
+
+def _sample(rule: Rule, checks: Sequence[Check]) -> str:
+    """The failure message as the first item the rule applies to would read it."""
+    check = next((c for c in checks if rules.applies(rule, c)), checks[0])
+    message = next(r for r in check.rules if r.id == rule.id).message
+    return message.replace("{actual}", "…").replace("{value}", str(rule.value)).replace("{expected}", rule.expected)
 
 
 @cli.command()

@@ -119,6 +119,7 @@ class Check:
     missing: Missing | None = None
     sensitive: bool = False  # the document holds a secret: never echo it
     item: Any = None  # the foreach item this check was expanded for
+    foreach: str | None = None  # the profile list it was expanded over
     role: str = ""  # IAM role that grants read access (for permission errors)
     api: str = ""  # service to enable when the API is disabled
     why: str = ""

@@ -224,10 +224,15 @@ def evaluate(
     for rule in check.rules:
         if rule.id in skipped:
             continue
-        if rule.when and not search(rule.when, check.item):
+        if not applies(rule, check):
             continue
         findings.append(_judge(check, rule, document))
     return findings
+
+
+def applies(rule: Rule, check: Check) -> bool:
+    """A rule with `when` judges only the foreach items the condition selects."""
+    return not rule.when or bool(search(rule.when, check.item))
 
 
 def _judge(check: Check, rule: Rule, document: Any) -> Finding:
