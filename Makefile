@@ -13,7 +13,7 @@ REGION ?= us-central1
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo demo-healthy diagnose test contract unit lint fixtures bench clean
+.PHONY: help install demo demo-healthy diagnose test contract unit lint typecheck fixtures bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -35,7 +35,7 @@ demo-healthy: $(STAMP)  ## replay a healthy stack: HEALTHY, exit 0
 diagnose: $(STAMP)  ## live run with your gcloud: make diagnose PROJECT=... REGION=... ARGS='--format json'
 	$(BIN)/infracheck diagnose --project=$(PROJECT) --region=$(REGION) $(ARGS)
 
-test: $(STAMP) lint  ## the whole suite: unit tests and the real-gcloud contract suite
+test: $(STAMP) lint typecheck  ## the whole suite: unit tests and the real-gcloud contract suite
 	$(BIN)/python -m pytest -q
 
 unit: $(STAMP)  ## unit tests only (no gcloud process)
@@ -46,6 +46,9 @@ contract: $(STAMP)  ## the contract suite: real gcloud against the fake Google A
 
 lint:  ## one module owns each dependency: sh, jmespath, colorama
 	@$(PYTHON) tests/lint_imports.py
+
+typecheck: $(STAMP)  ## mypy --strict on the package
+	$(BIN)/python -m mypy infracheck
 
 fixtures: $(STAMP)  ## re-record fixtures/<scenario> from fixtures/api/<scenario> through real gcloud
 	$(BIN)/python tests/record_fixtures.py
