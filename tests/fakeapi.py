@@ -626,6 +626,11 @@ class FakeGoogleAPI:
             self._bodies.setdefault(f"{base}/versions/latest", version)
             self._bodies.setdefault(f"{base}/versions/1", copy.deepcopy(version))
 
+    def clear_bodies(self) -> None:
+        """Drop the bodies set from Python (set_body, set_secret); scenario files stay."""
+        with self._lock:
+            self._bodies.clear()
+
     def fault(self, route: str, name: str | None) -> None:
         """Give a route (or a ``*`` glob) a fault at runtime; None removes the runtime fault."""
         key = route_key(route)

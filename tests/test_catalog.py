@@ -128,3 +128,15 @@ def test_selection_globs(include, exclude, rule, selected):
     cat = catalog.load(environ={})
     check = next(c for c in cat.checks for r in c.rules if r.id == rule)
     assert catalog.is_selected(check, rule, include, exclude) is selected
+
+
+def test_every_rule_documents_itself():
+    """Issue #3: each rule has a title, why it matters, and a remedy a person can act on."""
+    cat = catalog.load(environ={})
+    problems = []
+    for check in cat.checks:
+        for rule in check.rules:
+            problems += [f"{rule.id}: no {key}" for key in ("title", "why", "remedy") if not getattr(rule, key)]
+        if check.missing is not None and not check.missing.remedy:
+            problems.append(f"{check.id}.exists: no remedy")
+    assert sorted(set(problems)) == []

@@ -72,6 +72,13 @@ def test_operators(op, actual, value, ok):
     ("from_json(s)", {"s": "not json"}, None),
     ("product([a, b])", {"a": 5, "b": 30}, 150),
     ("split(s, ',')", {"s": "a,b"}, ["a", "b"]),
+    ("split(s, ',')", {}, []),
+    ("covers(n, 'api.example.com')", {"n": ["api.example.com"]}, True),
+    ("covers(n, 'api.example.com')", {"n": ["*.example.com"]}, True),
+    ("covers(n, 'example.com')", {"n": ["*.example.com"]}, False),
+    ("covers(n, 'a.b.example.com')", {"n": ["*.example.com"]}, False),
+    ("covers(n, 'API.example.com')", {"n": ["other.example.com"]}, False),
+    ("covers(n, 'x.com')", {}, False),
 ])
 def test_functions(expression, document, expected):
     assert rules.search(expression, document) == expected

@@ -44,10 +44,12 @@ def api(fake: FakeGoogleAPI) -> Iterator[FakeGoogleAPI]:
     """The shared fake, reset to the healthy scenario before and after each test."""
     fake.set_scenario(API / "healthy")
     fake.clear_faults()
+    fake.clear_bodies()
     fake.latency = 0.0
     fake.reset_log()
     yield fake
     fake.clear_faults()
+    fake.clear_bodies()
     fake.latency = 0.0
 
 

@@ -1,0 +1,361 @@
+"""Every recorded scenario gives exactly the findings it models, and together they exercise the catalog.
+
+The scenarios are REST bodies under fixtures/api/<name>/ (each scenario.toml
+says what it models), recorded through the real gcloud into fixtures/<name>/
+by tests/record_fixtures.py. Here they are only replayed, so this file needs
+no gcloud.
+
+- SCENARIOS: per scenario, the exact set of (rule, resource, status) of every
+  finding that is not a pass, the overall status and the exit code. Set
+  equality: an unexpected extra failure fails the test as surely as a missing
+  one.
+- fixtures/healthy passes every rule of the catalog at least once.
+- Every rule of the catalog (and every `<check>.exists` of a check that can
+  report a missing resource) fails in at least one scenario, except the ones
+  in NOT_FAILED_BY_ANY_SCENARIO, each with the reason no real GCP document
+  can fail it; UNIT_CASES covers those, and what a scenario can't show, by
+  hand-built documents through infracheck.rules.evaluate with the catalog's
+  own checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from infracheck import catalog, rules
+from infracheck.cli import main
+from infracheck.model import Outcome, Status
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+CONNECTOR = "staging-connector"
+DB = "netra-staging-db"
+BACKEND, AUTH = "netra-backend-staging", "auth-staging"
+WEB, API = "staging.netrasystems.ai", "api-staging.netrasystems.ai"
+FRONT = f"https://{WEB}"
+AUTH_HEALTH, API_HEALTH = f"https://{WEB}/auth/health", f"https://{API}/health"
+WS = f"wss://{API}/ws"
+
+FAIL, ERROR = "fail", "error"
+
+# scenario -> (overall status, exit code, {(rule, resource, status)} of every non-pass finding)
+SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
+    "healthy": ("HEALTHY", 0, set()),
+    "outage": ("CRITICAL", 2, {
+        ("vpc.state", CONNECTOR, FAIL),
+        ("vpc.min-instances", CONNECTOR, FAIL),
+        ("cloudsql.state", DB, FAIL),
+        ("cloudsql.ssl", DB, FAIL),
+        ("secrets.secret.exists", "database-url", FAIL),
+        ("secrets.secret.exists", "jwt-secret-staging", FAIL),
+        ("cloudrun.vpc-connector", BACKEND, FAIL),
+        ("cloudrun.vpc-egress", AUTH, FAIL),
+    }),
+    "vpc-broken": ("CRITICAL", 2, {
+        ("vpc.state", CONNECTOR, FAIL),
+        ("vpc.network", CONNECTOR, FAIL),
+        ("vpc.ip-range", CONNECTOR, FAIL),
+        ("vpc.max-instances", CONNECTOR, FAIL),
+    }),
+    "vpc-bare": ("WARNING", 1, {
+        ("vpc.min-instances", CONNECTOR, FAIL),
+        ("vpc.max-instances", CONNECTOR, FAIL),
+        ("vpc.machine-type", CONNECTOR, FAIL),
+        ("vpc.throughput", CONNECTOR, FAIL),
+    }),
+    "vpc-missing": ("CRITICAL", 2, {
+        ("vpc.connector.exists", CONNECTOR, FAIL),
+    }),
+    "sql-broken": ("CRITICAL", 2, {
+        ("cloudsql.state", DB, FAIL),                 # activationPolicy NEVER: gcloud prints STOPPED
+        ("cloudsql.version", DB, FAIL),               # POSTGRES_9_6
+        ("cloudsql.private-network", DB, FAIL),       # projects/P/global/networks/default
+        ("cloudsql.ssl", DB, FAIL),                   # ALLOW_UNENCRYPTED_AND_ENCRYPTED
+        ("cloudsql.max-connections", DB, FAIL),       # "50"
+        ("cloudsql.open-to-internet", DB, FAIL),      # 0.0.0.0/0
+        ("cloudsql.failed-operations", DB, FAIL),     # MAJOR_VERSION_UPGRADE DONE with an error
+    }),
+    "sql-mysql-public": ("CRITICAL", 2, {
+        ("cloudsql.version", DB, FAIL),               # MYSQL_8_0
+        ("cloudsql.private-ip", DB, FAIL),            # no PRIVATE address, no privateNetwork
+    }),
+    "sql-legacy-ssl": ("HEALTHY", 0, set()),          # requireSsl true, no sslMode: enforced
+    "sql-creating": ("CRITICAL", 2, {
+        ("cloudsql.state", DB, FAIL),                 # PENDING_CREATE
+        ("cloudsql.private-ip", DB, FAIL),
+        ("cloudsql.connection-name", DB, FAIL),
+    }),
+    "sql-missing": ("CRITICAL", 2, {
+        ("cloudsql.instance.exists", DB, FAIL),
+        ("cloudsql.operations", DB, ERROR),           # operations of a missing instance: 404, nothing to judge
+    }),
+    "secrets-malformed": ("CRITICAL", 2, {
+        ("secrets.postgres-url", "database-url", FAIL),
+        ("secrets.postgres-url", "database-direct-url", FAIL),
+        ("secrets.min-length", "jwt-secret-staging", FAIL),
+        ("secrets.redis-url", "redis-url", FAIL),
+        ("secrets.oauth-client-id", "oauth-client-id", FAIL),
+        ("secrets.oauth-client-secret", "oauth-client-secret", FAIL),
+        ("secrets.openai-key", "openai-api-key", FAIL),
+        ("secrets.anthropic-key", "anthropic-api-key", FAIL),
+        ("secrets.non-empty", "smtp-password", FAIL),
+        ("secrets.whitespace", "smtp-password", FAIL),
+        ("secrets.cors-origins", "cors-allowed-origins", FAIL),
+    }),
+    "run-misconfigured": ("CRITICAL", 2, {
+        ("cloudrun.ready", BACKEND, FAIL),            # Ready False, listed third
+        ("cloudrun.latest-revision", BACKEND, FAIL),
+        ("cloudrun.vpc-connector", BACKEND, FAIL),    # full path to legacy-connector
+        ("cloudrun.vpc-egress", BACKEND, FAIL),       # annotation absent
+        ("cloudrun.min-instances", BACKEND, FAIL),    # "0"
+        ("cloudrun.cpu", BACKEND, FAIL),
+        ("cloudrun.memory", BACKEND, FAIL),
+        ("cloudrun.startup-probe", BACKEND, FAIL),    # 0 + 3 x 10 = 30 s
+        ("cloudrun.secrets-exist", BACKEND, FAIL),    # database-url-v2
+        ("cloudrun.service.exists", AUTH, FAIL),
+    }),
+    "lb-broken": ("CRITICAL", 2, {
+        ("loadbalancer.default-service", "staging", FAIL),
+        ("loadbalancer.cert-active", WEB, FAIL),      # FAILED_NOT_VISIBLE
+        ("loadbalancer.certificate.exists", API, FAIL),
+        ("loadbalancer.hc-threshold", "health checks", FAIL),
+    }),
+    "lb-rebuild": ("CRITICAL", 2, {
+        ("loadbalancer.url-map-exists", "staging", FAIL),
+        ("loadbalancer.cert-active", API, FAIL),      # PROVISIONING
+        ("loadbalancer.cert-expiry", WEB, FAIL),      # 2026-12-10, 13 days after the recording
+    }),
+    "network-down": ("CRITICAL", 2, {
+        ("network.dns-resolves", WEB, FAIL),
+        ("network.tls-valid", WEB, FAIL),
+        ("network.frontend-status", FRONT, FAIL),
+        ("network.health-status", AUTH_HEALTH, FAIL),
+        ("network.tls-expiry", API, FAIL),            # 10 days left
+        ("network.health-status", API_HEALTH, FAIL),  # 503
+        ("network.ws-upgrade", WS, FAIL),             # HTTP 404
+    }),
+    "network-refused": ("CRITICAL", 2, {
+        ("network.tls-valid", WEB, FAIL),
+        ("network.frontend-status", FRONT, FAIL),
+        ("network.health-status", AUTH_HEALTH, FAIL),
+    }),
+    "network-degraded": ("CRITICAL", 2, {
+        ("network.tls-valid", WEB, FAIL),             # hostname mismatch
+        ("network.frontend-status", FRONT, FAIL),
+        ("network.health-status", AUTH_HEALTH, FAIL),
+        ("network.health-latency", API_HEALTH, FAIL),   # 12000 ms
+    }),
+}
+
+# Rules no recorded scenario can fail, and why.
+NOT_FAILED_BY_ANY_SCENARIO = {
+    "loadbalancer.hc-timeout": (
+        "GCP rejects a health check whose timeoutSec exceeds its checkIntervalSec, so no real "
+        "document fails it; UNIT_CASES feeds it the seed's impossible 60 s / 30 s"
+    ),
+}
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    """No INFRACHECK_* override (a profile value, INFRACHECK_NOW) may leak into a replay."""
+    for name in list(os.environ):
+        if name.startswith("INFRACHECK_") or name == "NO_COLOR":
+            monkeypatch.delenv(name)
+    yield
+    rules.use_clock(None)
+
+
+def _run(capsys, *argv: str) -> tuple[int, object]:
+    code = main(list(argv))
+    out, _ = capsys.readouterr()
+    return code, json.loads(out)
+
+
+def _replay(capsys, name: str) -> tuple[int, dict]:
+    return _run(capsys, "diagnose", "--replay", str(FIXTURES / name), "--format", "json")
+
+
+def _not_passed(report: dict) -> set[tuple[str, str, str]]:
+    return {(f["rule"], f["resource"], f["status"]) for f in report["findings"] if f["status"] != "pass"}
+
+
+def _catalog_rule_ids(capsys) -> set[str]:
+    """Every rule id `infracheck list` shows, plus `<check>.exists` where a check reports a missing resource."""
+    _, checks = _run(capsys, "list", "--format", "json")
+    ids = {rule["id"] for check in checks for rule in check["rules"]}
+    return ids | {f"{check['check']}.exists" for check in checks if check["missing"]}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenario_gives_exactly_its_findings(capsys, name):
+    status, exit_code, expected = SCENARIOS[name]
+    code, report = _replay(capsys, name)
+    assert _not_passed(report) == expected
+    assert report["status"] == status
+    assert code == exit_code
+    assert not report["incomplete"]
+
+
+def test_every_recorded_scenario_is_in_the_table():
+    recorded = {p.name for p in (FIXTURES / "api").iterdir() if (p / "scenario.toml").is_file()}
+    assert recorded == set(SCENARIOS)
+    for name in recorded:
+        assert (FIXTURES / name / "recording.json").is_file(), f"run: python tests/record_fixtures.py {name}"
+
+
+def test_healthy_passes_every_rule_of_the_catalog(capsys):
+    _, report = _replay(capsys, "healthy")
+    passed = {f["rule"] for f in report["findings"] if f["status"] == "pass"}
+    rules_only = {r for r in _catalog_rule_ids(capsys) if not r.endswith(".exists")}
+    assert rules_only - passed == set()
+
+
+def test_scenarios_fail_every_rule_of_the_catalog(capsys):
+    failed: set[str] = set()
+    for name in SCENARIOS:
+        _, report = _replay(capsys, name)
+        failed |= {f["rule"] for f in report["findings"] if f["status"] == "fail"}
+    catalog_ids = _catalog_rule_ids(capsys)
+    assert set(NOT_FAILED_BY_ANY_SCENARIO) <= catalog_ids, "an exemption names a rule the catalog lost"
+    assert catalog_ids - failed == set(NOT_FAILED_BY_ANY_SCENARIO)
+
+
+# --- what a scenario can't show: hand-built documents through the catalog's own checks ------------
+
+def _hc(name, interval=5, timeout=5, unhealthy=None):
+    doc = {"name": name, "kind": "compute#healthCheck", "type": "HTTP", "checkIntervalSec": interval,
+           "timeoutSec": timeout, "healthyThreshold": 2}
+    if unhealthy is not None:
+        doc["unhealthyThreshold"] = unhealthy
+    return doc
+
+
+_BS = "https://www.googleapis.com/compute/v1/projects/netra-staging/global/backendServices/"
+_SPLIT = {"weightedBackendServices": [{"backendService": _BS + "blue", "weight": 90},
+                                      {"backendService": _BS + "green", "weight": 10}]}
+
+
+def _service(annotations=None, containers=None, volumes=None, service_annotations=None):
+    return [{"metadata": {"name": BACKEND, "annotations": service_annotations or {}},
+             "spec": {"template": {"metadata": {"annotations": annotations or {}},
+                                   "spec": {"containers": containers or [{"image": "x"}],
+                                            **({"volumes": volumes} if volumes else {})}}},
+             "status": {}}]
+
+
+def _instance(ip_config):
+    return {"name": DB, "state": "RUNNABLE", "databaseVersion": "POSTGRES_15",
+            "settings": {"ipConfiguration": ip_config}}
+
+
+def _cert(domains, status, domain_status):
+    return [{"name": "multi", "type": "MANAGED", "creationTimestamp": "2025-01-10T11:00:00.000-08:00",
+             "managed": {"domains": domains, "status": status, "domainStatus": domain_status}}]
+
+
+# (id, check id, resource, rule id, document, `with` documents, expected status)
+UNIT_CASES = [
+    ("hc-timeout: the seed's 60 s timeout every 30 s (the API rejects it)",
+     "loadbalancer.health-checks", None, "loadbalancer.hc-timeout",
+     [_hc("ok", 30, 10, 5), _hc("seed-hc", 30, 60, 5)], {}, "fail"),
+    ("hc-timeout: timeout equal to the interval is allowed",
+     "loadbalancer.health-checks", None, "loadbalancer.hc-timeout", [_hc("eq", 5, 5, 5)], {}, "pass"),
+    ("hc-timeout: no health checks at all (serverless NEGs only)",
+     "loadbalancer.health-checks", None, "loadbalancer.hc-timeout", [], {}, "pass"),
+    ("hc-threshold: unhealthyThreshold omitted means GCP's default 2",
+     "loadbalancer.health-checks", None, "loadbalancer.hc-threshold", [_hc("dflt")], {}, "fail"),
+    ("default-service: a weighted split in defaultRouteAction is a default",
+     "loadbalancer.url-maps", None, "loadbalancer.default-service",
+     [{"name": "staging-split", "defaultRouteAction": _SPLIT}], {}, "pass"),
+    ("default-service: a defaultRouteAction without backends is not",
+     "loadbalancer.url-maps", None, "loadbalancer.default-service",
+     [{"name": "staging-rewrite", "defaultRouteAction": {"urlRewrite": {"pathPrefixRewrite": "/"}}}], {}, "fail"),
+    ("cert-active: ACTIVE certificate, but FAILED for this one of its domains",
+     "loadbalancer.certificate", WEB, "loadbalancer.cert-active",
+     _cert([API, WEB], "ACTIVE", {API: "ACTIVE", WEB: "FAILED_CAA_FORBIDDEN"}), {}, "fail"),
+    ("cert-active: the other domain of the same certificate is ACTIVE",
+     "loadbalancer.certificate", API, "loadbalancer.cert-active",
+     _cert([API, WEB], "ACTIVE", {API: "ACTIVE", WEB: "FAILED_CAA_FORBIDDEN"}), {}, "pass"),
+    ("non-empty: a payload with no data at all",
+     "secrets.secret", "smtp-password", "secrets.non-empty",
+     {"name": "projects/123456789012/secrets/smtp-password/versions/1", "payload": {}}, {}, "fail"),
+    ("non-empty: whitespace only",
+     "secrets.secret", "smtp-password", "secrets.non-empty",
+     {"name": "x", "payload": {"data": "ICAJCg=="}}, {}, "fail"),
+    ("ssl: TRUSTED_CLIENT_CERTIFICATE_REQUIRED (requireSsl true) enforces TLS",
+     "cloudsql.instance", None, "cloudsql.ssl",
+     _instance({"sslMode": "TRUSTED_CLIENT_CERTIFICATE_REQUIRED", "requireSsl": True}), {}, "pass"),
+    ("ssl: neither sslMode nor requireSsl in the document",
+     "cloudsql.instance", None, "cloudsql.ssl", _instance({"ipv4Enabled": False}), {}, "fail"),
+    ("private-network: absent on a public-only instance (private-ip reports it)",
+     "cloudsql.instance", None, "cloudsql.private-network", _instance({"ipv4Enabled": True}), {}, "pass"),
+    ("open-to-internet: authorizedNetworks omitted because empty",
+     "cloudsql.instance", None, "cloudsql.open-to-internet", _instance({"ipv4Enabled": True}), {}, "pass"),
+    ("vpc-egress: 'all', the deprecated spelling of all-traffic",
+     "cloudrun.service", BACKEND, "cloudrun.vpc-egress",
+     _service({"run.googleapis.com/vpc-access-egress": "all"}), {}, "pass"),
+    ("min-instances: only the service-level run.googleapis.com/minScale",
+     "cloudrun.service", BACKEND, "cloudrun.min-instances",
+     _service(service_annotations={"run.googleapis.com/minScale": "2"}), {}, "pass"),
+    ("startup-probe: no probe in the spec is Cloud Run's default 240 s",
+     "cloudrun.service", BACKEND, "cloudrun.startup-probe", _service(), {}, "pass"),
+    ("startup-probe: 120 s initial delay, 5 x 10 s",
+     "cloudrun.service", BACKEND, "cloudrun.startup-probe",
+     _service(containers=[{"startupProbe": {"initialDelaySeconds": 120, "periodSeconds": 10,
+                                            "failureThreshold": 5, "tcpSocket": {"port": 8080}}}]), {}, "pass"),
+    ("secrets-exist: a secret mounted as a volume that does not exist",
+     "cloudrun.secret-refs", BACKEND, "cloudrun.secrets-exist",
+     _service(volumes=[{"name": "creds", "secret": {"secretName": "gcs-key"}}]),
+     {"secrets": [{"name": "projects/123456789012/secrets/redis-url"}]}, "fail"),
+    ("secrets-exist: another project's secret, referenced by its alias",
+     "cloudrun.secret-refs", BACKEND, "cloudrun.secrets-exist",
+     _service({"run.googleapis.com/secrets": "shared-key:projects/999999999999/secrets/shared-key"},
+              containers=[{"env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "shared-key", "key": "latest"}}}]}]),
+     {"secrets": [{"name": "projects/123456789012/secrets/redis-url"}]}, "pass"),
+    ("startup-probe: the serving container (with ports) is judged, not a sidecar listed first",
+     "cloudrun.service", BACKEND, "cloudrun.startup-probe",
+     _service(containers=[{"name": "proxy-sidecar"},
+                          {"name": "app", "ports": [{"containerPort": 8080}],
+                           "startupProbe": {"periodSeconds": 10, "failureThreshold": 1, "tcpSocket": {"port": 8080}}}]),
+     {}, "fail"),
+    ("cert-active: a self-managed wildcard certificate covers the domain",
+     "loadbalancer.certificate", API, "loadbalancer.cert-active",
+     [{"name": "wild", "type": "SELF_MANAGED", "subjectAlternativeNames": ["*.netrasystems.ai"],
+       "expireTime": "2027-06-01T00:00:00.000-07:00", "creationTimestamp": "2025-06-01T00:00:00.000-07:00"}], {}, "pass"),
+    ("whitespace: a value stored with echo's trailing newline",
+     "secrets.secret", "database-url", "secrets.whitespace",
+     {"name": "x", "payload": {"data": "cG9zdGdyZXNxbCthc3luY3BnOi8veHh4eDp4eHh4QDAuMC4wLjAveHgK"}}, {}, "fail"),
+    ("whitespace: the same value without it",
+     "secrets.secret", "database-url", "secrets.whitespace",
+     {"name": "x", "payload": {"data": "cG9zdGdyZXNxbCthc3luY3BnOi8veHh4eDp4eHh4QDAuMC4wLjAveHg="}}, {}, "pass"),
+    ("secrets-exist: an env reference by full path to an existing secret",
+     "cloudrun.secret-refs", BACKEND, "cloudrun.secrets-exist",
+     _service(containers=[{"env": [{"name": "R", "valueFrom": {"secretKeyRef": {
+         "name": "projects/123456789012/secrets/redis-url", "key": "latest"}}}]}]),
+     {"secrets": [{"name": "projects/123456789012/secrets/redis-url"}]}, "pass"),
+]
+
+
+@pytest.fixture(scope="module")
+def default_catalog():
+    return catalog.load(environ={})
+
+
+@pytest.mark.parametrize("check_id,resource,rule_id,document,extras,expected",
+                         [pytest.param(*case[1:], id=case[0]) for case in UNIT_CASES])
+def test_rule_on_a_hand_built_document(default_catalog, check_id, resource, rule_id, document, extras, expected):
+    rules.use_clock(dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc))
+    check = next(c for c in default_catalog.checks
+                 if c.id == check_id and (resource is None or c.resource == resource))
+    names = dict(check.extras)
+    outcomes = {names[name]: Outcome(names[name], 0, 0.0, document=doc) for name, doc in extras.items()}
+    findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=document), extras=outcomes)
+    finding = next(f for f in findings if f.rule == rule_id)
+    assert finding.status is Status(expected), finding.message
