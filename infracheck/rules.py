@@ -68,6 +68,17 @@ class _Functions(functions.Functions):
             result *= v
         return int(result) if result == int(result) else result
 
+    @functions.signature({"types": ["array", "null"]}, {"types": ["string"]})
+    def _func_covers(self, names: list[Any] | None, host: str) -> bool:
+        # A certificate name covers a host exactly or as a one-label wildcard
+        # (*.example.com covers api.example.com, not example.com or a.b.example.com).
+        host = host.lower()
+        for name in names or []:
+            name = str(name).lower()
+            if name == host or (name.startswith("*.") and host.split(".", 1)[-1] == name[2:] and "." in host):
+                return True
+        return False
+
     @functions.signature({"types": ["string", "null"]}, {"types": ["string"]})
     def _func_split(self, value: str | None, sep: str) -> list[str]:
         return [] if not value else value.split(sep)
