@@ -235,25 +235,26 @@ class _Progress:
     def step(self, outcome: Outcome) -> None:
         self.done += 1
         if self.enabled:
-            label = " ".join(outcome.argv[:4])
-            click.echo(f"\r\033[K  [{self.done}/{self.total}] {label}", err=True, nl=False)
+            words = (a for a in outcome.argv if not a.startswith(("--project=", "--format=")))
+            label = " ".join(words)[:70]
+            click.echo(f"\r\033[K  [{self.done}/{self.total}] done: {label}", err=True, nl=False)
 
     def clear(self) -> None:
         if self.enabled and self.done:
             click.echo("\r\033[K", err=True, nl=False)
 
 
-def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:
-    cat = _load(options)
-    include, exclude = _globs(options["include"]), _globs(options["exclude"])
-    fmt, report_only = options["fmt"], options["report_only"]
-    color = _use_color(options["color"], sys.stdout)
-    ascii_only = not _can_encode(sys.stdout)
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """The checks that run, the rules each skips, and the findings for skipped rules."""
 
-    # Plan: which checks run, which rules are skipped.
-    planned: list[Check] = []
-    skipped: dict[int, frozenset[str]] = {}
-    skip_findings: list[Finding] = []
+    checks: tuple[Check, ...]
+    skipped: tuple[frozenset[str], ...]
+    skip_findings: tuple[Finding, ...]
+
+
+def _plan(cat: Catalog, include: list[str], exclude: list[str]) -> _Plan:
+    checks, skipped, skip_findings = [], [], []
     for check in cat.checks:
         off = frozenset(r.id for r in check.rules if not catalog.is_selected(check, r.id, include, exclude))
         runs = len(off) < len(check.rules) or (
@@ -261,70 +262,53 @@ def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:
         )
         skip_findings += [rules.skipped_finding(check, r) for r in check.rules if r.id in off]
         if runs:
-            skipped[len(planned)] = off
-            planned.append(check)
+            checks.append(check)
+            skipped.append(off)
+    if include and not checks:
+        raise Failure(f"no check or rule matches --include {' '.join(include)} (see infracheck list)")
+    return _Plan(tuple(checks), tuple(skipped), tuple(skip_findings))
 
-    source = _source(options, planned)
+
+def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:
+    cat = _load(options)
+    plan = _plan(cat, _globs(options["include"]), _globs(options["exclude"]))
+    fmt, report_only = options["fmt"], options["report_only"]
+    color = _use_color(options["color"], sys.stdout)
+    ascii_only = not _can_encode(sys.stdout)
+    source = _source(options, plan.checks)
     rules.use_clock(_clock(options.get("replay")))
-    profile = cat.profile
-    partial = Report(str(profile["project"]), str(profile["region"]), verdict.overall([]), cat.areas, (), (),
-                     issue=options.get("issue"))
+
+    partial = Report(str(cat.profile["project"]), str(cat.profile["region"]), verdict.overall([]), cat.areas,
+                     (), (), issue=options.get("issue"))
+    # Text streams area by area; machine formats and --report-only print once, at the end.
     stream = fmt not in MACHINE and not report_only
     out = sys.stdout
     if stream:
         out.write(text.header(partial, color=color, ascii_only=ascii_only))
         out.flush()
-
-    by_argv: dict[tuple[str, ...], list[int]] = {}
-    for index, check in enumerate(planned):
-        for argv in check.sources:
-            by_argv.setdefault(argv, []).append(index)
-    waiting = {index: set(check.sources) for index, check in enumerate(planned)}
-    finished: dict[tuple[str, ...], Outcome] = {}
-    results: dict[int, list[Finding]] = {}
-    outcomes: list[Outcome] = []
-    remaining = {a.id: sum(1 for c in planned if c.area == a.id) for a in cat.areas}
     printed = 0
-    progress = _Progress(len(by_argv), sys.stderr.isatty() and not report_only)
-    incomplete = False
-    try:
-        for outcome in runner.collect(by_argv, source, options["jobs"]):
-            outcomes.append(outcome)
-            progress.step(outcome)
-            finished[outcome.argv] = outcome
-            for index in by_argv[outcome.argv]:
-                waiting[index].discard(outcome.argv)
-                if waiting[index]:
-                    continue  # a `with` source of this check is still running
-                check = planned[index]
-                results[index] = rules.evaluate(check, finished[check.argv], skipped[index], finished)
-                remaining[check.area] -= 1
-            # Areas print in catalog order, each as soon as it and those before it are done.
-            while stream and printed < len(cat.areas) and remaining[cat.areas[printed].id] == 0:
-                progress.clear()
-                found = [f for i in sorted(results) for f in results[i]]
-                out.write("\n" if printed else "")
-                out.write(text.area_block(cat.areas[printed], found, color=color, ascii_only=ascii_only))
-                out.flush()
-                printed += 1
-    except KeyboardInterrupt:
-        runner.stop()
-        incomplete = True
-    progress.clear()
+    progress = _Progress(len({a for c in plan.checks for a in c.sources}), sys.stderr.isatty() and not report_only)
 
-    findings = tuple(f for i in sorted(results) for f in results[i]) + tuple(skip_findings)
+    def print_ready_areas(results: dict[int, list[Finding]], remaining: dict[str, int], everything: bool) -> None:
+        nonlocal printed
+        while stream and printed < len(cat.areas) and (everything or remaining[cat.areas[printed].id] == 0):
+            progress.clear()
+            found = [f for i in sorted(results) for f in results[i]]
+            out.write("\n" if printed else "")
+            out.write(text.area_block(cat.areas[printed], found, color=color, ascii_only=ascii_only))
+            out.flush()
+            printed += 1
+
+    results, outcomes, incomplete = _run(cat, plan, source, options["jobs"], progress, print_ready_areas)
+    progress.clear()
+    print_ready_areas(results, {}, everything=True)
+
+    findings = tuple(f for i in sorted(results) for f in results[i]) + plan.skip_findings
     report = dataclasses.replace(
-        partial,
-        status=verdict.overall(findings),
-        findings=findings,
-        outcomes=tuple(sorted(outcomes, key=lambda o: list(by_argv).index(o.argv))),
-        incomplete=incomplete,
-        checks=tuple(planned),
+        partial, status=verdict.overall(findings), findings=findings, outcomes=tuple(outcomes),
+        incomplete=incomplete, checks=plan.checks,
     )
     if stream:
-        if incomplete:
-            for area in cat.areas[printed:]:
-                out.write("\n" + text.area_block(area, findings, color=color, ascii_only=ascii_only))
         out.write(text.summary(report, color=color, ascii_only=ascii_only))
     else:
         out.write(FORMATTERS[fmt](report, color=color and fmt == "text", ascii_only=ascii_only))
@@ -332,19 +316,63 @@ def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:
     if options.get("output"):
         _write(options["output"], FORMATTERS[fmt](report, color=False, ascii_only=False))
     if record_dir is not None and not incomplete:
-        sensitive = {c.argv for c in planned if c.sensitive}
-        try:
-            meta = {"recorded_at": _now_text(), "infracheck": __version__,
-                    "project": report.project, "region": report.region}
-            written = recording.record(record_dir, outcomes, sensitive, meta)
-        except OSError as exc:
-            raise Failure(f"cannot record into {record_dir}: {exc.strerror}") from None
-        click.echo(f"infracheck: recorded {len(outcomes)} commands ({written} files) into {record_dir}", err=True)
+        _record(record_dir, report, plan)
     if incomplete:
         return ExitStatus.INTERRUPTED
     if report_only or record_dir is not None:
         return ExitStatus.OK
     return ExitStatus.of(report.status)
+
+
+def _run(
+    cat: Catalog,
+    plan: _Plan,
+    source: runner.Source,
+    jobs: int,
+    progress: _Progress,
+    on_progress: Callable[[dict[int, list[Finding]], dict[str, int], bool], None],
+) -> tuple[dict[int, list[Finding]], list[Outcome], bool]:
+    """Run every source once; judge each check as soon as all its sources are in.
+
+    Returns the findings by check index, the outcomes in catalog order, and
+    whether the run was interrupted (Ctrl-C).
+    """
+    by_argv: dict[tuple[str, ...], list[int]] = {}
+    for index, check in enumerate(plan.checks):
+        for argv in check.sources:
+            by_argv.setdefault(argv, []).append(index)
+    waiting = {index: set(check.sources) for index, check in enumerate(plan.checks)}
+    finished: dict[tuple[str, ...], Outcome] = {}
+    results: dict[int, list[Finding]] = {}
+    remaining = {a.id: sum(1 for c in plan.checks if c.area == a.id) for a in cat.areas}
+    incomplete = False
+    try:
+        for outcome in runner.collect(by_argv, source, jobs):
+            progress.step(outcome)
+            finished[outcome.argv] = outcome
+            for index in by_argv[outcome.argv]:
+                waiting[index].discard(outcome.argv)
+                if waiting[index]:
+                    continue  # a `with` source of this check is still running
+                check = plan.checks[index]
+                results[index] = rules.evaluate(check, finished[check.argv], plan.skipped[index], finished)
+                remaining[check.area] -= 1
+            on_progress(results, remaining, False)
+    except KeyboardInterrupt:
+        runner.stop()
+        incomplete = True
+    order = {argv: i for i, argv in enumerate(by_argv)}
+    return results, sorted(finished.values(), key=lambda o: order[o.argv]), incomplete
+
+
+def _record(directory: Path, report: Report, plan: _Plan) -> None:
+    meta = {"recorded_at": _now_text(), "infracheck": __version__, "project": report.project, "region": report.region}
+    sensitive = {c.argv for c in plan.checks if c.sensitive}
+    try:
+        written = recording.record(directory, report.outcomes, sensitive, meta)
+    except OSError as exc:
+        raise Failure(f"cannot record into {directory}: {exc.strerror}") from None
+    click.echo(f"infracheck: recorded {len(report.outcomes)} commands ({written} files) into {directory}", err=True)
 
 
 def _source(options: dict[str, Any], planned: Sequence[Check]) -> runner.Source:

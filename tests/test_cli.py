@@ -140,6 +140,7 @@ def test_exclude_a_single_rule(capsys):
     (["diagnose", "--format", "yaml"], "--format"),
     (["diagnose", "--bogus"], "No such option"),
     (["explain", "no.such.rule"], "no rule or check 'no.such.rule'"),
+    (["diagnose", "--replay", OUTAGE, "--include", "cloudsq.*"], "no check or rule matches --include cloudsq.*"),
 ])
 def test_bad_input_is_one_clear_line_and_exit_3(capsys, args, words):
     code, out, err = run(capsys, *args)
