@@ -180,13 +180,15 @@ def explain(rule_id: str, **options: Any) -> None:
             click.echo("rules: " + ", ".join(r.id for r in check.rules))
             return
         for rule in check.rules:
-            if rule.id != rule_id:
-                continue
+            if rule.id != rule_id or not rules.applies(rule, check):
+                continue  # show the first item the rule judges, not one it skips
             click.echo(f"{rule.id}: {rule.title or rule.message}")
             click.echo(f"area: {check.area}   severity: {rule.severity.name.lower()}   check: {check.id}\n")
             if rule.why:
                 click.echo(rule.why + "\n")
             click.echo(f"command:  {shlex.join(check.argv)}")
+            for name, extra in check.extras:
+                click.echo(f"with {name}: {shlex.join(extra)}")
             if check.select:
                 click.echo(f"select:   {check.select}")
             if rule.when:

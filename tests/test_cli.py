@@ -11,20 +11,12 @@ from pathlib import Path
 import pytest
 
 from infracheck.cli import main
+from tests.seed import SEED_CRITICAL, SEED_WARNINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTAGE = str(ROOT / "fixtures" / "outage")
 HEALTHY = str(ROOT / "fixtures" / "healthy")
 
-SEED_CRITICAL = [
-    "VPC connector state is 'CREATING', expected 'READY'",
-    "Cloud SQL instance state is 'MAINTENANCE', expected 'RUNNABLE'",
-    "Secret 'database-url' is missing",
-    "Secret 'jwt-secret-staging' is missing",
-    "Service 'netra-backend-staging' has incorrect VPC connector: ''",
-    "Service 'auth-staging' has incorrect VPC egress: 'private-ranges-only'",
-]
-SEED_WARNINGS = ["Min instances is 1, should be at least 2", "SSL not required - security risk"]
 
 
 def run(capsys, *args, env=None):
@@ -221,3 +213,8 @@ def test_version(capsys):
 def test_help_documents_exit_codes(capsys):
     code, out, _ = run(capsys, "diagnose", "--help")
     assert code == 0 and "3  UNKNOWN" in out and "2  CRITICAL" in out
+
+
+def test_explain_shows_an_item_the_rule_applies_to(capsys):
+    code, out, _ = run(capsys, "explain", "secrets.min-length")
+    assert code == 0 and "--secret=jwt-secret-staging" in out and "--secret=database-url" not in out
