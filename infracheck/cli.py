@@ -308,7 +308,7 @@ def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:
     findings = tuple(f for i in sorted(results) for f in results[i]) + plan.skip_findings
     report = dataclasses.replace(
         partial, status=verdict.overall(findings), findings=findings, outcomes=tuple(outcomes),
-        incomplete=incomplete, checks=plan.checks,
+        incomplete=incomplete,
     )
     if stream:
         out.write(text.summary(report, color=color, ascii_only=ascii_only))

@@ -191,4 +191,3 @@ class Report:
     outcomes: tuple[Outcome, ...]
     issue: str | None = None
     incomplete: bool = False
-    checks: tuple[Check, ...] = ()
