@@ -91,6 +91,8 @@ def run(argv: tuple[str, ...], timeout: float, env: Mapping[str, str]) -> Outcom
     )
     with _RUNNING_LOCK:
         _RUNNING.add(proc.pid)
+        if _STOPPING.is_set():  # Ctrl-C landed between the check above and the start
+            _signal_group(proc.pid)
     try:
         try:
             proc.wait(timeout=timeout)
@@ -208,11 +210,15 @@ def _failed(argv: tuple[str, ...], code: int | None, started: float, kind: Error
     return Outcome(argv, code, time.monotonic() - started, error=CommandError(kind, msg))
 
 
-def _kill(proc: Any) -> None:
+def _signal_group(pgid: int) -> None:
     try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the session leader's pid is the group id
+        os.killpg(pgid, signal.SIGKILL)  # the session leader's pid is the group id
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _kill(proc: Any) -> None:
+    _signal_group(proc.pid)
     try:
         proc.wait()
     except (sh.ErrorReturnCode, sh.SignalException, sh.TimeoutException):
@@ -225,10 +231,7 @@ def kill_all() -> None:
     with _RUNNING_LOCK:
         running = list(_RUNNING)
     for pgid in running:
-        try:
-            os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        _signal_group(pgid)
 
 
 def reset() -> None:
