@@ -104,7 +104,9 @@ def record(
             text = json.dumps(document, indent=2, sort_keys=True) + "\n"
             stem.with_name(stem.name + ".json").write_text(text, encoding="utf-8")
             written += 1
-        if outcome.stderr and outcome.argv not in sensitive or outcome.error is not None:
+        # A failure's stderr is what a replay classifies; a success's is kept
+        # (compute's warnings) except for secrets, where nothing extra is kept.
+        if outcome.error is not None or (outcome.stderr and outcome.argv not in sensitive):
             stem.with_name(stem.name + ".stderr").write_text(outcome.stderr, encoding="utf-8")
             written += 1
         if outcome.exit_code not in (0, None):

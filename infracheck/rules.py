@@ -347,4 +347,4 @@ def skipped_finding(check: Check, rule: Rule) -> Finding:
     )
 
 
-__all__ = ["OPERATORS", "evaluate", "search", "skipped_finding", "validate", "Severity"]
+__all__ = ["OPERATORS", "applies", "evaluate", "search", "skipped_finding", "use_clock", "validate"]
