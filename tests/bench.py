@@ -46,15 +46,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fakeapi import FakeGoogleAPI  # noqa: E402
+from tests.fakeapi import RECORDING_NOW, FakeGoogleAPI  # noqa: E402
 
 API_ROOT = ROOT / "fixtures" / "api"
 SCENARIO = API_ROOT / "healthy"
 REPLAY_DIR = ROOT / "fixtures" / "healthy"
 EXCLUDE = "network*"
-# The date the recordings were judged at (tests/record_fixtures.py), so that
-# certificate expiry in the healthy fixtures never turns the live run red.
-PINNED_NOW = "2026-11-27T00:00:00+00:00"
 PROJECT = "netra-staging"
 REGION = "us-central1"
 SERVICES = ("netra-backend-staging", "auth-staging")  # seed 2.3 SERVICES=(...)
@@ -195,15 +192,14 @@ def progress(message: str) -> None:
 
 def clean_env(fake: FakeGoogleAPI | None, config: Path) -> dict[str, str]:
     """os.environ without the user's CLOUDSDK_*/INFRACHECK_*, plus the fake's gcloud env."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "INFRACHECK_"))}
     if fake is not None:
-        env.update(fake.env(config))
-    else:
-        env["CLOUDSDK_CONFIG"] = str(config)
-        env["CLOUDSDK_CORE_DISABLE_USAGE_REPORTING"] = "1"
-        env["CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK"] = "1"
-        env["CLOUDSDK_CORE_DISABLE_FILE_LOGGING"] = "1"
-    env["INFRACHECK_NOW"] = PINNED_NOW
+        return fake.run_env(config, NO_COLOR="1")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "INFRACHECK_"))}
+    env["CLOUDSDK_CONFIG"] = str(config)
+    env["CLOUDSDK_CORE_DISABLE_USAGE_REPORTING"] = "1"
+    env["CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK"] = "1"
+    env["CLOUDSDK_CORE_DISABLE_FILE_LOGGING"] = "1"
+    env["INFRACHECK_NOW"] = RECORDING_NOW
     env["NO_COLOR"] = "1"
     return env
 

@@ -25,6 +25,7 @@ import copy
 import dataclasses
 import fnmatch
 import json
+import os
 import select
 import signal
 import socket
@@ -52,6 +53,9 @@ __all__ = [
 
 # Real API answers name the project by number; fixtures use this one throughout.
 PROJECT_NUMBER: Final = "123456789012"
+# The clock recordings are judged by (tests/record_fixtures.py); every live run
+# that is compared with a recording pins it too, so certificates never "age".
+RECORDING_NOW: Final = "2026-11-27T00:00:00+00:00"
 
 # Every fault a route can be given; "none" cancels a fault inherited from a base scenario.
 FAULTS: Final = frozenset(
@@ -702,6 +706,15 @@ class FakeGoogleAPI:
             "CLOUDSDK_PROXY_ADDRESS": "127.0.0.1",
             "CLOUDSDK_PROXY_PORT": str(self.port),
         }
+
+    def run_env(self, config_dir: Path, **extra: str) -> dict[str, str]:
+        """os.environ without the user's gcloud/infracheck settings, pointed here, clock pinned."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("CLOUDSDK_", "INFRACHECK_")) and k != "NO_COLOR"}
+        env.update(self.env(config_dir))
+        env["INFRACHECK_NOW"] = RECORDING_NOW
+        env.update(extra)
+        return env
 
     # ---- serving
 

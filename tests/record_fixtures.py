@@ -10,8 +10,6 @@ So the committed recordings are always in the shape gcloud really prints.
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import subprocess
 import sys
@@ -25,8 +23,6 @@ sys.path.insert(0, str(ROOT))
 from tests.fakeapi import FakeGoogleAPI  # noqa: E402
 
 API = ROOT / "fixtures" / "api"
-# Recordings judge dates as of this moment, so replays don't age.
-PINNED_NOW = "2026-11-27T00:00:00+00:00"
 
 
 def chain(scenario: Path) -> list[Path]:
@@ -40,13 +36,6 @@ def chain(scenario: Path) -> list[Path]:
         folders.append(API / base)
 
 
-def gcloud_env(fake: FakeGoogleAPI, config: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "INFRACHECK_"))}
-    env.update(fake.env(config))
-    env["INFRACHECK_NOW"] = PINNED_NOW
-    return env
-
-
 def record(name: str) -> None:
     scenario = API / name
     target = ROOT / "fixtures" / name
@@ -55,7 +44,7 @@ def record(name: str) -> None:
     with FakeGoogleAPI(scenario, API) as fake, tempfile.TemporaryDirectory() as config:
         cmd = [sys.executable, "-m", "infracheck", "record", str(target), "--exclude", "network*",
                "--color", "never"]
-        done = subprocess.run(cmd, env=gcloud_env(fake, Path(config)), cwd=ROOT,
+        done = subprocess.run(cmd, env=fake.run_env(Path(config)), cwd=ROOT,
                               capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             sys.exit(f"{name}: infracheck record failed ({done.returncode}):\n{done.stderr}")

@@ -17,7 +17,6 @@ from tests.fakeapi import FakeGoogleAPI
 
 ROOT = Path(__file__).resolve().parents[2]
 API = ROOT / "fixtures" / "api"
-PINNED_NOW = "2026-11-27T00:00:00+00:00"  # the recordings' clock (tests/record_fixtures.py)
 
 pytestmark = pytest.mark.contract
 
@@ -61,11 +60,7 @@ def gcloud_config(tmp_path: Path) -> Path:
 
 
 def environment(api: FakeGoogleAPI, config: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "INFRACHECK_", "NO_COLOR"))}
-    env.update(api.env(config))
-    env["INFRACHECK_NOW"] = PINNED_NOW
-    env.update(extra)
-    return env
+    return api.run_env(config, **extra)
 
 
 def infracheck(*args: str, env: dict[str, str], timeout: float = 180) -> Run:
