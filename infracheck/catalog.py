@@ -19,7 +19,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from infracheck.model import Area, Check, Missing, Rule, Severity
+from infracheck import rules as _rules
+from infracheck.model import Area, CatalogError, Check, Missing, Rule, Severity
 
 PROFILE_FILE = "profile.toml"
 ENV_PREFIX = "INFRACHECK_"
@@ -41,15 +42,14 @@ _TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)+$")
 
 
-class CatalogError(Exception):
-    """A catalog or profile problem, worded for the person who edits the file."""
-
-
 @dataclasses.dataclass(frozen=True)
 class Catalog:
     profile: Mapping[str, Any]
     areas: tuple[Area, ...]
     checks: tuple[Check, ...]
+
+
+__all__ = ["Catalog", "CatalogError", "default_dir", "is_selected", "load"]
 
 
 def default_dir() -> Path:
@@ -70,7 +70,10 @@ def load(
     environ: Mapping[str, str] | None = None,
     profile_file: Path | None = None,
 ) -> Catalog:
-    """Read the profile and every area file; returns concrete checks.
+    """Read the profile and every area file; returns concrete, validated checks.
+
+    Every expression compiles and every operator exists once this returns
+    (`rules.validate`), so no later stage meets a catalog typo.
 
     Precedence of a profile value: `overrides` (flags, --set) > `environ`
     (INFRACHECK_NAME) > profile file.
@@ -119,6 +122,7 @@ def load(
     ordered = tuple(a for _, a in sorted(areas, key=lambda pair: pair[0]))
     rank = {a.id: i for i, a in enumerate(ordered)}
     checks.sort(key=lambda c: rank[c.area])
+    _rules.validate(checks)
     return Catalog(profile=profile, areas=ordered, checks=tuple(checks))
 
 

@@ -1,26 +1,26 @@
 """The command line: options in, stages in order, an exit code out.
 
-catalog.load -> runner.collect -> rules.evaluate -> report.FORMATTERS[fmt]
+catalog.load -> plan.make -> runner.run (rules.evaluate per check) -> console / report.FORMATTERS[fmt]
+-> output.write / recording.save -> exit code
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
 
-from infracheck import __version__, catalog, gcloud, probes, recording, rules, runner, verdict
-from infracheck.catalog import Catalog, CatalogError
-from infracheck.model import Check, ExitStatus, Finding, Outcome, Report, Rule, Status
-from infracheck.report import FORMATTERS, MACHINE, text
+from infracheck import __version__, catalog, console, output, plan, recording, rules, runner, verdict
+from infracheck.catalog import Catalog
+from infracheck.model import CannotRun, Check, ExitStatus, Report, Rule
+from infracheck.report import FORMATTERS
 
 EXIT_HELP = """\b
 Exit codes (monitoring-plugin convention):
@@ -215,223 +215,51 @@ def _load(options: dict[str, Any]) -> Catalog:
         if options.get(name) is not None:
             overrides[name] = options[name]
     try:
-        cat = catalog.load(options.get("catalog_dir"), overrides, profile_file=options.get("profile_file"))
-        rules.validate(cat.checks)
-    except CatalogError as exc:
+        return catalog.load(options.get("catalog_dir"), overrides, profile_file=options.get("profile_file"))
+    except CannotRun as exc:
         raise Failure(str(exc)) from None
-    return cat
-
-
-def _globs(values: Sequence[str]) -> list[str]:
-    return [g.strip() for v in values for g in v.split(",") if g.strip()]
-
-
-@dataclasses.dataclass
-class _Progress:
-    """One self-overwriting line on stderr, only on a terminal."""
-
-    total: int
-    enabled: bool
-    done: int = 0
-
-    def step(self, outcome: Outcome) -> None:
-        self.done += 1
-        if self.enabled:
-            words = (a for a in outcome.argv if not a.startswith(("--project=", "--format=")))
-            label = " ".join(words)[:70]
-            click.echo(f"\r\033[K  [{self.done}/{self.total}] done: {label}", err=True, nl=False)
-
-    def clear(self) -> None:
-        if self.enabled and self.done:
-            click.echo("\r\033[K", err=True, nl=False)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    """The checks that run, the rules each skips, and the findings for skipped rules."""
-
-    checks: tuple[Check, ...]
-    skipped: tuple[frozenset[str], ...]
-    skip_findings: tuple[Finding, ...]
-
-
-def _plan(cat: Catalog, include: list[str], exclude: list[str]) -> _Plan:
-    checks, skipped, skip_findings = [], [], []
-    for check in cat.checks:
-        off = frozenset(r.id for r in check.rules if not catalog.is_selected(check, r.id, include, exclude))
-        runs = len(off) < len(check.rules) or (
-            check.missing is not None and catalog.is_selected(check, f"{check.id}.exists", include, exclude)
-        )
-        skip_findings += [rules.skipped_finding(check, r) for r in check.rules if r.id in off]
-        if runs:
-            checks.append(check)
-            skipped.append(off)
-    if include and not checks:
-        raise Failure(f"no check or rule matches --include {' '.join(include)} (see infracheck list)")
-    return _Plan(tuple(checks), tuple(skipped), tuple(skip_findings))
 
 
 def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:
+    try:
+        return _stages(options, record_dir)
+    except CannotRun as exc:
+        raise Failure(str(exc)) from None
+
+
+def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
+    """load -> plan -> run (judging as it goes, shown on the console) -> report -> files -> exit code."""
     cat = _load(options)
-    plan = _plan(cat, _globs(options["include"]), _globs(options["exclude"]))
+    the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
+    replay_dir: Path | None = options.get("replay")
+    source = runner.source(the_plan.checks, options["timeout"], replay_dir)
+    now = recording.clock(replay_dir)
     fmt, report_only = options["fmt"], options["report_only"]
-    color = _use_color(options["color"], sys.stdout)
-    ascii_only = not _can_encode(sys.stdout)
-    source = _source(options, plan.checks)
-    rules.use_clock(_clock(options.get("replay")))
 
     partial = Report(str(cat.profile["project"]), str(cat.profile["region"]), verdict.overall([]), cat.areas,
                      (), (), issue=options.get("issue"))
-    # Text streams area by area; machine formats and --report-only print once, at the end.
-    stream = fmt not in MACHINE and not report_only
-    out = sys.stdout
-    if stream:
-        out.write(text.header(partial, color=color, ascii_only=ascii_only))
-        out.flush()
-    printed = 0
-    progress = _Progress(len({a for c in plan.checks for a in c.sources}), sys.stderr.isatty() and not report_only)
+    progress = console.Progress(len(the_plan.sources), sys.stderr.isatty() and not report_only)
+    screen = console.Console(sys.stdout, cat.areas, fmt, report_only=report_only,
+                             color=console.use_color(options["color"], sys.stdout),
+                             ascii_only=not console.can_encode(sys.stdout), progress=progress)
+    screen.start(partial)
+    result = runner.run(the_plan, source, options["jobs"], now, screen.outcome, screen.judged)
 
-    def print_ready_areas(results: dict[int, list[Finding]], remaining: dict[str, int], everything: bool) -> None:
-        nonlocal printed
-        while stream and printed < len(cat.areas) and (everything or remaining[cat.areas[printed].id] == 0):
-            progress.clear()
-            found = [f for i in sorted(results) for f in results[i]]
-            out.write("\n" if printed else "")
-            out.write(text.area_block(cat.areas[printed], found, color=color, ascii_only=ascii_only))
-            out.flush()
-            printed += 1
-
-    results, outcomes, incomplete = _run(cat, plan, source, options["jobs"], progress, print_ready_areas)
-    progress.clear()
-    print_ready_areas(results, {}, everything=True)
-
-    findings = tuple(f for i in sorted(results) for f in results[i]) + plan.skip_findings
-    report = dataclasses.replace(
-        partial, status=verdict.overall(findings), findings=findings, outcomes=tuple(outcomes),
-        incomplete=incomplete,
-    )
-    if stream:
-        out.write(text.summary(report, color=color, ascii_only=ascii_only))
-    else:
-        out.write(FORMATTERS[fmt](report, color=color and fmt == "text", ascii_only=ascii_only))
-    out.flush()
+    findings = tuple(f for i in sorted(result.findings) for f in result.findings[i]) + the_plan.skip_findings
+    report = dataclasses.replace(partial, status=verdict.overall(findings), findings=findings,
+                                 outcomes=result.outcomes, incomplete=result.incomplete)
+    screen.finish(result.findings, report)
     if options.get("output"):
-        _write(options["output"], FORMATTERS[fmt](report, color=False, ascii_only=False))
-    if record_dir is not None and not incomplete:
-        _record(record_dir, report, plan)
-    if incomplete:
+        output.write(options["output"], FORMATTERS[fmt](report, color=False, ascii_only=False))
+    if record_dir is not None and not result.incomplete:
+        written = recording.save(record_dir, report, the_plan.sensitive, recording.clock())
+        click.echo(f"infracheck: recorded {len(report.outcomes)} commands ({written} files) into {record_dir}",
+                   err=True)
+    if result.incomplete:
         return ExitStatus.INTERRUPTED
     if report_only or record_dir is not None:
         return ExitStatus.OK
     return ExitStatus.of(report.status)
-
-
-def _run(
-    cat: Catalog,
-    plan: _Plan,
-    source: runner.Source,
-    jobs: int,
-    progress: _Progress,
-    on_progress: Callable[[dict[int, list[Finding]], dict[str, int], bool], None],
-) -> tuple[dict[int, list[Finding]], list[Outcome], bool]:
-    """Run every source once; judge each check as soon as all its sources are in.
-
-    Returns the findings by check index, the outcomes in catalog order, and
-    whether the run was interrupted (Ctrl-C).
-    """
-    by_argv: dict[tuple[str, ...], list[int]] = {}
-    for index, check in enumerate(plan.checks):
-        for argv in check.sources:
-            by_argv.setdefault(argv, []).append(index)
-    waiting = {index: set(check.sources) for index, check in enumerate(plan.checks)}
-    finished: dict[tuple[str, ...], Outcome] = {}
-    results: dict[int, list[Finding]] = {}
-    remaining = {a.id: sum(1 for c in plan.checks if c.area == a.id) for a in cat.areas}
-    incomplete = False
-    try:
-        for outcome in runner.collect(by_argv, source, jobs):
-            progress.step(outcome)
-            finished[outcome.argv] = outcome
-            for index in by_argv[outcome.argv]:
-                waiting[index].discard(outcome.argv)
-                if waiting[index]:
-                    continue  # a `with` source of this check is still running
-                check = plan.checks[index]
-                results[index] = rules.evaluate(check, finished[check.argv], plan.skipped[index], finished)
-                remaining[check.area] -= 1
-            on_progress(results, remaining, False)
-    except KeyboardInterrupt:
-        runner.stop()
-        incomplete = True
-    order = {argv: i for i, argv in enumerate(by_argv)}
-    return results, sorted(finished.values(), key=lambda o: order[o.argv]), incomplete
-
-
-def _record(directory: Path, report: Report, plan: _Plan) -> None:
-    meta = {"recorded_at": _now_text(), "infracheck": __version__, "project": report.project, "region": report.region}
-    sensitive = {c.argv for c in plan.checks if c.sensitive}
-    try:
-        written = recording.record(directory, report.outcomes, sensitive, meta)
-    except OSError as exc:
-        raise Failure(f"cannot record into {directory}: {exc.strerror}") from None
-    click.echo(f"infracheck: recorded {len(report.outcomes)} commands ({written} files) into {directory}", err=True)
-
-
-def _source(options: dict[str, Any], planned: Sequence[Check]) -> runner.Source:
-    if options.get("replay") is not None:
-        try:
-            return runner.replay(options["replay"])
-        except recording.RecordingError as exc:
-            raise Failure(str(exc)) from None
-    if any(c.argv[0] == "gcloud" for c in planned):
-        try:
-            gcloud.executable()
-        except gcloud.GcloudMissing as exc:
-            raise Failure(str(exc)) from None
-    try:
-        settings = probes.settings_from_env(os.environ)
-    except ValueError as exc:
-        raise Failure(str(exc)) from None
-    return runner.live(options["timeout"], gcloud.environment(options["timeout"]), settings)
-
-
-def _clock(replay_dir: Path | None) -> dt.datetime | None:
-    """INFRACHECK_NOW (tests, reproducing a past run) > a replay's recording time > now."""
-    pinned = os.environ.get("INFRACHECK_NOW")
-    if pinned:
-        try:
-            return recording.parse_time(pinned)
-        except ValueError:
-            raise Failure(f"INFRACHECK_NOW '{pinned}' is not an ISO 8601 time") from None
-    return recording.recorded_at(replay_dir) if replay_dir is not None else None
-
-
-def _now_text() -> str:
-    pinned = _clock(None)
-    return (pinned or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
-
-
-def _write(path: Path, content: str) -> None:
-    try:
-        path.write_text(content, encoding="utf-8")
-    except OSError as exc:
-        raise Failure(f"cannot write {path}: {exc.strerror}") from None
-
-
-def _use_color(choice: str, stream: TextIO) -> bool:
-    if os.environ.get("NO_COLOR"):
-        return False
-    if choice != "auto":
-        return choice == "always"
-    return stream.isatty()
-
-
-def _can_encode(stream: TextIO) -> bool:
-    try:
-        "🚀🔍✅❌⚠️📊📋".encode(stream.encoding or "ascii")
-        return True
-    except (UnicodeEncodeError, LookupError):
-        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,6 +7,14 @@ import enum
 from typing import Any
 
 
+class CannotRun(Exception):
+    """infracheck cannot run as asked; the message is the one line a person reads."""
+
+
+class CatalogError(CannotRun):
+    """A catalog or profile problem, worded for the person who edits the file."""
+
+
 class Severity(enum.IntEnum):
     """How bad a failed rule is; `max()` gives the worst."""
 

@@ -14,17 +14,19 @@ import datetime as dt
 import binascii
 import hashlib
 import json
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from infracheck.model import CommandError, ErrorKind, Outcome
+from infracheck import __version__
+from infracheck.model import CannotRun, CommandError, ErrorKind, Outcome, Report
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
 
 
-class RecordingError(Exception):
+class RecordingError(CannotRun):
     """A scenario folder that cannot be read or written."""
 
 
@@ -55,6 +57,19 @@ def recorded_at(directory: Path) -> dt.datetime | None:
         return None
 
 
+def clock(replay_dir: Path | None = None, environ: Mapping[str, str] | None = None) -> dt.datetime:
+    """The time a run is judged as of: INFRACHECK_NOW (tests, reproducing a past run) > a replay's recording time > now."""
+    env = os.environ if environ is None else environ
+    pinned = env.get("INFRACHECK_NOW")
+    if pinned:
+        try:
+            return parse_time(pinned)
+        except ValueError:
+            raise CannotRun(f"INFRACHECK_NOW '{pinned}' is not an ISO 8601 time") from None
+    recorded = recorded_at(replay_dir) if replay_dir is not None else None
+    return recorded or dt.datetime.now(dt.timezone.utc)
+
+
 def parse_time(text: str) -> dt.datetime:
     when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
@@ -80,6 +95,16 @@ def not_recorded(directory: Path, argv: tuple[str, ...]) -> Outcome:
         ErrorKind.API_ERROR,
         f"no recording in {directory} (expected {name_for(argv)}.json); record it with infracheck record",
     ))
+
+
+def save(directory: Path, report: Report, sensitive: Iterable[tuple[str, ...]], now: dt.datetime) -> int:
+    """Record a finished run's outcomes with its metadata; returns the number of files written."""
+    meta = {"recorded_at": now.isoformat(timespec="seconds"), "infracheck": __version__,
+            "project": report.project, "region": report.region}
+    try:
+        return record(directory, report.outcomes, set(sensitive), meta)
+    except OSError as exc:
+        raise RecordingError(f"cannot record into {directory}: {exc.strerror}") from None
 
 
 def record(

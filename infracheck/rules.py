@@ -21,9 +21,8 @@ import jmespath
 import jmespath.exceptions
 from jmespath import functions
 
-from infracheck.catalog import CatalogError
 from infracheck.model import (
-    Check, CommandError, ErrorKind, Finding, Outcome, Rule, Severity, Status,
+    CatalogError, Check, CommandError, ErrorKind, Finding, Outcome, Rule, Severity, Status,
 )
 
 
@@ -85,17 +84,6 @@ class _Functions(functions.Functions):
 
 
 _OPTIONS = jmespath.Options(custom_functions=_Functions())
-_clock: dt.datetime | None = None  # None: the real time
-
-
-def use_clock(now: dt.datetime | None) -> None:
-    """Judge dates as of `now` (a replay judges as of its recording), or the real time."""
-    global _clock
-    _clock = now
-
-
-def _now() -> dt.datetime:
-    return _clock or dt.datetime.now(dt.timezone.utc)
 
 
 def search(expression: str, document: Any) -> Any:
@@ -127,18 +115,19 @@ def _cidr_eq(actual: Any, expected: Any) -> bool:
     return ipaddress.ip_network(str(actual), strict=False) == ipaddress.ip_network(str(expected), strict=False)
 
 
-def _days_ahead_gte(actual: Any, expected: Any) -> bool:
+def _days_ahead_gte(actual: Any, expected: Any, now: dt.datetime) -> bool:
     when = dt.datetime.fromisoformat(str(actual).replace("Z", "+00:00"))
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
-    return (when - _now()).total_seconds() >= float(expected) * 86400
+    return (when - now).total_seconds() >= float(expected) * 86400
 
 
 def _empty(actual: Any) -> bool:
     return actual in (None, "", [], {})
 
 
-OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+# Each takes (actual, value); those in _NEEDS_NOW also the time the run is judged as of.
+OPERATORS: dict[str, Callable[..., bool]] = {
     "eq": lambda a, v: a == v,
     "ne": lambda a, v: a != v,
     "in": lambda a, v: a in v,
@@ -159,6 +148,7 @@ OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "days-ahead-gte": _days_ahead_gte,
 }
 _NO_VALUE = {"present", "absent", "empty", "not-empty", "true"}
+_NEEDS_NOW = {"days-ahead-gte"}
 
 
 def validate(checks: Iterable[Check]) -> None:
@@ -207,8 +197,15 @@ def evaluate(
     outcome: Outcome,
     skipped: frozenset[str] = frozenset(),
     extras: Mapping[tuple[str, ...], Outcome] | None = None,
+    *,
+    now: dt.datetime | None = None,
 ) -> list[Finding]:
-    """Judge one check against the outcome of its command (and of its `with` sources)."""
+    """Judge one check against the outcome of its command (and of its `with` sources).
+
+    Dates are judged as of `now` (a replay judges as of its recording); None
+    means the real time.
+    """
+    now = now or dt.datetime.now(dt.timezone.utc)
     if outcome.error is not None:
         if outcome.error.kind is ErrorKind.NOT_FOUND and check.missing is not None:
             return [_missing(check)]
@@ -237,7 +234,7 @@ def evaluate(
             continue
         if not applies(rule, check):
             continue
-        findings.append(_judge(check, rule, document))
+        findings.append(_judge(check, rule, document, now))
     return findings
 
 
@@ -246,7 +243,7 @@ def applies(rule: Rule, check: Check) -> bool:
     return not rule.when or bool(search(rule.when, check.item))
 
 
-def _judge(check: Check, rule: Rule, document: Any) -> Finding:
+def _judge(check: Check, rule: Rule, document: Any, now: dt.datetime) -> Finding:
     try:
         actual = search(rule.path, document)
     except jmespath.exceptions.JMESPathError as exc:
@@ -257,7 +254,8 @@ def _judge(check: Check, rule: Rule, document: Any) -> Finding:
         ok = True
     else:
         try:
-            ok = OPERATORS[rule.op](actual, rule.value)
+            operator = OPERATORS[rule.op]
+            ok = operator(actual, rule.value, now) if rule.op in _NEEDS_NOW else operator(actual, rule.value)
         except (TypeError, ValueError):
             ok = False  # a value of the wrong shape fails the rule rather than crashing the run
     shown = None if check.sensitive else actual
@@ -347,4 +345,4 @@ def skipped_finding(check: Check, rule: Rule) -> Finding:
     )
 
 
-__all__ = ["OPERATORS", "applies", "evaluate", "search", "skipped_finding", "use_clock", "validate"]
+__all__ = ["OPERATORS", "applies", "evaluate", "search", "skipped_finding", "validate"]

@@ -1,4 +1,4 @@
-"""Run each distinct source once, concurrently, and yield outcomes as they finish.
+"""The run stage: run each planned command once, concurrently, and judge each check as its sources arrive.
 
 Sources are argv tuples: `gcloud ...` goes to `gcloud.run`, `probe ...` to
 `probes.run`; in replay both are read from a scenario folder instead. Workers
@@ -7,19 +7,51 @@ are daemon threads so that Ctrl-C never waits on a hung command.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from infracheck import gcloud, probes, recording
-from infracheck.model import CommandError, ErrorKind, Outcome
+from infracheck import gcloud, probes, recording, rules
+from infracheck.model import CannotRun, Check, CommandError, ErrorKind, Finding, Outcome
+from infracheck.plan import Plan
 
 Source = Callable[[tuple[str, ...]], Outcome]
 
 
-def live(timeout: float, env: Mapping[str, str], settings: probes.ProbeSettings | None = None) -> Source:
-    """Run gcloud for real and probe the network for real."""
+def source(planned: Sequence[Check], timeout: float, replay_dir: Path | None = None) -> Source:
+    """Where outcomes come from: a replay folder, or gcloud and the network (checked to be usable first)."""
+    if replay_dir is not None:
+        return replay(replay_dir)
+    if any(c.argv[0] == "gcloud" for c in planned):
+        try:
+            gcloud.executable()
+        except gcloud.GcloudMissing as exc:
+            raise CannotRun(str(exc)) from None
+    return live(timeout)
+
+
+def live(
+    timeout: float,
+    env: Mapping[str, str] | None = None,
+    settings: probes.ProbeSettings | None = None,
+) -> Source:
+    """Run gcloud for real and probe the network for real.
+
+    Without `env`/`settings`, the gcloud environment is derived from the
+    user's (with gcloud's per-request timeout a share of `timeout`) and the
+    probe settings from INFRACHECK_CA_BUNDLE / INFRACHECK_RESOLVE.
+    """
+    if env is None:
+        env = gcloud.environment(timeout)
+    if settings is None:
+        try:
+            settings = probes.settings_from_env(os.environ)
+        except ValueError as exc:
+            raise CannotRun(str(exc)) from None
 
     def run(argv: tuple[str, ...]) -> Outcome:
         if argv[0] == "probe":
@@ -31,7 +63,10 @@ def live(timeout: float, env: Mapping[str, str], settings: probes.ProbeSettings 
 
 def replay(directory: Path) -> Source:
     """Read what a scenario folder recorded; classified exactly as a live run would be."""
-    recording.check_folder(directory)
+    try:
+        recording.check_folder(directory)
+    except recording.RecordingError as exc:
+        raise CannotRun(str(exc)) from None
 
     def run(argv: tuple[str, ...]) -> Outcome:
         recorded = recording.replay(directory, argv)
@@ -86,3 +121,58 @@ def collect(argvs: Iterable[tuple[str, ...]], source: Source, jobs: int) -> Iter
 def stop() -> None:
     """Kill every running gcloud; queued commands return INTERRUPTED at once."""
     gcloud.kill_all()
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What a run produced: findings per planned check index, outcomes in plan order, interrupted or not."""
+
+    findings: Mapping[int, Sequence[Finding]]
+    outcomes: tuple[Outcome, ...]
+    incomplete: bool
+
+
+def run(
+    plan: Plan,
+    source: Source,
+    jobs: int,
+    now: dt.datetime,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    on_judged: Callable[[Mapping[int, Sequence[Finding]], Mapping[str, int]], None] | None = None,
+) -> Result:
+    """Run every planned source once; judge each check as soon as all its sources are in.
+
+    `on_outcome` sees each finished command (progress); `on_judged` sees the
+    findings so far and, per area, how many planned checks are still waiting
+    (a streaming report prints an area once its count reaches 0). Ctrl-C stops
+    the commands in flight and returns what finished, marked incomplete.
+    """
+    users = plan.users
+    waiting = {index: set(check.sources) for index, check in enumerate(plan.checks)}
+    finished: dict[tuple[str, ...], Outcome] = {}
+    results: dict[int, list[Finding]] = {}
+    remaining: dict[str, int] = {}
+    for check in plan.checks:
+        remaining[check.area] = remaining.get(check.area, 0) + 1
+    incomplete = False
+    try:
+        for outcome in collect(users, source, jobs):
+            if on_outcome is not None:
+                on_outcome(outcome)
+            finished[outcome.argv] = outcome
+            for index in users[outcome.argv]:
+                waiting[index].discard(outcome.argv)
+                if waiting[index]:
+                    continue  # a `with` source of this check is still running
+                check = plan.checks[index]
+                results[index] = rules.evaluate(
+                    check, finished[check.argv], plan.skipped[index], finished, now=now
+                )
+                remaining[check.area] -= 1
+            if on_judged is not None:
+                on_judged(results, remaining)
+    except KeyboardInterrupt:
+        stop()
+        incomplete = True
+    order = {argv: i for i, argv in enumerate(users)}
+    return Result(results, tuple(sorted(finished.values(), key=lambda o: order[o.argv])), incomplete)

@@ -140,3 +140,14 @@ def test_every_rule_documents_itself():
         if check.missing is not None and not check.missing.remedy:
             problems.append(f"{check.id}.exists: no remedy")
     assert sorted(set(problems)) == []
+
+
+def test_catalog_error_is_a_shared_type_still_importable_from_catalog():
+    from infracheck import model
+    assert CatalogError is model.CatalogError and issubclass(CatalogError, model.CannotRun)
+
+
+def test_load_returns_a_validated_catalog(tmp_path):
+    folder = _broken(tmp_path, "cloudsql.toml", 'op = "eq"', 'op = "equals"')
+    with pytest.raises(CatalogError, match="unknown operator 'equals'"):
+        catalog.load(folder, environ={})

@@ -9,6 +9,8 @@ import pytest
 from infracheck import rules
 from infracheck.model import Check, CommandError, ErrorKind, Missing, Outcome, Rule, Severity, Status
 
+NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
+
 
 @pytest.mark.parametrize("op,actual,value,ok", [
     ("eq", "READY", "READY", True),
@@ -49,13 +51,16 @@ from infracheck.model import Check, CommandError, ErrorKind, Missing, Outcome, R
     ("days-ahead-gte", "2026-11-01T00:00:00Z", 30, False),   # already expired
 ])
 def test_operators(op, actual, value, ok):
-    rules.use_clock(dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc))
-    try:
-        check = _check(Rule("t.r", "v", op, value, Severity.CRITICAL, "failed: {actual}"))
-        finding = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"v": actual}))[0]
-        assert finding.status is (Status.PASS if ok else Status.FAIL)
-    finally:
-        rules.use_clock(None)
+    check = _check(Rule("t.r", "v", op, value, Severity.CRITICAL, "failed: {actual}"))
+    finding = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"v": actual}), now=NOW)[0]
+    assert finding.status is (Status.PASS if ok else Status.FAIL)
+
+
+def test_dates_are_judged_as_of_the_now_passed_in():
+    check = _check(Rule("t.r", "v", "days-ahead-gte", 30, Severity.CRITICAL, "expires {actual}"))
+    outcome = Outcome(check.argv, 0, 0.0, document={"v": "2026-12-10T00:00:00Z"})
+    assert rules.evaluate(check, outcome, now=NOW)[0].status is Status.FAIL
+    assert rules.evaluate(check, outcome, now=NOW - dt.timedelta(days=60))[0].status is Status.PASS
 
 
 @pytest.mark.parametrize("expression,document,expected", [

@@ -81,3 +81,63 @@ def test_replay_reads_recorded_failures_like_live_ones(tmp_path):
     [outcome] = runner.collect([("gcloud", "secrets", "versions", "access", "latest", "--secret=x", "--format=json")],
                                runner.replay(tmp_path), jobs=1)
     assert outcome.error.kind is ErrorKind.NOT_FOUND
+
+
+def test_run_judges_each_check_once_its_sources_are_in_and_streams_by_area():
+    import datetime as dt
+
+    from infracheck import catalog, plan
+    from infracheck.model import Outcome
+
+    cat = catalog.load(environ={})
+    the_plan = plan.make(cat, include=["vpc", "cloudsql"])
+    seen: list[tuple[str, ...]] = []
+    snapshots = []
+
+    def source(argv):
+        return Outcome(argv, None, 0.0, error=None, document=None)
+
+    result = runner.run(the_plan, source, 2, dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc),
+                        lambda o: seen.append(o.argv), lambda found, remaining: snapshots.append(dict(remaining)))
+    assert sorted(seen) == sorted(the_plan.sources)  # every command once
+    assert set(result.findings) == set(range(len(the_plan.checks)))  # every check judged
+    assert [o.argv for o in result.outcomes] == list(the_plan.sources)  # outcomes in plan order
+    assert snapshots[-1] == {"vpc": 0, "cloudsql": 0} and not result.incomplete
+
+
+def test_run_interrupted_returns_what_finished_marked_incomplete():
+    import datetime as dt
+
+    from infracheck import catalog, plan
+    from infracheck.model import Outcome
+
+    the_plan = plan.make(catalog.load(environ={}))
+    seen = []
+
+    def on_outcome(outcome):  # Ctrl-C arrives while the third command is reported
+        seen.append(outcome)
+        if len(seen) == 3:
+            raise KeyboardInterrupt
+
+    result = runner.run(the_plan, lambda argv: Outcome(argv, 0, 0.0, document={}), 1,
+                        dt.datetime.now(dt.timezone.utc), on_outcome)
+    assert result.incomplete and len(result.outcomes) == 2 < len(the_plan.sources)
+
+
+def test_live_builds_its_own_gcloud_environment_and_probe_settings(fake, monkeypatch):
+    monkeypatch.setenv("INFRACHECK_RESOLVE", "not a host entry")
+    from infracheck.model import CannotRun
+    with pytest.raises(CannotRun, match="INFRACHECK_RESOLVE"):
+        runner.live(10)
+    monkeypatch.delenv("INFRACHECK_RESOLVE")
+    fake.set([{"match": "", "stdout": "{}"}])
+    for name, value in fake.env().items():
+        monkeypatch.setenv(name, value)
+    [outcome] = runner.collect([argv(fake, "x")], runner.live(10), jobs=1)
+    assert outcome.document == {} and outcome.error is None
+
+
+def test_replay_of_a_missing_folder_cannot_run(tmp_path):
+    from infracheck.model import CannotRun
+    with pytest.raises(CannotRun, match="does not exist"):
+        runner.source((), 10, tmp_path / "nope")

@@ -169,7 +169,6 @@ def _clean_environment(monkeypatch):
         if name.startswith("INFRACHECK_") or name == "NO_COLOR":
             monkeypatch.delenv(name)
     yield
-    rules.use_clock(None)
 
 
 def _run(capsys, *argv: str) -> tuple[int, object]:
@@ -351,11 +350,11 @@ def default_catalog():
 @pytest.mark.parametrize("check_id,resource,rule_id,document,extras,expected",
                          [pytest.param(*case[1:], id=case[0]) for case in UNIT_CASES])
 def test_rule_on_a_hand_built_document(default_catalog, check_id, resource, rule_id, document, extras, expected):
-    rules.use_clock(dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc))
     check = next(c for c in default_catalog.checks
                  if c.id == check_id and (resource is None or c.resource == resource))
     names = dict(check.extras)
     outcomes = {names[name]: Outcome(names[name], 0, 0.0, document=doc) for name, doc in extras.items()}
-    findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=document), extras=outcomes)
+    findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=document), extras=outcomes,
+                              now=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc))
     finding = next(f for f in findings if f.rule == rule_id)
     assert finding.status is Status(expected), finding.message

@@ -1,0 +1,121 @@
+"""The report on the terminal: what stdout and stderr show while a run is going.
+
+Text streams area by area as each area's checks are judged, so an on-call
+engineer reads the first areas while the slow ones still run; machine formats
+and --report-only print once, at the end. Progress is one self-overwriting
+line on stderr, only on a terminal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import TextIO
+
+from infracheck.model import Area, Finding, Outcome, Report
+from infracheck.report import FORMATTERS, MACHINE, text
+
+
+def use_color(choice: str, stream: TextIO) -> bool:
+    """--color auto|always|never; NO_COLOR always wins."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if choice != "auto":
+        return choice == "always"
+    return stream.isatty()
+
+
+def can_encode(stream: TextIO) -> bool:
+    """Whether the stream's encoding can carry the report's emoji (else ASCII markers)."""
+    try:
+        "🚀🔍✅❌⚠️📊📋".encode(stream.encoding or "ascii")
+        return True
+    except (UnicodeEncodeError, LookupError):
+        return False
+
+
+@dataclasses.dataclass
+class Progress:
+    """One self-overwriting line on stderr, only on a terminal."""
+
+    total: int
+    enabled: bool
+    done: int = 0
+    stream: TextIO | None = None
+
+    def step(self, outcome: Outcome) -> None:
+        self.done += 1
+        if self.enabled:
+            words = (a for a in outcome.argv if not a.startswith(("--project=", "--format=")))
+            label = " ".join(words)[:70]
+            self._write(f"\r\033[K  [{self.done}/{self.total}] done: {label}")
+
+    def clear(self) -> None:
+        if self.enabled and self.done:
+            self._write("\r\033[K")
+
+    def _write(self, line: str) -> None:
+        stream = self.stream or sys.stderr
+        stream.write(line)
+        stream.flush()
+
+
+class Console:
+    """Writes the report to `out` as the run goes: header, ready areas, then the summary or the whole format."""
+
+    def __init__(
+        self,
+        out: TextIO,
+        areas: Sequence[Area],
+        fmt: str,
+        *,
+        report_only: bool,
+        color: bool,
+        ascii_only: bool,
+        progress: Progress,
+    ):
+        self.out, self.areas, self.fmt = out, tuple(areas), fmt
+        self.color, self.ascii_only, self.progress = color, ascii_only, progress
+        self.streaming = fmt not in MACHINE and not report_only
+        self.printed = 0
+
+    def start(self, partial: Report) -> None:
+        if self.streaming:
+            self.out.write(text.header(partial, color=self.color, ascii_only=self.ascii_only))
+            self.out.flush()
+
+    def outcome(self, outcome: Outcome) -> None:
+        self.progress.step(outcome)
+
+    def judged(self, results: Mapping[int, Sequence[Finding]], remaining: Mapping[str, int]) -> None:
+        """Print every area, in report order, whose planned checks are all judged."""
+        self._print_areas(results, remaining, everything=False)
+
+    def finish(self, results: Mapping[int, Sequence[Finding]], report: Report) -> None:
+        self.progress.clear()
+        self._print_areas(results, {}, everything=True)
+        if self.streaming:
+            self.out.write(text.summary(report, color=self.color, ascii_only=self.ascii_only))
+        else:
+            color = self.color and self.fmt == "text"
+            self.out.write(FORMATTERS[self.fmt](report, color=color, ascii_only=self.ascii_only))
+        self.out.flush()
+
+    def _print_areas(
+        self, results: Mapping[int, Sequence[Finding]], remaining: Mapping[str, int], everything: bool
+    ) -> None:
+        while self.streaming and self.printed < len(self.areas) and (
+            everything or remaining.get(self.areas[self.printed].id, 0) == 0
+        ):
+            self.progress.clear()
+            found = [f for i in sorted(results) for f in results[i]]
+            self.out.write("\n" if self.printed else "")
+            self.out.write(text.area_block(self.areas[self.printed], found, color=self.color,
+                                           ascii_only=self.ascii_only))
+            self.out.flush()
+            self.printed += 1
+
+
+__all__ = ["Console", "Progress", "can_encode", "use_color"]

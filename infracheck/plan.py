@@ -1,0 +1,77 @@
+"""Plan a run: which checks run, which rules are skipped and why, each command once.
+
+The plan is decided before any command starts, so a run and its report agree
+on what was asked for: counts are of what was planned, and a skipped rule is
+listed with the selection that removed it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+
+from infracheck import catalog, rules
+from infracheck.catalog import Catalog
+from infracheck.model import CannotRun, Check, Finding
+
+Argv = tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """The checks that run (catalog order), the rules each skips, and the findings for skipped rules."""
+
+    checks: tuple[Check, ...]
+    skipped: tuple[frozenset[str], ...]  # per entry of `checks`: rule ids not judged
+    skip_findings: tuple[Finding, ...]
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    @property
+    def sources(self) -> tuple[Argv, ...]:
+        """Every distinct command, once, in the order the checks need them."""
+        return tuple(self.users)
+
+    @property
+    def users(self) -> Mapping[Argv, tuple[int, ...]]:
+        """For each distinct command, the indexes of the checks that read it."""
+        users: dict[Argv, list[int]] = {}
+        for index, check in enumerate(self.checks):
+            for argv in check.sources:
+                users.setdefault(argv, []).append(index)
+        return {argv: tuple(indexes) for argv, indexes in users.items()}
+
+    def planned(self, area: str) -> int:
+        """How many checks of an area this run judges."""
+        return sum(1 for c in self.checks if c.area == area)
+
+    @property
+    def sensitive(self) -> frozenset[Argv]:
+        """Commands whose document holds a secret."""
+        return frozenset(c.argv for c in self.checks if c.sensitive)
+
+
+def globs(values: Iterable[str]) -> list[str]:
+    """--include/--exclude values: repeatable, and each may hold comma-separated globs."""
+    return [g.strip() for v in values for g in v.split(",") if g.strip()]
+
+
+def make(cat: Catalog, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Plan:
+    """Select the rules `include`/`exclude` leave; a check runs when any of its rules (or its existence test) does."""
+    include, exclude = list(include), list(exclude)
+    checks, skipped, skip_findings = [], [], []
+    for check in cat.checks:
+        off = frozenset(r.id for r in check.rules if not catalog.is_selected(check, r.id, include, exclude))
+        runs = len(off) < len(check.rules) or (
+            check.missing is not None and catalog.is_selected(check, f"{check.id}.exists", include, exclude)
+        )
+        skip_findings += [rules.skipped_finding(check, r) for r in check.rules if r.id in off]
+        if runs:
+            checks.append(check)
+            skipped.append(off)
+    if include and not checks:
+        raise CannotRun(f"no check or rule matches --include {' '.join(include)} (see infracheck list)")
+    return Plan(tuple(checks), tuple(skipped), tuple(skip_findings), tuple(include), tuple(exclude))
+
+
+__all__ = ["Argv", "Plan", "globs", "make"]
