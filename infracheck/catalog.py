@@ -19,10 +19,12 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from infracheck import escalation
 from infracheck import rules as _rules
-from infracheck.model import Area, CatalogError, Check, Missing, Rule, Severity
+from infracheck.model import Area, CatalogError, Check, Escalation, Missing, Rule, Severity
 
 PROFILE_FILE = "profile.toml"
+ESCALATION_FILE = "escalation.toml"  # the issue update's data (plan section 4), not an area
 ENV_PREFIX = "INFRACHECK_"
 
 # Names a message may use that are only known once a rule has been judged.
@@ -47,6 +49,7 @@ class Catalog:
     profile: Mapping[str, Any]
     areas: tuple[Area, ...]
     checks: tuple[Check, ...]
+    escalation: Escalation = Escalation()
 
 
 __all__ = ["Catalog", "CatalogError", "default_dir", "is_selected", "load"]
@@ -103,7 +106,7 @@ def load(
     checks: list[Check] = []
     seen_ids: set[str] = set()
     for path in sorted(directory.glob("*.toml")):
-        if path.name == PROFILE_FILE:
+        if path.name in (PROFILE_FILE, ESCALATION_FILE):
             continue
         data = _read_toml(path)
         area_order, area, api = _read_area(path, data)
@@ -123,7 +126,8 @@ def load(
     rank = {a.id: i for i, a in enumerate(ordered)}
     checks.sort(key=lambda c: rank[c.area])
     _rules.validate(checks)
-    return Catalog(profile=profile, areas=ordered, checks=tuple(checks))
+    return Catalog(profile=profile, areas=ordered, checks=tuple(checks),
+                   escalation=_read_escalation(directory / ESCALATION_FILE, profile))
 
 
 def is_selected(check: Check, rule_id: str, include: list[str], exclude: list[str]) -> bool:
@@ -212,6 +216,19 @@ def _validate_value(name: str, value: Any, patterns: Mapping[str, str]) -> None:
     pattern = patterns.get(name)
     if pattern and not re.fullmatch(pattern, value):
         raise CatalogError(f"invalid {name} '{value}': must match {pattern}")
+
+
+# --- the escalation ---------------------------------------------------------
+
+def _read_escalation(path: Path, profile: Mapping[str, Any]) -> Escalation:
+    """escalation.toml is optional: a catalog without it gets no labels and a bare checklist."""
+    if not path.is_file():
+        return Escalation(environment=str(profile.get("environment", "")))
+    sub = _Substituter(path, "escalation", profile)
+    try:
+        return escalation.parse(_read_toml(path), str(profile.get("environment", "")), sub.text)
+    except escalation.EscalationError as exc:
+        raise CatalogError(f"{path.name}: {exc}") from None
 
 
 # --- areas and checks ------------------------------------------------------

@@ -199,3 +199,47 @@ class Report:
     outcomes: tuple[Outcome, ...]
     issue: str | None = None
     incomplete: bool = False
+    # The checks that ran, so the issue update can quote each one's exact command.
+    checks: tuple[Check, ...] = ()
+    escalation: Escalation | None = None
+
+
+# --- the escalation (plan section 4), as data from commands/escalation.toml ---
+
+@dataclasses.dataclass(frozen=True)
+class LabelRule:
+    """Add `name` to the issue when this run's verdict is in `status`, or a finding fails that matches `failing`."""
+
+    name: str
+    status: tuple[str, ...] = ()  # Overall names, e.g. ("CRITICAL",)
+    failing: tuple[str, ...] = ()  # globs over rule id, check id, area, or "rule@resource"
+
+
+@dataclasses.dataclass(frozen=True)
+class Component:
+    """One action item of the issue update: an area under a person's name for it."""
+
+    area: str
+    name: str
+    resource: str = ""
+    expected: str = ""  # the healthy state in words
+
+
+@dataclasses.dataclass(frozen=True)
+class Criterion:
+    """One line of the plan's validation checklist (section 5.3) and what verifies it."""
+
+    group: str
+    text: str
+    verified_by: tuple[str, ...] = ()  # globs as in LabelRule.failing; every match must pass
+    verdict: str = ""  # ticked when the overall verdict is this (e.g. "HEALTHY")
+    manual: str = ""  # why a person must verify it when nothing in the run does
+
+
+@dataclasses.dataclass(frozen=True)
+class Escalation:
+    environment: str = ""
+    priority: tuple[tuple[str, str], ...] = ()  # (Overall name, priority label)
+    labels: tuple[LabelRule, ...] = ()
+    components: tuple[Component, ...] = ()
+    criteria: tuple[Criterion, ...] = ()

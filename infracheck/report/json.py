@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infracheck import verdict
+from infracheck import escalation, verdict
 from infracheck.model import Report
 
 SCHEMA = "infracheck/report/v1"
@@ -20,6 +20,7 @@ def as_dict(report: Report) -> dict[str, Any]:
         "issue": report.issue,
         "incomplete": report.incomplete,
         "counts": verdict.counts(report.findings),
+        "labels": list(escalation.labels(report)),
         "findings": [
             {
                 "check": f.check,

@@ -1,0 +1,209 @@
+"""The escalation (plan section 4) from a run: labels, priority, action items, the 5.3 checklist.
+
+`parse` reads commands/escalation.toml (already substituted with the
+profile) into model.Escalation; the other functions derive what the issue
+update, the labels and the stakeholder message say from a finished Report.
+Pure functions over data: no processes, no output.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from infracheck.model import Component, Criterion, Escalation, Finding, LabelRule, Overall, Report, Severity, Status
+
+_TOP_KEYS = {"priority", "label", "component", "criterion"}
+_LABEL_KEYS = {"name", "status", "failing"}
+_COMPONENT_KEYS = {"area", "name", "resource", "expected"}
+_CRITERION_KEYS = {"group", "text", "verified_by", "verdict", "manual"}
+
+
+class EscalationError(ValueError):
+    """A mistake in escalation.toml, worded for the person who edits it."""
+
+
+def parse(data: Mapping[str, Any], environment: str, text: Callable[[str], str]) -> Escalation:
+    """Validate the file's tables; `text` substitutes profile names into a string."""
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise EscalationError(f"unknown top-level key(s) {sorted(unknown)}")
+    priority = data.get("priority", {})
+    if not isinstance(priority, dict) or set(priority) - set(Overall.__members__):
+        raise EscalationError(f"[priority] maps verdicts ({', '.join(Overall.__members__)}) to a label")
+    labels = tuple(
+        LabelRule(
+            name=text(_str(raw, "name", "[[label]]")),
+            status=_statuses(raw),
+            failing=_strings(raw, "failing", "[[label]]"),
+        )
+        for raw in _tables(data, "label", _LABEL_KEYS)
+    )
+    components = tuple(
+        Component(
+            area=_str(raw, "area", "[[component]]"),
+            name=text(_str(raw, "name", "[[component]]")),
+            resource=text(str(raw.get("resource", ""))),
+            expected=text(str(raw.get("expected", ""))),
+        )
+        for raw in _tables(data, "component", _COMPONENT_KEYS)
+    )
+    criteria = []
+    for raw in _tables(data, "criterion", _CRITERION_KEYS):
+        criterion = Criterion(
+            group=_str(raw, "group", "[[criterion]]"),
+            text=_str(raw, "text", "[[criterion]]"),
+            verified_by=_strings(raw, "verified_by", "[[criterion]]"),
+            verdict=str(raw.get("verdict", "")),
+            manual=str(raw.get("manual", "")),
+        )
+        if criterion.verdict and criterion.verdict not in Overall.__members__:
+            raise EscalationError(f"[[criterion]] '{criterion.text}': verdict must be one of {list(Overall.__members__)}")
+        if not (criterion.verified_by or criterion.verdict or criterion.manual):
+            raise EscalationError(f"[[criterion]] '{criterion.text}': needs verified_by, verdict or manual")
+        criteria.append(criterion)
+    return Escalation(
+        environment=environment,
+        priority=tuple((k, text(str(v))) for k, v in priority.items()),
+        labels=labels,
+        components=components,
+        criteria=tuple(criteria),
+    )
+
+
+def _tables(data: Mapping[str, Any], key: str, allowed: set[str]) -> list[dict[str, Any]]:
+    raw = data.get(key, [])
+    if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
+        raise EscalationError(f"'{key}' must be an array of tables ([[{key}]])")
+    for table in raw:
+        unknown = set(table) - allowed
+        if unknown:
+            raise EscalationError(f"[[{key}]]: unknown key(s) {sorted(unknown)}")
+    return raw
+
+
+def _str(raw: Mapping[str, Any], key: str, where: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise EscalationError(f"{where}: missing '{key}'")
+    return value
+
+
+def _strings(raw: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = raw.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise EscalationError(f"{where}: '{key}' must be a list of strings")
+    return tuple(value)
+
+
+def _statuses(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    statuses = _strings(raw, "status", "[[label]]")
+    bad = [s for s in statuses if s not in Overall.__members__]
+    if bad:
+        raise EscalationError(f"[[label]] '{raw.get('name')}': unknown status {bad}")
+    return statuses
+
+
+# --- deriving from a finished run ----------------------------------------------
+
+def matches(finding: Finding, globs: Iterable[str]) -> bool:
+    """A glob matches the rule id, the check id, the area, or `rule@resource`."""
+    names = (finding.rule, finding.check, finding.area, f"{finding.rule}@{finding.resource}")
+    return any(fnmatch.fnmatchcase(n, g) for g in globs for n in names)
+
+
+def priority(report: Report) -> str:
+    """The verdict's priority label (P0 when CRITICAL), or '' when it has none."""
+    esc = report.escalation or Escalation()
+    return dict(esc.priority).get(report.status.name, "")
+
+
+def labels(report: Report) -> tuple[str, ...]:
+    """The issue's labels (plan 4.2), derived from this run: priority first, then catalog order."""
+    esc = report.escalation or Escalation()
+    fails = [f for f in report.findings if f.status is Status.FAIL]
+    result = [priority(report)] if priority(report) else []
+    for rule in esc.labels:
+        hit = report.status.name in rule.status or any(matches(f, rule.failing) for f in fails)
+        if hit and rule.name not in result:
+            result.append(rule.name)
+    return tuple(result)
+
+
+@dataclasses.dataclass(frozen=True)
+class ComponentState:
+    """An action item: its component, its findings (no passes, no skips) and a one-word state."""
+
+    component: Component
+    state: str  # CRITICAL, WARNING, COULD NOT CHECK, OK, NOT CHECKED
+    problems: tuple[Finding, ...]
+    checked: int  # findings that were evaluated (pass, fail or error)
+
+
+def components(report: Report) -> list[ComponentState]:
+    """One action item per area, in the report's area order; areas without a component use the area title."""
+    esc = report.escalation or Escalation()
+    named = {c.area: c for c in esc.components}
+    result = []
+    for area in report.areas:
+        comp = named.get(area.id) or Component(area=area.id, name=area.title.removeprefix("Checking ").rstrip("."))
+        mine = [f for f in report.findings if f.area == area.id and f.status is not Status.SKIP]
+        problems = tuple(f for f in mine if f.status in (Status.FAIL, Status.ERROR))
+        result.append(ComponentState(comp, _state(mine), problems, len(mine)))
+    return result
+
+
+def _state(findings: Sequence[Finding]) -> str:
+    if not findings:
+        return "NOT CHECKED"
+    fails = [f for f in findings if f.status is Status.FAIL]
+    if any(f.severity is Severity.CRITICAL for f in fails):
+        return "CRITICAL"
+    if any(f.status is Status.ERROR for f in findings):
+        return "COULD NOT CHECK"
+    if fails:
+        return "WARNING"
+    return "OK"
+
+
+@dataclasses.dataclass(frozen=True)
+class CriterionResult:
+    criterion: Criterion
+    met: bool
+    why: str  # what the run showed, or why a person must check it
+
+
+def criteria(report: Report) -> list[CriterionResult]:
+    """The plan's 5.3 checklist judged from this run; unverifiable items are never ticked."""
+    esc = report.escalation or Escalation()
+    return [_judge(c, report) for c in esc.criteria]
+
+
+def _judge(criterion: Criterion, report: Report) -> CriterionResult:
+    if criterion.verdict:
+        met = report.status.name == criterion.verdict and not report.incomplete
+        why = f"overall status {report.status.name}" + (" (interrupted)" if report.incomplete else "")
+        return CriterionResult(criterion, met, why)
+    relevant = [
+        f for f in report.findings
+        if f.status is not Status.SKIP and criterion.verified_by and matches(f, criterion.verified_by)
+    ]
+    if not relevant:
+        why = criterion.manual or "not checked in this run (excluded or not configured)"
+        return CriterionResult(criterion, False, why)
+    bad = [f for f in relevant if f.status is not Status.PASS]
+    if not bad:
+        return CriterionResult(criterion, True, f"{len(relevant)} check(s) passed")
+    failed = sum(1 for f in bad if f.status is Status.FAIL)
+    errors = len(bad) - failed
+    parts = [f"{failed} failed"] if failed else []
+    parts += [f"{errors} could not be checked"] if errors else []
+    return CriterionResult(criterion, False, f"{', '.join(parts)} of {len(relevant)}: {bad[0].message}")
+
+
+__all__ = [
+    "ComponentState", "CriterionResult", "EscalationError", "components", "criteria", "labels",
+    "matches", "parse", "priority",
+]
