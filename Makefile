@@ -13,7 +13,7 @@ REGION ?= us-central1
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo demo-healthy diagnose test contract unit lint typecheck fixtures bench clean
+.PHONY: help install demo demo-healthy diagnose test contract unit lint typecheck fixtures golden bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -52,6 +52,9 @@ typecheck: $(STAMP)  ## mypy --strict on the package
 
 fixtures: $(STAMP)  ## re-record fixtures/<scenario> from fixtures/api/<scenario> through real gcloud
 	$(BIN)/python tests/record_fixtures.py
+
+golden: $(STAMP)  ## rewrite tests/golden/ (every format on outage and healthy); review with git diff
+	$(BIN)/python tests/golden.py
 
 bench: $(STAMP)  ## infracheck vs the seed's sequential commands, real gcloud, fake API with latency
 	$(BIN)/python tests/bench.py

@@ -70,8 +70,9 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Seconds before a command is killed (with its children)."),
         click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(sorted(FORMATTERS)),
                      help="Report format; machine formats own stdout."),
-        click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Also write the final report (no color) to this file."),
+        click.option("--output", "outputs", multiple=True, metavar="[FORMAT=]PATH",
+                     help="Also write the final report (no color) to PATH, in FORMAT if given (repeatable: "
+                          "--output junit=infracheck.xml --output markdown=update.md); a bare PATH gets --format."),
         click.option("--issue", metavar="N", help="Name the incident issue in the report header."),
         click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
                      help="Color on a terminal; NO_COLOR in the environment always turns it off."),
@@ -235,9 +236,11 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     source = runner.source(the_plan.checks, options["timeout"], replay_dir)
     now = recording.clock(replay_dir)
     fmt, report_only = options["fmt"], options["report_only"]
+    files = output.parse(options["outputs"], fmt)
+    output.check(files)
 
     partial = Report(str(cat.profile["project"]), str(cat.profile["region"]), verdict.overall([]), cat.areas,
-                     (), (), issue=options.get("issue"))
+                     (), (), issue=options.get("issue"), checks=the_plan.checks, escalation=cat.escalation)
     progress = console.Progress(len(the_plan.sources), sys.stderr.isatty() and not report_only)
     screen = console.Console(sys.stdout, cat.areas, fmt, report_only=report_only,
                              color=console.use_color(options["color"], sys.stdout),
@@ -249,8 +252,9 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     report = dataclasses.replace(partial, status=verdict.overall(findings), findings=findings,
                                  outcomes=result.outcomes, incomplete=result.incomplete)
     screen.finish(result.findings, report)
-    if options.get("output"):
-        output.write(options["output"], FORMATTERS[fmt](report, color=False, ascii_only=False))
+    output.write_all(files, report)
+    if fmt == "github" and not result.incomplete:
+        output.append_step_summary(report, os.environ)
     if record_dir is not None and not result.incomplete:
         written = recording.save(record_dir, report, the_plan.sensitive, recording.clock())
         click.echo(f"infracheck: recorded {len(report.outcomes)} commands ({written} files) into {record_dir}",

@@ -10,6 +10,7 @@ import pytest
 
 from infracheck import gcloud
 from infracheck.cli import main
+from infracheck.report import FORMATTERS
 from tests.fakes import FakeGcloud
 
 CANARY = "Zx9CanaryValue"
@@ -49,15 +50,26 @@ def forbidden() -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("fmt", ["text", "json"])
-def test_no_secret_in_any_output(fake, tmp_path, capsys, fmt):
+@pytest.mark.parametrize("fmt", ["text", "github"])
+def test_no_secret_in_any_output(fake, tmp_path, capsys, monkeypatch, fmt):
     report = tmp_path / "report"
-    code = main(["diagnose", "--include", "secrets.*", "--format", fmt, "--output", str(report), "--color", "always"])
+    # The same run writes every other format too (one set of commands), and the step summary.
+    files = {other: tmp_path / f"report.{other}" for other in FORMATTERS}
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    code = main(["diagnose", "--include", "secrets.*", "--format", fmt, "--output", str(report), "--color", "always",
+                 *[f"--output={other}={path}" for other, path in files.items()]])
     out, err = capsys.readouterr()
     assert code == 2  # missing and malformed secrets are critical
     assert "Secret 'jwt-secret-staging' is shorter than 32 characters" in out
     assert "Secret 'redis-url' does not match redis://host:port/db" in out
-    for text in (out, err, report.read_text()):
+    if fmt == "github":
+        files["step-summary"] = tmp_path / "summary.md"
+    written = {other: path.read_text() for other, path in files.items()}
+    assert "Secret 'redis-url' does not match redis://host:port/db" in written["markdown"]
+    assert "secrets.redis-url" in written["junit"] and "secrets.redis-url" in written["github"]
+    if fmt == "github":  # the step summary is the same issue update
+        assert written["step-summary"] == written["markdown"] + "\n"
+    for text in (out, err, report.read_text(), *written.values()):
         for form in forbidden():
             assert form not in text
 
