@@ -72,7 +72,8 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     mark, title = _TITLE[report.status]
     issue = f" - Issue #{report.issue}" if report.issue else ""
     heading = " ".join(p for p in ((mark if not ascii_only else ""), prio, title) if p)
-    out = [MARKER.format(project=report.project), f"## {heading}{issue}", ""]
+    env = f" - {report.escalation.environment}" if report.escalation and report.escalation.environment else ""
+    out = [MARKER.format(project=report.project), f"## {heading}{issue}{env}: {report.status.name}", ""]
 
     out += [
         # A trailing backslash is CommonMark's hard line break: one line each, as the plan shows them.

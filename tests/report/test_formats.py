@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from infracheck.model import Status
@@ -23,6 +25,13 @@ HEALTHY = report(*[finding(r.id, check=c.id, resource=c.resource)
 def test_every_format_is_registered_and_owns_stdout():
     assert set(FORMATTERS) == {"text", "json", "markdown", "labels", "message", "junit", "nagios", "github"}
     assert MACHINE == set(FORMATTERS) - {"text"}
+
+
+def test_every_format_is_in_the_readme():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Reports for the incident, CI and monitoring"):]
+    for fmt in FORMATTERS:
+        assert f"| `{fmt}` |" in table, f"README's format table lacks {fmt}"
 
 
 def test_labels_follow_the_findings():

@@ -73,7 +73,7 @@ OUTAGE = report(
 def test_structure_of_the_plans_update():
     text = markdown.render(OUTAGE)
     tokens = parse(text)
-    assert headings(tokens, 2) == ["🚨 P0 INFRASTRUCTURE ESCALATION - Issue #1278"]
+    assert headings(tokens, 2) == ["🚨 P0 INFRASTRUCTURE ESCALATION - Issue #1278 - staging: CRITICAL"]
     assert headings(tokens, 3) == [
         "Root Cause Analysis", "Components", "Infrastructure Team Action Items", "Validation Criteria (plan 5.3)",
         "Next Steps", "Commands infracheck ran",
@@ -175,7 +175,7 @@ def test_text_from_a_finding_cannot_change_the_document(field):
 def test_ascii_only_has_no_emoji():
     text = markdown.render(OUTAGE, ascii_only=True)
     assert text.isascii() or not re.search(r"[\U0001F300-\U0001FAFF\u2600-\u27BF]", text)
-    assert "## P0 INFRASTRUCTURE ESCALATION - Issue #1278" in text
+    assert "## P0 INFRASTRUCTURE ESCALATION - Issue #1278 - staging: CRITICAL\n" in text
 
 
 def test_healthy_title_and_no_priority():
@@ -183,7 +183,7 @@ def test_healthy_title_and_no_priority():
     healthy = report(*[finding(r.id, check=c.id, resource=c.resource) for c in cat.checks for r in c.rules],
                      issue=None)
     tokens = parse(markdown.render(healthy))
-    assert headings(tokens, 2) == ["✅ INFRASTRUCTURE HEALTHY"]
+    assert headings(tokens, 2) == ["✅ INFRASTRUCTURE HEALTHY - staging: HEALTHY"]
     assert "**Labels:**" not in markdown.render(healthy)
 
 
