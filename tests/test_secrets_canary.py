@@ -62,6 +62,9 @@ def test_no_secret_in_any_output(fake, tmp_path, capsys, monkeypatch, fmt):
     assert code == 2  # missing and malformed secrets are critical
     assert "Secret 'jwt-secret-staging' is shorter than 32 characters" in out
     assert "Secret 'redis-url' does not match redis://host:port/db" in out
+    # Eight formats, one set of gcloud calls: each command ran once.
+    argvs = [tuple(c["argv"]) for c in fake.calls()]
+    assert argvs and len(argvs) == len(set(argvs))
     if fmt == "github":
         files["step-summary"] = tmp_path / "summary.md"
     written = {other: path.read_text() for other, path in files.items()}
