@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import enum
 from typing import Any
 
@@ -173,6 +174,27 @@ class Outcome:
     stderr: str = dataclasses.field(default="", repr=False)
 
 
+class Change(enum.Enum):
+    """A finding against a baseline report (identity: rule + resource)."""
+
+    NEW = "new"  # a problem now that was not one then
+    STILL = "still"  # the same problem then and now
+    RESOLVED = "resolved"  # a problem then that passes now
+
+
+@dataclasses.dataclass(frozen=True)
+class Mute:
+    """One [[mute]] entry: a known finding accepted, with a reason, until a date."""
+
+    rule: str  # a rule id or a glob over rule ids
+    reason: str
+    expires: dt.date  # applies through this day (UTC), not after
+    resource: str | None = None  # a resource name or glob; None: any resource
+    owner: str = ""
+    file: str = ""  # where it was written, for the stale and expired messages
+    line: int = 0
+
+
 @dataclasses.dataclass(frozen=True)
 class Finding:
     check: str
@@ -185,6 +207,21 @@ class Finding:
     actual: Any = None
     expected: str = ""
     remedy: str = ""
+    muted: Mute | None = None  # a FAIL accepted by a mute: shown, not counted
+    change: Change | None = None  # set when the run is compared with a baseline
+
+
+@dataclasses.dataclass(frozen=True)
+class Changes:
+    """What changed since a baseline report."""
+
+    since: str | None  # the baseline's generated_at as it wrote it; None if it had none
+    new: tuple[Finding, ...]
+    still: tuple[Finding, ...]
+    resolved: tuple[Finding, ...]  # as the baseline reported them
+
+
+REPORT_SCHEMA = "infracheck/report/v1"  # the JSON report's schema; a baseline must carry it
 
 
 @dataclasses.dataclass(frozen=True)
@@ -202,6 +239,9 @@ class Report:
     # The checks that ran, so the issue update can quote each one's exact command.
     checks: tuple[Check, ...] = ()
     escalation: Escalation | None = None
+    generated_at: dt.datetime | None = None  # the run's clock (the `now` rules judged dates by)
+    stale_mutes: tuple[Mute, ...] = ()  # mutes that matched no finding
+    changes: Changes | None = None  # with --baseline
 
 
 # --- the escalation (plan section 4), as data from commands/escalation.toml ---

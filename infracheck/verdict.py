@@ -8,10 +8,10 @@ from infracheck.model import Finding, Overall, Severity, Status
 
 
 def overall(findings: Iterable[Finding]) -> Overall:
-    """Worst first: CRITICAL > UNKNOWN > WARNING > HEALTHY."""
+    """Worst first: CRITICAL > UNKNOWN > WARNING > HEALTHY; a muted finding does not count."""
     worst = Overall.HEALTHY
     for f in findings:
-        if f.status is Status.FAIL:
+        if f.status is Status.FAIL and f.muted is None:
             worst = max(worst, Overall.CRITICAL if f.severity is Severity.CRITICAL else Overall.WARNING)
         elif f.status is Status.ERROR:
             worst = max(worst, Overall.UNKNOWN)
@@ -19,9 +19,12 @@ def overall(findings: Iterable[Finding]) -> Overall:
 
 
 def counts(findings: Iterable[Finding]) -> dict[str, int]:
-    result = {"critical": 0, "warning": 0, "error": 0, "passed": 0, "skipped": 0}
+    """Findings by outcome; a muted failure counts as `muted`, not at its severity."""
+    result = {"critical": 0, "warning": 0, "error": 0, "muted": 0, "passed": 0, "skipped": 0}
     for f in findings:
-        if f.status is Status.FAIL:
+        if f.status is Status.FAIL and f.muted is not None:
+            result["muted"] += 1
+        elif f.status is Status.FAIL:
             result["critical" if f.severity is Severity.CRITICAL else "warning"] += 1
         elif f.status is Status.ERROR:
             result["error"] += 1

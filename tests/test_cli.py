@@ -89,11 +89,12 @@ def test_json_report_owns_stdout(capsys):
     report = json.loads(out)
     assert report["schema"] == "infracheck/report/v1"
     assert report["status"] == "CRITICAL" and report["project"] == "netra-staging" and report["region"] == "us-central1"
-    assert report["counts"] == {"critical": 6, "warning": 2, "error": 0, "passed": report["counts"]["passed"], "skipped": 0}
+    assert report["counts"] == {"critical": 6, "warning": 2, "error": 0, "muted": 0, "passed": report["counts"]["passed"], "skipped": 0}
     fails = [f for f in report["findings"] if f["status"] == "fail"]
     assert [f["message"] for f in fails if f["severity"] == "critical"] == SEED_CRITICAL
     assert {f["rule"] for f in fails} >= {"vpc.state", "cloudsql.state", "secrets.secret.exists", "cloudrun.vpc-connector"}
-    assert all(set(f) == {"check", "rule", "area", "status", "severity", "resource", "message", "actual", "expected", "remedy"}
+    assert all(set(f) >= {"check", "rule", "area", "status", "severity", "resource", "message", "actual", "expected",
+                          "remedy", "muted", "change"}
                for f in report["findings"])
     assert all(set(c) >= {"argv", "exit_code", "duration_s", "error"} for c in report["commands"])
     assert report["next_actions"][0].startswith("IMMEDIATE")

@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 from infracheck import escalation, verdict
-from infracheck.model import Report
+from infracheck.model import REPORT_SCHEMA, Finding, Mute, Report
 
-SCHEMA = "infracheck/report/v1"
+SCHEMA = REPORT_SCHEMA
 
 
 def as_dict(report: Report) -> dict[str, Any]:
@@ -19,6 +19,7 @@ def as_dict(report: Report) -> dict[str, Any]:
         "region": report.region,
         "issue": report.issue,
         "incomplete": report.incomplete,
+        "generated_at": report.generated_at.isoformat(timespec="seconds") if report.generated_at else None,
         "counts": verdict.counts(report.findings),
         "labels": list(escalation.labels(report)),
         "findings": [
@@ -33,9 +34,18 @@ def as_dict(report: Report) -> dict[str, Any]:
                 "actual": f.actual,
                 "expected": f.expected,
                 "remedy": f.remedy,
+                "muted": _mute(f.muted) if f.muted else None,
+                "change": f.change.value if f.change else None,
             }
             for f in report.findings
         ],
+        "stale_mutes": [_mute(m) for m in report.stale_mutes],
+        "changes": {
+            "since": report.changes.since,
+            "new": [_identity(f) for f in report.changes.new],
+            "still": [_identity(f) for f in report.changes.still],
+            "resolved": [_identity(f) for f in report.changes.resolved],
+        } if report.changes else None,
         "commands": [
             {
                 "argv": list(o.argv),
@@ -48,6 +58,17 @@ def as_dict(report: Report) -> dict[str, Any]:
         ],
         "next_actions": verdict.next_actions(report.findings, report.incomplete),
     }
+
+
+def _mute(m: Mute) -> dict[str, Any]:
+    return {"rule": m.rule, "resource": m.resource, "reason": m.reason, "owner": m.owner or None,
+            "expires": m.expires.isoformat(), "file": m.file, "line": m.line}
+
+
+def _identity(f: Finding) -> dict[str, Any]:
+    """A finding in `changes`: enough to find it, and what it said."""
+    return {"rule": f.rule, "resource": f.resource, "status": f.status.value,
+            "severity": f.severity.name.lower() if f.severity else None, "message": f.message}
 
 
 def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> str:

@@ -1,0 +1,217 @@
+"""Mute files: every malformed case is an error with file and line; mutes apply, expire and go stale."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import textwrap
+
+import pytest
+
+from infracheck import mutes, verdict
+from infracheck.model import Finding, Mute, Overall, Report, Severity, Status
+from infracheck.report import json as json_report
+from infracheck.report import text
+
+NOW = dt.datetime(2026, 11, 27, 9, 30, tzinfo=dt.timezone.utc)
+OK = 'reason = "on purpose"\nexpires = 2027-01-31\n'
+
+
+def parse(source: str) -> tuple[Mute, ...]:
+    return mutes.parse(textwrap.dedent(source), "team.toml", NOW)
+
+
+# --- malformed files: (source, the error as printed) --------------------------
+
+MALFORMED = [
+    pytest.param('[[mute]]\nrule = "vpc.state"\n' + OK + 'expiry = 2027-01-31\n',
+                 "team.toml:5: mute entry 1: unknown key 'expiry' (allowed: rule, resource, reason, owner, expires)",
+                 id="unknown-key"),
+    pytest.param('[[mute]]\nrule = "a"\n' + OK + '\n[[mute]]\nrule = "vpc.state"\nexpires = 2027-01-31\n',
+                 "team.toml:6: mute entry 2: 'reason' is required", id="missing-reason-second-entry"),
+    pytest.param('[[mute]]\nrule = "vpc.state"\nreason = "x"\n',
+                 "team.toml:1: mute entry 1: 'expires' is required", id="missing-expires"),
+    pytest.param('[[mute]]\nresource = "staging-connector"\n' + OK,
+                 "team.toml:1: mute entry 1: 'rule' is required", id="missing-rule"),
+    pytest.param('[[mute]]\nrule = "vpc.state"\nreason = "   "\nexpires = 2027-01-31\n',
+                 "team.toml:3: mute entry 1: 'reason' must not be empty", id="blank-reason"),
+    pytest.param('[[mute]]\nrule = "vpc.state"\nreason = 3\nexpires = 2027-01-31\n',
+                 "team.toml:3: mute entry 1: 'reason' must be a string", id="reason-not-text"),
+    pytest.param('[[mute]]\nrule = "vpc.state"\nowner = ["a"]\n' + OK,
+                 "team.toml:3: mute entry 1: 'owner' must be a string", id="owner-not-text"),
+    pytest.param('[[mute]]\nrule = "vpc.state"\nreason = "x"\nexpires = "end of January"\n',
+                 "team.toml:4: mute entry 1: 'expires' is not a date: 'end of January' (write it as 2027-01-31)",
+                 id="bad-date-text"),
+    pytest.param('[[mute]]\nrule = "vpc.state"\nreason = "x"\nexpires = 20270131\n',
+                 "team.toml:4: mute entry 1: 'expires' is not a date: 20270131 (write it as 2027-01-31)",
+                 id="bad-date-number"),
+    pytest.param('[[mute]]\nrule = "vpc.state"\nreason = "x"\nexpires = 2027-01-31T12:00:00Z\n',
+                 "team.toml:4: mute entry 1: 'expires' is not a date: "
+                 "datetime.datetime(2027, 1, 31, 12, 0, tzinfo=datetime.timezone.utc) (write it as 2027-01-31)",
+                 id="date-with-time"),
+    pytest.param('[[mute]]\nrule = "vpc.state"\nreason = "x"\n\nexpires = 2027-02-30\n',
+                 "team.toml:5: not valid TOML: Invalid date or datetime", id="impossible-date"),
+    pytest.param('[[mute]]\nrule = "vpc.state"\nreason = "x"\nexpires = 2027-02-26\n',
+                 "team.toml:4: mute entry 1: 'expires' 2027-02-26 is more than 90 days after the run's clock "
+                 "(2026-11-27); the latest allowed is 2027-02-25", id="expiry-too-far"),
+    pytest.param('[[mute]]\nrule = vpc.state\n' + OK,
+                 "team.toml:2: not valid TOML: Invalid value", id="toml-syntax"),
+    pytest.param('# typo\n[[mutes]]\nrule = "vpc.state"\n' + OK,
+                 "team.toml:2: unknown key 'mutes' (a mute file holds [[mute]] entries only)", id="unknown-table"),
+    pytest.param('mute = "vpc.state"\n',
+                 "team.toml:1: 'mute' must be a list of tables: write each entry under [[mute]]", id="mute-not-list"),
+    pytest.param('[mute]\nrule = "vpc.state"\n' + OK,
+                 "team.toml:1: 'mute' must be a list of tables: write each entry under [[mute]]", id="single-table"),
+]
+
+
+@pytest.mark.parametrize("source, message", MALFORMED)
+def test_malformed_mute_file_is_an_error_naming_file_and_line(source, message):
+    with pytest.raises(mutes.MuteError) as exc:
+        mutes.parse(source, "team.toml", NOW)
+    assert str(exc.value) == message
+    assert "\n" not in str(exc.value)
+
+
+def test_unreadable_mute_file(tmp_path):
+    with pytest.raises(mutes.MuteError, match=r"absent.toml: cannot read the mute file: No such file"):
+        mutes.load(tmp_path / "absent.toml", NOW)
+
+
+# --- valid files ---------------------------------------------------------------
+
+VALID = [
+    pytest.param("", (), id="empty-file"),
+    pytest.param("""
+        [[mute]]
+        rule = "vpc.min-instances"        # a rule id or glob
+        resource = "staging-connector"    # optional
+        reason = "one instance on purpose until the January load test"
+        owner = "platform-team"
+        expires = 2027-01-31
+        """,
+        (Mute("vpc.min-instances", "one instance on purpose until the January load test", dt.date(2027, 1, 31),
+              "staging-connector", "platform-team", "team.toml", 2),), id="the-issue-example"),
+    pytest.param('[[mute]]\nrule = "secrets.*"\nreason = "r"\nexpires = "2027-02-25"\n',
+                 (Mute("secrets.*", "r", dt.date(2027, 2, 25), file="team.toml", line=1),),
+                 id="glob-quoted-date-exactly-90-days"),
+    pytest.param('[[mute]]\nrule = "a"\nreason = "r"\nexpires = 2026-01-01\n[[mute]]\n"rule" = "b"\nreason = "s"\n'
+                 'expires = 2027-01-01\n',
+                 (Mute("a", "r", dt.date(2026, 1, 1), file="team.toml", line=1),
+                  Mute("b", "s", dt.date(2027, 1, 1), file="team.toml", line=5)),
+                 id="already-expired-is-valid"),
+]
+
+
+@pytest.mark.parametrize("source, expected", VALID)
+def test_valid_mute_file(source, expected):
+    assert parse(source) == expected
+
+
+def test_default_file_only_when_present(tmp_path):
+    assert mutes.default_file(tmp_path) is None
+    (tmp_path / ".infracheck-mute.toml").write_text("")
+    assert mutes.default_file(tmp_path) == tmp_path / ".infracheck-mute.toml"
+
+
+# --- applying mutes -------------------------------------------------------------
+
+def finding(rule: str, resource: str, status: Status = Status.FAIL, severity: Severity = Severity.WARNING) -> Finding:
+    return Finding(check=rule.rsplit(".", 1)[0], rule=rule, area=rule.split(".")[0], status=status,
+                   severity=severity, resource=resource, message=f"{rule} on {resource} failed")
+
+
+def m(rule: str, resource: str | None = None, expires: dt.date = dt.date(2027, 1, 31), line: int = 1) -> Mute:
+    return Mute(rule, "known", expires, resource, "platform-team", "team.toml", line)
+
+
+MIN = finding("vpc.min-instances", "staging-connector")
+STATE = finding("vpc.state", "staging-connector", severity=Severity.CRITICAL)
+SQL = finding("cloudsql.state", "netra-staging-db", Status.ERROR, Severity.CRITICAL)
+PASSED = finding("cloudsql.ssl", "netra-staging-db", Status.PASS)
+SKIPPED = finding("dns.resolves", "staging.netrasystems.ai", Status.SKIP)
+FINDINGS = (MIN, STATE, SQL, PASSED, SKIPPED)
+
+# (mutes, muted rules, stale mute lines, overall, counts critical/warning/error/muted)
+APPLY = [
+    pytest.param([], [], [], Overall.CRITICAL, (1, 1, 1, 0), id="no-mutes"),
+    pytest.param([m("vpc.min-instances", "staging-connector")], ["vpc.min-instances"], [], Overall.CRITICAL,
+                 (1, 0, 1, 1), id="rule-and-resource"),
+    pytest.param([m("vpc.*")], ["vpc.min-instances", "vpc.state"], [], Overall.UNKNOWN, (0, 0, 1, 2), id="glob"),
+    pytest.param([m("vpc.*", "other-connector")], [], [1], Overall.CRITICAL, (1, 1, 1, 0), id="other-resource-stale"),
+    pytest.param([m("cloudsql.state")], [], [], Overall.CRITICAL, (1, 1, 1, 0), id="never-hides-an-error"),
+    pytest.param([m("cloudsql.ssl")], [], [1], Overall.CRITICAL, (1, 1, 1, 0), id="matches-a-pass-only-stale"),
+    pytest.param([m("dns.*")], [], [], Overall.CRITICAL, (1, 1, 1, 0), id="matches-a-skip-not-stale"),
+    pytest.param([m("vpc.state"), m("vpc.state", line=7)], ["vpc.state"], [], Overall.UNKNOWN, (0, 1, 1, 1),
+                 id="first-mute-wins-second-not-stale"),
+    pytest.param([m("vpc.min-instances", expires=NOW.date())], ["vpc.min-instances"], [], Overall.CRITICAL,
+                 (1, 0, 1, 1), id="applies-through-its-expiry-day"),
+    pytest.param([m("nothing.*", line=3), m("vpc.state", line=9)], ["vpc.state"], [3], Overall.UNKNOWN,
+                 (0, 1, 1, 1), id="one-used-one-stale"),
+]
+
+
+@pytest.mark.parametrize("given, muted, stale, status, expected_counts", APPLY)
+def test_apply(given, muted, stale, status, expected_counts):
+    applied = mutes.apply(FINDINGS, given, NOW)
+    assert [f.rule for f in applied.findings if f.muted] == muted
+    assert all(f.status is Status.FAIL for f in applied.findings if f.muted)  # keeps its status
+    assert [s.line for s in applied.stale] == stale
+    assert verdict.overall(applied.findings) is status
+    c = verdict.counts(applied.findings)
+    assert (c["critical"], c["warning"], c["error"], c["muted"]) == expected_counts
+
+
+def test_expired_mute_stops_applying_and_warns_who_why_when():
+    expired = Mute("vpc.state", "connector rebuild", dt.date(2026, 11, 26), "staging-connector", "platform-team",
+                   "team.toml", 4)
+    applied = mutes.apply(FINDINGS, [expired], NOW)
+    assert not any(f.muted for f in applied.findings)
+    assert applied.stale == ()  # expired is said once, as a warning, not twice
+    warning = applied.findings[-1]
+    assert (warning.rule, warning.status, warning.severity, warning.resource) == (
+        "mute.expired", Status.FAIL, Severity.WARNING, "team.toml:4")
+    assert warning.message == ("Mute of vpc.state on staging-connector expired on 2026-11-26 "
+                               "(platform-team: connector rebuild); its findings count again")
+    assert verdict.counts(applied.findings)["critical"] == 1 and verdict.counts(applied.findings)["warning"] == 2
+
+
+def test_expired_mute_that_matches_nothing_still_warns():
+    applied = mutes.apply((PASSED,), [m("gone.*", expires=dt.date(2026, 1, 1))], NOW)
+    assert verdict.overall(applied.findings) is Overall.WARNING
+
+
+def test_interrupted_run_calls_nothing_stale():
+    assert mutes.apply((MIN,), [m("cloudsql.*")], NOW, complete=False).stale == ()
+    assert len(mutes.apply((MIN,), [m("cloudsql.*")], NOW, complete=True).stale) == 1
+
+
+def test_expiry_is_judged_by_the_runs_clock_in_utc():
+    late_evening_west = dt.datetime(2027, 1, 31, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
+    assert mutes.active([m("x")], late_evening_west) == ()  # already 1 February in UTC
+
+
+# --- what a reader sees ----------------------------------------------------------
+
+def _report(findings: tuple[Finding, ...], stale: tuple[Mute, ...]) -> Report:
+    return Report("netra-staging", "us-central1", verdict.overall(findings), (), findings, (), stale_mutes=stale)
+
+
+def test_text_shows_each_muted_finding_once_with_reason_and_expiry_and_the_stale_ones():
+    applied = mutes.apply(FINDINGS, [m("vpc.min-instances"), m("nothing.*", line=12)], NOW)
+    out = text.render(_report(applied.findings, applied.stale))
+    assert "Warnings: 0" in out and "Muted: 1" in out
+    assert out.count("vpc.min-instances on staging-connector failed") == 1
+    assert "   - vpc.min-instances on staging-connector failed\n     muted: known (platform-team, until 2027-01-31)" in out
+    assert "STALE MUTES" in out and "   - team.toml:12 nothing.* (platform-team, until 2027-01-31): known" in out
+
+
+def test_json_keeps_status_fail_and_adds_muted_and_stale():
+    applied = mutes.apply(FINDINGS, [m("vpc.min-instances", "staging-connector"), m("nothing.*", line=12)], NOW)
+    data = json.loads(json_report.render(_report(applied.findings, applied.stale)))
+    assert data["counts"]["muted"] == 1 and data["counts"]["warning"] == 0
+    muted = [f for f in data["findings"] if f["muted"]]
+    assert len(muted) == 1 and muted[0]["status"] == "fail"
+    assert muted[0]["muted"] == {"rule": "vpc.min-instances", "resource": "staging-connector", "reason": "known",
+                                 "owner": "platform-team", "expires": "2027-01-31", "file": "team.toml", "line": 1}
+    assert [s["rule"] for s in data["stale_mutes"]] == ["nothing.*"]
