@@ -2,9 +2,10 @@
 
 A finding's identity is its rule and its resource. A problem is a failure or a
 could-not-check: one now that was not one then is `new`, one then and now is
-`still`, one then that passes now is `resolved`. A problem of the baseline
-that this run skipped, or did not reach, is none of the three: nothing says
-it went away.
+`still`, one then that passes now is `resolved` (as is a missing resource
+whose check now passes a rule on it). A problem of the baseline that this
+run skipped, or did not reach, is none of the three: nothing says it went
+away.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from infracheck.model import REPORT_SCHEMA, Change, Changes, Finding, Severity, Status
+from infracheck.model import REPORT_SCHEMA, CannotRun, Change, Changes, Finding, Severity, Status
 
 
-class BaselineError(ValueError):
+class BaselineError(CannotRun):
     """A file that cannot serve as a baseline: one line saying why."""
 
 
@@ -106,18 +107,24 @@ def compare(findings: Iterable[Finding], baseline: Baseline) -> tuple[tuple[Find
         if key not in before or f.status in _PROBLEM:
             before[key] = f.status
     marked = []
-    resolved: dict[tuple[str, str], Finding] = {}
+    resolved: set[tuple[str, str]] = set()
     for f in findings:
         key = (f.rule, f.resource)
         change = _change(before.get(key), f.status)
         if change is Change.RESOLVED:
-            resolved.setdefault(key, then[key])
+            resolved.add(key)
         marked.append(dataclasses.replace(f, change=change))
+    # A missing resource is a finding of its own (`<check>.exists`) that has no
+    # passing twin once the resource exists: its check passing a rule on that
+    # resource now is what says the problem went away.
+    seen = {(f.rule, f.resource) for f in marked}
+    passing = {(f.check, f.resource) for f in marked if f.status is Status.PASS}
+    resolved |= {key for key, old in then.items() if key not in seen and (old.check, old.resource) in passing}
     return tuple(marked), Changes(
         since=baseline.generated_at,
         new=tuple(f for f in marked if f.change is Change.NEW),
         still=tuple(f for f in marked if f.change is Change.STILL),
-        resolved=tuple(resolved.values()),
+        resolved=tuple(old for key, old in then.items() if key in resolved),  # in the baseline's order
     )
 
 

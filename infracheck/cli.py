@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from infracheck import __version__, catalog, console, output, plan, recording, rules, runner, verdict
+from infracheck import __version__, baseline, catalog, console, mutes, output, plan, recording, rules, runner, verdict
 from infracheck.catalog import Catalog
 from infracheck.model import CannotRun, Check, ExitStatus, Report, Rule
 from infracheck.report import FORMATTERS
@@ -76,6 +76,13 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--issue", metavar="N", help="Name the incident issue in the report header."),
         click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
                      help="Color on a terminal; NO_COLOR in the environment always turns it off."),
+        click.option("--mute", "mute_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+                     help="TOML file of [[mute]] entries (rule, resource, reason, owner, expires) accepting known "
+                          "findings until a date; default: ./.infracheck-mute.toml when present."),
+        click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False, path_type=Path),
+                     metavar="REPORT.json",
+                     help="An earlier --format json report of this project: mark each finding new, still or "
+                          "resolved since then."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -235,23 +242,33 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     replay_dir: Path | None = options.get("replay")
     source = runner.source(the_plan.checks, options["timeout"], replay_dir)
     now = recording.clock(replay_dir)
+    project = str(cat.profile["project"])
+    # Both files are read before anything runs: a bad one is exit 3 at once, not after the run.
+    accepted = mutes.find(options.get("mute_file"), Path("."), now)
+    live = mutes.active(accepted, now)
+    since = baseline.load(options["baseline_file"], project) if options.get("baseline_file") else None
     fmt, report_only = options["fmt"], options["report_only"]
     files = output.parse(options["outputs"], fmt)
     output.check(files)
 
-    partial = Report(str(cat.profile["project"]), str(cat.profile["region"]), verdict.overall([]), cat.areas,
-                     (), (), issue=options.get("issue"), checks=the_plan.checks, escalation=cat.escalation)
+    partial = Report(project, str(cat.profile["region"]), verdict.overall([]), cat.areas,
+                     (), (), issue=options.get("issue"), checks=the_plan.checks, escalation=cat.escalation,
+                     generated_at=now)
     progress = console.Progress(len(the_plan.sources), sys.stderr.isatty() and not report_only)
     screen = console.Console(sys.stdout, cat.areas, fmt, report_only=report_only,
                              color=console.use_color(options["color"], sys.stdout),
                              ascii_only=not console.can_encode(sys.stdout), progress=progress)
     screen.start(partial)
-    result = runner.run(the_plan, source, options["jobs"], now, screen.outcome, screen.judged)
+    result = runner.run(the_plan, source, options["jobs"], now, screen.outcome,
+                        lambda results, remaining: screen.judged(mutes.mute_all(results, live), remaining))
 
     findings = tuple(f for i in sorted(result.findings) for f in result.findings[i]) + the_plan.skip_findings
+    applied = mutes.apply(findings, accepted, now, complete=not result.incomplete)
+    findings, changes = baseline.compare(applied.findings, since) if since else (applied.findings, None)
     report = dataclasses.replace(partial, status=verdict.overall(findings), findings=findings,
-                                 outcomes=result.outcomes, incomplete=result.incomplete)
-    screen.finish(result.findings, report)
+                                 outcomes=result.outcomes, incomplete=result.incomplete,
+                                 stale_mutes=applied.stale, changes=changes)
+    screen.finish(mutes.mute_all(result.findings, live), report)
     output.write_all(files, report)
     if fmt == "github" and not result.incomplete:
         output.append_step_summary(report, os.environ)

@@ -20,11 +20,11 @@ import datetime as dt
 import fnmatch
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from infracheck.model import Finding, Mute, Severity, Status
+from infracheck.model import CannotRun, Finding, Mute, Severity, Status
 
 DEFAULT_FILE = ".infracheck-mute.toml"
 MAX_DAYS = 90
@@ -32,7 +32,7 @@ KEYS = ("rule", "resource", "reason", "owner", "expires")
 EXPIRED_RULE = "mute.expired"
 
 
-class MuteError(ValueError):
+class MuteError(CannotRun):
     """A mute file infracheck cannot trust: 'FILE:LINE: what is wrong'."""
 
 
@@ -48,6 +48,12 @@ def default_file(directory: Path) -> Path | None:
     """The working directory's mute file, when there is one."""
     path = directory / DEFAULT_FILE
     return path if path.is_file() else None
+
+
+def find(path: Path | None, directory: Path, now: dt.datetime) -> tuple[Mute, ...]:
+    """The mutes of `path` (--mute), else of the directory's .infracheck-mute.toml, else none."""
+    chosen = path or default_file(directory)
+    return load(chosen, now) if chosen is not None else ()
 
 
 def load(path: Path, now: dt.datetime) -> tuple[Mute, ...]:
@@ -191,6 +197,11 @@ def mute(finding: Finding, mutes: Sequence[Mute]) -> Finding:
         if matches(candidate, finding):
             return dataclasses.replace(finding, muted=candidate)
     return finding
+
+
+def mute_all(results: Mapping[int, Sequence[Finding]], mutes: Sequence[Mute]) -> dict[int, list[Finding]]:
+    """Findings by check index with `mutes` (the active ones) applied: what is shown while a run goes."""
+    return {index: [mute(f, mutes) for f in found] for index, found in results.items()}
 
 
 def apply(findings: Iterable[Finding], mutes: Sequence[Mute], now: dt.datetime, *, complete: bool = True) -> Applied:

@@ -173,3 +173,70 @@ def test_a_json_report_is_a_baseline_for_the_next_run():
     marked, changes = baseline.compare(first.findings, again)
     assert [x.change for x in marked] == [None, Change.STILL, Change.STILL]
     assert changes.resolved == () and changes.new == ()
+
+
+# --- end to end: `infracheck diagnose --baseline` on recorded scenarios ------------------------------
+
+from tests.test_cli import HEALTHY, OUTAGE, ROOT, run, section  # noqa: E402
+from tests.seed import SEED_CRITICAL, SEED_WARNINGS  # noqa: E402
+
+
+@pytest.fixture
+def outage_report(capsys, tmp_path):
+    """The JSON report of the outage, as an on-call would have attached it an hour ago."""
+    code, out, _ = run(capsys, "diagnose", "--replay", OUTAGE, "--format", "json")
+    assert code == 2 and json.loads(out)["generated_at"] == "2026-11-27T00:00:00+00:00"
+    path = tmp_path / "outage.json"
+    path.write_text(out)
+    return path
+
+
+def test_cli_after_the_fix_everything_is_resolved_since_the_baseline(capsys, outage_report):
+    code, out, _ = run(capsys, "diagnose", "--replay", HEALTHY, "--baseline", str(outage_report))
+    assert code == 0
+    assert "RESOLVED since 2026-11-27T00:00:00+00:00: 8" in out and "NEW since 2026-11-27T00:00:00+00:00: 0" in out
+    assert sorted(section(out, "RESOLVED since")) == sorted(SEED_CRITICAL + SEED_WARNINGS)
+    code, out, _ = run(capsys, "diagnose", "--replay", HEALTHY, "--baseline", str(outage_report), "--format", "json")
+    changes = json.loads(out)["changes"]
+    assert len(changes["resolved"]) == 8 and changes["new"] == [] and changes["still"] == []
+
+
+def test_cli_a_partial_fix_shows_what_is_new_and_what_is_still_broken(capsys, outage_report):
+    code, out, _ = run(capsys, "diagnose", "--replay", str(ROOT / "fixtures" / "vpc-broken"), "--baseline",
+                       str(outage_report), "--format", "json")
+    data = json.loads(out)
+    marks = {(f["rule"], f["resource"]): f["change"] for f in data["findings"] if f["status"] == "fail"}
+    assert set(marks.values()) <= {"new", "still"}
+    assert {(c["rule"], c["resource"]) for c in data["changes"]["new"]} == {k for k, v in marks.items() if v == "new"}
+    assert ("vpc.state", "staging-connector") in {(c["rule"], c["resource"]) for c in data["changes"]["still"]}
+    assert ("cloudsql.state", "netra-staging-db") in {(c["rule"], c["resource"]) for c in data["changes"]["resolved"]}
+
+
+@pytest.mark.parametrize("content, message", [
+    pytest.param("🚀 Starting Complete Infrastructure Validation\n", "is not an infracheck JSON report (not JSON at line 1)",
+                 id="a-text-report"),
+    pytest.param('{"schema": "infracheck/report/v0", "project": "netra-staging", "findings": []}',
+                 'has schema "infracheck/report/v0"; this infracheck compares with infracheck/report/v1 reports',
+                 id="other-schema"),
+    pytest.param('{"schema": "infracheck/report/v1", "project": "netra-prod", "findings": []}',
+                 "is a report on project \"netra-prod\", this run is on 'netra-staging'", id="other-project"),
+])
+def test_cli_bad_baseline_is_one_line_and_exit_3_before_anything_runs(capsys, tmp_path, content, message):
+    path = tmp_path / "old.json"
+    path.write_text(content)
+    code, out, err = run(capsys, "diagnose", "--replay", OUTAGE, "--baseline", str(path))
+    assert code == 3 and out == ""
+    assert err == f"infracheck: error: baseline {path} {message}\n"
+
+
+def test_a_missing_resource_that_now_exists_is_resolved_a_deleted_one_is_not():
+    missing = Finding("secrets.secret", "secrets.secret.exists", "secrets", F, Severity.CRITICAL, "database-url",
+                      "Secret 'database-url' is missing")
+    state = Finding("vpc.connector", "vpc.state", "vpc", F, Severity.CRITICAL, "staging-connector", "CREATING")
+    old = baseline.Baseline("netra-staging", None, (missing, state))
+    now = (Finding("secrets.secret", "secrets.postgres-url", "secrets", P, Severity.CRITICAL, "database-url", "ok"),
+           Finding("vpc.connector", "vpc.connector.exists", "vpc", F, Severity.CRITICAL, "staging-connector",
+                   "VPC connector 'staging-connector' does not exist"))
+    marked, changes = baseline.compare(now, old)
+    assert [(x.rule, x.resource) for x in changes.resolved] == [("secrets.secret.exists", "database-url")]
+    assert [x.rule for x in changes.new] == ["vpc.connector.exists"]

@@ -215,3 +215,87 @@ def test_json_keeps_status_fail_and_adds_muted_and_stale():
     assert muted[0]["muted"] == {"rule": "vpc.min-instances", "resource": "staging-connector", "reason": "known",
                                  "owner": "platform-team", "expires": "2027-01-31", "file": "team.toml", "line": 1}
     assert [s["rule"] for s in data["stale_mutes"]] == ["nothing.*"]
+
+
+# --- end to end: `infracheck diagnose --mute` on recorded scenarios ---------------------------------
+
+from tests.test_cli import HEALTHY, OUTAGE, ROOT, run  # noqa: E402
+
+FIXTURES = ROOT / "fixtures"
+
+CONNECTOR_ON_PURPOSE = """
+[[mute]]
+rule = "vpc.min-instances"
+resource = "staging-connector"
+reason = "one instance on purpose until the January load test"
+owner = "platform-team"
+expires = 2027-01-31
+"""
+
+
+def test_cli_mute_shows_the_finding_once_and_does_not_count_it(capsys, tmp_path):
+    (tmp_path / "mute.toml").write_text(CONNECTOR_ON_PURPOSE)
+    code, out, err = run(capsys, "diagnose", "--replay", OUTAGE, "--mute", str(tmp_path / "mute.toml"))
+    assert code == 2 and err == ""
+    assert "Critical Failures: 6\nWarnings: 1\nMuted: 1\n" in out
+    assert out.count("Min instances is 1, should be at least 2") == 1
+    assert ("   - Min instances is 1, should be at least 2\n"
+            "     muted: one instance on purpose until the January load test (platform-team, until 2027-01-31)") in out
+    assert "❌ Found 1 VPC connector issues\n   🔇 1 muted (see MUTED below)" in out  # streamed block agrees
+    code, out, _ = run(capsys, "diagnose", "--replay", OUTAGE, "--mute", str(tmp_path / "mute.toml"),
+                       "--format", "json")
+    data = json.loads(out)
+    assert data["counts"]["muted"] == 1 and data["counts"]["warning"] == 1 and data["stale_mutes"] == []
+    muted = [f for f in data["findings"] if f["muted"]]
+    assert [(f["rule"], f["status"], f["muted"]["owner"]) for f in muted] == [
+        ("vpc.min-instances", "fail", "platform-team")]
+
+
+def test_cli_muting_every_warning_makes_a_warning_stack_healthy(capsys, tmp_path):
+    (tmp_path / "mute.toml").write_text('[[mute]]\nrule = "vpc.*"\nreason = "bare test connector"\n'
+                                        'expires = 2026-12-01\n')
+    code, out, _ = run(capsys, "diagnose", "--replay", str(FIXTURES / "vpc-bare"), "--mute",
+                       str(tmp_path / "mute.toml"))
+    assert code == 0 and "Overall Status: HEALTHY" in out and "Muted: 4" in out
+
+
+def test_cli_a_mute_never_hides_a_could_not_check(capsys, tmp_path):
+    (tmp_path / "mute.toml").write_text('[[mute]]\nrule = "cloudsql.*"\nreason = "being rebuilt"\n'
+                                        'expires = 2026-12-01\n')
+    code, out, _ = run(capsys, "diagnose", "--replay", str(FIXTURES / "sql-missing"), "--mute",
+                       str(tmp_path / "mute.toml"))
+    assert code == 3 and "Overall Status: UNKNOWN" in out and "Could Not Check: 1" in out and "Muted: 1" in out
+
+
+def test_cli_expired_mute_counts_again_and_warns(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the working directory's .infracheck-mute.toml applies without --mute
+    (tmp_path / ".infracheck-mute.toml").write_text(
+        '[[mute]]\nrule = "vpc.*"\nreason = "bare test connector"\nowner = "platform-team"\nexpires = 2026-11-26\n')
+    code, out, _ = run(capsys, "diagnose", "--replay", str(FIXTURES / "vpc-bare"))
+    assert code == 1 and "Warnings: 5" in out and "Muted:" not in out
+    assert ("   - Mute of vpc.* expired on 2026-11-26 (platform-team: bare test connector); its findings count again\n"
+            "     fix: Fix what it muted, or set a new 'expires' (at most 90 days ahead) in .infracheck-mute.toml "
+            "line 1") in out
+
+
+def test_cli_stale_mute_is_listed_without_changing_the_verdict(capsys, tmp_path):
+    (tmp_path / "mute.toml").write_text(CONNECTOR_ON_PURPOSE)
+    code, out, _ = run(capsys, "diagnose", "--replay", HEALTHY, "--mute", str(tmp_path / "mute.toml"))
+    assert code == 0 and "Overall Status: HEALTHY" in out
+    assert ("STALE MUTES (match no finding; remove them):\n   - " + str(tmp_path / "mute.toml")
+            + ":2 vpc.min-instances on staging-connector (platform-team, until 2027-01-31)") in out
+
+
+@pytest.mark.parametrize("source, message", [MALFORMED[0], MALFORMED[1], MALFORMED[11]])
+def test_cli_malformed_mute_file_is_exit_3_with_file_and_line_before_anything_runs(capsys, tmp_path, source,
+                                                                                   message):
+    path = tmp_path / "team.toml"
+    path.write_text(source)
+    code, out, err = run(capsys, "diagnose", "--replay", OUTAGE, "--mute", str(path))
+    assert code == 3 and out == ""
+    assert err == f"infracheck: error: {tmp_path}/{message}\n"
+
+
+def test_cli_missing_mute_file_is_exit_3(capsys, tmp_path):
+    code, out, err = run(capsys, "diagnose", "--replay", OUTAGE, "--mute", str(tmp_path / "nope.toml"))
+    assert code == 3 and out == "" and err.startswith("infracheck: error: ") and "cannot read the mute file" in err
