@@ -114,6 +114,11 @@ def matches(finding: Finding, globs: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(n, g) for g in globs for n in names)
 
 
+def is_problem(f: Finding) -> bool:
+    """A failure nobody has accepted (not muted), or a check that could not run."""
+    return (f.status is Status.FAIL and f.muted is None) or f.status is Status.ERROR
+
+
 def priority(report: Report) -> str:
     """The verdict's priority label (P0 when CRITICAL), or '' when it has none."""
     esc = report.escalation or Escalation()
@@ -123,7 +128,7 @@ def priority(report: Report) -> str:
 def labels(report: Report) -> tuple[str, ...]:
     """The issue's labels (plan 4.2), derived from this run: priority first, then catalog order."""
     esc = report.escalation or Escalation()
-    fails = [f for f in report.findings if f.status is Status.FAIL]
+    fails = [f for f in report.findings if is_problem(f) and f.status is Status.FAIL]
     result = [priority(report)] if priority(report) else []
     for rule in esc.labels:
         hit = report.status.name in rule.status or any(matches(f, rule.failing) for f in fails)
@@ -140,6 +145,7 @@ class ComponentState:
     state: str  # CRITICAL, WARNING, COULD NOT CHECK, OK, NOT CHECKED
     problems: tuple[Finding, ...]
     checked: int  # findings that were evaluated (pass, fail or error)
+    muted: tuple[Finding, ...] = ()  # failures accepted by a mute: shown, not counted
 
 
 def components(report: Report) -> list[ComponentState]:
@@ -150,15 +156,16 @@ def components(report: Report) -> list[ComponentState]:
     for area in report.areas:
         comp = named.get(area.id) or Component(area=area.id, name=area.title.removeprefix("Checking ").rstrip("."))
         mine = [f for f in report.findings if f.area == area.id and f.status is not Status.SKIP]
-        problems = tuple(f for f in mine if f.status in (Status.FAIL, Status.ERROR))
-        result.append(ComponentState(comp, _state(mine), problems, len(mine)))
+        problems = tuple(f for f in mine if is_problem(f))
+        muted = tuple(f for f in mine if f.status is Status.FAIL and f.muted is not None)
+        result.append(ComponentState(comp, _state(mine), problems, len(mine), muted))
     return result
 
 
 def _state(findings: Sequence[Finding]) -> str:
     if not findings:
         return "NOT CHECKED"
-    fails = [f for f in findings if f.status is Status.FAIL]
+    fails = [f for f in findings if f.status is Status.FAIL and f.muted is None]
     if any(f.severity is Severity.CRITICAL for f in fails):
         return "CRITICAL"
     if any(f.status is Status.ERROR for f in findings):
@@ -196,14 +203,17 @@ def _judge(criterion: Criterion, report: Report) -> CriterionResult:
     bad = [f for f in relevant if f.status is not Status.PASS]
     if not bad:
         return CriterionResult(criterion, True, f"{len(relevant)} check(s) passed")
-    failed = sum(1 for f in bad if f.status is Status.FAIL)
-    errors = len(bad) - failed
+    failed = sum(1 for f in bad if f.status is Status.FAIL and f.muted is None)
+    muted = sum(1 for f in bad if f.status is Status.FAIL and f.muted is not None)
+    errors = len(bad) - failed - muted
     parts = [f"{failed} failed"] if failed else []
+    parts += [f"{muted} failed but muted"] if muted else []
     parts += [f"{errors} could not be checked"] if errors else []
-    return CriterionResult(criterion, False, f"{', '.join(parts)} of {len(relevant)}: {bad[0].message}")
+    first = next((f for f in bad if is_problem(f)), bad[0])
+    return CriterionResult(criterion, False, f"{', '.join(parts)} of {len(relevant)}: {first.message}")
 
 
 __all__ = [
-    "ComponentState", "CriterionResult", "EscalationError", "components", "criteria", "labels",
+    "ComponentState", "CriterionResult", "EscalationError", "components", "criteria", "is_problem", "labels",
     "matches", "parse", "priority",
 ]

@@ -87,3 +87,14 @@ def test_github_format_appends_the_update_to_the_step_summary(capsys, tmp_path):
     assert out.startswith("::error title=infracheck critical%3A vpc.state (staging-connector)::")
     text = summary.read_text()
     assert text.startswith("earlier step\n<!-- infracheck:issue-update project=netra-staging -->\n")
+
+
+def test_markdown_since_the_last_update_from_a_baseline(capsys, tmp_path):
+    baseline = tmp_path / "before.json"
+    run(capsys, "diagnose", "--replay", OUTAGE, "--output", f"json={baseline}")
+    healthy = str(Path(OUTAGE).parent / "healthy")
+    code, out, _ = run(capsys, "diagnose", "--replay", healthy, "--baseline", str(baseline), "--format", "markdown")
+    assert code == 0
+    section = out[out.index("### Since the last update"):out.index("### Root Cause Analysis")]
+    assert "8 resolved, 0 new, 0 still failing" in section
+    assert "- `database-url`: Secret 'database-url' is missing" in section

@@ -31,10 +31,13 @@ def command(name: str, message: str, **properties: str) -> str:
 
 
 def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> str:
-    lines = [_annotation(f) for f in report.findings if f.status in (Status.FAIL, Status.ERROR)]
+    # A muted failure is accepted: no annotation (its count is in the notice).
+    lines = [_annotation(f) for f in report.findings
+             if (f.status is Status.FAIL and f.muted is None) or f.status is Status.ERROR]
     c = verdict.counts(report.findings)
     summary = (f"{report.status.name}: {c['critical']} critical, {c['warning']} warning, "
-               f"{c['error']} could not check, {c['passed']} passed in {report.project} ({report.region})")
+               f"{c['error']} could not check, " + (f"{c['muted']} muted, " if c.get("muted") else "")
+               + f"{c['passed']} passed in {report.project} ({report.region})")
     if report.incomplete:
         summary += " - interrupted"
     lines.append(command("notice", summary, title="infracheck"))

@@ -45,7 +45,7 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
             argv = argv_of.get((f.check, f.resource))
             _case(suite, f, durations.get(argv, 0.0) if argv else 0.0)
             counts["tests"] += 1
-            counted = _COUNTED.get(f.status)
+            counted = "skipped" if f.muted is not None and f.status is Status.FAIL else _COUNTED.get(f.status)
             if counted:
                 counts[counted] += 1
         area_argvs = {argv_of[(f.check, f.resource)] for f in mine if (f.check, f.resource) in argv_of}
@@ -64,7 +64,12 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
 def _case(suite: ET.Element, f: Finding, seconds: float) -> None:
     case = ET.SubElement(suite, "testcase", classname=f"infracheck.{f.area}",
                          name=_clean(f"{f.rule} [{f.resource}]"), time=f"{seconds:.3f}")
-    if f.status is Status.FAIL:
+    if f.status is Status.FAIL and f.muted is not None:
+        # Accepted for now: CI must not fail on it, but the reason stays visible.
+        m = f.muted
+        owner = f" by {m.owner}" if m.owner else ""
+        ET.SubElement(case, "skipped", message=_clean(f"muted{owner} until {m.expires.isoformat()}: {m.reason}"))
+    elif f.status is Status.FAIL:
         severity = f.severity.name.lower() if f.severity else "failure"
         node = ET.SubElement(case, "failure", message=_clean(f.message), type=severity)
         node.text = _details(f, ("expected", f.expected), ("actual", _actual(f.actual)), ("fix", f.remedy))

@@ -16,7 +16,7 @@ import shlex
 from collections.abc import Iterable
 
 from infracheck import __version__, escalation, verdict
-from infracheck.model import Finding, Overall, Report, Severity, Status
+from infracheck.model import Changes, Finding, Mute, Overall, Report, Severity, Status
 
 MARKER = "<!-- infracheck:issue-update project={project} -->"
 
@@ -80,9 +80,10 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
         f"**Status:** {_STATUS_LINE[report.status]}\\",
         f"**Priority:** {prio + ' ' if prio else ''}{report.status.name}\\",
         f"**Verdict:** {c['critical']} critical, {c['warning']} warning, {c['error']} could not check, "
-        f"{c['passed']} passed\\",
+        + (f"{c['muted']} muted, " if c.get("muted") else "") + f"{c['passed']} passed\\",
         f"**Checked:** project {code(report.project)}, region {code(report.region)}, "
-        f"{len(report.outcomes)} commands",
+        f"{len(report.outcomes)} commands"
+        + (f", as of {report.generated_at.isoformat(timespec='seconds')}" if report.generated_at else ""),
     ]
     labels = escalation.labels(report)
     if labels:
@@ -90,6 +91,10 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
         out += [f"**Labels:** {' '.join(code(label) for label in labels)}"]
     if report.incomplete:
         out += ["", "> **Incomplete:** the run was interrupted; only the checks that finished are below."]
+
+    if report.changes is not None:
+        out += ["", "### Since the last update", ""]
+        out += _changes(report.changes)
 
     out += ["", "### Root Cause Analysis", ""]
     out += _root_causes(report)
@@ -124,7 +129,7 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
 
 def _root_causes(report: Report) -> list[str]:
     names = {st.component.area: st.component.name for st in escalation.components(report)}
-    fails = [f for f in report.findings if f.status is Status.FAIL]
+    fails = [f for f in report.findings if f.status is Status.FAIL and f.muted is None]
     critical = [f for f in fails if f.severity is Severity.CRITICAL]
     errors = [f for f in report.findings if f.status is Status.ERROR]
     if critical:
@@ -168,6 +173,9 @@ def _action_item(number: int, st: escalation.ComponentState, report: Report) -> 
             lines.append(f"- **{kind}** {code(f.resource)}: {escape(f.message)}")
             if f.remedy:
                 lines.append(f"  - Fix: {escape(f.remedy)}")
+    if st.muted:
+        lines += ["", "Muted (accepted, not counted):", ""]
+        lines += [f"- {code(f.resource)}: {escape(f.message)} - {_mute(f.muted)}" for f in st.muted if f.muted]
     commands = _validation_commands(st, report)
     if commands:
         lines += ["", "**Validation command:**", ""]
@@ -184,6 +192,25 @@ def _validation_commands(st: escalation.ComponentState, report: Report) -> list[
     chosen = [c for c in mine if (c.id, c.resource) in bad] or mine
     argvs = dict.fromkeys(a for c in chosen for a in c.sources if a and a[0] == "gcloud")
     return [command_line(a) for a in argvs]
+
+
+def _mute(m: Mute) -> str:
+    owner = f" by {escape(m.owner)}" if m.owner else ""
+    return f"muted{owner} until {m.expires.isoformat()}: {escape(m.reason)}"
+
+
+def _changes(changes: Changes) -> list[str]:
+    """Against the baseline (--baseline): what was fixed, what broke, what is still broken."""
+    since = f" (since {escape(changes.since)})" if changes.since else ""
+    lines = [f"Compared with the previous run{since}: {len(changes.resolved)} resolved, "
+             f"{len(changes.new)} new, {len(changes.still)} still failing.", ""]
+    for title, items in (("Resolved", changes.resolved), ("New", changes.new), ("Still failing", changes.still)):
+        lines.append(f"**{title}:**" + ("" if items else " none"))
+        if items:
+            lines.append("")
+            lines += [f"- {code(f.resource)}: {escape(f.message)}" + (" (muted)" if f.muted else "") for f in items]
+        lines.append("")
+    return lines[:-1]
 
 
 def _criteria(report: Report) -> list[str]:

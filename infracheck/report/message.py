@@ -40,10 +40,16 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
                  f"{c['warning']} warning(s), {c['error']} check(s) could not run")
     if broken:
         lines.append(f"- Affected: {', '.join(broken)}")
+    if c.get("muted"):
+        lines.append(f"- {c['muted']} known failure(s) muted (accepted until their expiry), not counted")
+    if report.changes is not None:
+        ch = report.changes
+        lines.append(f"- Since the last update: {len(ch.resolved)} resolved, {len(ch.new)} new, "
+                     f"{len(ch.still)} still failing")
     if report.incomplete:
         lines.append("- The run was interrupted: only the checks that finished are counted")
 
-    fails = [f for f in report.findings if f.status is Status.FAIL]
+    fails = [f for f in report.findings if f.status is Status.FAIL and f.muted is None]
     critical = [f for f in fails if f.severity is Severity.CRITICAL]
     errors = [f for f in report.findings if f.status is Status.ERROR]
     causes = critical or errors or fails

@@ -23,6 +23,6 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     perf = " ".join(
         f"{label}={c[key]};;;0"
         for label, key in (("critical", "critical"), ("warning", "warning"), ("unknown", "error"),
-                           ("passed", "passed"), ("skipped", "skipped"))
+                           ("muted", "muted"), ("passed", "passed"), ("skipped", "skipped"))
     )
     return f"INFRACHECK {_STATE[report.status]} - {summary} | {perf}\n"

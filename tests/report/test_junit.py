@@ -71,3 +71,18 @@ def test_counts_agree_with_the_cases(tmp_path):
 def test_control_characters_do_not_break_the_xml(tmp_path):
     cases = {c.name: c for s in parse(tmp_path, junit.render(REPORT)) for c in s}
     assert "network.health-status [https://api-staging.netrasystems.ai/health]" in cases
+
+
+def test_a_muted_failure_is_skipped_with_its_reason(tmp_path):
+    import dataclasses
+    import datetime as dt
+
+    from infracheck.model import Mute
+
+    muted = dataclasses.replace(finding("vpc.state", *CRIT), muted=Mute(
+        rule="vpc.state", reason="rebuild", owner="infra", expires=dt.date(2026, 12, 31)))
+    xml = parse(tmp_path, junit.render(report(muted)))
+    (case,) = [c for s in xml for c in s]
+    (skip,) = case.result
+    assert isinstance(skip, Skipped) and skip.message == "muted by infra until 2026-12-31: rebuild"
+    assert (xml.tests, xml.failures, xml.skipped) == (1, 0, 1)

@@ -191,3 +191,51 @@ def test_fence_is_longer_than_any_backticks_inside():
     lines = markdown.fenced(["echo ```x````"])
     assert lines[0] == "`````bash" and lines[-1] == "`````"
     assert markdown.code("a`b") == "``a`b``" and markdown.code("`x") == "`` `x ``"
+
+
+def _muted(f):
+    import dataclasses
+    import datetime as dt
+
+    from infracheck.model import Mute
+
+    return dataclasses.replace(f, muted=Mute(rule=f.rule, reason="connector rebuild in progress", owner="infra",
+                                             expires=dt.date(2026, 12, 31)))
+
+
+def test_a_muted_failure_is_shown_but_neither_counted_nor_labelled():
+    from infracheck import verdict
+
+    muted = _muted(finding("vpc.state", *CRIT, message="VPC connector state is 'CREATING', expected 'READY'"))
+    r = report(muted, finding("cloudsql.ssl", *WARN, message="SSL not required - security risk"))
+    r = r.__class__(**{**r.__dict__, "status": verdict.overall(r.findings)})
+    text = markdown.render(r)
+    tokens = parse(text)
+    assert headings(tokens, 2) == ["⚠️ P2 INFRASTRUCTURE WARNINGS - Issue #1278 - staging: WARNING"]
+    assert "vpc-connector" not in text and "`cloud-sql`" in text
+    root = text[text.index("### Root Cause Analysis"):text.index("### Components")]
+    assert "CREATING" not in root
+    assert ("- `staging-connector`: VPC connector state is 'CREATING', expected 'READY' - "
+            "muted by infra until 2026-12-31: connector rebuild in progress") in text
+    items = dict((t.split(" - ")[0], (ok, t)) for ok, t in checklist(tokens))
+    ok, why = items['VPC connector in "READY" state with adequate capacity']
+    assert not ok and "1 failed but muted of 1" in why
+
+
+def test_since_the_last_update():
+    from infracheck.model import Changes
+
+    new = finding("cloudsql.state", *CRIT, message="Cloud SQL instance state is 'MAINTENANCE', expected 'RUNNABLE'")
+    still = finding("vpc.state", *CRIT, message="VPC connector state is 'CREATING', expected 'READY'")
+    resolved = finding("secrets.secret.exists", *CRIT, resource="database-url", message="Secret 'database-url' is missing")
+    r = report(new, still)
+    r = r.__class__(**{**r.__dict__, "changes": Changes(since="2026-11-27T10:00:00+00:00", new=(new,), still=(still,),
+                                                         resolved=(resolved,))})
+    text = markdown.render(r)
+    assert "Since the last update" in headings(parse(text), 3)
+    section = text[text.index("### Since the last update"):text.index("### Root Cause Analysis")]
+    assert "1 resolved, 1 new, 1 still failing" in section
+    assert section.index("**Resolved:**") < section.index("Secret 'database-url' is missing") < section.index("**New:**")
+    assert section.index("**New:**") < section.index("MAINTENANCE") < section.index("**Still failing:**")
+    assert "since 2026-11-27T10:00:00+00:00" in section
+    assert "### Since the last update" not in markdown.render(report(new))
