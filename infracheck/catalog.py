@@ -21,7 +21,7 @@ from typing import Any
 
 from infracheck import escalation
 from infracheck import rules as _rules
-from infracheck.model import Area, CatalogError, Check, Escalation, Missing, Rule, Severity
+from infracheck.model import Area, CatalogError, Check, Escalation, Fix, Missing, Rule, Severity
 
 PROFILE_FILE = "profile.toml"
 ESCALATION_FILE = "escalation.toml"  # the issue update's data (plan section 4), not an area
@@ -37,8 +37,11 @@ _CHECK_KEYS = {
 }
 _RULE_KEYS = {
     "id", "title", "why", "path", "op", "value", "severity", "message", "remedy",
-    "when", "expected", "if_absent",
+    "when", "expected", "if_absent", "fix",
 }
+_FIX_KEYS = {"command", "auto", "wait", "when", "manual", "changes", "requires", "vars"}
+# A value fix mode puts on a gcloud command line from a document: one plain token.
+_VAR_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MISSING_KEYS = {"severity", "message", "remedy"}
 _TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\}")
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)+$")
@@ -350,7 +353,55 @@ def _rule(path: Path, check_id: str, raw: dict[str, Any], sub: "_Substituter") -
         when=raw.get("when"),
         expected=sub.text(raw.get("expected", "")),
         if_absent=_if_absent(path, where, raw.get("if_absent", "fail")),
+        fix=_fix(path, where, raw["fix"], sub) if "fix" in raw else None,
     )
+
+
+def _fix(path: Path, where: str, raw: Any, sub: "_Substituter") -> Fix:
+    """A rule's fix: a gcloud command (profile values substituted now, vars at plan time)."""
+    where = f"{where} fix"
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{path.name}: {where}: must be a table")
+    _no_unknown(path, raw, _FIX_KEYS, where)
+    variables = raw.get("vars", {})
+    if not isinstance(variables, dict) or not all(
+        isinstance(k, str) and _VAR_NAME.match(k) and isinstance(v, str) for k, v in variables.items()
+    ):
+        raise CatalogError(f"{path.name}: {where}: vars must be a table of name = JMESPath")
+    late = RUNTIME_NAMES | set(variables)
+    argv: tuple[str, ...] = ()
+    if "command" in raw:
+        tokens = _tokens(path, where, raw["command"])
+        if tokens[0] != "gcloud":
+            raise CatalogError(f"{path.name}: {where}: a fix runs gcloud")
+        argv = tuple(sub.text(t, runtime=True, late=late) for t in tokens)
+    requires = raw.get("requires", [])
+    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+        raise CatalogError(f"{path.name}: {where}: requires must be a list of rule ids")
+    fix = Fix(
+        argv=argv,
+        auto=_flag(path, where, raw, "auto"),
+        wait=_flag(path, where, raw, "wait"),
+        when=sub.jmespath(raw["when"]) if "when" in raw else None,
+        manual=sub.text(str(raw.get("manual", "")), runtime=True, late=late),
+        changes=sub.text(str(raw.get("changes", "")), runtime=True, late=late),
+        requires=tuple(requires),
+        vars=tuple((k, sub.jmespath(v)) for k, v in variables.items()),
+    )
+    if fix.auto and not fix.argv:
+        raise CatalogError(f"{path.name}: {where}: auto needs a command")
+    if fix.wait and fix.argv:
+        raise CatalogError(f"{path.name}: {where}: a wait has no command (it re-runs the check)")
+    if not (fix.argv or fix.wait or fix.manual):
+        raise CatalogError(f"{path.name}: {where}: needs a command, wait = true or a manual reason")
+    return fix
+
+
+def _flag(path: Path, where: str, raw: Mapping[str, Any], key: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise CatalogError(f"{path.name}: {where}: {key} must be true or false")
+    return value
 
 
 def _if_absent(path: Path, where: str, raw: Any) -> str:
@@ -395,9 +446,9 @@ class _Substituter:
             value = value[key]
         return value
 
-    def text(self, template: str, runtime: bool = False) -> str:
+    def text(self, template: str, runtime: bool = False, late: frozenset[str] | set[str] = RUNTIME_NAMES) -> str:
         def repl(m: re.Match[str]) -> str:
-            if runtime and m.group(1) in RUNTIME_NAMES:
+            if runtime and m.group(1) in late:
                 return m.group(0)
             value = self.lookup(m.group(1))
             return ", ".join(map(str, value)) if isinstance(value, list) else str(value)

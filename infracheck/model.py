@@ -84,6 +84,24 @@ class ErrorKind(enum.Enum):
 
 
 @dataclasses.dataclass(frozen=True)
+class Fix:
+    """How fix mode remedies a failing rule: a command, a wait, or a step for a person.
+
+    `argv` may hold `{name}` placeholders for `vars`, JMESPath expressions over
+    the check's document (e.g. never lower a connector's current maximum).
+    """
+
+    argv: tuple[str, ...] = ()
+    auto: bool = False  # safe to apply without a person's judgement
+    wait: bool = False  # GCP finishes this by itself: poll the check until the rule passes
+    when: str | None = None  # JMESPath over the document: the fix fits this state only
+    manual: str = ""  # why a person must do it (printed with the remedy)
+    changes: str = ""  # what the command changes, e.g. "min instances {actual} -> {min}"
+    requires: tuple[str, ...] = ()  # rule ids that must pass before this step runs
+    vars: tuple[tuple[str, str], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class Rule:
     """One JMESPath expression and the operator that judges its value."""
 
@@ -99,6 +117,7 @@ class Rule:
     when: str | None = None  # JMESPath over the foreach item; rule applies when truthy
     expected: str = ""  # how the expectation reads to a person
     if_absent: str = "fail"  # "pass": a value gcloud omits means nothing to judge
+    fix: Fix | None = None  # fix mode's remedy; None: the remedy text is a manual step
 
 
 @dataclasses.dataclass(frozen=True)

@@ -90,6 +90,11 @@ def search(expression: str, document: Any) -> Any:
     return jmespath.search(expression, document, options=_OPTIONS)
 
 
+def select(check: Check, document: Any) -> Any:
+    """The part of a command's document the check judges (one service of a list)."""
+    return search(check.select, document) if check.select else document
+
+
 # --- operators ---------------------------------------------------------------
 
 def _num(value: Any) -> float:
@@ -180,6 +185,12 @@ def validate(checks: Iterable[Check]) -> None:
             _compile(rwhere + " path", rule.path)
             if rule.when:
                 _compile(rwhere + " when", rule.when)
+            if rule.fix is not None:
+                for name, expr in (("when", rule.fix.when), *rule.fix.vars):
+                    if expr:
+                        _compile(f"{rwhere} fix {name}", expr)
+                if check.sensitive and "{actual}" in rule.fix.changes + " ".join(rule.fix.argv):
+                    raise CatalogError(f"{rwhere}: a sensitive check's fix may not use {{actual}}")
 
 
 def _compile(where: str, expression: str) -> None:
@@ -326,6 +337,11 @@ def _describe_expected(rule: Rule) -> str:
     return f"{rule.op} {_display(rule.value)}"
 
 
+def display(value: Any) -> str:
+    """A value as a message shows it."""
+    return _display(value)
+
+
 def _display(value: Any) -> str:
     if value is None:
         return ""
@@ -345,4 +361,4 @@ def skipped_finding(check: Check, rule: Rule) -> Finding:
     )
 
 
-__all__ = ["OPERATORS", "applies", "evaluate", "search", "skipped_finding", "validate"]
+__all__ = ["OPERATORS", "applies", "display", "evaluate", "search", "select", "skipped_finding", "validate"]

@@ -26,6 +26,7 @@ import dataclasses
 import fnmatch
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -44,6 +45,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 __all__ = [
     "FAULTS",
     "PROJECT_NUMBER",
+    "Change",
     "FakeGoogleAPI",
     "LoggedRequest",
     "crc32c",
@@ -494,10 +496,146 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
 
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """A mutation fix mode sent: what real gcloud put on the wire, and what the fake answered."""
+
+    method: str
+    route: str
+    query: str
+    body: Any
+    status: int
+
+
+_CONNECTOR = re.compile(r"^vpcaccess\.test/v1/projects/([^/]+)/locations/([^/]+)/connectors/([^/]+)$")
+_OPERATION = re.compile(r"^vpcaccess\.test/v1/projects/[^/]+/locations/[^/]+/operations/[^/]+$")
+_RUN_SERVICE = re.compile(r"^([a-z0-9-]+-run\.test)/apis/serving\.knative\.dev/v1/namespaces/([^/]+)/services/([^/]+)$")
+_RUN_REVISION = re.compile(r"^([a-z0-9-]+-run\.test)/apis/serving\.knative\.dev/v1/namespaces/([^/]+)/revisions/([^/]+)$")
+
+
+class _FixMixin:
+    """State changes for fix mode, mixed into FakeGoogleAPI to keep the read path apart."""
+
+    _lock: threading.Lock
+    _bodies: dict[str, Any]
+    _changes: list[Change]
+    _fix_faults: dict[str, str]
+    _sequences: dict[str, list[Any]]
+
+    def _body_for(self, route: str) -> tuple[bool, Any]:  # provided by FakeGoogleAPI
+        raise NotImplementedError
+
+    def _fix(self, record: LoggedRequest, raw: bytes) -> _Answer:
+        """Apply one PATCH/PUT as GCP would, or refuse it; every one is logged with its body."""
+        route = record.route
+        try:
+            body = json.loads(raw.decode("utf-8")) if raw else None
+        except ValueError:
+            body = None
+        fault = self._fix_faults.get(route)
+        answer: _Answer
+        if fault is not None:
+            answer = _json_answer(*_fault_response(fault, record.host, unquote(record.path)))
+        elif record.method == "PATCH" and _CONNECTOR.match(route) and isinstance(body, dict):
+            answer = self._patch_connector(route, record.params, body)
+        elif record.method == "PUT" and _RUN_SERVICE.match(route) and isinstance(body, dict):
+            answer = self._put_service(route, body)
+        else:
+            msg = f"fakeapi: {record.method} {route} is not a change fix mode makes."
+            answer = _json_answer(405, _error(405, msg, "METHOD_NOT_ALLOWED"))
+        with self._lock:
+            self._changes.append(Change(record.method, route, record.query, body, answer[0]))
+        return answer
+
+    def _patch_connector(self, route: str, params: Mapping[str, list[str]], body: dict[str, Any]) -> _Answer:
+        found, current = self._body_for(route)
+        if not found:
+            return _json_answer(404, _not_found(route.split("/", 1)[0], "/" + route.split("/", 1)[1]))
+        if current.get("state", "READY") != "READY":
+            # GCP refuses to change a connector while an operation runs on it.
+            msg = f"Connector is in state {current.get('state')}; retry when it is READY."
+            return _json_answer(400, _error(400, msg, "FAILED_PRECONDITION"))
+        mask = [f for v in params.get("updateMask", []) for f in v.split(",") if f]
+        for field in mask:
+            if field in body:
+                current[field] = body[field]
+        project, region = _CONNECTOR.match(route).groups()[:2]  # type: ignore[union-attr]
+        with self._lock:
+            number = len(self._changes) + 1
+            operation = f"projects/{project}/locations/{region}/operations/fix-{number}"
+            self._bodies[route] = current
+            self._sequences.pop(route, None)  # the change is the state from now on
+            # GCP answers the PATCH with a running operation; gcloud polls it until done.
+            self._bodies[f"vpcaccess.test/v1/{operation}"] = {
+                "name": operation, "done": True,
+                "response": {"@type": "type.googleapis.com/google.cloud.vpcaccess.v1.Connector", **current},
+            }
+        return _json_answer(200, {"name": operation, "done": False})
+
+    def _put_service(self, route: str, body: dict[str, Any]) -> _Answer:
+        host, namespace, name = _RUN_SERVICE.match(route).groups()  # type: ignore[union-attr]
+        list_route = f"{host}/apis/serving.knative.dev/v1/namespaces/{namespace}/services"
+        found, listed = self._body_for(list_route)
+        items = listed.get("items", []) if found and isinstance(listed, dict) else []
+        old = next((s for s in items if s.get("metadata", {}).get("name") == name), None)
+        if old is None:
+            return _json_answer(404, _error(404, f"Resource '{name}' does not exist.", "NOT_FOUND"))
+        generation = int(old.get("metadata", {}).get("generation", 1)) + 1
+        revision = f"{name}-{generation:05d}-fix"
+        new = copy.deepcopy(body)
+        new["metadata"]["generation"] = generation
+        new["metadata"]["namespace"] = PROJECT_NUMBER
+        # Cloud Run deploys the new template as a revision that becomes Ready and takes the traffic.
+        status = copy.deepcopy(old.get("status", {}))
+        status.update(observedGeneration=generation, latestCreatedRevisionName=revision,
+                      latestReadyRevisionName=revision,
+                      traffic=[{"revisionName": revision, "percent": 100, "latestRevision": True}])
+        status["conditions"] = [
+            {"type": t, "status": "True", "lastTransitionTime": "2026-11-27T00:00:00Z"}
+            for t in ("Ready", "ConfigurationsReady", "RoutesReady")
+        ]
+        new["status"] = status
+        with self._lock:
+            self._bodies[list_route] = {**listed, "items": [new if s is old else s for s in items]}
+        return _json_answer(200, new)
+
+    def _derived_read(self, route: str) -> Any:
+        """In fix mode, what gcloud reads around a change: a service alone, a revision."""
+        match = _RUN_SERVICE.match(route)
+        if match:
+            return self._service(*match.groups())
+        match = _RUN_REVISION.match(route)
+        if match:
+            host, _, revision = match.groups()
+            found, listed = self._body_for(self._list_route(host))
+            for service in (listed.get("items", []) if found and isinstance(listed, dict) else []):
+                status = service.get("status", {})
+                if revision in (status.get("latestReadyRevisionName"), status.get("latestCreatedRevisionName")):
+                    return {
+                        "apiVersion": "serving.knative.dev/v1", "kind": "Revision",
+                        "metadata": {"name": revision, "namespace": PROJECT_NUMBER,
+                                     "labels": {"serving.knative.dev/service": service["metadata"]["name"]}},
+                        "spec": service.get("spec", {}).get("template", {}).get("spec", {}),
+                        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+                    }
+        return None
+
+    def _list_route(self, host: str) -> str:
+        with self._lock:
+            known = [r for r in self._bodies if r.startswith(host) and r.endswith("/services")]
+        return known[0] if known else f"{host}/apis/serving.knative.dev/v1/namespaces/netra-staging/services"
+
+    def _service(self, host: str, namespace: str, name: str) -> Any:
+        found, listed = self._body_for(f"{host}/apis/serving.knative.dev/v1/namespaces/{namespace}/services")
+        if not found or not isinstance(listed, dict):
+            return None
+        return next((s for s in listed.get("items", []) if s.get("metadata", {}).get("name") == name), None)
+
+
 _JSON: Final = "application/json; charset=UTF-8"
 
 
-class FakeGoogleAPI:
+class FakeGoogleAPI(_FixMixin):
     """A fake Google API reached as an HTTP proxy; bodies come from scenario dirs and overrides."""
 
     def __init__(
@@ -519,6 +657,11 @@ class FakeGoogleAPI:
         self._max_in_flight = 0
         self._problems: list[str] = []
         self._stopping = threading.Event()
+        # Fix mode (see allow_fixes): off, every mutation is refused with 405.
+        self._fixes_allowed = False
+        self._fix_faults: dict[str, str] = {}
+        self._changes: list[Change] = []
+        self._sequences: dict[str, list[Any]] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         if scenario_dir is not None:
@@ -631,9 +774,40 @@ class FakeGoogleAPI:
             self._bodies.setdefault(f"{base}/versions/1", copy.deepcopy(version))
 
     def clear_bodies(self) -> None:
-        """Drop the bodies set from Python (set_body, set_secret); scenario files stay."""
+        """Drop the bodies set from Python (set_body, set_secret, sequences, fixes); scenario files stay."""
         with self._lock:
             self._bodies.clear()
+            self._sequences.clear()
+            self._changes.clear()
+            self._fix_faults.clear()
+            self._fixes_allowed = False
+
+    def set_sequence(self, route: str, bodies: list[Any]) -> None:
+        """Serve bodies[0] to the first GET, bodies[1] to the next...; the last one stays.
+
+        How a state GCP changes by itself (a connector CREATING, then READY) is faked.
+        """
+        frozen = json.loads(json.dumps(bodies))
+        with self._lock:
+            self._sequences[route_key(route)] = frozen
+
+    def allow_fixes(self, faults: Mapping[str, str] | None = None) -> None:
+        """Accept the mutations fix mode sends and change the served state as GCP would.
+
+        Only the changes fix mode knows are accepted: a connector PATCH (with its
+        operation), a Cloud Run service PUT (with the revision gcloud reads first).
+        Every other mutation is still refused. `faults` maps a route to "403" (or
+        another HTTP fault) for its mutation only; reads of the route stay as they are.
+        """
+        with self._lock:
+            self._fixes_allowed = True
+            self._fix_faults = {route_key(k): v for k, v in (faults or {}).items()}
+
+    @property
+    def changes(self) -> list[Change]:
+        """Every mutation accepted or refused in fix mode, with its JSON body."""
+        with self._lock:
+            return list(self._changes)
 
     def fault(self, route: str, name: str | None) -> None:
         """Give a route (or a ``*`` glob) a fault at runtime; None removes the runtime fault."""
@@ -719,8 +893,11 @@ class FakeGoogleAPI:
     # ---- serving
 
     def _body_for(self, route: str) -> tuple[bool, Any]:
-        """Find a route's body: runtime override, then the scenario dir, then its bases."""
+        """Find a route's body: a sequence, a runtime override, the scenario dir, then its bases."""
         with self._lock:
+            sequence = self._sequences.get(route)
+            if sequence:
+                return True, copy.deepcopy(sequence.pop(0) if len(sequence) > 1 else sequence[0])
             if route in self._bodies:
                 return True, copy.deepcopy(self._bodies[route])
             chain = self._scenario.chain
@@ -786,6 +963,14 @@ class FakeGoogleAPI:
 
     def _answer(self, handler: _Handler, record: LoggedRequest) -> _Answer | None:
         """Decide the answer (status, body, content type); None means close without one."""
+        if record.method in ("PATCH", "PUT") and self._fixes_allowed:
+            length = int(handler.headers.get("Content-Length") or 0)
+            raw = handler.rfile.read(length) if length else b""
+            return self._fix(record, raw)
+        if record.method == "GET" and self._fixes_allowed:
+            derived = self._derived_read(record.route)
+            if derived is not None:
+                return _json_answer(200, derived)
         if record.method != "GET":
             # Drain a request body so the keep-alive connection stays in sync.
             length = int(handler.headers.get("Content-Length") or 0)
@@ -827,6 +1012,8 @@ class FakeGoogleAPI:
 
 
 _Answer = tuple[int, bytes, str]
+
+
 
 
 def _json_answer(status: int, body: Any) -> _Answer:

@@ -57,6 +57,13 @@ SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
         ("cloudrun.vpc-connector", BACKEND, FAIL),
         ("cloudrun.vpc-egress", AUTH, FAIL),
     }),
+    # What `--fix-mode` repairs by itself (tests/test_fix.py, tests/contract/test_fix.py).
+    "fixable": ("CRITICAL", 2, {
+        ("vpc.state", CONNECTOR, FAIL),
+        ("vpc.max-instances", CONNECTOR, FAIL),
+        ("cloudrun.vpc-connector", BACKEND, FAIL),
+        ("cloudrun.vpc-egress", AUTH, FAIL),
+    }),
     "vpc-broken": ("CRITICAL", 2, {
         ("vpc.state", CONNECTOR, FAIL),
         ("vpc.network", CONNECTOR, FAIL),

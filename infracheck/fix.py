@@ -1,0 +1,309 @@
+"""Fix mode: from failing findings to an ordered remedy plan, and applying it.
+
+`plan` turns the findings of a diagnosis into steps: a *wait* where GCP is
+finishing an operation by itself (a connector CREATING, an instance in
+MAINTENANCE: GCP refuses changes until it ends), a gcloud command the catalog
+marks safe to apply, or a *manual* step a person must take (a secret's value,
+a recreation, a change that can cut off clients). Causes come before their
+consequences: the catalog's area order follows the stack's request path, a
+step that `requires` another rule waits for it, and root causes (when the
+judge named them) go first.
+
+`apply` runs the automatic steps in order through callables the caller gives
+it (the run stage owns processes), stops at the first failure, and re-checks
+what the steps touched. Nothing here starts a process or prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from infracheck import rules
+from infracheck.model import Check, Finding, Fix, Outcome, Status
+
+# A value fix mode copies from a document onto a gcloud command line must be
+# one plain token (a number, a name), never something gcloud reads as a flag.
+_PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:/@-]*$")
+
+DEFAULT_REASON = "no automatic fix in the catalog: a person decides"
+SECRET_REASON = "infracheck never handles a secret's value: its owner sets it"
+
+
+class StepKind(enum.Enum):
+    WAIT = "wait"  # poll the check until GCP's operation has finished
+    APPLY = "apply"  # run a gcloud command (only with --yes)
+    MANUAL = "manual"  # a person does it; printed with the command to use
+
+
+class StepOutcome(enum.Enum):
+    """What happened to a step when the plan was applied."""
+
+    APPLIED = "applied"
+    WAITED = "waited"
+    FAILED = "failed"
+    TIMED_OUT = "timed-out"
+    BLOCKED = "blocked"  # a rule it requires still fails
+    MANUAL = "manual"
+    NOT_RUN = "not-run"  # an earlier step failed
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    kind: StepKind
+    findings: tuple[Finding, ...]  # what the step fixes
+    title: str  # one line: what it does
+    argv: tuple[str, ...] = ()  # APPLY: the exact command
+    instruction: str = ""  # MANUAL: the remedy to follow
+    reason: str = ""  # MANUAL: why not automatic; APPLY: why it is blocked, if it is
+    changes: tuple[str, ...] = ()  # before -> after, one line per finding
+    check: Check | None = None  # WAIT: the check to re-run; APPLY: the resource's check
+    requires: tuple[str, ...] = ()  # rule ids that must pass first
+
+    @property
+    def fixes(self) -> list[dict[str, str]]:
+        return [{"rule": f.rule, "resource": f.resource} for f in self.findings]
+
+
+@dataclasses.dataclass(frozen=True)
+class StepResult:
+    step: Step
+    outcome: StepOutcome
+    exit_code: int | None = None
+    message: str = ""
+    duration_s: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class FixPlan:
+    steps: tuple[Step, ...]
+
+    @property
+    def automatic(self) -> tuple[Step, ...]:
+        return tuple(s for s in self.steps if s.kind is not StepKind.MANUAL)
+
+
+def plan(
+    checks: Sequence[Check],
+    findings: Sequence[Finding],
+    outcomes: Mapping[tuple[str, ...], Outcome],
+) -> FixPlan:
+    """The remedy plan for every failing finding (passes, errors and skips get no step)."""
+    by_key = {(c.id, c.resource): c for c in checks}
+    order = {c.id: i for i, c in enumerate(checks)}
+    failing = [f for f in findings if f.status is Status.FAIL]
+    # Causes before consequences: a root cause (no caused_by) first, then the
+    # catalog's order, which follows the request path (connector, database,
+    # secrets, services, load balancer, reachability).
+    failing.sort(key=lambda f: (bool(getattr(f, "caused_by", ())), order.get(f.check, len(order))))
+
+    steps: list[Step] = []
+    for finding in failing:
+        check = by_key.get((finding.check, finding.resource))
+        rule = _rule(check, finding.rule) if check else None
+        document = _document(check, outcomes) if check else None
+        step = _step(finding, check, rule.fix if rule else None, document, rule.remedy if rule else "")
+        merged = False
+        for i, existing in enumerate(steps):
+            # Two findings fixed by one command (min and max instances) are one step.
+            if step.kind is StepKind.APPLY and existing.kind is StepKind.APPLY and existing.argv == step.argv:
+                steps[i] = dataclasses.replace(
+                    existing, findings=existing.findings + step.findings, changes=existing.changes + step.changes
+                )
+                merged = True
+                break
+        if not merged:
+            steps.append(step)
+    return FixPlan(tuple(_after_requirements(steps, failing)))
+
+
+def _rule(check: Check, rule_id: str) -> Any:
+    return next((r for r in check.rules if r.id == rule_id), None)
+
+
+def _document(check: Check, outcomes: Mapping[tuple[str, ...], Outcome]) -> Any:
+    outcome = outcomes.get(check.argv)
+    if outcome is None or outcome.error is not None:
+        return None
+    return rules.select(check, outcome.document)
+
+
+def _step(finding: Finding, check: Check | None, fix: Fix | None, document: Any, remedy: str) -> Step:
+    if check is not None and finding.rule == f"{check.id}.exists" and check.missing is not None:
+        remedy = check.missing.remedy
+    label = finding.message
+    if fix is None or (fix.when and not rules.search(fix.when, document)):
+        default = SECRET_REASON if check is not None and check.sensitive else DEFAULT_REASON
+        return Step(StepKind.MANUAL, (finding,), label, instruction=remedy,
+                    reason=(fix.manual if fix and fix.manual else default), check=check)
+    if fix.wait:
+        return Step(StepKind.WAIT, (finding,), f"wait until it passes: {check.title if check else finding.resource}",
+                    check=check, changes=(_changes(fix, finding, document, {}),) if fix.changes else ())
+    if not fix.argv:
+        return Step(StepKind.MANUAL, (finding,), label, instruction=remedy, reason=fix.manual, check=check)
+    values, problem = _vars(fix, document)
+    if problem:
+        return Step(StepKind.MANUAL, (finding,), label, instruction=remedy, reason=problem, check=check)
+    argv = tuple(_fill(token, values) for token in fix.argv)
+    kind = StepKind.APPLY if fix.auto else StepKind.MANUAL
+    return Step(
+        kind, (finding,), label, argv=argv,
+        instruction=remedy if kind is StepKind.MANUAL else "",
+        reason="" if fix.auto else (fix.manual or DEFAULT_REASON),
+        changes=(_changes(fix, finding, document, values),) if fix.changes else (),
+        check=check, requires=fix.requires,
+    )
+
+
+def _vars(fix: Fix, document: Any) -> tuple[dict[str, str], str]:
+    values: dict[str, str] = {}
+    for name, expression in fix.vars:
+        value = rules.search(expression, document)
+        if isinstance(value, float) and value == int(value):
+            value = int(value)
+        text = "" if value is None else str(value)
+        if not _PLAIN.match(text):
+            return {}, f"could not work out {name} from the current state"
+        values[name] = text
+    return values, ""
+
+
+def _fill(template: str, values: Mapping[str, str]) -> str:
+    for name, value in values.items():
+        template = template.replace("{" + name + "}", value)
+    return template
+
+
+def _changes(fix: Fix, finding: Finding, document: Any, values: Mapping[str, str]) -> str:
+    actual = "" if finding.actual is None else rules.display(finding.actual)
+    return _fill(fix.changes, {**values, "actual": actual or "(unset)", "expected": finding.expected})
+
+
+def _after_requirements(steps: list[Step], failing: Sequence[Finding]) -> list[Step]:
+    """Move a step after the steps fixing what it requires; say when nothing will.
+
+    Attaching a service to a connector that is not READY fails (or worse, cuts
+    the service off), so the attach waits behind the connector's wait; if the
+    connector's state needs a person (ERROR), the attach is blocked.
+    """
+    failing_rules = {f.rule for f in failing}
+    ordered: list[Step] = []
+    pending = list(steps)
+    while pending:
+        for i, step in enumerate(pending):
+            needs = [r for r in step.requires if r in failing_rules]
+            fixers = [s for s in pending if s is not step and any(f.rule in needs for f in s.findings)]
+            if not fixers:
+                break
+        else:
+            i, step = 0, pending[0]  # a cycle in the catalog: keep the original order
+        pending.pop(i)
+        unmet = [r for r in step.requires if r in failing_rules and not any(
+            s.kind is StepKind.WAIT and any(f.rule == r for f in s.findings) for s in ordered)]
+        if step.kind is StepKind.APPLY and unmet:
+            step = dataclasses.replace(step, reason=f"blocked until {', '.join(unmet)} passes (fix that first)")
+        ordered.append(step)
+    return ordered
+
+
+# --- applying ------------------------------------------------------------------
+
+RunCommand = Callable[[tuple[str, ...]], Outcome]
+Recheck = Callable[[Sequence[Check]], list[Finding]]
+Progress = Callable[[str], None]
+
+
+def apply(
+    fix_plan: FixPlan,
+    run_command: RunCommand,
+    recheck: Recheck,
+    *,
+    timeout: float,
+    poll_interval: float = 10.0,
+    progress: Progress = lambda message: None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[StepResult, ...]:
+    """Run the plan's automatic steps in order; stop at the first failure.
+
+    `run_command` runs one gcloud argv (gcloud itself waits for the operation
+    it starts); `recheck` re-runs checks and judges them fresh. A wait re-runs
+    its check every `poll_interval` seconds until its rule passes, up to
+    `timeout` (also each command's own timeout, far above a diagnosis's).
+    """
+    results: list[StepResult] = []
+    passing: set[str] = set()
+    stopped = False
+    for number, step in enumerate(fix_plan.steps, 1):
+        if step.kind is StepKind.MANUAL:
+            results.append(StepResult(step, StepOutcome.MANUAL))
+            continue
+        if stopped:
+            results.append(StepResult(step, StepOutcome.NOT_RUN, message="an earlier step failed"))
+            continue
+        started = clock()
+        if step.kind is StepKind.WAIT:
+            result = _wait(number, step, recheck, timeout, poll_interval, progress, clock, sleep)
+            if result.outcome is StepOutcome.WAITED:
+                passing.update(f.rule for f in step.findings)
+        else:
+            unmet = [r for r in step.requires if r not in passing and _fails(step, r, fix_plan)]
+            if unmet:
+                results.append(StepResult(step, StepOutcome.BLOCKED, message=f"{', '.join(unmet)} still fails"))
+                continue
+            progress(f"step {number}: running {' '.join(step.argv)}")
+            outcome = run_command(step.argv)
+            if outcome.error is not None:
+                result = StepResult(step, StepOutcome.FAILED, outcome.exit_code, outcome.error.message,
+                                    clock() - started)
+            else:
+                result = StepResult(step, StepOutcome.APPLIED, outcome.exit_code, "done", clock() - started)
+                passing.update(f.rule for f in step.findings)
+        results.append(result)
+        if result.outcome in (StepOutcome.FAILED, StepOutcome.TIMED_OUT):
+            stopped = True
+    return tuple(results)
+
+
+def _fails(step: Step, rule_id: str, fix_plan: FixPlan) -> bool:
+    return any(f.rule == rule_id for s in fix_plan.steps for f in s.findings)
+
+
+def _wait(
+    number: int, step: Step, recheck: Recheck, timeout: float, poll_interval: float,
+    progress: Progress, clock: Callable[[], float], sleep: Callable[[float], None],
+) -> StepResult:
+    assert step.check is not None
+    wanted = {f.rule for f in step.findings}
+    started = clock()
+    while True:
+        fresh = [f for f in recheck([step.check]) if f.rule in wanted]
+        if fresh and all(f.status is Status.PASS for f in fresh):
+            return StepResult(step, StepOutcome.WAITED, message=fresh[0].message, duration_s=clock() - started)
+        elapsed = clock() - started
+        now = fresh[0].message if fresh else "no answer"
+        if elapsed + poll_interval > timeout:
+            return StepResult(step, StepOutcome.TIMED_OUT, message=f"still failing after {elapsed:.0f} s: {now}",
+                              duration_s=elapsed)
+        progress(f"step {number}: waiting ({elapsed:.0f} s): {now}")
+        sleep(poll_interval)
+
+
+def rechecked(findings: Iterable[Finding], fresh: Iterable[Finding]) -> tuple[Finding, ...]:
+    """The diagnosis's findings with those of re-checked checks replaced, in place, by fresh ones."""
+    by_check: dict[tuple[str, str], list[Finding]] = {}
+    for f in fresh:
+        by_check.setdefault((f.check, f.resource), []).append(f)
+    merged: list[Finding] = []
+    for f in findings:
+        key = (f.check, f.resource)
+        if key not in by_check:
+            merged.append(f)
+        elif by_check[key]:
+            merged.extend(by_check.pop(key))
+            by_check[key] = []  # the rest of this check's old findings are replaced too
+    return tuple(merged + [f for group in by_check.values() for f in group])
