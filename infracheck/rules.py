@@ -186,7 +186,8 @@ def validate(checks: Iterable[Check]) -> None:
             if rule.when:
                 _compile(rwhere + " when", rule.when)
             if rule.fix is not None:
-                for name, expr in (("when", rule.fix.when), *rule.fix.vars):
+                expressions = [("when", rule.fix.when or "")] + list(rule.fix.vars)
+                for name, expr in expressions:
                     if expr:
                         _compile(f"{rwhere} fix {name}", expr)
                 if check.sensitive and "{actual}" in rule.fix.changes + " ".join(rule.fix.argv):
