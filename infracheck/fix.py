@@ -20,7 +20,7 @@ import dataclasses
 import enum
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from infracheck import rules
@@ -129,14 +129,14 @@ def _document(check: Check, outcomes: Mapping[tuple[str, ...], Outcome]) -> Any:
     outcome = outcomes.get(check.argv)
     if outcome is None or outcome.error is not None:
         return None
-    return rules.select(check, outcome.document)
+    return rules.lookup(check.select, outcome.document) if check.select else outcome.document
 
 
 def _step(finding: Finding, check: Check | None, fix: Fix | None, document: Any, remedy: str) -> Step:
     if check is not None and finding.rule == f"{check.id}.exists" and check.missing is not None:
         remedy = check.missing.remedy
     label = finding.message
-    if fix is None or (fix.when and not rules.search(fix.when, document)):
+    if fix is None or (fix.when and not rules.lookup(fix.when, document)):
         default = SECRET_REASON if check is not None and check.sensitive else DEFAULT_REASON
         return Step(StepKind.MANUAL, (finding,), label, instruction=remedy,
                     reason=(fix.manual if fix and fix.manual else default), check=check)
@@ -162,7 +162,7 @@ def _step(finding: Finding, check: Check | None, fix: Fix | None, document: Any,
 def _vars(fix: Fix, document: Any) -> tuple[dict[str, str], str]:
     values: dict[str, str] = {}
     for name, expression in fix.vars:
-        value = rules.search(expression, document)
+        value = rules.lookup(expression, document)
         if isinstance(value, float) and value == int(value):
             value = int(value)
         text = "" if value is None else str(value)
@@ -291,19 +291,3 @@ def _wait(
                               duration_s=elapsed)
         progress(f"step {number}: waiting ({elapsed:.0f} s): {now}")
         sleep(poll_interval)
-
-
-def rechecked(findings: Iterable[Finding], fresh: Iterable[Finding]) -> tuple[Finding, ...]:
-    """The diagnosis's findings with those of re-checked checks replaced, in place, by fresh ones."""
-    by_check: dict[tuple[str, str], list[Finding]] = {}
-    for f in fresh:
-        by_check.setdefault((f.check, f.resource), []).append(f)
-    merged: list[Finding] = []
-    for f in findings:
-        key = (f.check, f.resource)
-        if key not in by_check:
-            merged.append(f)
-        elif by_check[key]:
-            merged.extend(by_check.pop(key))
-            by_check[key] = []  # the rest of this check's old findings are replaced too
-    return tuple(merged + [f for group in by_check.values() for f in group])

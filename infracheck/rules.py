@@ -90,9 +90,12 @@ def search(expression: str, document: Any) -> Any:
     return jmespath.search(expression, document, options=_OPTIONS)
 
 
-def select(check: Check, document: Any) -> Any:
-    """The part of a command's document the check judges (one service of a list)."""
-    return search(check.select, document) if check.select else document
+def lookup(expression: str, document: Any) -> Any:
+    """Like search, but a document of the wrong shape gives None instead of raising."""
+    try:
+        return search(expression, document)
+    except jmespath.exceptions.JMESPathError:
+        return None
 
 
 # --- operators ---------------------------------------------------------------
@@ -362,4 +365,4 @@ def skipped_finding(check: Check, rule: Rule) -> Finding:
     )
 
 
-__all__ = ["OPERATORS", "applies", "display", "evaluate", "search", "select", "skipped_finding", "validate"]
+__all__ = ["OPERATORS", "applies", "display", "evaluate", "lookup", "search", "skipped_finding", "validate"]

@@ -55,3 +55,19 @@ def next_actions(findings: Iterable[Finding], incomplete: bool = False) -> list[
     if not actions:
         actions.append("MONITOR: Infrastructure is healthy - focus on application layer")
     return actions
+
+
+def merge(findings: Iterable[Finding], fresh: Iterable[Finding]) -> tuple[Finding, ...]:
+    """`findings` with the findings of every re-run check replaced, in place, by `fresh`."""
+    by_check: dict[tuple[str, str], list[Finding]] = {}
+    for f in fresh:
+        by_check.setdefault((f.check, f.resource), []).append(f)
+    merged: list[Finding] = []
+    for f in findings:
+        key = (f.check, f.resource)
+        if key not in by_check:
+            merged.append(f)
+        elif by_check[key]:
+            merged.extend(by_check.pop(key))
+            by_check[key] = []  # the rest of this check's old findings are replaced too
+    return tuple(merged + [f for group in by_check.values() for f in group])

@@ -1,0 +1,134 @@
+"""Watch: re-run the diagnosis on an interval and say what changed, until healthy.
+
+After the first full run only what is failing or could not be checked is
+re-run (a watch cycle costs a few gcloud calls, not the catalog), with a full
+run every `full_every` cycles; a partial run that looks healthy is confirmed
+by a full one before `--until healthy` trusts it. Running and printing are
+given to the loop as callables; nothing here starts a process or writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+
+from infracheck import verdict
+from infracheck.model import Check, Finding, Overall, Report, Status
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One finding whose outcome changed between two cycles."""
+
+    before: Finding | None
+    after: Finding | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        f = self.after or self.before
+        assert f is not None
+        return f.rule, f.resource
+
+
+@dataclasses.dataclass(frozen=True)
+class Cycle:
+    number: int
+    at: dt.datetime
+    report: Report  # the whole stack as known after this cycle
+    full: bool  # every selected check ran (else only the failing ones)
+    commands: int  # distinct commands this cycle ran
+    changes: tuple[Change, ...]
+    previous: Overall | None
+
+
+# Runs the given checks (None: every selected check) and returns the report of that run.
+Diagnose = Callable[[Sequence[Check] | None], Report]
+
+
+def changes(before: Sequence[Finding], after: Sequence[Finding]) -> tuple[Change, ...]:
+    """Findings whose status (or, while failing, message) differs; skips are not changes."""
+    old = {(f.rule, f.resource): f for f in before if f.status is not Status.SKIP}
+    new = {(f.rule, f.resource): f for f in after if f.status is not Status.SKIP}
+    found = []
+    for key in dict.fromkeys([*old, *new]):
+        a, b = old.get(key), new.get(key)
+        if a is None or b is None or a.status is not b.status or (
+            b.status is not Status.PASS and a.message != b.message
+        ):
+            found.append(Change(a, b))
+    return tuple(found)
+
+
+def to_recheck(report: Report, checks: Sequence[Check]) -> list[Check]:
+    """The checks with a finding that is not a pass, and the checks those findings explain.
+
+    A finding another one causes (`caused_by`, when the judge named causes)
+    is re-run with its cause so that both heal in the same cycle.
+    """
+    bad = {(f.check, f.resource) for f in report.findings if f.status in (Status.FAIL, Status.ERROR)}
+    roots = {(c.get("rule"), c.get("resource")) for f in report.findings
+             for c in getattr(f, "caused_by", ()) or () if isinstance(c, dict)}
+    bad |= {(f.check, f.resource) for f in report.findings if (f.rule, f.resource) in roots}
+    return [c for c in checks if (c.id, c.resource) in bad]
+
+
+def loop(
+    diagnose: Diagnose,
+    checks: Sequence[Check],
+    *,
+    interval: float,
+    emit: Callable[[Cycle], None],
+    until_healthy: bool = False,
+    max_wait: float | None = None,
+    full_every: int = 10,
+    clock: Callable[[], float] = time.monotonic,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+    sleep: Callable[[float], None] = time.sleep,
+) -> Cycle:
+    """Run cycles until healthy (with until_healthy), until max_wait, or forever.
+
+    Returns the last complete cycle. A KeyboardInterrupt propagates with the
+    last complete cycle on it as `exc.cycle`, so the caller can print it.
+    """
+    started = clock()
+    last: Cycle | None = None
+    number = 0
+    confirm = False
+    try:
+        while True:
+            number += 1
+            full = last is None or confirm or (full_every > 0 and (number - 1) % full_every == 0)
+            subset = None if full else to_recheck(last.report, checks)  # type: ignore[union-attr]
+            if subset == []:
+                full = True
+                subset = None
+            run = diagnose(subset)
+            if last is None or full:
+                findings = run.findings
+            else:
+                findings = verdict.merge(last.report.findings, run.findings)
+            merged = dataclasses.replace(
+                run, findings=tuple(findings), status=verdict.overall(findings),
+                outcomes=run.outcomes,
+            )
+            cycle = Cycle(number, now(), merged, full, len(run.outcomes),
+                          changes(last.report.findings, merged.findings) if last else (),
+                          last.report.status if last else None)
+            last = cycle
+            emit(cycle)
+            if run.incomplete:
+                return cycle
+            if until_healthy and merged.status is Overall.HEALTHY:
+                if full:
+                    return cycle
+                confirm = True  # a partial run looks healthy: confirm with everything
+                continue
+            confirm = False
+            if max_wait is not None and clock() - started + interval > max_wait:
+                return cycle
+            sleep(interval)
+    except KeyboardInterrupt as exc:
+        exc.cycle = last  # type: ignore[attr-defined]
+        raise
