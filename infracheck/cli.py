@@ -17,10 +17,12 @@ from typing import Any
 
 import click
 
-from infracheck import __version__, baseline, catalog, console, mutes, output, plan, recording, rules, runner, verdict
+from infracheck import __version__, baseline, catalog, console, fix, mutes, output, plan, recording, rules, runner, verdict, watch
 from infracheck.catalog import Catalog
-from infracheck.model import CannotRun, Check, ExitStatus, Report, Rule
-from infracheck.report import FORMATTERS
+from infracheck.model import CannotRun, Check, Cycle, ExitStatus, Finding, Report, Rule
+from infracheck.report import FORMATTERS, MACHINE
+from infracheck.report import json as json_report
+from infracheck.report import text as text_report
 
 EXIT_HELP = """\b
 Exit codes (monitoring-plugin convention):
@@ -106,6 +108,14 @@ def cli() -> None:
 @click.option("--replay", type=click.Path(path_type=Path), metavar="DIR",
               help="Read recorded gcloud output from DIR instead of running gcloud.")
 @click.option("--report-only", is_flag=True, help="Print only the final report; exit 0 unless infracheck failed.")
+@click.option("--fix-mode", is_flag=True,
+              help="After the diagnosis, print the fix plan: waits, gcloud commands and manual steps, causes "
+                   "first. Changes nothing unless confirmed (--yes, or a yes on a terminal).")
+@click.option("--yes", "-y", is_flag=True, help="With --fix-mode: apply the automatic steps without asking.")
+@click.option("--fix-timeout", default=900.0, show_default=True, type=click.FloatRange(10, 7200),
+              help="With --fix-mode: seconds each change (or wait for GCP) may take.")
+@click.option("--fix-poll", default=10.0, type=click.FloatRange(0.1, 600), hidden=True,
+              help="Seconds between two looks at a resource a wait step watches.")
 def diagnose(**options: Any) -> None:
     """Run every check and report HEALTHY / WARNING / CRITICAL / UNKNOWN."""
     sys.exit(_diagnose(options, record_dir=None))
@@ -120,6 +130,103 @@ def record(directory: Path, **options: Any) -> None:
     """Run live and save every command's output into DIRECTORY for --replay."""
     options.update(replay=None, report_only=False)
     sys.exit(_diagnose(options, record_dir=directory))
+
+
+class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """Seconds, or a number with s, m or h: 900, 15m, 1h."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        text = str(value).strip().lower()
+        scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], None)
+        try:
+            seconds = float(text[:-1] if scale else text) * (scale or 1)
+        except ValueError:
+            self.fail(f"'{value}' is not a duration (e.g. 900, 15m, 1h)", param, ctx)
+        if not 0 < seconds < 7 * 86400 or seconds != seconds:
+            self.fail(f"'{value}' is not a duration between 1 s and a week", param, ctx)
+        return seconds
+
+
+@cli.command(name="watch", epilog=EXIT_HELP + """
+
+\b
+With --until healthy: exit 0 as soon as the stack is HEALTHY (a partial
+re-check that looks healthy is confirmed by a full run first); with
+--max-wait, exit with the verdict of the last cycle when time runs out.""")
+@_profile_options
+@_run_options
+@click.option("--replay", type=click.Path(path_type=Path), metavar="DIR",
+              help="Read recorded gcloud output from DIR instead of running gcloud.")
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(0, 86400),
+              help="Seconds between two cycles.")
+@click.option("--until", type=click.Choice(["healthy"]), help="Stop, exit 0, once the stack is HEALTHY.")
+@click.option("--max-wait", type=Duration(), metavar="DURATION",
+              help="Stop after this long (900, 15m, 1h) with the last cycle's verdict as exit code.")
+@click.option("--full-every", default=10, show_default=True, type=click.IntRange(1, 10000),
+              help="Re-run every check every N cycles; the cycles between re-run only what fails.")
+def watch_command(**options: Any) -> None:
+    """Re-run the diagnosis on an interval and print only what changed, until healthy.
+
+    The first cycle runs everything and prints the state; later cycles re-run
+    what is failing or could not be checked and print each change with its
+    time. --format json prints one report per cycle, one per line (JSON Lines).
+    """
+    try:
+        sys.exit(_watch(options))
+    except CannotRun as exc:
+        raise Failure(str(exc)) from None
+
+
+def _watch(options: dict[str, Any]) -> int:
+    cat = _load(options)
+    the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
+    replay_dir: Path | None = options.get("replay")
+    source = runner.source(the_plan.checks, options["timeout"], replay_dir)
+    fmt = options["fmt"]
+    if fmt not in ("text", "json"):
+        raise CannotRun(f"watch prints text or json (JSON Lines), not {fmt}")
+    color = console.use_color(options["color"], sys.stdout)
+    ascii_only = not console.can_encode(sys.stdout)
+
+    def diagnose(subset: Sequence[Check] | None) -> Report:
+        narrowed = the_plan if subset is None else plan.subset(the_plan, [(c.id, c.resource) for c in subset])
+        result = runner.run(narrowed, source, options["jobs"], recording.clock(replay_dir))
+        findings = tuple(f for i in sorted(result.findings) for f in result.findings[i])
+        if subset is None:
+            findings += the_plan.skip_findings
+        return Report(str(cat.profile["project"]), str(cat.profile["region"]), verdict.overall(findings),
+                      cat.areas, findings, result.outcomes, issue=options.get("issue"),
+                      incomplete=result.incomplete)
+
+    def emit(cycle: Cycle) -> None:
+        if fmt == "json":
+            sys.stdout.write(json_report.cycle_line(cycle))
+        else:
+            sys.stdout.write(text_report.cycle(cycle, color=color, ascii_only=ascii_only))
+            if not cycle.changes and cycle.previous is not None and sys.stderr.isatty():
+                click.echo(f"{cycle.at[11:19]} no change ({cycle.commands} commands)", err=True)
+        sys.stdout.flush()
+
+    try:
+        last = watch.loop(diagnose, the_plan.checks, interval=options["interval"], emit=emit,
+                          until_healthy=options["until"] == "healthy", max_wait=options["max_wait"],
+                          full_every=options["full_every"])
+    except KeyboardInterrupt as exc:
+        runner.stop()
+        cycle: Cycle | None = getattr(exc, "cycle", None)
+        if cycle is None:
+            click.echo("infracheck: interrupted before the first cycle finished", err=True)
+        else:
+            click.echo(f"infracheck: interrupted; last complete cycle ({cycle.number}) at {cycle.at}: "
+                       f"{cycle.report.status.name}", err=True)
+            if fmt == "text":
+                sys.stdout.write(text_report.summary(cycle.report, color=color, ascii_only=ascii_only))
+        return ExitStatus.INTERRUPTED
+    if options.get("output"):
+        output.write(options["output"], FORMATTERS[fmt](last.report, color=False, ascii_only=False))
+    return ExitStatus.of(last.report.status)
 
 
 @cli.command(name="list")
@@ -240,6 +347,11 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     cat = _load(options)
     the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
     replay_dir: Path | None = options.get("replay")
+    if options.get("yes") and not options.get("fix_mode"):
+        raise CannotRun("--yes goes with --fix-mode")
+    if options.get("yes") and replay_dir is not None:
+        raise CannotRun("--yes changes a live project: with --replay, --fix-mode only prints the plan "
+                        "for the recorded state")
     source = runner.source(the_plan.checks, options["timeout"], replay_dir)
     now = recording.clock(replay_dir)
     project = str(cat.profile["project"])
@@ -268,7 +380,21 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     report = dataclasses.replace(partial, status=verdict.overall(findings), findings=findings,
                                  outcomes=result.outcomes, incomplete=result.incomplete,
                                  stale_mutes=applied.stale, changes=changes)
-    screen.finish(mutes.mute_all(result.findings, live), report)
+    fix_plan = None
+    if options.get("fix_mode") and not result.incomplete:
+        fix_plan = fix.plan(the_plan.checks, report.findings, {o.argv: o for o in result.outcomes})
+        report = dataclasses.replace(report, fixes=fix.rows(fix_plan))
+    # A machine format prints one document: with --yes, the one after the fixes.
+    screen.finish(mutes.mute_all(result.findings, live), report, quiet=bool(fix_plan and options.get("yes") and fmt in MACHINE))
+    live_fix = fix_plan is not None and fix_plan.automatic and replay_dir is None
+    if live_fix and (options.get("yes") or _confirm(fix_plan, fmt)):  # type: ignore[arg-type]
+        assert fix_plan is not None
+        report = _apply_fixes(report, fix_plan, the_plan, options)
+        if fmt in MACHINE:
+            sys.stdout.write(FORMATTERS[fmt](report, color=False, ascii_only=screen.ascii_only))
+        else:
+            sys.stdout.write(text_report.fixes(report, color=screen.color, ascii_only=screen.ascii_only))
+        sys.stdout.flush()
     output.write_all(files, report)
     if fmt == "github" and not result.incomplete:
         output.append_step_summary(report, os.environ)
@@ -281,6 +407,43 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     if report_only or record_dir is not None:
         return ExitStatus.OK
     return ExitStatus.of(report.status)
+
+
+def _confirm(fix_plan: fix.FixPlan, fmt: str) -> bool:
+    """On a terminal, ask before changing anything; never ask a pipe or a machine format."""
+    if fmt in MACHINE or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    return click.confirm(f"Apply the {len(fix_plan.automatic)} automatic step(s) now?", default=False, err=True)
+
+
+def _apply_fixes(report: Report, fix_plan: fix.FixPlan, the_plan: plan.Plan, options: dict[str, Any]) -> Report:
+    """Apply the plan through gcloud, re-check what it touched (and what still failed), judge again."""
+    source = runner.live(options["timeout"])
+    timeout = options["fix_timeout"]
+
+    def recheck(keys: Sequence[tuple[str, str]]) -> list[Finding]:
+        result = runner.run(plan.subset(the_plan, keys), source, options["jobs"], recording.clock())
+        return [f for i in sorted(result.findings) for f in result.findings[i]]
+
+    def progress(message: str) -> None:
+        if sys.stderr.isatty():
+            click.echo(f"  {message}"[:160], err=True)
+
+    results = fix.apply(
+        fix_plan,
+        run_command=lambda argv: runner.command(argv, timeout),
+        recheck=lambda checks: recheck([(c.id, c.resource) for c in checks]),
+        timeout=timeout,
+        poll_interval=options["fix_poll"],
+        progress=progress,
+    )
+    for number, result in enumerate(results, 1):
+        if result.outcome in (fix.StepOutcome.FAILED, fix.StepOutcome.TIMED_OUT):
+            click.echo(f"infracheck: fix step {number} {result.outcome.value}: {result.message}; "
+                       "the steps after it were not run", err=True)
+    findings = verdict.merge(report.findings, recheck(fix.affected(fix_plan, results, report.findings)))
+    return dataclasses.replace(report, findings=findings, status=verdict.overall(findings), before=report.status,
+                               fixes=fix.rows(fix_plan, results, findings))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

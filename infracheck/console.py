@@ -93,9 +93,12 @@ class Console:
         """Print every area, in report order, whose planned checks are all judged."""
         self._print_areas(results, remaining, everything=False)
 
-    def finish(self, results: Mapping[int, Sequence[Finding]], report: Report) -> None:
+    def finish(self, results: Mapping[int, Sequence[Finding]], report: Report, quiet: bool = False) -> None:
+        """Print what is left; `quiet`: a machine format whose document comes later (fix mode)."""
         self.progress.clear()
         self._print_areas(results, {}, everything=True)
+        if quiet and not self.streaming:
+            return
         if self.streaming:
             self.out.write(text.summary(report, color=self.color, ascii_only=self.ascii_only))
         else:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from infracheck import rules
-from infracheck.model import Check, Finding, Fix, Outcome, Status
+from infracheck.model import Check, Finding, Fix, FixStep, Outcome, Rule, Status
 
 # A value fix mode copies from a document onto a gcloud command line must be
 # one plain token (a number, a name), never something gcloud reads as a flag.
@@ -106,7 +106,7 @@ def plan(
         check = by_key.get((finding.check, finding.resource))
         rule = _rule(check, finding.rule) if check else None
         document = _document(check, outcomes) if check else None
-        step = _step(finding, check, rule.fix if rule else None, document, rule.remedy if rule else "")
+        step = _step(finding, check, rule, document)
         merged = False
         for i, existing in enumerate(steps):
             # Two findings fixed by one command (min and max instances) are one step.
@@ -132,7 +132,8 @@ def _document(check: Check, outcomes: Mapping[tuple[str, ...], Outcome]) -> Any:
     return rules.lookup(check.select, outcome.document) if check.select else outcome.document
 
 
-def _step(finding: Finding, check: Check | None, fix: Fix | None, document: Any, remedy: str) -> Step:
+def _step(finding: Finding, check: Check | None, rule: Rule | None, document: Any) -> Step:
+    fix, remedy = (rule.fix, rule.remedy) if rule else (None, "")
     if check is not None and finding.rule == f"{check.id}.exists" and check.missing is not None:
         remedy = check.missing.remedy
     label = finding.message
@@ -141,7 +142,8 @@ def _step(finding: Finding, check: Check | None, fix: Fix | None, document: Any,
         return Step(StepKind.MANUAL, (finding,), label, instruction=remedy,
                     reason=(fix.manual if fix and fix.manual else default), check=check)
     if fix.wait:
-        return Step(StepKind.WAIT, (finding,), f"wait until it passes: {check.title if check else finding.resource}",
+        goal = (rule.title if rule and rule.title and "{" not in rule.title else f"{finding.rule} passes")
+        return Step(StepKind.WAIT, (finding,), f"until {goal} ({finding.resource})",
                     check=check, changes=(_changes(fix, finding, document, {}),) if fix.changes else ())
     if not fix.argv:
         return Step(StepKind.MANUAL, (finding,), label, instruction=remedy, reason=fix.manual, check=check)
@@ -291,3 +293,44 @@ def _wait(
                               duration_s=elapsed)
         progress(f"step {number}: waiting ({elapsed:.0f} s): {now}")
         sleep(poll_interval)
+
+
+def rows(
+    fix_plan: FixPlan,
+    results: Sequence[StepResult] = (),
+    findings_after: Sequence[Finding] | None = None,
+) -> tuple[FixStep, ...]:
+    """The plan (and, once applied, what happened) as report rows."""
+    done = {id(r.step): r for r in results}
+    status = {(f.rule, f.resource): f.status.value for f in findings_after or ()}
+    out = []
+    for number, step in enumerate(fix_plan.steps, 1):
+        result = done.get(id(step))
+        out.append(FixStep(
+            number=number,
+            kind=step.kind.value,
+            title=step.title,
+            fixes=tuple((f.rule, f.resource) for f in step.findings),
+            argv=step.argv,
+            instruction=step.instruction,
+            reason=step.reason,
+            changes=step.changes,
+            outcome=result.outcome.value if result else ("manual" if step.kind is StepKind.MANUAL else "planned"),
+            exit_code=result.exit_code if result else None,
+            message=result.message if result else "",
+            after=tuple(status.get((f.rule, f.resource), "") for f in step.findings) if findings_after else (),
+        ))
+    return tuple(out)
+
+
+def affected(fix_plan: FixPlan, results: Sequence[StepResult], findings: Sequence[Finding]) -> list[tuple[str, str]]:
+    """(check, resource) to re-check after applying: what the steps touched, and whatever still failed.
+
+    A fix heals consequences too (a service Ready once its connector is), so
+    every check that was failing or could not be checked is judged again.
+    """
+    touched = [(f.check, f.resource) for r in results
+               if r.outcome in (StepOutcome.APPLIED, StepOutcome.WAITED, StepOutcome.FAILED)
+               for f in r.step.findings]
+    bad = [(f.check, f.resource) for f in findings if f.status in (Status.FAIL, Status.ERROR)]
+    return list(dict.fromkeys(touched + bad))

@@ -65,7 +65,7 @@ def environment(timeout: float, base: Mapping[str, str] | None = None) -> dict[s
     return env
 
 
-def run(argv: tuple[str, ...], timeout: float, env: Mapping[str, str]) -> Outcome:
+def run(argv: tuple[str, ...], timeout: float, env: Mapping[str, str], *, expect_json: bool = True) -> Outcome:
     """Run argv (argv[0] == 'gcloud') with a hard timeout; never raises for its failures."""
     started = time.monotonic()
     if _STOPPING.is_set():
@@ -113,6 +113,9 @@ def run(argv: tuple[str, ...], timeout: float, env: Mapping[str, str]) -> Outcom
     stderr = proc.stderr.decode("utf-8", "replace") if isinstance(proc.stderr, bytes) else str(proc.stderr)
     if _STOPPING.is_set() and (code is None or code < 0):
         return _failed(argv, code, started, ErrorKind.INTERRUPTED, "interrupted")
+    if not expect_json:  # a change (fix mode): success is the exit code, stdout is gcloud's prose
+        error = classify(code, stderr)
+        return Outcome(argv, code, time.monotonic() - started, error=error, stderr=stderr)
     return interpret(argv, code, stdout, stderr, time.monotonic() - started)
 
 

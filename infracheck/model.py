@@ -244,6 +244,24 @@ REPORT_SCHEMA = "infracheck/report/v1"  # the JSON report's schema; a baseline m
 
 
 @dataclasses.dataclass(frozen=True)
+class FixStep:
+    """One step of fix mode's plan as the report shows it, planned or carried out."""
+
+    number: int
+    kind: str  # "wait" | "apply" | "manual"
+    title: str  # the finding it fixes, as the diagnosis worded it
+    fixes: tuple[tuple[str, str], ...]  # (rule, resource) of every finding it fixes
+    argv: tuple[str, ...] = ()  # the exact command (apply, and manual steps that have one)
+    instruction: str = ""  # manual: the remedy to follow
+    reason: str = ""  # manual: why not automatic; apply: why it is blocked
+    changes: tuple[str, ...] = ()  # before -> after, as a person reads it
+    outcome: str = "planned"  # applied | waited | failed | timed-out | blocked | manual | not-run
+    exit_code: int | None = None
+    message: str = ""  # what happened (the classified error when it failed)
+    after: tuple[str, ...] = ()  # the fixed findings' status after the re-check, e.g. "pass"
+
+
+@dataclasses.dataclass(frozen=True)
 class Report:
     """Everything a renderer needs; built once the run is over (or interrupted)."""
 
@@ -261,6 +279,8 @@ class Report:
     generated_at: dt.datetime | None = None  # the run's clock (the `now` rules judged dates by)
     stale_mutes: tuple[Mute, ...] = ()  # mutes that matched no finding
     changes: Changes | None = None  # with --baseline
+    fixes: tuple[FixStep, ...] = ()  # fix mode: the plan, or what applying it did
+    before: Overall | None = None  # fix mode with --yes: the verdict before the fixes
 
 
 # --- the escalation (plan section 4), as data from commands/escalation.toml ---
@@ -302,3 +322,30 @@ class Escalation:
     labels: tuple[LabelRule, ...] = ()
     components: tuple[Component, ...] = ()
     criteria: tuple[Criterion, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """One finding whose outcome changed between two watch cycles (None: not judged then)."""
+
+    before: Finding | None
+    after: Finding | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        f = self.after or self.before
+        assert f is not None
+        return f.rule, f.resource
+
+
+@dataclasses.dataclass(frozen=True)
+class Cycle:
+    """One watch cycle: the whole stack as known after it, and what changed."""
+
+    number: int
+    at: str  # RFC 3339, when the cycle finished
+    report: Report
+    full: bool  # every selected check ran (else only what was failing)
+    commands: int  # distinct commands the cycle ran
+    changes: tuple[Change, ...]
+    previous: Overall | None  # the verdict before this cycle

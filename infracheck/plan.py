@@ -74,4 +74,12 @@ def make(cat: Catalog, include: Sequence[str] = (), exclude: Sequence[str] = ())
     return Plan(tuple(checks), tuple(skipped), tuple(skip_findings), tuple(include), tuple(exclude))
 
 
-__all__ = ["Argv", "Plan", "globs", "make"]
+def subset(full: Plan, keep: Iterable[tuple[str, str]]) -> Plan:
+    """The same plan narrowed to the checks named by (check id, resource): a re-check, a watch cycle."""
+    wanted = set(keep)
+    index = [i for i, c in enumerate(full.checks) if (c.id, c.resource) in wanted]
+    return dataclasses.replace(full, checks=tuple(full.checks[i] for i in index),
+                               skipped=tuple(full.skipped[i] for i in index), skip_findings=())
+
+
+__all__ = ["Argv", "Plan", "globs", "make", "subset"]

@@ -118,6 +118,11 @@ def collect(argvs: Iterable[tuple[str, ...]], source: Source, jobs: int) -> Iter
                 break
 
 
+def command(argv: tuple[str, ...], timeout: float) -> Outcome:
+    """Run one gcloud command fresh (fix mode's changes), under its own timeout."""
+    return gcloud.run(argv, timeout, gcloud.environment(timeout), expect_json=False)
+
+
 def stop() -> None:
     """Kill every running gcloud; queued commands return INTERRUPTED at once."""
     gcloud.kill_all()

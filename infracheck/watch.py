@@ -15,32 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from infracheck import verdict
-from infracheck.model import Check, Finding, Overall, Report, Status
-
-
-@dataclasses.dataclass(frozen=True)
-class Change:
-    """One finding whose outcome changed between two cycles."""
-
-    before: Finding | None
-    after: Finding | None
-
-    @property
-    def key(self) -> tuple[str, str]:
-        f = self.after or self.before
-        assert f is not None
-        return f.rule, f.resource
-
-
-@dataclasses.dataclass(frozen=True)
-class Cycle:
-    number: int
-    at: dt.datetime
-    report: Report  # the whole stack as known after this cycle
-    full: bool  # every selected check ran (else only the failing ones)
-    commands: int  # distinct commands this cycle ran
-    changes: tuple[Change, ...]
-    previous: Overall | None
+from infracheck.model import Change, Check, Cycle, Finding, Overall, Report, Status
 
 
 # Runs the given checks (None: every selected check) and returns the report of that run.
@@ -105,6 +80,8 @@ def loop(
                 full = True
                 subset = None
             run = diagnose(subset)
+            if run.incomplete:
+                raise KeyboardInterrupt  # Ctrl-C landed inside the run: keep the last complete cycle
             if last is None or full:
                 findings = run.findings
             else:
@@ -113,13 +90,11 @@ def loop(
                 run, findings=tuple(findings), status=verdict.overall(findings),
                 outcomes=run.outcomes,
             )
-            cycle = Cycle(number, now(), merged, full, len(run.outcomes),
+            cycle = Cycle(number, now().isoformat(timespec="seconds"), merged, full, len(run.outcomes),
                           changes(last.report.findings, merged.findings) if last else (),
                           last.report.status if last else None)
             last = cycle
             emit(cycle)
-            if run.incomplete:
-                return cycle
             if until_healthy and merged.status is Overall.HEALTHY:
                 if full:
                     return cycle

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from infracheck import verdict, watch
-from infracheck.model import Check, Finding, Outcome, Overall, Report, Severity, Status
+from infracheck.model import Check, Cycle, Finding, Outcome, Overall, Report, Severity, Status
 
 CONNECTOR = Check(id="vpc.connector", area="vpc", title="connector", argv=("gcloud", "vpc"), rules=(), resource="c1")
 SQL = Check(id="cloudsql.instance", area="cloudsql", title="db", argv=("gcloud", "sql"), rules=(), resource="db")
@@ -49,7 +49,7 @@ def _states(*cycles: tuple[Status, Status, Status]) -> list[dict[str, Status]]:
 
 def test_after_the_first_full_run_only_what_fails_is_rerun_and_healthy_is_confirmed_by_a_full_run():
     stack = FakeStack(_states((BAD, OK, BAD), (BAD, OK, BAD), (OK, OK, OK), (OK, OK, OK)))
-    seen: list[watch.Cycle] = []
+    seen: list[Cycle] = []
     last = watch.loop(stack, CHECKS, interval=0, emit=seen.append, until_healthy=True, sleep=lambda s: None)
     assert stack.calls == [
         ["vpc.connector", "cloudsql.instance", "cloudrun.service"],  # first cycle: everything
@@ -95,7 +95,7 @@ def test_ctrl_c_carries_the_last_complete_cycle():
                    now=lambda: dt.datetime(2026, 11, 27, 10, 42, tzinfo=dt.timezone.utc))
     cycle = info.value.cycle  # type: ignore[attr-defined]
     assert cycle.number == 1 and cycle.report.status is Overall.CRITICAL
-    assert cycle.at.strftime("%H:%M") == "10:42"
+    assert cycle.at == "2026-11-27T10:42:00+00:00"
 
 
 def test_changes_name_new_vanished_and_changed_findings_but_not_skips():

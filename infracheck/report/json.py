@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from infracheck import escalation, verdict
-from infracheck.model import REPORT_SCHEMA, Finding, Mute, Report
+from infracheck.model import REPORT_SCHEMA, Cycle, Finding, FixStep, Mute, Report
 
 SCHEMA = REPORT_SCHEMA
 
@@ -57,6 +57,24 @@ def as_dict(report: Report) -> dict[str, Any]:
             for o in report.outcomes
         ],
         "next_actions": verdict.next_actions(report.findings, report.incomplete),
+        **({"fixes": [_fix(f) for f in report.fixes]} if report.fixes else {}),
+        **({"status_before_fixes": report.before.name} if report.before is not None else {}),
+    }
+
+
+def _fix(step: FixStep) -> dict[str, Any]:
+    return {
+        "step": step.number,
+        "kind": step.kind,
+        "fixes": [{"rule": rule, "resource": resource} for rule, resource in step.fixes],
+        "argv": list(step.argv),
+        "changes": list(step.changes),
+        "instruction": step.instruction,
+        "reason": step.reason,
+        "outcome": step.outcome,
+        "exit_code": step.exit_code,
+        "message": step.message,
+        "after": list(step.after),
     }
 
 
@@ -73,3 +91,18 @@ def _identity(f: Finding) -> dict[str, Any]:
 
 def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> str:
     return json.dumps(as_dict(report), indent=2) + "\n"
+
+
+def cycle_line(c: Cycle) -> str:
+    """One watch cycle as one line of JSON Lines: the report plus where the cycle stands."""
+    data = as_dict(c.report)
+    data["watch"] = {
+        "cycle": c.number,
+        "at": c.at,
+        "full": c.full,
+        "commands": c.commands,
+        "changed": [{"rule": ch.key[0], "resource": ch.key[1],
+                     "before": ch.before.status.value if ch.before else None,
+                     "after": ch.after.status.value if ch.after else None} for ch in c.changes],
+    }
+    return json.dumps(data, separators=(",", ":")) + "\n"

@@ -6,19 +6,20 @@ joins them for a finished report. The only importer of colorama.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 
 from colorama import Fore, Style
 
 from infracheck import verdict
-from infracheck.model import Area, Changes, Finding, Mute, Overall, Report, Severity, Status
+from infracheck.model import Area, Changes, Cycle, Finding, Mute, Overall, Report, Severity, Status
 
 RULE = "=" * 70
 
 _EMOJI = {"start": "🚀", "check": "🔍", "ok": "✅", "fail": "❌", "warn": "⚠️ ", "stats": "📊", "next": "📋",
-          "mute": "🔇", "new": "🆕", "resolved": "✔️ "}
+          "mute": "🔇", "new": "🆕", "resolved": "✔️ ", "fix": "🔧"}
 _ASCII = {"start": ">>", "check": "[..]", "ok": "[OK]", "fail": "[X]", "warn": "[!]", "stats": "[#]", "next": "[*]",
-          "mute": "[m]", "new": "[+]", "resolved": "[-]"}
+          "mute": "[m]", "new": "[+]", "resolved": "[-]", "fix": "[fix]"}
 
 _STATUS_COLOR = {
     Overall.HEALTHY: Fore.GREEN,
@@ -116,6 +117,61 @@ def summary(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     lines += _stale(report.stale_mutes, s)
     lines += ["", f"{s.marks['next']} NEXT ACTIONS:"]
     lines += [f"   - {a}" for a in verdict.next_actions(findings, report.incomplete)]
+    return "\n".join(lines) + "\n" + (fixes(report, color=color, ascii_only=ascii_only) if report.fixes else "")
+
+
+_KIND = {"wait": "WAIT", "apply": "AUTO", "manual": "MANUAL"}
+_DONE = {"applied": Fore.GREEN, "waited": Fore.GREEN, "failed": Fore.RED, "timed-out": Fore.RED,
+         "blocked": Fore.YELLOW, "not-run": Fore.YELLOW, "manual": Fore.YELLOW, "planned": Fore.CYAN}
+
+
+def fixes(report: Report, *, color: bool, ascii_only: bool = False) -> str:
+    """Fix mode's plan, or what applying it did, after the summary."""
+    s = _Style(color, ascii_only)
+    applied = report.before is not None
+    changes = sum(1 for f in report.fixes if f.kind == "apply")
+    waits = sum(1 for f in report.fixes if f.kind == "wait")
+    lines = ["", RULE]
+    if applied:
+        lines.append(s.bold(f"{s.marks['fix']} FIXES APPLIED"))
+    else:
+        lines.append(s.bold(f"{s.marks['fix']} FIX PLAN (nothing was changed)"))
+    lines.append(RULE)
+    for step in report.fixes:
+        head = f"{step.number:2}. {_KIND[step.kind]:6} "
+        if step.kind == "wait":
+            head += step.title
+        elif step.argv:
+            head += "$ " + shlex.join(step.argv)
+        else:
+            head += step.title
+        if applied or step.outcome not in ("planned", "manual"):
+            head += "  " + s.paint(f"[{step.outcome}]", _DONE.get(step.outcome, ""))
+        lines.append(head)
+        pad = " " * 11
+        if step.kind != "wait":
+            lines.append(f"{pad}fixes: {step.title}" + (f" (+{len(step.fixes) - 1} more)" if len(step.fixes) > 1 else ""))
+        lines += [f"{pad}changes: {c}" for c in step.changes]
+        if step.kind == "manual":
+            if step.instruction:
+                lines.append(f"{pad}do: {step.instruction}")
+            lines.append(f"{pad}why by hand: {step.reason}")
+        elif step.reason:
+            lines.append(f"{pad}{step.reason}")
+        if step.message and step.outcome in ("failed", "timed-out", "blocked"):
+            lines.append(s.paint(f"{pad}{step.message}", Fore.RED))
+        if step.after:
+            lines.append(f"{pad}after: " + ", ".join(f"{rule} {status}" for (rule, _), status in zip(step.fixes, step.after)))
+    lines.append("")
+    if applied:
+        assert report.before is not None
+        lines.append(f"Overall Status after fixes: {s.paint(report.status.name, _STATUS_COLOR[report.status])}"
+                     f" (was {report.before.name})")
+    elif changes or waits:
+        lines.append(f"--yes applies {changes} change(s) and {waits} wait(s) in this order, stopping at the "
+                     "first failure; manual steps are never run")
+    else:
+        lines.append("Every step needs a person: nothing for --yes to apply")
     return "\n".join(lines) + "\n"
 
 
@@ -161,3 +217,48 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     blocks += [area_block(a, report.findings, color=color, ascii_only=ascii_only) for a in report.areas]
     blocks.append(summary(report, color=color, ascii_only=ascii_only))
     return "".join(blocks)
+
+
+
+def cycle(c: Cycle, *, color: bool, ascii_only: bool = False) -> str:
+    """A watch cycle as lines stamped with its time: the state at first, then only what changed."""
+    s = _Style(color, ascii_only)
+    stamp = c.at[11:19]  # HH:MM:SS of the RFC 3339 time
+    status = s.paint(c.report.status.name, _STATUS_COLOR[c.report.status])
+    lines = []
+    if c.previous is None:
+        counts = verdict.counts(c.report.findings)
+        lines.append(f"{stamp} {status}: {counts['critical']} critical, {counts['warning']} warning, "
+                     f"{counts['error']} could not check ({c.commands} commands)")
+        for f in c.report.findings:
+            if f.status in (Status.FAIL, Status.ERROR):
+                lines.append(f"   {_mark(s, f)} {f.message}")
+        return "\n".join(lines) + "\n"
+    for change in c.changes:
+        after, before = change.after, change.before
+        if after is None:
+            continue
+        was = ""
+        if before is not None:
+            was = (_display(before.actual) if before.status is Status.FAIL and before.actual is not None
+                   else {Status.PASS: "passing", Status.FAIL: "failing", Status.ERROR: "could not check"}.get(
+                       before.status, before.status.value))
+        lines.append(f"{stamp} {_mark(s, after)} {after.message}" + (f" (was {was})" if was else ""))
+    if c.previous is not c.report.status:
+        lines.append(f"{stamp} Overall Status: {status} (was {c.previous.name})")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _mark(s: _Style, f: Finding) -> str:
+    if f.status is Status.PASS:
+        return s.paint(s.marks["ok"], Fore.GREEN)
+    if f.status is Status.ERROR:
+        return s.paint(s.marks["warn"].strip(), Fore.MAGENTA)
+    return s.paint(s.marks["fail"] if f.severity is Severity.CRITICAL else s.marks["warn"].strip(),
+                   Fore.RED if f.severity is Severity.CRITICAL else Fore.YELLOW)
+
+
+def _display(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
