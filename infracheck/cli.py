@@ -384,9 +384,10 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     if options.get("fix_mode") and not result.incomplete:
         fix_plan = fix.plan(the_plan.checks, report.findings, {o.argv: o for o in result.outcomes})
         report = dataclasses.replace(report, fixes=fix.rows(fix_plan))
+    live_fix = fix_plan is not None and bool(fix_plan.automatic) and replay_dir is None
     # A machine format prints one document: with --yes, the one after the fixes.
-    screen.finish(mutes.mute_all(result.findings, live), report, quiet=bool(fix_plan and options.get("yes") and fmt in MACHINE))
-    live_fix = fix_plan is not None and fix_plan.automatic and replay_dir is None
+    screen.finish(mutes.mute_all(result.findings, live), report,
+                  quiet=live_fix and bool(options.get("yes")) and fmt in MACHINE)
     if live_fix and (options.get("yes") or _confirm(fix_plan, fmt)):  # type: ignore[arg-type]
         assert fix_plan is not None
         report = _apply_fixes(report, fix_plan, the_plan, options)

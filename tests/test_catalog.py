@@ -92,6 +92,15 @@ def _broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
      ["secrets.min-length", "sensitive", "{actual}"]),
     ("cloudrun.toml", 'command = "gcloud run services list', 'command = "rm -rf / run services list', ["cloudrun.toml", "must start with 'gcloud'"]),
     ("profile.toml", "\n[patterns]\n", "\n[patterns]\nbogus = '(['\n", ["pattern for 'bogus' does not compile"]),
+    # fix tables (fix mode): what a typo there would do is refused before anything runs
+    ("vpc.toml", "fix = { wait = true,", "fix = { wiat = true,", ["rule 'vpc.state' fix", "unknown key", "wiat"]),
+    ("vpc.toml", "fix = { wait = true,", "fix = { wait = true, command = \"gcloud x\",", ["rule 'vpc.state' fix", "a wait has no command"]),
+    ("cloudrun.toml", 'fix = { command = "gcloud run services update {item} --min-instances',
+     'fix = { command = "rm {item} --min-instances', ["rule 'cloudrun.min-instances' fix", "must start with 'gcloud'"]),
+    ("cloudrun.toml", "auto = true, changes = \"min instances", "auto = \"yes\", changes = \"min instances",
+     ["rule 'cloudrun.min-instances' fix", "auto must be true or false"]),
+    ("vpc.toml", 'vars = { min = "max(', 'vars = { min = "max((', ["vpc.min-instances", "fix min", "JMESPath does not compile"]),
+    ("vpc.toml", "fix = { wait = true,", "fix = { auto = true,", ["rule 'vpc.state' fix", "auto needs a command"]),
 ])
 def test_broken_catalog_fails_at_load_naming_file_and_check(tmp_path, file, old, new, words):
     folder = _broken(tmp_path, file, old, new)

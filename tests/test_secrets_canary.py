@@ -50,14 +50,15 @@ def forbidden() -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("fmt", ["text", "github"])
-def test_no_secret_in_any_output(fake, tmp_path, capsys, monkeypatch, fmt):
+@pytest.mark.parametrize("fmt", ["text", "github", "json"])
+@pytest.mark.parametrize("fix_mode", [[], ["--fix-mode", "--yes"]])
+def test_no_secret_in_any_output(fake, tmp_path, capsys, monkeypatch, fmt, fix_mode):
     report = tmp_path / "report"
     # The same run writes every other format too (one set of commands), and the step summary.
     files = {other: tmp_path / f"report.{other}" for other in FORMATTERS}
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
     code = main(["diagnose", "--include", "secrets.*", "--format", fmt, "--output", str(report), "--color", "always",
-                 *[f"--output={other}={path}" for other, path in files.items()]])
+                 *[f"--output={other}={path}" for other, path in files.items()], *fix_mode])
     out, err = capsys.readouterr()
     assert code == 2  # missing and malformed secrets are critical
     assert "Secret 'jwt-secret-staging' is shorter than 32 characters" in out
@@ -72,6 +73,11 @@ def test_no_secret_in_any_output(fake, tmp_path, capsys, monkeypatch, fmt):
     assert "secrets.redis-url" in written["junit"] and "secrets.redis-url" in written["github"]
     if fmt == "github":  # the step summary is the same issue update
         assert written["step-summary"] == written["markdown"] + "\n"
+    if fix_mode:  # every secret step is a person's: nothing is applied, no value is put on a command line
+        reasons = [s["reason"] for s in json.loads(written["json"])["fixes"]]
+        assert reasons and all(r.startswith("infracheck never handles a secret's value") for r in reasons)
+        assert "why by hand: infracheck never handles a secret's value" in written["text"]
+        assert "[applied]" not in out
     for text in (out, err, report.read_text(), *written.values()):
         for form in forbidden():
             assert form not in text

@@ -1,0 +1,113 @@
+"""--fix-mode and watch as a user meets them offline: the outage's plan, refusals, watch's output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from infracheck.cli import main
+from infracheck.model import Change, Cycle, Finding, Overall, Report, Severity, Status
+from infracheck.report import text
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+OUTAGE = str(FIXTURES / "outage")
+
+
+def _json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict]:
+    code = main(list(args))
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_the_seed_outage_plan_causes_first_secrets_by_hand(capsys):
+    code, report = _json(capsys, "diagnose", "--replay", OUTAGE, "--fix-mode", "--format", "json")
+    assert code == 2  # the plan changes nothing, so the verdict is the diagnosis's
+    steps = [(s["kind"], s["fixes"][0]["rule"], s["fixes"][0]["resource"]) for s in report["fixes"]]
+    assert steps == [
+        ("wait", "vpc.state", "staging-connector"),
+        ("apply", "vpc.min-instances", "staging-connector"),
+        ("wait", "cloudsql.state", "netra-staging-db"),
+        ("manual", "cloudsql.ssl", "netra-staging-db"),
+        ("manual", "secrets.secret.exists", "database-url"),
+        ("manual", "secrets.secret.exists", "jwt-secret-staging"),
+        ("apply", "cloudrun.vpc-connector", "netra-backend-staging"),
+        ("apply", "cloudrun.vpc-egress", "auth-staging"),
+    ]
+    by_rule = {s["fixes"][0]["rule"]: s for s in report["fixes"]}
+    assert by_rule["vpc.min-instances"]["argv"][-3:] == ["--min-instances=2", "--max-instances=10",
+                                                         "--project=netra-staging"]
+    assert by_rule["vpc.min-instances"]["changes"] == ["min instances 1 -> 2"]
+    assert by_rule["cloudrun.vpc-egress"]["argv"] == [
+        "gcloud", "run", "services", "update", "auth-staging", "--vpc-connector=staging-connector",
+        "--vpc-egress=all-traffic", "--region=us-central1", "--project=netra-staging"]
+    assert "cuts off every client" in by_rule["cloudsql.ssl"]["reason"]
+    assert by_rule["secrets.secret.exists"]["reason"].startswith("infracheck never handles a secret's value")
+    assert by_rule["secrets.secret.exists"]["argv"] == []
+    assert {s["outcome"] for s in report["fixes"]} == {"planned", "manual"}
+
+
+def test_the_plan_in_text_says_nothing_changed_and_what_yes_would_do(capsys):
+    code = main(["diagnose", "--replay", OUTAGE, "--fix-mode", "--color", "never"])
+    out = capsys.readouterr().out
+    assert code == 2
+    plan = out[out.index("FIX PLAN (nothing was changed)"):]
+    assert " 1. WAIT   until VPC connector is READY (staging-connector)" in plan
+    assert " 2. AUTO   $ gcloud compute networks vpc-access connectors update staging-connector" in plan
+    assert "why by hand: infracheck never handles a secret's value" in plan
+    assert "--yes applies 3 change(s) and 2 wait(s) in this order, stopping at the first failure" in plan
+
+
+def test_no_plan_for_a_healthy_stack(capsys):
+    code, report = _json(capsys, "diagnose", "--replay", str(FIXTURES / "healthy"), "--fix-mode", "--format", "json")
+    assert code == 0 and "fixes" not in report
+
+
+@pytest.mark.parametrize("args,words", [
+    (["diagnose", "--replay", OUTAGE, "--fix-mode", "--yes"], "--yes changes a live project"),
+    (["diagnose", "--replay", OUTAGE, "--yes"], "--yes goes with --fix-mode"),
+    (["watch", "--replay", OUTAGE, "--max-wait", "soon"], "'soon' is not a duration"),
+    (["watch", "--replay", OUTAGE, "--max-wait", "-5"], "is not a duration between 1 s and a week"),
+])
+def test_refusals_are_one_line_and_exit_3(capsys, args, words):
+    assert main(args) == 3
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+
+
+def test_watch_on_a_recording_prints_the_state_once_then_only_changes(capsys):
+    code = main(["watch", "--replay", OUTAGE, "--include", "vpc*", "--interval", "0", "--max-wait", "1",
+                 "--color", "never"])
+    out = capsys.readouterr().out
+    assert code == 2
+    assert out.count("CRITICAL: 1 critical, 1 warning, 0 could not check (1 commands)") == 1
+    assert "   ❌ VPC connector state is 'CREATING', expected 'READY'" in out
+
+
+def test_watch_json_lines_one_report_per_cycle(capsys):
+    code = main(["watch", "--replay", OUTAGE, "--include", "vpc*", "--interval", "0", "--max-wait", "1",
+                 "--format", "json", "--full-every", "2"])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 2 and len(lines) >= 2
+    cycles = [json.loads(line) for line in lines]
+    assert [c["watch"]["cycle"] for c in cycles] == list(range(1, len(cycles) + 1))
+    assert cycles[0]["watch"]["full"] and not cycles[1]["watch"]["full"]
+    assert {c["status"] for c in cycles} == {"CRITICAL"}
+
+
+def _finding(status: Status, message: str, actual: object = None) -> Finding:
+    return Finding("vpc.connector", "vpc.state", "vpc", status, Severity.CRITICAL, "staging-connector", message,
+                   actual=actual)
+
+
+def test_a_change_reads_as_the_new_state_and_what_it_was():
+    before = _finding(Status.FAIL, "VPC connector state is 'CREATING', expected 'READY'", "CREATING")
+    after = _finding(Status.PASS, "VPC connector is READY")
+    report = Report("p", "r", Overall.HEALTHY, (), (after,), ())
+    cycle = Cycle(3, "2026-11-27T10:42:07+00:00", report, False, 1, (Change(before, after),), Overall.CRITICAL)
+    assert text.cycle(cycle, color=False).splitlines() == [
+        "10:42:07 ✅ VPC connector is READY (was CREATING)",
+        "10:42:07 Overall Status: HEALTHY (was CRITICAL)",
+    ]
+    assert text.cycle(cycle, color=False, ascii_only=True).splitlines()[0] == (
+        "10:42:07 [OK] VPC connector is READY (was CREATING)")
