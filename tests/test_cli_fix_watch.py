@@ -111,3 +111,28 @@ def test_a_change_reads_as_the_new_state_and_what_it_was():
     ]
     assert text.cycle(cycle, color=False, ascii_only=True).splitlines()[0] == (
         "10:42:07 [OK] VPC connector is READY (was CREATING)")
+
+
+def test_ctrl_c_prints_the_last_complete_cycle_and_exits_130(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INFRACHECK_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infracheck", "watch", "--replay", OUTAGE, "--include", "vpc*",
+         "--interval", "600", "--color", "never"],
+        cwd=Path(__file__).resolve().parent.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # the first cycle is printed, then it sleeps 10 minutes
+        assert "CRITICAL: 1 critical, 1 warning" in first
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "interrupted; last complete cycle (1) at " in err and ": CRITICAL" in err
+    assert "Overall Status: CRITICAL" in out  # the last cycle's summary
+    assert "Traceback" not in err

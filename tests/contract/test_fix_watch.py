@@ -54,7 +54,7 @@ def test_yes_applies_the_plan_in_order_and_the_recheck_is_healthy(api, gcloud_co
     # The diagnosis sees CREATING; GCP has finished by the wait step's first look.
     api.set_sequence(CONNECTOR, [connector("CREATING"), connector("READY")])
     run = infracheck("diagnose", "--fix-mode", "--yes", *SELECT, "--format", "json", "--fix-poll", "0.5",
-                     env=environment(api, gcloud_config), timeout=300)
+                     env=environment(api, gcloud_config), timeout=900)
     assert run.code == 0, run.stderr
     report = run.json()
     assert (report["status_before_fixes"], report["status"]) == ("CRITICAL", "HEALTHY")
@@ -82,7 +82,7 @@ def test_a_refused_change_stops_the_plan_with_a_clear_message(api, gcloud_config
     api.allow_fixes(faults={CONNECTOR: "403"})
     api.set_sequence(CONNECTOR, [connector("CREATING"), connector("READY")])
     run = infracheck("diagnose", "--fix-mode", "--yes", *SELECT, "--color", "never", "--fix-poll", "0.5",
-                     env=environment(api, gcloud_config), timeout=300)
+                     env=environment(api, gcloud_config), timeout=900)
     assert run.code == 2, run.stderr
     assert "fix step 2 failed: permission denied" in run.stderr
     assert "the steps after it were not run" in run.stderr
@@ -96,7 +96,7 @@ def test_watch_until_healthy_follows_the_connector_to_ready(api, gcloud_config):
     api.set_scenario(SCENARIO)
     api.set_sequence(CONNECTOR, [connector("CREATING"), connector("CREATING"), connector("READY")])
     run = infracheck("watch", "--include", "vpc.state", "--until", "healthy", "--interval", "0.2",
-                     "--max-wait", "2m", "--format", "json", env=environment(api, gcloud_config), timeout=300)
+                     "--max-wait", "10m", "--format", "json", env=environment(api, gcloud_config), timeout=900)
     assert run.code == 0, run.stderr
     cycles = [json.loads(line) for line in run.stdout.splitlines()]
     assert [(c["status"], c["watch"]["full"]) for c in cycles] == [
