@@ -325,7 +325,7 @@ class Escalation:
 
 
 @dataclasses.dataclass(frozen=True)
-class Change:
+class Transition:
     """One finding whose outcome changed between two watch cycles (None: not judged then)."""
 
     before: Finding | None
@@ -347,5 +347,5 @@ class Cycle:
     report: Report
     full: bool  # every selected check ran (else only what was failing)
     commands: int  # distinct commands the cycle ran
-    changes: tuple[Change, ...]
+    changes: tuple[Transition, ...]
     previous: Overall | None  # the verdict before this cycle

@@ -15,14 +15,14 @@ import time
 from collections.abc import Callable, Sequence
 
 from infracheck import verdict
-from infracheck.model import Change, Check, Cycle, Finding, Overall, Report, Status
+from infracheck.model import Transition, Check, Cycle, Finding, Overall, Report, Status
 
 
 # Runs the given checks (None: every selected check) and returns the report of that run.
 Diagnose = Callable[[Sequence[Check] | None], Report]
 
 
-def changes(before: Sequence[Finding], after: Sequence[Finding]) -> tuple[Change, ...]:
+def changes(before: Sequence[Finding], after: Sequence[Finding]) -> tuple[Transition, ...]:
     """Findings whose status (or, while failing, message) differs; skips are not changes."""
     old = {(f.rule, f.resource): f for f in before if f.status is not Status.SKIP}
     new = {(f.rule, f.resource): f for f in after if f.status is not Status.SKIP}
@@ -32,7 +32,7 @@ def changes(before: Sequence[Finding], after: Sequence[Finding]) -> tuple[Change
         if a is None or b is None or a.status is not b.status or (
             b.status is not Status.PASS and a.message != b.message
         ):
-            found.append(Change(a, b))
+            found.append(Transition(a, b))
     return tuple(found)
 
 

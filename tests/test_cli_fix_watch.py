@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from infracheck.cli import main
-from infracheck.model import Change, Cycle, Finding, Overall, Report, Severity, Status
+from infracheck.model import Transition, Cycle, Finding, Overall, Report, Severity, Status
 from infracheck.report import text
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -104,7 +104,7 @@ def test_a_change_reads_as_the_new_state_and_what_it_was():
     before = _finding(Status.FAIL, "VPC connector state is 'CREATING', expected 'READY'", "CREATING")
     after = _finding(Status.PASS, "VPC connector is READY")
     report = Report("p", "r", Overall.HEALTHY, (), (after,), ())
-    cycle = Cycle(3, "2026-11-27T10:42:07+00:00", report, False, 1, (Change(before, after),), Overall.CRITICAL)
+    cycle = Cycle(3, "2026-11-27T10:42:07+00:00", report, False, 1, (Transition(before, after),), Overall.CRITICAL)
     assert text.cycle(cycle, color=False).splitlines() == [
         "10:42:07 ✅ VPC connector is READY (was CREATING)",
         "10:42:07 Overall Status: HEALTHY (was CRITICAL)",
