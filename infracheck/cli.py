@@ -19,7 +19,7 @@ import click
 
 from infracheck import __version__, baseline, catalog, console, fix, mutes, output, plan, recording, rules, runner, verdict, watch
 from infracheck.catalog import Catalog
-from infracheck.model import CannotRun, Check, Cycle, ExitStatus, Finding, Report, Rule
+from infracheck.model import CannotRun, Check, Cycle, ExitStatus, Finding, Mute, Report, Rule
 from infracheck.report import FORMATTERS, MACHINE
 from infracheck.report import json as json_report
 from infracheck.report import text as text_report
@@ -187,15 +187,24 @@ def _watch(options: dict[str, Any]) -> int:
     fmt = options["fmt"]
     if fmt not in ("text", "json"):
         raise CannotRun(f"watch prints text or json (JSON Lines), not {fmt}")
+    if options.get("baseline_file"):
+        raise CannotRun("watch compares each cycle with the one before; --baseline goes with diagnose")
+    accepted = mutes.find(options.get("mute_file"), Path("."), recording.clock(replay_dir))
+    files = output.parse(options["outputs"], fmt)
+    output.check(files)
     color = console.use_color(options["color"], sys.stdout)
     ascii_only = not console.can_encode(sys.stdout)
 
     def diagnose(subset: Sequence[Check] | None) -> Report:
         narrowed = the_plan if subset is None else plan.subset(the_plan, [(c.id, c.resource) for c in subset])
-        result = runner.run(narrowed, source, options["jobs"], recording.clock(replay_dir))
+        now = recording.clock(replay_dir)
+        result = runner.run(narrowed, source, options["jobs"], now)
         findings = tuple(f for i in sorted(result.findings) for f in result.findings[i])
-        if subset is None:
-            findings += the_plan.skip_findings
+        if subset is None:  # a full run also says which mutes expired or matched nothing
+            findings = mutes.apply(findings + the_plan.skip_findings, accepted, now,
+                                   complete=not result.incomplete).findings
+        else:
+            findings = tuple(mutes.mute(f, mutes.active(accepted, now)) for f in findings)
         return Report(str(cat.profile["project"]), str(cat.profile["region"]), verdict.overall(findings),
                       cat.areas, findings, result.outcomes, issue=options.get("issue"),
                       incomplete=result.incomplete)
@@ -224,8 +233,7 @@ def _watch(options: dict[str, Any]) -> int:
             if fmt == "text":
                 sys.stdout.write(text_report.summary(cycle.report, color=color, ascii_only=ascii_only))
         return ExitStatus.INTERRUPTED
-    if options.get("output"):
-        output.write(options["output"], FORMATTERS[fmt](last.report, color=False, ascii_only=False))
+    output.write_all(files, last.report)  # the last cycle's state, in every format asked for
     return ExitStatus.of(last.report.status)
 
 
@@ -390,7 +398,7 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
                   quiet=live_fix and bool(options.get("yes")) and fmt in MACHINE)
     if live_fix and (options.get("yes") or _confirm(fix_plan, fmt)):  # type: ignore[arg-type]
         assert fix_plan is not None
-        report = _apply_fixes(report, fix_plan, the_plan, options)
+        report = _apply_fixes(report, fix_plan, the_plan, options, live)
         if fmt in MACHINE:
             sys.stdout.write(FORMATTERS[fmt](report, color=False, ascii_only=screen.ascii_only))
         else:
@@ -417,14 +425,16 @@ def _confirm(fix_plan: fix.FixPlan, fmt: str) -> bool:
     return click.confirm(f"Apply the {len(fix_plan.automatic)} automatic step(s) now?", default=False, err=True)
 
 
-def _apply_fixes(report: Report, fix_plan: fix.FixPlan, the_plan: plan.Plan, options: dict[str, Any]) -> Report:
+def _apply_fixes(
+    report: Report, fix_plan: fix.FixPlan, the_plan: plan.Plan, options: dict[str, Any], live: Sequence[Mute]
+) -> Report:
     """Apply the plan through gcloud, re-check what it touched (and what still failed), judge again."""
     source = runner.live(options["timeout"])
     timeout = options["fix_timeout"]
 
     def recheck(keys: Sequence[tuple[str, str]]) -> list[Finding]:
         result = runner.run(plan.subset(the_plan, keys), source, options["jobs"], recording.clock())
-        return [f for i in sorted(result.findings) for f in result.findings[i]]
+        return [mutes.mute(f, live) for i in sorted(result.findings) for f in result.findings[i]]
 
     def progress(message: str) -> None:
         if sys.stderr.isatty():

@@ -95,7 +95,8 @@ def plan(
     """The remedy plan for every failing finding (passes, errors and skips get no step)."""
     by_key = {(c.id, c.resource): c for c in checks}
     order = {c.id: i for i, c in enumerate(checks)}
-    failing = [f for f in findings if f.status is Status.FAIL]
+    # A muted finding is accepted as it is (a reason, an owner, an expiry): nothing to fix.
+    failing = [f for f in findings if f.status is Status.FAIL and getattr(f, "muted", None) is None]
     # Causes before consequences: a root cause (no caused_by) first, then the
     # catalog's order, which follows the request path (connector, database,
     # secrets, services, load balancer, reachability).

@@ -136,3 +136,16 @@ def test_ctrl_c_prints_the_last_complete_cycle_and_exits_130(tmp_path):
     assert "interrupted; last complete cycle (1) at " in err and ": CRITICAL" in err
     assert "Overall Status: CRITICAL" in out  # the last cycle's summary
     assert "Traceback" not in err
+
+
+def test_a_muted_finding_gets_no_fix_step_and_stays_muted_in_watch(capsys, tmp_path):
+    mute = tmp_path / "mute.toml"
+    mute.write_text('[[mute]]\nrule = "vpc.min-instances"\nreason = "one instance until the load test"\n'
+                    'owner = "platform"\nexpires = 2027-01-15\n')
+    code, report = _json(capsys, "diagnose", "--replay", OUTAGE, "--fix-mode", "--mute", str(mute), "--format", "json")
+    assert code == 2
+    assert "vpc.min-instances" not in {f["rule"] for s in report["fixes"] for f in s["fixes"]}
+    assert main(["watch", "--replay", OUTAGE, "--include", "vpc*", "--mute", str(mute), "--interval", "0",
+                 "--max-wait", "1", "--format", "json"]) == 2
+    cycles = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert all(c["counts"]["warning"] == 0 and c["counts"]["muted"] == 1 for c in cycles)
