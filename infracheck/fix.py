@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -239,6 +240,7 @@ def apply(
     `timeout` (also each command's own timeout, far above a diagnosis's).
     """
     results: list[StepResult] = []
+    failing = {f.rule for s in fix_plan.steps for f in s.findings}  # as the diagnosis found them
     passing: set[str] = set()
     stopped = False
     for number, step in enumerate(fix_plan.steps, 1):
@@ -254,11 +256,11 @@ def apply(
             if result.outcome is StepOutcome.WAITED:
                 passing.update(f.rule for f in step.findings)
         else:
-            unmet = [r for r in step.requires if r not in passing and _fails(step, r, fix_plan)]
+            unmet = [r for r in step.requires if r in failing and r not in passing]
             if unmet:
                 results.append(StepResult(step, StepOutcome.BLOCKED, message=f"{', '.join(unmet)} still fails"))
                 continue
-            progress(f"step {number}: running {' '.join(step.argv)}")
+            progress(f"step {number}: running {shlex.join(step.argv)}")
             outcome = run_command(step.argv)
             if outcome.error is not None:
                 result = StepResult(step, StepOutcome.FAILED, outcome.exit_code, outcome.error.message,
@@ -270,10 +272,6 @@ def apply(
         if result.outcome in (StepOutcome.FAILED, StepOutcome.TIMED_OUT):
             stopped = True
     return tuple(results)
-
-
-def _fails(step: Step, rule_id: str, fix_plan: FixPlan) -> bool:
-    return any(f.rule == rule_id for s in fix_plan.steps for f in s.findings)
 
 
 def _wait(
