@@ -21,7 +21,7 @@ from typing import Any
 
 from infracheck import escalation
 from infracheck import rules as _rules
-from infracheck.model import Area, CatalogError, Check, Escalation, Fix, Missing, Rule, Severity
+from infracheck.model import Area, CatalogError, Category, Check, Dependency, Escalation, Fix, Missing, Rule, Severity
 
 PROFILE_FILE = "profile.toml"
 ESCALATION_FILE = "escalation.toml"  # the issue update's data (plan section 4), not an area
@@ -33,16 +33,17 @@ RUNTIME_NAMES = frozenset({"actual", "value", "expected"})
 _AREA_KEYS = {"id", "order", "title", "ok", "fail", "summary", "missing", "api"}
 _CHECK_KEYS = {
     "id", "title", "why", "command", "foreach", "select", "missing", "sensitive",
-    "role", "rule", "resource", "with",
+    "role", "rule", "resource", "with", "class", "depends_on",
 }
 _RULE_KEYS = {
     "id", "title", "why", "path", "op", "value", "severity", "message", "remedy",
-    "when", "expected", "if_absent", "fix",
+    "when", "expected", "if_absent", "fix", "class", "depends_on",
 }
 _FIX_KEYS = {"command", "auto", "wait", "when", "manual", "changes", "requires", "vars"}
 # A value fix mode puts on a gcloud command line from a document: one plain token.
 _VAR_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MISSING_KEYS = {"severity", "message", "remedy"}
+_DEPENDENCY_KEYS = {"on", "resource"}
 _TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\}")
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)+$")
 
@@ -129,8 +130,37 @@ def load(
     rank = {a.id: i for i, a in enumerate(ordered)}
     checks.sort(key=lambda c: rank[c.area])
     _rules.validate(checks)
-    return Catalog(profile=profile, areas=ordered, checks=tuple(checks),
+    return Catalog(profile=profile, areas=ordered, checks=_link(checks),
                    escalation=_read_escalation(directory / ESCALATION_FILE, profile))
+
+
+def _link(checks: list[Check]) -> tuple[Check, ...]:
+    """Point every dependency at the checks its rules belong to; a pattern that matches no rule is an error."""
+    owners: dict[str, str] = {}
+    for check in checks:
+        owners.update({rule.id: check.id for rule in check.rules})
+        if check.missing is not None:
+            owners[f"{check.id}.exists"] = check.id
+
+    def link(deps: tuple[Dependency, ...], where: str) -> tuple[Dependency, ...]:
+        linked = []
+        for dep in deps:
+            found = {owners[r] for pattern in dep.on for r in owners if fnmatch.fnmatchcase(r, pattern)}
+            for pattern in dep.on:
+                if not any(fnmatch.fnmatchcase(r, pattern) for r in owners):
+                    raise CatalogError(f"{where}: depends_on '{pattern}' matches no rule of the catalog")
+            linked.append(dataclasses.replace(dep, checks=tuple(sorted(found))))
+        return tuple(linked)
+
+    result = []
+    for check in checks:
+        where = f"check '{check.id}'"
+        rules = tuple(
+            r if r.depends_on is None else dataclasses.replace(r, depends_on=link(r.depends_on, f"{where} rule '{r.id}'"))
+            for r in check.rules
+        )
+        result.append(dataclasses.replace(check, rules=rules, depends_on=link(check.depends_on, where)))
+    return tuple(result)
 
 
 def is_selected(check: Check, rule_id: str, include: list[str], exclude: list[str]) -> bool:
@@ -277,6 +307,11 @@ def _expand(
         if not isinstance(items, list):
             raise CatalogError(f"{path.name}: {where}: foreach '{foreach}' is not a list in the profile")
 
+    if "class" not in raw and any("class" not in r for r in rules_raw if isinstance(r, dict)):
+        raise CatalogError(
+            f"{path.name}: {where}: every rule needs a class ('infrastructure' or 'configuration'), "
+            "on the rule or as the check's default"
+        )
     checks = []
     for item in items:
         ctx = dict(profile)
@@ -316,6 +351,8 @@ def _expand(
                 api=api,
                 why=raw.get("why", "").strip(),
                 extras=tuple((n, tuple(sub.text(t) for t in toks)) for n, toks in extra_tokens.items()),
+                category=_category(path, where, raw.get("class")),
+                depends_on=_dependencies(path, where, raw.get("depends_on", []), sub) or (),
             )
         )
     return checks
@@ -354,6 +391,8 @@ def _rule(path: Path, check_id: str, raw: dict[str, Any], sub: "_Substituter") -
         expected=sub.text(raw.get("expected", "")),
         if_absent=_if_absent(path, where, raw.get("if_absent", "fail")),
         fix=_fix(path, where, raw["fix"], sub) if "fix" in raw else None,
+        category=_category(path, where, raw.get("class")),
+        depends_on=_dependencies(path, where, raw["depends_on"], sub) if "depends_on" in raw else None,
     )
 
 
@@ -402,6 +441,35 @@ def _flag(path: Path, where: str, raw: Mapping[str, Any], key: str) -> bool:
     if not isinstance(value, bool):
         raise CatalogError(f"{path.name}: {where}: {key} must be true or false")
     return value
+
+
+def _category(path: Path, where: str, raw: Any) -> Category | None:
+    if raw is None:
+        return None
+    try:
+        return Category(raw)
+    except ValueError:
+        raise CatalogError(
+            f"{path.name}: {where}: class must be 'infrastructure' or 'configuration', not '{raw}'"
+        ) from None
+
+
+def _dependencies(path: Path, where: str, raw: Any, sub: "_Substituter") -> tuple[Dependency, ...]:
+    """`depends_on = [{ on = ["vpc.state"], resource = "<JMESPath>" }, ...]`; `on` may be one string."""
+    if not isinstance(raw, list) or not all(isinstance(d, dict) for d in raw):
+        raise CatalogError(f"{path.name}: {where}: depends_on must be a list of tables {{ on = [...], resource = ... }}")
+    deps = []
+    for entry in raw:
+        _no_unknown(path, entry, _DEPENDENCY_KEYS, f"{where} depends_on")
+        on = _require(path, entry, "on", f"{where} depends_on")
+        on = [on] if isinstance(on, str) else on
+        if not isinstance(on, list) or not on or not all(isinstance(o, str) and o for o in on):
+            raise CatalogError(f"{path.name}: {where}: depends_on 'on' must be a rule id or a list of them")
+        resource = entry.get("resource")
+        if resource is not None and not isinstance(resource, str):
+            raise CatalogError(f"{path.name}: {where}: depends_on 'resource' must be a JMESPath string")
+        deps.append(Dependency(on=tuple(on), resource=sub.jmespath(resource) if resource else None))
+    return tuple(deps)
 
 
 def _if_absent(path: Path, where: str, raw: Any) -> str:

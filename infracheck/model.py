@@ -64,6 +64,45 @@ class ExitStatus(enum.IntEnum):
         }[overall]
 
 
+class Category(enum.Enum):
+    """What kind of fix a failing rule needs (the plan's "70% infrastructure, 30% configuration").
+
+    Infrastructure: a state, capacity, network, reachability, or a resource
+    that does not exist. Configuration: a value, flag, setting or secret's
+    contents. A finding that could not be checked has neither.
+    """
+
+    INFRASTRUCTURE = "infrastructure"
+    CONFIGURATION = "configuration"
+
+
+@dataclasses.dataclass(frozen=True)
+class Dependency:
+    """A catalog edge: this rule's failure may be explained by a failure of `on` on a resource.
+
+    `resource` is a JMESPath expression over {"item", "document", "actual"}
+    (the foreach item, the document the rule judged, the value it read) that
+    names the resource(s) depended on; null or an empty list: no dependency
+    for this finding. Without it the dependency is on the finding's own
+    resource.
+    """
+
+    on: tuple[str, ...]  # rule ids or globs, e.g. "vpc.state", "vpc.connector.exists"
+    resource: str | None = None
+    # The checks those rules belong to (filled by the catalog): a check that
+    # could not run at all leaves an error finding under its own id.
+    checks: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Need:
+    """A Dependency resolved for one finding: the rules `on`, about that resource."""
+
+    on: tuple[str, ...]
+    resource: str
+    checks: tuple[str, ...] = ()
+
+
 class ErrorKind(enum.Enum):
     """Why a command produced no usable document, as a user would act on it."""
 
@@ -118,6 +157,8 @@ class Rule:
     expected: str = ""  # how the expectation reads to a person
     if_absent: str = "fail"  # "pass": a value gcloud omits means nothing to judge
     fix: Fix | None = None  # fix mode's remedy; None: the remedy text is a manual step
+    category: Category | None = None  # None: the check's
+    depends_on: tuple[Dependency, ...] | None = None  # None: the check's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +195,8 @@ class Check:
     # Other sources the rules need beside argv, by name: the rules then see
     # {"resource": <selected document>, NAME: <that command's document>, ...}.
     extras: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    category: Category | None = None  # default for its rules
+    depends_on: tuple[Dependency, ...] = ()  # default for its rules, and for its could-not-check
 
     @property
     def sources(self) -> tuple[tuple[str, ...], ...]:
@@ -228,6 +271,11 @@ class Finding:
     remedy: str = ""
     muted: Mute | None = None  # a FAIL accepted by a mute: shown, not counted
     change: Change | None = None  # set when the run is compared with a baseline
+    category: Category | None = None  # None for a pass-through error or skip: neither class
+    needs: tuple[Need, ...] = ()  # what its failure may be explained by (from the catalog)
+    # (rule, resource) of the root findings that explain this one; () for a root
+    # cause, a pass or a skip. Filled by the judge (causes.py).
+    caused_by: tuple[tuple[str, str], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,7 @@ import datetime as dt
 import ipaddress
 import json
 import re
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -22,7 +23,8 @@ import jmespath.exceptions
 from jmespath import functions
 
 from infracheck.model import (
-    CatalogError, Check, CommandError, ErrorKind, Finding, Outcome, Rule, Severity, Status,
+    CatalogError, Category, Check, CommandError, Dependency, ErrorKind, Finding, Need, Outcome, Rule, Severity,
+    Status,
 )
 
 
@@ -77,6 +79,24 @@ class _Functions(functions.Functions):
             if name == host or (name.startswith("*.") and host.split(".", 1)[-1] == name[2:] and "." in host):
                 return True
         return False
+
+    @functions.signature({"types": ["string", "null"]})
+    def _func_host(self, value: str | None) -> str | None:
+        # The DNS name a URL is served on: what its DNS and certificate findings are about.
+        if not value:
+            return None
+        try:
+            return urllib.parse.urlsplit(value).hostname
+        except ValueError:
+            return None
+
+    @functions.signature({"types": ["string", "null"]}, {"types": ["string"]})
+    def _func_capture(self, value: str | None, pattern: str) -> str | None:
+        # The first group of a regex: what GCP names inside a message (the secret a revision failed on).
+        if value is None:
+            return None
+        match = re.search(pattern, value)
+        return match.group(1) if match and match.groups() else None
 
     @functions.signature({"types": ["string", "null"]}, {"types": ["string"]})
     def _func_split(self, value: str | None, sep: str) -> list[str]:
@@ -195,6 +215,12 @@ def validate(checks: Iterable[Check]) -> None:
                         _compile(f"{rwhere} fix {name}", expr)
                 if check.sensitive and "{actual}" in rule.fix.changes + " ".join(rule.fix.argv):
                     raise CatalogError(f"{rwhere}: a sensitive check's fix may not use {{actual}}")
+            for dep in rule.depends_on or ():
+                if dep.resource:
+                    _compile(rwhere + " depends_on resource", dep.resource)
+        for dep in check.depends_on:
+            if dep.resource:
+                _compile(where + " depends_on resource", dep.resource)
 
 
 def _compile(where: str, expression: str) -> None:
@@ -287,7 +313,26 @@ def _judge(check: Check, rule: Rule, document: Any, now: dt.datetime) -> Finding
         actual=shown,
         expected=expected,
         remedy="" if ok else rule.remedy,
+        category=rule.category or check.category,
+        needs=() if ok else _needs(check, check.depends_on if rule.depends_on is None else rule.depends_on,
+                                   document, shown),
     )
+
+
+def _needs(check: Check, deps: tuple[Dependency, ...], document: Any, actual: Any) -> tuple[Need, ...]:
+    """Resolve the catalog's edges to the resources this finding depends on, from its own data."""
+    needs = []
+    for dep in deps:
+        if dep.resource is None:
+            names: list[Any] = [check.resource]
+        else:
+            try:
+                found = search(dep.resource, {"item": check.item, "document": document, "actual": actual})
+            except jmespath.exceptions.JMESPathError:
+                found = None  # a document of another shape names nothing to depend on
+            names = found if isinstance(found, list) else [found]
+        needs += [Need(dep.on, str(name), dep.checks) for name in names if isinstance(name, str) and name]
+    return tuple(needs)
 
 
 def _fill(template: str, actual: Any, rule: Rule, expected: str) -> str:
@@ -308,6 +353,8 @@ def _missing(check: Check) -> Finding:
         message=check.missing.message,
         expected="exists",
         remedy=check.missing.remedy,
+        category=Category.INFRASTRUCTURE,  # a resource that does not exist
+        needs=_needs(check, check.depends_on, None, None),
     )
 
 
@@ -332,6 +379,7 @@ def _error(check: Check, error: CommandError, rule_id: str | None = None) -> Fin
         resource=check.resource,
         message=f"{check.title}: {error.message}",
         remedy=remedy,
+        needs=_needs(check, check.depends_on, None, None),
     )
 
 

@@ -101,6 +101,18 @@ def _broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
      ["rule 'cloudrun.min-instances' fix", "auto must be true or false"]),
     ("vpc.toml", 'vars = { min = "max(', 'vars = { min = "max((', ["vpc.min-instances", "fix min", "JMESPath does not compile"]),
     ("vpc.toml", "fix = { wait = true,", "fix = { auto = true,", ["rule 'vpc.state' fix", "auto needs a command"]),
+    # the dependency chain (issue #9)
+    ("vpc.toml", 'class = "infrastructure"', "", ["vpc.toml", "vpc.connector", "every rule needs a class"]),
+    ("vpc.toml", 'class = "infrastructure"', 'class = "infra"', ["vpc.toml", "class must be 'infrastructure' or 'configuration'"]),
+    ("cloudsql.toml", 'depends_on = [{ on = "cloudsql.instance.exists" }]', 'depends_on = [{ on = "cloudsql.instanse.exists" }]',
+     ["cloudsql.operations", "'cloudsql.instanse.exists' matches no rule"]),
+    ("cloudsql.toml", 'depends_on = [{ on = "cloudsql.instance.exists" }]', 'depends_on = [{ upon = "x" }]',
+     ["cloudsql.operations", "unknown key", "upon"]),
+    ("cloudsql.toml", 'depends_on = [{ on = "cloudsql.instance.exists" }]', 'depends_on = "cloudsql.instance.exists"',
+     ["cloudsql.operations", "depends_on must be a list"]),
+    ("cloudsql.toml", 'depends_on = [{ on = "cloudsql.instance.exists" }]', 'depends_on = [{ on = [] }]',
+     ["cloudsql.operations", "'on' must be a rule id or a list of them"]),
+    ("network.toml", 'resource = "host(item)"', 'resource = "host(item"', ["network.health", "depends_on resource", "JMESPath does not compile"]),
 ])
 def test_broken_catalog_fails_at_load_naming_file_and_check(tmp_path, file, old, new, words):
     folder = _broken(tmp_path, file, old, new)
@@ -160,3 +172,20 @@ def test_load_returns_a_validated_catalog(tmp_path):
     folder = _broken(tmp_path, "cloudsql.toml", 'op = "eq"', 'op = "equals"')
     with pytest.raises(CatalogError, match="unknown operator 'equals'"):
         catalog.load(folder, environ={})
+
+
+def test_dependencies_point_at_the_checks_that_own_their_rules():
+    cat = catalog.load(environ={})
+    ready = next(r for c in cat.checks if c.id == "cloudrun.service" for r in c.rules if r.id == "cloudrun.ready")
+    assert ready.depends_on is not None
+    connector = ready.depends_on[0]
+    assert connector.on == ("vpc.connector.exists", "vpc.state")
+    assert connector.checks == ("vpc.connector",)  # its could-not-check explains too
+    ops = next(c for c in cat.checks if c.id == "cloudsql.operations")
+    assert ops.depends_on[0].checks == ("cloudsql.instance",)
+
+
+def test_every_rule_has_a_class():
+    cat = catalog.load(environ={})
+    unclassed = [r.id for c in cat.checks for r in c.rules if (r.category or c.category) is None]
+    assert unclassed == []

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from infracheck import rules
-from infracheck.model import Check, CommandError, ErrorKind, Missing, Outcome, Rule, Severity, Status
+from infracheck.model import Category, Check, CommandError, ErrorKind, Missing, Outcome, Rule, Severity, Status
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
 
@@ -84,6 +84,13 @@ def test_dates_are_judged_as_of_the_now_passed_in():
     ("covers(n, 'a.b.example.com')", {"n": ["*.example.com"]}, False),
     ("covers(n, 'API.example.com')", {"n": ["other.example.com"]}, False),
     ("covers(n, 'x.com')", {}, False),
+    ("host(u)", {"u": "wss://api.example.com/ws"}, "api.example.com"),
+    ("host(u)", {"u": "https://API.example.com:8443/health"}, "api.example.com"),
+    ("host(u)", {}, None),
+    ("capture(m, 'secrets/([^/]+)/')", {"m": "Secret projects/1/secrets/db-url/versions/7 was not found"}, "db-url"),
+    ("capture(m, 'secrets/([^/]+)/')", {"m": "Revision failed to start"}, None),
+    ("capture(m, 'secrets/')", {"m": "secrets/x/"}, None),        # no group: nothing captured
+    ("capture(m, 'x(y)')", {}, None),
 ])
 def test_functions(expression, document, expected):
     assert rules.search(expression, document) == expected
@@ -171,3 +178,70 @@ def test_type_error_inside_an_expression_is_an_error_not_a_crash():
     r = Rule("t.len", "length(v)", "gt", 0, Severity.CRITICAL, "x")
     [f] = rules.evaluate(_check(r), Outcome(("gcloud",), 0, 0.0, document={"v": 5}))
     assert f.status is Status.ERROR
+
+
+# --- the dependency chain: which resources a finding depends on, from its own data -----------------
+
+_CONNECTOR = "run.googleapis.com/vpc-access-connector"
+_SECRET_GONE = ("Revision 'b-00043-zib' is not ready and cannot serve traffic. spec.template.spec.containers[0]"
+                ".env[4].value_from.secret_key_ref.name: Secret projects/123/secrets/database-url/versions/latest "
+                "was not found")
+
+
+def _service(name, connector=None, ready="False", message=None):
+    annotations = {_CONNECTOR: connector} if connector else {}
+    condition = {"type": "Ready", "status": ready, **({"reason": "RevisionFailed", "message": message} if message else {})}
+    return {"metadata": {"name": name}, "spec": {"template": {"metadata": {"annotations": annotations}}},
+            "status": {"conditions": [condition], "latestCreatedRevisionName": "b-2", "latestReadyRevisionName": "b-1"}}
+
+
+@pytest.fixture(scope="module")
+def default_checks():
+    from infracheck import catalog
+    return catalog.load(environ={}).checks
+
+
+@pytest.mark.parametrize("check_id,resource,rule_id,document,expected", [
+    # only a service whose annotation names the connector depends on it, however the path is spelled
+    ("cloudrun.service", "netra-backend-staging", "cloudrun.ready",
+     [_service("netra-backend-staging", "projects/p/locations/r/connectors/staging-connector")],
+     {("vpc.connector.exists", "staging-connector"), ("vpc.state", "staging-connector")}),
+    ("cloudrun.service", "netra-backend-staging", "cloudrun.ready", [_service("netra-backend-staging")], set()),
+    # GCP's message names the secret the revision failed on
+    ("cloudrun.service", "auth-staging", "cloudrun.latest-revision", [_service("auth-staging", message=_SECRET_GONE)],
+     {("secrets.secret.exists", "database-url"), ("cloudrun.secrets-exist", "auth-staging")}),
+    # a configured value depends on nothing
+    ("cloudrun.service", "auth-staging", "cloudrun.vpc-egress", [_service("auth-staging", "staging-connector")], set()),
+    # URLs depend on their own domain's DNS and certificate
+    ("network.websocket", "wss://api-staging.netrasystems.ai/ws", "network.ws-upgrade",
+     {"kind": "ws", "upgraded": False, "error": "name does not resolve"},
+     {(r, "api-staging.netrasystems.ai") for r in
+      ("network.dns-resolves", "network.tls-valid", "loadbalancer.certificate.exists", "loadbalancer.cert-active")}),
+    ("network.tls", "staging.netrasystems.ai", "network.tls-valid", {"valid": False, "error": "name does not resolve"},
+     {(r, "staging.netrasystems.ai") for r in
+      ("network.dns-resolves", "loadbalancer.certificate.exists", "loadbalancer.cert-active")}),
+])
+def test_a_failing_finding_names_what_it_depends_on(default_checks, check_id, resource, rule_id, document, expected):
+    check = next(c for c in default_checks if c.id == check_id and c.resource == resource)
+    extras = {argv: Outcome(argv, 0, 0.0, document=[]) for _, argv in check.extras}
+    findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=document), extras=extras)
+    [f] = [f for f in findings if f.rule == rule_id]
+    assert f.status is Status.FAIL
+    assert {(on, n.resource) for n in f.needs for on in n.on} == expected
+
+
+def test_missing_and_unchecked_carry_class_and_needs(default_checks):
+    ops = next(c for c in default_checks if c.id == "cloudsql.operations")
+    [f] = rules.evaluate(ops, Outcome(ops.argv, 1, 0.0, error=CommandError(ErrorKind.NOT_FOUND, "gone")))
+    assert f.status is Status.ERROR and f.category is None
+    assert [(n.on, n.resource, n.checks) for n in f.needs] == [(("cloudsql.instance.exists",), "netra-staging-db", ("cloudsql.instance",))]
+    sql = next(c for c in default_checks if c.id == "cloudsql.instance")
+    [f] = rules.evaluate(sql, Outcome(sql.argv, 1, 0.0, error=CommandError(ErrorKind.NOT_FOUND, "gone")))
+    assert (f.rule, f.category) == ("cloudsql.instance.exists", Category.INFRASTRUCTURE)
+
+
+def test_a_pass_needs_nothing(default_checks):
+    check = next(c for c in default_checks if c.id == "cloudrun.service")
+    [ready] = [f for f in rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=[
+        _service(check.resource, "staging-connector", ready="True")])) if f.rule == "cloudrun.ready"]
+    assert ready.status is Status.PASS and ready.needs == ()
