@@ -17,7 +17,9 @@ from typing import Any
 
 import click
 
-from infracheck import __version__, baseline, catalog, console, fix, mutes, output, plan, recording, rules, runner, verdict, watch
+from infracheck import (
+    __version__, baseline, catalog, causes, console, fix, mutes, output, plan, recording, rules, runner, verdict, watch,
+)
 from infracheck.catalog import Catalog
 from infracheck.model import CannotRun, Check, Cycle, ExitStatus, Finding, Mute, Report, Rule
 from infracheck.report import FORMATTERS, MACHINE
@@ -383,6 +385,7 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
                         lambda results, remaining: screen.judged(mutes.mute_all(results, live), remaining))
 
     findings = tuple(f for i in sorted(result.findings) for f in result.findings[i]) + the_plan.skip_findings
+    findings = causes.analyse(findings)  # order and grouping only: the verdict reads the same findings
     applied = mutes.apply(findings, accepted, now, complete=not result.incomplete)
     findings, changes = baseline.compare(applied.findings, since) if since else (applied.findings, None)
     report = dataclasses.replace(partial, status=verdict.overall(findings), findings=findings,

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 
 from infracheck import causes
+from infracheck.cli import main
 from infracheck.model import Category, Finding, Need, Severity, Status
 
 INFRA, CONFIG = Category.INFRASTRUCTURE, Category.CONFIGURATION
@@ -134,3 +139,141 @@ def test_resource_names_match_however_spelled(a, b):
 
 def test_urls_on_different_paths_stay_apart():
     assert causes.resource_key("https://a.example.com/health") != causes.resource_key("https://a.example.com/auth/health")
+
+
+# --- recorded scenarios (fixtures/<name>, recorded through real gcloud): the exact chain ------------
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+CONNECTOR, DB = "staging-connector", "netra-staging-db"
+BACKEND, AUTH = "netra-backend-staging", "auth-staging"
+WEB, API = "staging.netrasystems.ai", "api-staging.netrasystems.ai"
+
+# scenario -> ({(root rule, root resource, class or None): {(rule, resource) it explains}}, (infra, config, unchecked))
+CHAINS = {
+    "outage": ({   # the seed's report: eight independent roots, nothing explained by another
+        ("vpc.state", CONNECTOR, "infrastructure"): set(),
+        ("cloudsql.state", DB, "infrastructure"): set(),
+        ("secrets.secret.exists", "database-url", "infrastructure"): set(),
+        ("secrets.secret.exists", "jwt-secret-staging", "infrastructure"): set(),
+        ("cloudrun.vpc-connector", BACKEND, "configuration"): set(),
+        ("cloudrun.vpc-egress", AUTH, "configuration"): set(),
+        ("vpc.min-instances", CONNECTOR, "infrastructure"): set(),
+        ("cloudsql.ssl", DB, "configuration"): set(),
+    }, (5, 3, 0)),
+    "vpc-down": ({
+        ("vpc.state", CONNECTOR, "infrastructure"): {
+            ("cloudrun.ready", BACKEND), ("cloudrun.latest-revision", BACKEND),
+            ("cloudrun.ready", AUTH), ("cloudrun.latest-revision", AUTH)},
+    }, (1, 0, 0)),
+    "dns-down": ({
+        ("network.dns-resolves", API, "infrastructure"): {
+            ("network.tls-valid", API), ("network.health-status", f"https://{API}/health"),
+            ("network.ws-upgrade", f"wss://{API}/ws")},
+    }, (1, 0, 0)),
+    "sql-missing": ({
+        ("cloudsql.instance.exists", DB, "infrastructure"): {("cloudsql.operations", DB)},  # a could-not-check
+    }, (1, 0, 0)),
+    "network-down": ({
+        ("network.dns-resolves", WEB, "infrastructure"): {
+            ("network.tls-valid", WEB), ("network.frontend-status", f"https://{WEB}"),
+            ("network.health-status", f"https://{WEB}/auth/health")},
+        ("network.health-status", f"https://{API}/health", "infrastructure"): set(),   # 503: not DNS
+        ("network.ws-upgrade", f"wss://{API}/ws", "infrastructure"): set(),            # 404: not DNS
+        ("network.tls-expiry", API, "infrastructure"): set(),
+    }, (4, 0, 0)),
+    "run-misconfigured": ({   # GCP's Ready message names the secret the revision failed on
+        ("cloudrun.secrets-exist", BACKEND, "infrastructure"): {
+            ("cloudrun.ready", BACKEND), ("cloudrun.latest-revision", BACKEND)},
+        ("cloudrun.service.exists", AUTH, "infrastructure"): set(),
+        ("cloudrun.vpc-connector", BACKEND, "configuration"): set(),
+        ("cloudrun.vpc-egress", BACKEND, "configuration"): set(),
+        ("cloudrun.min-instances", BACKEND, "configuration"): set(),
+        ("cloudrun.cpu", BACKEND, "configuration"): set(),
+        ("cloudrun.memory", BACKEND, "configuration"): set(),
+        ("cloudrun.startup-probe", BACKEND, "configuration"): set(),
+    }, (2, 6, 0)),
+}
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch):
+    for name in list(os.environ):
+        if name.startswith("INFRACHECK_") or name == "NO_COLOR":
+            monkeypatch.delenv(name)
+
+
+def _replay(capsys, name, *extra):
+    code = main(["diagnose", "--replay", str(FIXTURES / name), *extra])
+    return code, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(CHAINS))
+def test_recorded_scenario_has_exactly_its_root_causes(capsys, name):
+    expected, (infra, config, unchecked) = CHAINS[name]
+    code, out = _replay(capsys, name, "--format", "json")
+    report = json.loads(out)
+    got = {(r["rule"], r["resource"], r["class"]): {(e["rule"], e["resource"]) for e in r["explains"]}
+           for r in report["root_causes"]}
+    assert got == expected
+    assert report["root_cause_split"] == {"infrastructure": infra, "configuration": config, "unchecked": unchecked}
+    # every failing or unchecked finding is a root or names its roots; a consequence keeps its message and remedy
+    roots = {(rule, resource) for rule, resource, _ in expected}
+    for f in report["findings"]:
+        if f["status"] in ("fail", "error"):
+            assert ((f["rule"], f["resource"]) in roots) != bool(f["caused_by"]), f
+            assert f["message"]
+        for cause in f["caused_by"]:
+            assert (cause["rule"], cause["resource"]) in roots
+        if f["status"] == "error":
+            assert f["class"] is None                    # a could-not-check is neither
+        else:
+            assert f["class"] in ("infrastructure", "configuration"), f
+    assert report["generated_at"] == "2026-11-27T00:00:00Z"   # the recording's clock, not the wall clock
+
+
+def test_root_causes_never_change_the_verdict(capsys):
+    """The same findings, the same counts, the same exit code: only order and grouping change."""
+    code, out = _replay(capsys, "vpc-down", "--format", "json")
+    report = json.loads(out)
+    assert (code, report["status"], report["counts"]["critical"]) == (2, "CRITICAL", 5)
+
+
+OUTAGE_BLOCK = """\
+ROOT CAUSES
+Root causes: 8 (5 infrastructure, 3 configuration)
+   1. [infrastructure, critical] VPC connector state is 'CREATING', expected 'READY'
+   2. [infrastructure, critical] Cloud SQL instance state is 'MAINTENANCE', expected 'RUNNABLE'
+   3. [infrastructure, critical] Secret 'database-url' is missing
+   4. [infrastructure, critical] Secret 'jwt-secret-staging' is missing
+   5. [configuration, critical] Service 'netra-backend-staging' has incorrect VPC connector: ''
+   6. [configuration, critical] Service 'auth-staging' has incorrect VPC egress: 'private-ranges-only'
+   7. [infrastructure, warning] Min instances is 1, should be at least 2
+   8. [configuration, warning] SSL not required - security risk
+
+Overall Status: CRITICAL
+"""
+
+
+def test_make_demo_summary_opens_with_the_outage_root_causes_and_split(capsys):
+    code, out = _replay(capsys, "outage", "--issue", "1278", "--color", "never")
+    summary = out.split("INFRASTRUCTURE VALIDATION SUMMARY\n", 1)[1].split("\n", 1)[1]   # past the ==== line
+    assert summary.split(" ", 1)[1].startswith(OUTAGE_BLOCK)
+    assert code == 2
+
+
+def test_dns_down_prints_one_root_cause_explaining_tls_https_and_websocket(capsys):
+    _, out = _replay(capsys, "dns-down", "--color", "never")
+    block = out.split("ROOT CAUSES\n", 1)[1].split("\n\n", 1)[0]
+    assert block.splitlines() == [
+        "Root causes: 1 (1 infrastructure, 0 configuration)",
+        f"   1. [infrastructure, critical] {API} does not resolve",
+        f"      \u2192 explains 3 findings: network.tls-valid ({API}), network.health-status (https://{API}/health), "
+        f"network.ws-upgrade (wss://{API}/ws)",
+    ]
+    # each consequence is still listed with its own message, naming its cause
+    assert f"caused by: network.dns-resolves ({API})" in out.split("CRITICAL FAILURES:", 1)[1]
+
+
+def test_healthy_run_has_no_root_cause_block(capsys):
+    code, out = _replay(capsys, "healthy", "--color", "never")
+    assert code == 0 and "ROOT CAUSES" not in out

@@ -158,6 +158,20 @@ SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
         ("network.health-status", AUTH_HEALTH, FAIL),
         ("network.health-latency", API_HEALTH, FAIL),   # 12000 ms
     }),
+    # one upstream failure explains several (issue #9; tests/test_causes.py asserts the chain)
+    "vpc-down": ("CRITICAL", 2, {
+        ("vpc.state", CONNECTOR, FAIL),               # ERROR
+        ("cloudrun.ready", BACKEND, FAIL),            # new revision failed on the connector
+        ("cloudrun.latest-revision", BACKEND, FAIL),
+        ("cloudrun.ready", AUTH, FAIL),
+        ("cloudrun.latest-revision", AUTH, FAIL),
+    }),
+    "dns-down": ("CRITICAL", 2, {
+        ("network.dns-resolves", API, FAIL),
+        ("network.tls-valid", API, FAIL),
+        ("network.health-status", API_HEALTH, FAIL),
+        ("network.ws-upgrade", WS, FAIL),
+    }),
 }
 
 # Rules no recorded scenario can fail, and why.

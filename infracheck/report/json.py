@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
-from infracheck import escalation, verdict
-from infracheck.model import REPORT_SCHEMA, Cycle, Finding, FixStep, Mute, Report
+from infracheck import causes, escalation, verdict
+from infracheck.model import REPORT_SCHEMA, Cycle, Finding, FixStep, Mute, Report, Status
 
 SCHEMA = REPORT_SCHEMA
 
 
+def _class(finding: Finding) -> str | None:
+    # A could-not-check (and a skip) is neither infrastructure nor configuration.
+    judged = finding.status in (Status.PASS, Status.FAIL)
+    return finding.category.value if judged and finding.category else None
+
+
 def as_dict(report: Report) -> dict[str, Any]:
+    roots = causes.root_causes(report.findings)
     return {
         "schema": SCHEMA,
         "status": report.status.name,
@@ -36,9 +44,24 @@ def as_dict(report: Report) -> dict[str, Any]:
                 "remedy": f.remedy,
                 "muted": _mute(f.muted) if f.muted else None,
                 "change": f.change.value if f.change else None,
+                "class": _class(f),
+                "caused_by": [{"rule": rule, "resource": resource} for rule, resource in f.caused_by],
             }
             for f in report.findings
         ],
+        "root_causes": [
+            {
+                "rule": root.finding.rule,
+                "resource": root.finding.resource,
+                "status": root.finding.status.value,
+                "severity": root.finding.severity.name.lower() if root.finding.severity else None,
+                "class": _class(root.finding),
+                "message": root.finding.message,
+                "explains": [{"rule": f.rule, "resource": f.resource} for f in root.explains],
+            }
+            for root in roots
+        ],
+        "root_cause_split": dataclasses.asdict(causes.split(roots)),
         "stale_mutes": [_mute(m) for m in report.stale_mutes],
         "changes": {
             "since": report.changes.since,

@@ -7,19 +7,19 @@ joins them for a finished report. The only importer of colorama.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from colorama import Fore, Style
 
-from infracheck import verdict
+from infracheck import causes, verdict
 from infracheck.model import Area, Changes, Cycle, Finding, Mute, Overall, Report, Severity, Status
 
 RULE = "=" * 70
 
 _EMOJI = {"start": "🚀", "check": "🔍", "ok": "✅", "fail": "❌", "warn": "⚠️ ", "stats": "📊", "next": "📋",
-          "mute": "🔇", "new": "🆕", "resolved": "✔️ ", "fix": "🔧"}
+          "mute": "🔇", "new": "🆕", "resolved": "✔️ ", "fix": "🔧", "root": "🎯", "arrow": "→"}
 _ASCII = {"start": ">>", "check": "[..]", "ok": "[OK]", "fail": "[X]", "warn": "[!]", "stats": "[#]", "next": "[*]",
-          "mute": "[m]", "new": "[+]", "resolved": "[-]", "fix": "[fix]"}
+          "mute": "[m]", "new": "[+]", "resolved": "[-]", "fix": "[fix]", "root": "[>]", "arrow": "->"}
 
 _STATUS_COLOR = {
     Overall.HEALTHY: Fore.GREEN,
@@ -89,6 +89,7 @@ def summary(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     c = verdict.counts(findings)
     status = s.paint(report.status.name, _STATUS_COLOR[report.status])
     lines = ["", RULE, s.bold(f"{s.marks['stats']} INFRASTRUCTURE VALIDATION SUMMARY"), RULE]
+    lines += root_causes(report, s)
     if report.incomplete:
         lines.append(s.paint("INCOMPLETE: interrupted; the checks below are those that finished", Fore.YELLOW))
     lines += [f"Overall Status: {status}", f"Critical Failures: {c['critical']}", f"Warnings: {c['warning']}"]
@@ -108,6 +109,8 @@ def summary(report: Report, *, color: bool, ascii_only: bool = False) -> str:
             lines.append(f"   - {f.message}")
             if f.remedy:
                 lines.append(f"     fix: {f.remedy}")
+            if f.caused_by:
+                lines.append("     caused by: " + _names(f.caused_by))
 
     fails = [f for f in findings if f.status is Status.FAIL and f.muted is None]
     section(f"{s.marks['fail']} CRITICAL FAILURES:", [f for f in fails if f.severity is Severity.CRITICAL], Fore.RED)
@@ -210,6 +213,35 @@ def _stale(mutes: Sequence[Mute], s: _Style) -> list[str]:
 
 def _who(m: Mute) -> str:
     return m.owner or "no owner given"
+
+
+def root_causes(report: Report, s: _Style) -> list[str]:
+    """The summary's first block: what to fix first, the split, and what each root explains."""
+    roots = causes.root_causes(report.findings)
+    if not roots:
+        return []
+    split = causes.split(roots)
+    parts = [f"{split.infrastructure} infrastructure", f"{split.configuration} configuration"]
+    if split.unchecked:
+        parts.append(f"{split.unchecked} could not be checked")
+    lines = [s.bold(f"{s.marks['root']} ROOT CAUSES"), f"Root causes: {split.total} ({', '.join(parts)})"]
+    for number, root in enumerate(roots, 1):
+        f = root.finding
+        if f.status is Status.FAIL and f.category is not None:
+            label = f"{f.category.value}, {f.severity.name.lower() if f.severity else ''}".rstrip(", ")
+        else:
+            label = "could not check"
+        lines.append(f"   {number}. [{label}] {f.message}" + (" (muted)" if f.muted else ""))
+        if root.explains:
+            count = len(root.explains)
+            lines.append(f"      {s.marks['arrow']} explains {count} finding{'s' if count != 1 else ''}: "
+                         + _names((e.rule, e.resource) for e in root.explains))
+    lines.append("")
+    return lines
+
+
+def _names(pairs: Iterable[tuple[str, str]]) -> str:
+    return ", ".join(f"{rule} ({resource})" for rule, resource in pairs)
 
 
 def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> str:
