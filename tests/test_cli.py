@@ -94,7 +94,7 @@ def test_json_report_owns_stdout(capsys):
     assert [f["message"] for f in fails if f["severity"] == "critical"] == SEED_CRITICAL
     assert {f["rule"] for f in fails} >= {"vpc.state", "cloudsql.state", "secrets.secret.exists", "cloudrun.vpc-connector"}
     assert all(set(f) >= {"check", "rule", "area", "status", "severity", "resource", "message", "actual", "expected",
-                          "remedy", "muted", "change"}
+                          "remedy", "muted", "change", "class", "caused_by"}
                for f in report["findings"])
     assert all(set(c) >= {"argv", "exit_code", "duration_s", "error"} for c in report["commands"])
     assert report["next_actions"][0].startswith("IMMEDIATE")
