@@ -116,7 +116,8 @@ def _matches(need: Need, finding: Finding) -> bool:
 
 def root_causes(findings: Iterable[Finding]) -> tuple[RootCause, ...]:
     """Roots of an analysed run, worst first: critical, warning, then could-not-check."""
-    items = list(findings)
+    # A muted failure is accepted: shown once, as muted, and not counted here either.
+    items = [f for f in findings if f.muted is None]
     roots = [f for f in items if f.status in _BAD and not f.caused_by]
     rank = {Severity.CRITICAL: 0, Severity.WARNING: 1}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -228,7 +229,7 @@ def test_recorded_scenario_has_exactly_its_root_causes(capsys, name):
             assert f["class"] is None                    # a could-not-check is neither
         else:
             assert f["class"] in ("infrastructure", "configuration"), f
-    assert report["generated_at"] == "2026-11-27T00:00:00Z"   # the recording's clock, not the wall clock
+    assert report["generated_at"] == "2026-11-27T00:00:00+00:00"   # the recording's clock, not the wall clock
 
 
 def test_root_causes_never_change_the_verdict(capsys):
@@ -277,3 +278,14 @@ def test_dns_down_prints_one_root_cause_explaining_tls_https_and_websocket(capsy
 def test_healthy_run_has_no_root_cause_block(capsys):
     code, out = _replay(capsys, "healthy", "--color", "never")
     assert code == 0 and "ROOT CAUSES" not in out
+
+
+def test_a_muted_failure_is_no_root_cause_and_not_counted():
+    from infracheck.model import Mute
+    import datetime as dt
+    mute = Mute(rule="vpc.state", reason="r", expires=dt.date(2027, 1, 1), owner="o", file="m.toml", line=1)
+    analysed = causes.analyse(CONNECTOR_DOWN)
+    muted = (dataclasses.replace(analysed[0], muted=mute),) + analysed[1:]
+    roots = causes.root_causes(muted)
+    assert [(r.finding.rule, r.finding.resource) for r in roots] == [("cloudrun.ready", "other")]
+    assert causes.split(roots).total == 1

@@ -231,7 +231,7 @@ def root_causes(report: Report, s: _Style) -> list[str]:
             label = f"{f.category.value}, {f.severity.name.lower() if f.severity else ''}".rstrip(", ")
         else:
             label = "could not check"
-        lines.append(f"   {number}. [{label}] {f.message}" + (" (muted)" if f.muted else ""))
+        lines.append(f"   {number}. [{label}] {f.message}")
         if root.explains:
             count = len(root.explains)
             lines.append(f"      {s.marks['arrow']} explains {count} finding{'s' if count != 1 else ''}: "
