@@ -15,7 +15,7 @@ import re
 import shlex
 from collections.abc import Iterable
 
-from infracheck import __version__, escalation, verdict
+from infracheck import __version__, causes, escalation, verdict
 from infracheck.model import Changes, Finding, Mute, Overall, Report, Severity, Status
 
 MARKER = "<!-- infracheck:issue-update project={project} -->"
@@ -128,21 +128,31 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
 
 
 def _root_causes(report: Report) -> list[str]:
+    """The roots of the dependency chain (causes.py) and their infrastructure / configuration split."""
     names = {st.component.area: st.component.name for st in escalation.components(report)}
-    fails = [f for f in report.findings if f.status is Status.FAIL and f.muted is None]
-    critical = [f for f in fails if f.severity is Severity.CRITICAL]
-    errors = [f for f in report.findings if f.status is Status.ERROR]
-    if critical:
-        lines = [f"{len(critical)} critical finding(s) block the environment:", ""]
-        lines += [f"- {_where(f, names)}: {escape(f.message)}" for f in critical]
-    elif errors:
-        lines = ["Nothing failed, but these checks could not run, so the verdict is not proven:", ""]
-        lines += [f"- {_where(f, names)}: {escape(f.message)}" for f in errors]
-    elif fails:
-        lines = ["No critical failure; configuration warnings only:", ""]
-        lines += [f"- {_where(f, names)}: {escape(f.message)}" for f in fails]
-    else:
-        lines = ["No infrastructure failure found: every check that ran passed."]
+    # causes.py already leaves muted failures out: a muted finding is listed under its component.
+    roots = list(causes.root_causes(report.findings))
+    if not roots:
+        return ["No infrastructure failure found: every check that ran passed."]
+    split = causes.split(roots)
+    parts = [f"{split.infrastructure} infrastructure", f"{split.configuration} configuration"]
+    if split.unchecked:
+        parts.append(f"{split.unchecked} could not be checked")
+    judged = split.infrastructure + split.configuration
+    share = (f" - {round(100 * split.infrastructure / judged)}% infrastructure, "
+             f"{round(100 * split.configuration / judged)}% configuration") if judged else ""
+    lines = [f"**Root causes: {split.total}** ({', '.join(parts)}){share}. Fix these first; "
+             "the findings each one explains are listed under it.", ""]
+    for number, root in enumerate(roots, 1):
+        f = root.finding
+        if f.status is Status.FAIL and f.category is not None:
+            kind = f"{f.category.value}, {f.severity.name.lower()}" if f.severity else f.category.value
+        else:
+            kind = "could not check"
+        lines.append(f"{number}. **{escape(kind)}** - {_where(f, names)}: {escape(f.message)}")
+        if root.explains:
+            explained = ", ".join(f"{code(e.rule)} ({code(e.resource)})" for e in root.explains)
+            lines.append(f"   - explains {len(root.explains)}: {explained}")
     return lines
 
 

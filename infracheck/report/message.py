@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 
-from infracheck import escalation, verdict
+from infracheck import causes, escalation, verdict
 from infracheck.model import Finding, Overall, Report, Severity, Status
 
 MAX_LINES = 40
@@ -52,12 +52,18 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     fails = [f for f in report.findings if f.status is Status.FAIL and f.muted is None]
     critical = [f for f in fails if f.severity is Severity.CRITICAL]
     errors = [f for f in report.findings if f.status is Status.ERROR]
-    causes = critical or errors or fails
-    if causes:
-        lines += ["", "ROOT CAUSE:"]
-        lines += _bullets([f.message for f in causes], "- ")
+    roots = list(causes.root_causes(report.findings))
+    if roots:
+        split = causes.split(roots)
+        lines += ["", "ROOT CAUSE:",
+                  f"- {split.total} root cause(s): {split.infrastructure} infrastructure, "
+                  f"{split.configuration} configuration" + (f", {split.unchecked} could not be checked"
+                                                            if split.unchecked else "")]
+        lines += _bullets([r.finding.message + (f" (explains {len(r.explains)} more)" if r.explains else "")
+                           for r in roots], "- ")
 
-    actions = [f for f in critical + errors + [f for f in fails if f not in critical]]
+    # Fix the roots; what they explain should clear with them (the issue update lists those).
+    actions = [r.finding for r in roots] or [f for f in critical + errors + [f for f in fails if f not in critical]]
     lines += ["", "ACTIONS REQUIRED:"]
     if actions:
         lines += _bullets([_action(f) for f in actions], "{n}. ")

@@ -105,3 +105,20 @@ def test_message_stays_within_40_lines_however_much_fails():
     lines = message.render(everything).splitlines()
     assert len(lines) <= message.MAX_LINES
     assert any(line.startswith("... and ") for line in lines)
+
+
+def test_message_acts_on_root_causes_first():
+    import dataclasses
+
+    from infracheck.model import Category
+
+    root = dataclasses.replace(finding("vpc.state", *CRIT, message="VPC connector state is 'ERROR'", remedy="recreate"),
+                               category=Category.INFRASTRUCTURE)
+    ready = dataclasses.replace(finding("cloudrun.ready", *CRIT, resource="auth-staging", message="not Ready",
+                                        remedy="redeploy"),
+                                category=Category.INFRASTRUCTURE, caused_by=(("vpc.state", "staging-connector"),))
+    lines = message.render(report(root, ready)).splitlines()
+    assert "- 1 root cause(s): 1 infrastructure, 0 configuration" in lines
+    assert "- VPC connector state is 'ERROR' (explains 1 more)" in lines
+    actions = lines[lines.index("ACTIONS REQUIRED:") + 1:]
+    assert actions[0] == "1. staging-connector: recreate" and not actions[1].startswith("2.")

@@ -239,3 +239,26 @@ def test_since_the_last_update():
     assert section.index("**New:**") < section.index("MAINTENANCE") < section.index("**Still failing:**")
     assert "since 2026-11-27T10:00:00+00:00" in section
     assert "### Since the last update" not in markdown.render(report(new))
+
+
+def test_root_causes_and_the_infrastructure_configuration_split():
+    import dataclasses
+
+    from infracheck.model import Category
+
+    root = dataclasses.replace(finding("vpc.state", *CRIT, message="VPC connector state is 'ERROR', expected 'READY'"),
+                               category=Category.INFRASTRUCTURE)
+    egress = dataclasses.replace(finding("cloudrun.vpc-egress", *CRIT, resource="auth-staging", message="egress"),
+                                 category=Category.CONFIGURATION)
+    ready = dataclasses.replace(
+        finding("cloudrun.ready", *CRIT, resource="netra-backend-staging", message="not Ready"),
+        category=Category.INFRASTRUCTURE, caused_by=(("vpc.state", "staging-connector"),))
+    text = markdown.render(report(root, egress, ready))
+    section = text[text.index("### Root Cause Analysis"):text.index("### Components")]
+    assert ("**Root causes: 2** (1 infrastructure, 1 configuration) - 50% infrastructure, 50% configuration."
+            in section)
+    assert ("1. **infrastructure, critical** - **VPC Connector** `staging-connector`: "
+            "VPC connector state is 'ERROR', expected 'READY'") in section
+    assert "   - explains 1: `cloudrun.ready` (`netra-backend-staging`)" in section
+    assert "2. **configuration, critical** - **Cloud Run Services** `auth-staging`: egress" in section
+    assert "not Ready" not in section  # a consequence is not a root
