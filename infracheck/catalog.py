@@ -33,11 +33,11 @@ RUNTIME_NAMES = frozenset({"actual", "value", "expected"})
 _AREA_KEYS = {"id", "order", "title", "ok", "fail", "summary", "missing", "api"}
 _CHECK_KEYS = {
     "id", "title", "why", "command", "foreach", "select", "missing", "sensitive",
-    "role", "rule", "resource", "with", "class", "depends_on",
+    "role", "rule", "resource", "with", "class", "depends_on", "context",
 }
 _RULE_KEYS = {
     "id", "title", "why", "path", "op", "value", "severity", "message", "remedy",
-    "when", "expected", "if_absent", "fix", "class", "depends_on",
+    "when", "expected", "if_absent", "fix", "class", "depends_on", "detail",
 }
 _FIX_KEYS = {"command", "auto", "wait", "when", "manual", "changes", "requires", "vars"}
 # A value fix mode puts on a gcloud command line from a document: one plain token.
@@ -295,6 +295,10 @@ def _expand(
     if not isinstance(extras_raw, dict):
         raise CatalogError(f"{path.name}: {where}: 'with' must be a table of name = command")
     extra_tokens = {name: _tokens(path, f"{where} with.{name}", cmd) for name, cmd in extras_raw.items()}
+    context_raw = raw.get("context", {})
+    if not isinstance(context_raw, dict):
+        raise CatalogError(f"{path.name}: {where}: 'context' must be a table of name = command")
+    context_tokens = {name: _tokens(path, f"{where} context.{name}", cmd) for name, cmd in context_raw.items()}
     rules_raw = raw.get("rule", [])
     if not isinstance(rules_raw, list) or not rules_raw and "missing" not in raw:
         raise CatalogError(f"{path.name}: {where}: needs at least one [[check.rule]] or a 'missing'")
@@ -351,6 +355,7 @@ def _expand(
                 api=api,
                 why=raw.get("why", "").strip(),
                 extras=tuple((n, tuple(sub.text(t) for t in toks)) for n, toks in extra_tokens.items()),
+                context=tuple((n, tuple(sub.text(t) for t in toks)) for n, toks in context_tokens.items()),
                 category=_category(path, where, raw.get("class")),
                 depends_on=_dependencies(path, where, raw.get("depends_on", []), sub) or (),
             )
@@ -393,6 +398,7 @@ def _rule(path: Path, check_id: str, raw: dict[str, Any], sub: "_Substituter") -
         fix=_fix(path, where, raw["fix"], sub) if "fix" in raw else None,
         category=_category(path, where, raw.get("class")),
         depends_on=_dependencies(path, where, raw["depends_on"], sub) if "depends_on" in raw else None,
+        detail=sub.jmespath(raw["detail"]) if raw.get("detail") else None,
     )
 
 

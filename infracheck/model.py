@@ -159,6 +159,10 @@ class Rule:
     fix: Fix | None = None  # fix mode's remedy; None: the remedy text is a manual step
     category: Category | None = None  # None: the check's
     depends_on: tuple[Dependency, ...] | None = None  # None: the check's
+    # JMESPath over {"item", "document", "actual", <context names>}: the reason GCP
+    # states for a failed state (a condition's message, an operation's error,
+    # since when), carried by the finding as `detail`.
+    detail: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,10 +201,12 @@ class Check:
     extras: tuple[tuple[str, tuple[str, ...]], ...] = ()
     category: Category | None = None  # default for its rules
     depends_on: tuple[Dependency, ...] = ()  # default for its rules, and for its could-not-check
+    # Sources read only for a finding's detail, by name: their failure costs the check nothing.
+    context: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def sources(self) -> tuple[tuple[str, ...], ...]:
-        return (self.argv,) + tuple(argv for _, argv in self.extras)
+        return (self.argv,) + tuple(argv for _, argv in self.extras + self.context)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -272,6 +278,7 @@ class Finding:
     muted: Mute | None = None  # a FAIL accepted by a mute: shown, not counted
     change: Change | None = None  # set when the run is compared with a baseline
     category: Category | None = None  # None for a pass-through error or skip: neither class
+    detail: str = ""  # what GCP says about the failure (reason, message, since when)
     needs: tuple[Need, ...] = ()  # what its failure may be explained by (from the catalog)
     # (rule, resource) of the root findings that explain this one; () for a root
     # cause, a pass or a skip. Filled by the judge (causes.py).

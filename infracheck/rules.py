@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextvars
 import datetime as dt
 import ipaddress
 import json
@@ -26,6 +27,35 @@ from infracheck.model import (
     CatalogError, Category, Check, CommandError, Dependency, ErrorKind, Finding, Need, Outcome, Rule, Severity,
     Status,
 )
+
+
+# The time the check being evaluated is judged as of, for since() and age_minutes().
+_NOW: contextvars.ContextVar[dt.datetime | None] = contextvars.ContextVar("infracheck_now", default=None)
+
+
+def _age(timestamp: str | None) -> dt.timedelta | None:
+    if not timestamp:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return (_NOW.get() or dt.datetime.now(dt.timezone.utc)) - when
+
+
+def duration(delta: dt.timedelta) -> str:
+    """'3 d 4 h', '1 h 50 min', '12 min': how long, to the precision a person reads."""
+    minutes = int(abs(delta.total_seconds()) // 60)
+    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        text = f"{days} d {hours} h" if hours else f"{days} d"
+    elif hours:
+        text = f"{hours} h {mins} min" if mins else f"{hours} h"
+    else:
+        text = f"{mins} min"
+    return text if delta.total_seconds() >= 0 else f"{text} in the future"
 
 
 class _Functions(functions.Functions):
@@ -97,6 +127,18 @@ class _Functions(functions.Functions):
             return None
         match = re.search(pattern, value)
         return match.group(1) if match and match.groups() else None
+
+    @functions.signature({"types": ["string", "null"]})
+    def _func_since(self, timestamp: str | None) -> str | None:
+        # How long ago an RFC 3339 time was, as of the run's clock: "1 h 50 min".
+        age = _age(timestamp)
+        return None if age is None else duration(age)
+
+    @functions.signature({"types": ["string", "null"]})
+    def _func_age_minutes(self, timestamp: str | None) -> float | None:
+        # Minutes since an RFC 3339 time, as of the run's clock (negative: after it).
+        age = _age(timestamp)
+        return None if age is None else age.total_seconds() / 60
 
     @functions.signature({"types": ["string", "null"]}, {"types": ["string"]})
     def _func_split(self, value: str | None, sep: str) -> list[str]:
@@ -218,6 +260,10 @@ def validate(checks: Iterable[Check]) -> None:
             for dep in rule.depends_on or ():
                 if dep.resource:
                     _compile(rwhere + " depends_on resource", dep.resource)
+            if rule.detail:
+                if check.sensitive:
+                    raise CatalogError(f"{rwhere}: a sensitive check may not have a detail")
+                _compile(rwhere + " detail", rule.detail)
         for dep in check.depends_on:
             if dep.resource:
                 _compile(where + " depends_on resource", dep.resource)
@@ -247,6 +293,20 @@ def evaluate(
     means the real time.
     """
     now = now or dt.datetime.now(dt.timezone.utc)
+    token = _NOW.set(now)
+    try:
+        return _evaluate(check, outcome, skipped, extras or {}, now)
+    finally:
+        _NOW.reset(token)
+
+
+def _evaluate(
+    check: Check,
+    outcome: Outcome,
+    skipped: frozenset[str],
+    extras: Mapping[tuple[str, ...], Outcome],
+    now: dt.datetime,
+) -> list[Finding]:
     if outcome.error is not None:
         if outcome.error.kind is ErrorKind.NOT_FOUND and check.missing is not None:
             return [_missing(check)]
@@ -263,19 +323,21 @@ def evaluate(
     if check.extras:
         document = {"resource": document}
         for name, argv in check.extras:
-            extra = (extras or {}).get(argv)
+            extra = extras.get(argv)
             if extra is None or extra.error is not None:
                 error = extra.error if extra is not None else None
                 return [_error(check, error or CommandError(ErrorKind.API_ERROR, "source did not run"))]
             document[name] = extra.document
 
+    # A context source that failed or did not run leaves its name null: it only adds detail.
+    context = {name: getattr(extras.get(argv), "document", None) for name, argv in check.context}
     findings = []
     for rule in check.rules:
         if rule.id in skipped:
             continue
         if not applies(rule, check):
             continue
-        findings.append(_judge(check, rule, document, now))
+        findings.append(_judge(check, rule, document, now, context))
     return findings
 
 
@@ -284,7 +346,8 @@ def applies(rule: Rule, check: Check) -> bool:
     return not rule.when or bool(search(rule.when, check.item))
 
 
-def _judge(check: Check, rule: Rule, document: Any, now: dt.datetime) -> Finding:
+def _judge(check: Check, rule: Rule, document: Any, now: dt.datetime,
+           context: Mapping[str, Any] | None = None) -> Finding:
     try:
         actual = search(rule.path, document)
     except jmespath.exceptions.JMESPathError as exc:
@@ -316,7 +379,19 @@ def _judge(check: Check, rule: Rule, document: Any, now: dt.datetime) -> Finding
         category=rule.category or check.category,
         needs=() if ok else _needs(check, check.depends_on if rule.depends_on is None else rule.depends_on,
                                    document, shown),
+        detail="" if ok or not rule.detail else _detail(rule.detail, check, document, shown, context or {}),
     )
+
+
+def _detail(expression: str, check: Check, document: Any, actual: Any, context: Mapping[str, Any]) -> str:
+    """What GCP itself says about the failure, as one line; empty when the document says nothing."""
+    try:
+        found = search(expression, {**context, "item": check.item, "document": document, "actual": actual})
+    except jmespath.exceptions.JMESPathError:
+        return ""  # e.g. join() over a condition without a message: nothing stated
+    if not isinstance(found, str):
+        return ""
+    return " ".join(found.split())
 
 
 def _needs(check: Check, deps: tuple[Dependency, ...], document: Any, actual: Any) -> tuple[Need, ...]:

@@ -113,6 +113,9 @@ def _broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
     ("cloudsql.toml", 'depends_on = [{ on = "cloudsql.instance.exists" }]', 'depends_on = [{ on = [] }]',
      ["cloudsql.operations", "'on' must be a rule id or a list of them"]),
     ("network.toml", 'resource = "host(item)"', 'resource = "host(item"', ["network.health", "depends_on resource", "JMESPath does not compile"]),
+    ("cloudsql.toml", 'detail = "document[?error]', 'detail = "document[?error', ["cloudsql.failed-operations", "detail", "JMESPath does not compile"]),
+    ("cloudsql.toml", "context = { operations =", "context = { operations = 'rm -rf /', x =", ["cloudsql.instance", "must start with 'gcloud'"]),
+    ("secrets.toml", 'id = "secrets.min-length"', 'id = "secrets.min-length"\ndetail = "payload.data"', ["secrets.min-length", "sensitive", "detail"]),
 ])
 def test_broken_catalog_fails_at_load_naming_file_and_check(tmp_path, file, old, new, words):
     folder = _broken(tmp_path, file, old, new)

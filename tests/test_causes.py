@@ -244,6 +244,7 @@ ROOT CAUSES
 Root causes: 8 (5 infrastructure, 3 configuration)
    1. [infrastructure, critical] VPC connector state is 'CREATING', expected 'READY'
    2. [infrastructure, critical] Cloud SQL instance state is 'MAINTENANCE', expected 'RUNNABLE'
+      detail: MAINTENANCE operation running since 2026-11-26T22:10:00.000Z (1 h 50 min)
    3. [infrastructure, critical] Secret 'database-url' is missing
    4. [infrastructure, critical] Secret 'jwt-secret-staging' is missing
    5. [configuration, critical] Service 'netra-backend-staging' has incorrect VPC connector: ''

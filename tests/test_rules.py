@@ -245,3 +245,69 @@ def test_a_pass_needs_nothing(default_checks):
     [ready] = [f for f in rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=[
         _service(check.resource, "staging-connector", ready="True")])) if f.rule == "cloudrun.ready"]
     assert ready.status is Status.PASS and ready.needs == ()
+
+
+# --- what GCP says: the finding's detail, and time where GCP gives it ---------------------------------
+
+NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
+
+
+@pytest.mark.parametrize("seconds,text", [
+    (0, "0 min"), (12 * 60 + 59, "12 min"), (3600, "1 h"), (6600, "1 h 50 min"), (86400 * 3 + 4 * 3600, "3 d 4 h"),
+    (86400 * 2, "2 d"), (-305 * 60, "5 h 5 min in the future"),
+])
+def test_duration_reads_as_a_person_would(seconds, text):
+    assert rules.duration(dt.timedelta(seconds=seconds)) == text
+
+
+def test_since_and_age_are_judged_as_of_the_runs_clock():
+    r = Rule("t.age", "join(' / ', [since(t), to_string(age_minutes(t))])", "eq", "x", Severity.WARNING, "{actual}")
+    check = _check(r)
+    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"t": "2026-11-26T22:10:00.000Z"}), now=NOW)
+    assert f.actual == "1 h 50 min / 110.0"
+    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"t": "2026-11-26T14:10:00-08:00"}), now=NOW)
+    assert f.actual == "1 h 50 min / 110.0"         # offsets as gcloud prints compute times
+
+
+_OPS = [
+    {"operationType": "MAINTENANCE", "status": "RUNNING", "startTime": "2026-11-26T22:10:00.000Z",
+     "insertTime": "2026-11-26T22:10:00.000Z"},
+    {"operationType": "MAJOR_VERSION_UPGRADE", "status": "DONE", "startTime": "2026-11-26T16:30:00.000Z",
+     "error": {"errors": [{"code": "INTERNAL_ERROR", "message": "Major version upgrade failed."}]}},
+]
+
+
+@pytest.mark.parametrize("check_id,resource,rule_id,document,context,detail", [
+    ("cloudrun.service", "netra-backend-staging", "cloudrun.ready",
+     [_service("netra-backend-staging", message=_SECRET_GONE)], None, "RevisionFailed: " + _SECRET_GONE),
+    ("cloudrun.service", "netra-backend-staging", "cloudrun.ready",      # Ready without a message: nothing stated
+     [_service("netra-backend-staging")], None, ""),
+    ("cloudsql.instance", None, "cloudsql.state", {"name": "db", "state": "MAINTENANCE"}, _OPS,
+     "MAINTENANCE operation running since 2026-11-26T22:10:00.000Z (1 h 50 min)"),
+    ("cloudsql.instance", None, "cloudsql.state", {"name": "db", "state": "MAINTENANCE"}, _OPS[1:], ""),
+    ("cloudsql.instance", None, "cloudsql.state", {"name": "db", "state": "MAINTENANCE"}, "error", ""),
+    ("cloudsql.operations", None, "cloudsql.failed-operations", _OPS, None,
+     "MAJOR_VERSION_UPGRADE started 2026-11-26T16:30:00.000Z: Major version upgrade failed."),
+    ("loadbalancer.certificate", "staging.netrasystems.ai", "loadbalancer.cert-active",
+     [{"name": "c", "type": "MANAGED", "creationTimestamp": "2026-11-26T13:00:00.000-08:00",
+       "managed": {"domains": ["staging.netrasystems.ai"], "status": "PROVISIONING",
+                   "domainStatus": {"staging.netrasystems.ai": "PROVISIONING"}}}], None,
+     "created 2026-11-26T13:00:00.000-08:00, 3 h ago"),
+])
+def test_a_failing_finding_carries_what_gcp_says(default_checks, check_id, resource, rule_id, document, context, detail):
+    check = next(c for c in default_checks if c.id == check_id and (resource is None or c.resource == resource))
+    outcomes = {}
+    for _, argv in check.context:
+        outcomes[argv] = (Outcome(argv, 1, 0.0, error=CommandError(ErrorKind.PERMISSION_DENIED, "denied"))
+                          if context == "error" else Outcome(argv, 0, 0.0, document=context))
+    findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=document), extras=outcomes, now=NOW)
+    [f] = [f for f in findings if f.rule == rule_id]
+    assert f.status is Status.FAIL       # a context source that failed costs the check nothing
+    assert f.detail == detail
+
+
+def test_a_pass_has_no_detail(default_checks):
+    check = next(c for c in default_checks if c.id == "cloudsql.instance")
+    outcomes = {argv: Outcome(argv, 0, 0.0, document=_OPS) for _, argv in check.context}
+    findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"state": "RUNNABLE"}), extras=outcomes, now=NOW)
+    assert [f.detail for f in findings if f.rule == "cloudsql.state"] == [""]

@@ -135,7 +135,7 @@ SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
     }),
     "lb-rebuild": ("CRITICAL", 2, {
         ("loadbalancer.url-map-exists", "staging", FAIL),
-        ("loadbalancer.cert-active", API, FAIL),      # PROVISIONING
+        ("loadbalancer.cert-provisioning", API, FAIL),  # PROVISIONING, created 10 min before the recording
         ("loadbalancer.cert-expiry", WEB, FAIL),      # 2026-12-10, 13 days after the recording
     }),
     "network-down": ("CRITICAL", 2, {
@@ -275,9 +275,9 @@ def _instance(ip_config):
             "settings": {"ipConfiguration": ip_config}}
 
 
-def _cert(domains, status, domain_status):
-    return [{"name": "multi", "type": "MANAGED", "creationTimestamp": "2025-01-10T11:00:00.000-08:00",
-             "managed": {"domains": domains, "status": status, "domainStatus": domain_status}}]
+def _cert(domains, status, domain_status, created="2025-01-10T11:00:00.000-08:00"):
+    cert = {"name": "multi", "type": "MANAGED", "managed": {"domains": domains, "status": status, "domainStatus": domain_status}}
+    return [{**cert, "creationTimestamp": created} if created else cert]
 
 
 # (id, check id, resource, rule id, document, `with` documents, expected status)
@@ -345,6 +345,21 @@ UNIT_CASES = [
                           {"name": "app", "ports": [{"containerPort": 8080}],
                            "startupProbe": {"periodSeconds": 10, "failureThreshold": 1, "tcpSocket": {"port": 8080}}}]),
      {}, "fail"),
+    ("cert-active: PROVISIONING for 3 h since its creationTimestamp is stuck",
+     "loadbalancer.certificate", WEB, "loadbalancer.cert-active",
+     _cert([WEB], "PROVISIONING", {WEB: "PROVISIONING"}, created="2026-11-26T21:00:00Z"), {}, "fail"),
+    ("cert-active: PROVISIONING for 10 min is still within what GCP takes",
+     "loadbalancer.certificate", WEB, "loadbalancer.cert-active",
+     _cert([WEB], "PROVISIONING", {WEB: "PROVISIONING"}, created="2026-11-26T23:50:00Z"), {}, "pass"),
+    ("cert-provisioning: ... and warns that it is still provisioning",
+     "loadbalancer.certificate", WEB, "loadbalancer.cert-provisioning",
+     _cert([WEB], "PROVISIONING", {WEB: "PROVISIONING"}, created="2026-11-26T23:50:00Z"), {}, "fail"),
+    ("cert-provisioning: a stuck one is cert-active's finding, not this one",
+     "loadbalancer.certificate", WEB, "loadbalancer.cert-provisioning",
+     _cert([WEB], "PROVISIONING", {WEB: "PROVISIONING"}, created="2026-11-26T21:00:00Z"), {}, "pass"),
+    ("cert-active: no creationTimestamp: PROVISIONING is judged as stuck, not excused",
+     "loadbalancer.certificate", WEB, "loadbalancer.cert-active",
+     _cert([WEB], "PROVISIONING", {WEB: "PROVISIONING"}, created=None), {}, "fail"),
     ("cert-active: a self-managed wildcard certificate covers the domain",
      "loadbalancer.certificate", API, "loadbalancer.cert-active",
      [{"name": "wild", "type": "SELF_MANAGED", "subjectAlternativeNames": ["*.netrasystems.ai"],

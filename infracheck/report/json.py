@@ -45,6 +45,7 @@ def as_dict(report: Report) -> dict[str, Any]:
                 "muted": _mute(f.muted) if f.muted else None,
                 "change": f.change.value if f.change else None,
                 "class": _class(f),
+                "detail": f.detail,
                 "caused_by": [{"rule": rule, "resource": resource} for rule, resource in f.caused_by],
             }
             for f in report.findings

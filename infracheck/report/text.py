@@ -107,6 +107,8 @@ def summary(report: Report, *, color: bool, ascii_only: bool = False) -> str:
         lines.append(s.paint(title, fore))
         for f in items:
             lines.append(f"   - {f.message}")
+            if f.detail:
+                lines.append(f"     detail: {f.detail}")
             if f.remedy:
                 lines.append(f"     fix: {f.remedy}")
             if f.caused_by:
@@ -232,6 +234,8 @@ def root_causes(report: Report, s: _Style) -> list[str]:
         else:
             label = "could not check"
         lines.append(f"   {number}. [{label}] {f.message}")
+        if f.detail:
+            lines.append(f"      detail: {f.detail}")
         if root.explains:
             count = len(root.explains)
             lines.append(f"      {s.marks['arrow']} explains {count} finding{'s' if count != 1 else ''}: "
