@@ -39,6 +39,7 @@ class StepKind(enum.Enum):
     WAIT = "wait"  # poll the check until GCP's operation has finished
     APPLY = "apply"  # run a gcloud command (only with --yes)
     MANUAL = "manual"  # a person does it; printed with the command to use
+    CONSEQUENCE = "consequence"  # nothing of its own: fixing its cause clears it
 
 
 class StepOutcome(enum.Enum):
@@ -50,6 +51,7 @@ class StepOutcome(enum.Enum):
     TIMED_OUT = "timed-out"
     BLOCKED = "blocked"  # a rule it requires still fails
     MANUAL = "manual"
+    CONSEQUENCE = "consequence"
     NOT_RUN = "not-run"  # an earlier step failed
 
 
@@ -85,7 +87,7 @@ class FixPlan:
 
     @property
     def automatic(self) -> tuple[Step, ...]:
-        return tuple(s for s in self.steps if s.kind is not StepKind.MANUAL)
+        return tuple(s for s in self.steps if s.kind in (StepKind.WAIT, StepKind.APPLY))
 
 
 def plan(
@@ -97,11 +99,11 @@ def plan(
     by_key = {(c.id, c.resource): c for c in checks}
     order = {c.id: i for i, c in enumerate(checks)}
     # A muted finding is accepted as it is (a reason, an owner, an expiry): nothing to fix.
-    failing = [f for f in findings if f.status is Status.FAIL and getattr(f, "muted", None) is None]
+    failing = [f for f in findings if f.status is Status.FAIL and f.muted is None]
     # Causes before consequences: a root cause (no caused_by) first, then the
     # catalog's order, which follows the request path (connector, database,
     # secrets, services, load balancer, reachability).
-    failing.sort(key=lambda f: (bool(getattr(f, "caused_by", ())), order.get(f.check, len(order))))
+    failing.sort(key=lambda f: (bool(f.caused_by), order.get(f.check, len(order))))
 
     steps: list[Step] = []
     for finding in failing:
@@ -141,6 +143,11 @@ def _step(finding: Finding, check: Check | None, rule: Rule | None, document: An
     label = finding.message
     if fix is None or (fix.when and not rules.lookup(fix.when, document)):
         default = SECRET_REASON if check is not None and check.sensitive else DEFAULT_REASON
+        if finding.caused_by and fix is None:
+            # Nothing to do here of its own: fixing its cause clears it (and the re-check shows it).
+            causes = ", ".join(f"{rule} ({resource})" for rule, resource in finding.caused_by)
+            return Step(StepKind.CONSEQUENCE, (finding,), label, instruction=remedy,
+                        reason=f"clears once {causes} is fixed", check=check)
         return Step(StepKind.MANUAL, (finding,), label, instruction=remedy,
                     reason=(fix.manual if fix and fix.manual else default), check=check)
     if fix.wait:
@@ -244,8 +251,8 @@ def apply(
     passing: set[str] = set()
     stopped = False
     for number, step in enumerate(fix_plan.steps, 1):
-        if step.kind is StepKind.MANUAL:
-            results.append(StepResult(step, StepOutcome.MANUAL))
+        if step.kind in (StepKind.MANUAL, StepKind.CONSEQUENCE):
+            results.append(StepResult(step, StepOutcome(step.kind.value)))
             continue
         if stopped:
             results.append(StepResult(step, StepOutcome.NOT_RUN, message="an earlier step failed"))
@@ -314,7 +321,8 @@ def rows(
             instruction=step.instruction,
             reason=step.reason,
             changes=step.changes,
-            outcome=result.outcome.value if result else ("manual" if step.kind is StepKind.MANUAL else "planned"),
+            outcome=result.outcome.value if result else (
+                step.kind.value if step.kind in (StepKind.MANUAL, StepKind.CONSEQUENCE) else "planned"),
             exit_code=result.exit_code if result else None,
             message=result.message if result else "",
             after=tuple(status.get((f.rule, f.resource), "") for f in step.findings) if findings_after else (),

@@ -303,14 +303,14 @@ class FixStep:
     """One step of fix mode's plan as the report shows it, planned or carried out."""
 
     number: int
-    kind: str  # "wait" | "apply" | "manual"
+    kind: str  # "wait" | "apply" | "manual" | "consequence"
     title: str  # the finding it fixes, as the diagnosis worded it
     fixes: tuple[tuple[str, str], ...]  # (rule, resource) of every finding it fixes
     argv: tuple[str, ...] = ()  # the exact command (apply, and manual steps that have one)
     instruction: str = ""  # manual: the remedy to follow
     reason: str = ""  # manual: why not automatic; apply: why it is blocked
     changes: tuple[str, ...] = ()  # before -> after, as a person reads it
-    outcome: str = "planned"  # applied | waited | failed | timed-out | blocked | manual | not-run
+    outcome: str = "planned"  # applied | waited | failed | timed-out | blocked | manual | consequence | not-run
     exit_code: int | None = None
     message: str = ""  # what happened (the classified error when it failed)
     after: tuple[str, ...] = ()  # the fixed findings' status after the re-check, e.g. "pass"

@@ -37,15 +37,13 @@ def changes(before: Sequence[Finding], after: Sequence[Finding]) -> tuple[Transi
 
 
 def to_recheck(report: Report, checks: Sequence[Check]) -> list[Check]:
-    """The checks with a finding that is not a pass, and the checks those findings explain.
+    """The checks with a finding that failed or could not be checked.
 
-    A finding another one causes (`caused_by`, when the judge named causes)
-    is re-run with its cause so that both heal in the same cycle.
+    What a failing root explains (a service not Ready behind a connector that
+    is not READY) fails too, so it is re-run in the same cycle as its cause
+    and both heal together; a check that passes is left for the full runs.
     """
     bad = {(f.check, f.resource) for f in report.findings if f.status in (Status.FAIL, Status.ERROR)}
-    roots = {(c.get("rule"), c.get("resource")) for f in report.findings
-             for c in getattr(f, "caused_by", ()) or () if isinstance(c, dict)}
-    bad |= {(f.check, f.resource) for f in report.findings if (f.rule, f.resource) in roots}
     return [c for c in checks if (c.id, c.resource) in bad]
 
 

@@ -134,3 +134,15 @@ def test_a_wait_that_never_ends_times_out_and_nothing_after_it_runs():
                         timeout=60, poll_interval=10, clock=lambda: float(next(clock)), sleep=lambda s: None)
     assert [r.outcome for r in results] == [StepOutcome.TIMED_OUT, StepOutcome.NOT_RUN]
     assert "still failing after" in results[0].message
+
+
+def test_a_consequence_without_a_fix_of_its_own_says_what_clears_it_and_comes_after_its_cause():
+    ready = _rule("cloudrun.ready")
+    service = dataclasses.replace(SERVICE, rules=(ready,))
+    consequence = dataclasses.replace(_fail(service, "cloudrun.ready"), caused_by=(("vpc.state", "c1"),))
+    plan = fix.plan([CONNECTOR, service], [consequence, _fail(CONNECTOR, "vpc.state", "CREATING")], _outcomes())
+    assert [s.findings[0].rule for s in plan.steps] == ["vpc.state", "cloudrun.ready"]
+    assert plan.steps[1].kind is StepKind.CONSEQUENCE and plan.steps[1] not in plan.automatic
+    assert plan.steps[1].reason == "clears once vpc.state (c1) is fixed"
+    results = fix.apply(plan, _never, lambda checks: [_ok(CONNECTOR, "vpc.state")], timeout=5)
+    assert [r.outcome for r in results] == [StepOutcome.WAITED, StepOutcome.CONSEQUENCE]

@@ -125,9 +125,10 @@ def summary(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     return "\n".join(lines) + "\n" + (fixes(report, color=color, ascii_only=ascii_only) if report.fixes else "")
 
 
-_KIND = {"wait": "WAIT", "apply": "AUTO", "manual": "MANUAL"}
+_KIND = {"wait": "WAIT", "apply": "AUTO", "manual": "MANUAL", "consequence": "FOLLOWS"}
 _DONE = {"applied": Fore.GREEN, "waited": Fore.GREEN, "failed": Fore.RED, "timed-out": Fore.RED,
-         "blocked": Fore.YELLOW, "not-run": Fore.YELLOW, "manual": Fore.YELLOW, "planned": Fore.CYAN}
+         "blocked": Fore.YELLOW, "not-run": Fore.YELLOW, "manual": Fore.YELLOW, "consequence": Fore.YELLOW,
+         "planned": Fore.CYAN}
 
 
 def fixes(report: Report, *, color: bool, ascii_only: bool = False) -> str:
@@ -150,7 +151,7 @@ def fixes(report: Report, *, color: bool, ascii_only: bool = False) -> str:
             head += "$ " + shlex.join(step.argv)
         else:
             head += step.title
-        if applied or step.outcome not in ("planned", "manual"):
+        if applied or step.outcome not in ("planned", "manual", "consequence"):
             head += "  " + s.paint(f"[{step.outcome}]", _DONE.get(step.outcome, ""))
         lines.append(head)
         pad = " " * 11
@@ -161,6 +162,9 @@ def fixes(report: Report, *, color: bool, ascii_only: bool = False) -> str:
             if step.instruction:
                 lines.append(f"{pad}do: {step.instruction}")
             lines.append(f"{pad}why by hand: {step.reason}")
+        elif step.kind == "consequence":
+            lines.append(f"{pad}{step.reason}; if it does not, then: {step.instruction}" if step.instruction
+                         else f"{pad}{step.reason}")
         elif step.reason:
             lines.append(f"{pad}{step.reason}")
         if step.message and step.outcome in ("failed", "timed-out", "blocked"):
