@@ -27,6 +27,10 @@ PROFILE_FILE = "profile.toml"
 ESCALATION_FILE = "escalation.toml"  # the issue update's data (plan section 4), not an area
 ENV_PREFIX = "INFRACHECK_"
 
+# Profile names whose values never reach an argv and are validated by their
+# own engine (the journey's JMESPath and JSON bodies hold spaces by nature).
+OWN_VALIDATION = frozenset({"journey"})
+
 # Names a message may use that are only known once a rule has been judged.
 RUNTIME_NAMES = frozenset({"actual", "value", "expected"})
 
@@ -45,6 +49,9 @@ _VAR_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MISSING_KEYS = {"severity", "message", "remedy"}
 _DEPENDENCY_KEYS = {"on", "resource"}
 _TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\}")
+# `{services:or}`: a list as the alternatives of a Cloud Logging filter,
+# '"a" OR "b"' (each value one quoted string).
+_OR_TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):or\}")
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)+$")
 
 
@@ -104,7 +111,8 @@ def load(
             raise CatalogError(f"unknown profile name '{name}' (known: {known})")
         profile[name] = _coerce(name, raw, profile[name], f"--set {name}")
     for name, value in profile.items():
-        _validate_value(name, value, patterns)
+        if name not in OWN_VALIDATION:
+            _validate_value(name, value, patterns)
 
     areas: list[tuple[int, Area]] = []
     checks: list[Check] = []
@@ -387,7 +395,8 @@ def _rule(path: Path, check_id: str, raw: dict[str, Any], sub: "_Substituter") -
         path=sub.jmespath(_require(path, raw, "path", where)),
         op=op,
         value=sub.value(value) if value is not None else None,
-        severity=_severity(path, where, raw.get("severity", "critical")),
+        # A severity may come from the profile: severity = "{log_finding_severity}".
+        severity=_severity(path, where, sub.text(str(raw.get("severity", "critical")))),
         message=sub.text(_require(path, raw, "message", where), runtime=True),
         remedy=sub.text(raw.get("remedy", "")),
         title=sub.text(raw.get("title", ""), runtime=True),
@@ -527,7 +536,13 @@ class _Substituter:
             value = self.lookup(m.group(1))
             return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
-        return _TEMPLATE.sub(repl, template)
+        def alternatives(m: re.Match[str]) -> str:
+            value = self.lookup(m.group(1))
+            # An empty list is one empty string: a filter that matches nothing, not one that matches all.
+            values = (value or [""]) if isinstance(value, list) else [value]
+            return " OR ".join('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+
+        return _TEMPLATE.sub(repl, _OR_TEMPLATE.sub(alternatives, template))
 
     def jmespath(self, template: str) -> str:
         """Substitute into a JMESPath expression, escaped for a raw string literal."""

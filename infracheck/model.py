@@ -120,6 +120,7 @@ class ErrorKind(enum.Enum):
     USAGE = "usage"
     API_ERROR = "api-error"
     INTERRUPTED = "interrupted"
+    MISSING_CREDENTIAL = "missing-credential"  # the journey's ${env:NAME} is not set
 
 
 @dataclasses.dataclass(frozen=True)

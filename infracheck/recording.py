@@ -20,10 +20,14 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from infracheck import __version__
+from infracheck import __version__, redact
 from infracheck.model import CannotRun, CommandError, ErrorKind, Outcome, Report
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
+
+
+# Failures that produced no output to replay (a missing journey credential is the environment's, not the stack's).
+_NOTHING_PRINTED = (ErrorKind.TIMEOUT, ErrorKind.INTERRUPTED, ErrorKind.MISSING_CREDENTIAL)
 
 
 class RecordingError(CannotRun):
@@ -118,13 +122,15 @@ def record(
     (directory / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     written = 1
     for outcome in outcomes:
-        if outcome.error is not None and outcome.error.kind in (ErrorKind.TIMEOUT, ErrorKind.INTERRUPTED):
+        if outcome.error is not None and outcome.error.kind in _NOTHING_PRINTED:
             continue  # nothing gcloud printed; a replay would lie about it
         stem = directory / name_for(outcome.argv)
         for suffix in (".json", ".stderr", ".exit"):
             stem.with_name(stem.name + suffix).unlink(missing_ok=True)
         if outcome.document is not None:
             document = mask_document(outcome.document) if outcome.argv in sensitive else outcome.document
+            if outcome.argv[:3] == LOG_READ:
+                document = redact_log_entries(document)
             # gcloud's --format=json: two-space indent, keys sorted.
             text = json.dumps(document, indent=2, sort_keys=True) + "\n"
             stem.with_name(stem.name + ".json").write_text(text, encoding="utf-8")
@@ -167,6 +173,33 @@ def _mask_chars(text: str) -> str:
     return "".join(
         "0" if c.isdigit() else "x" if c.islower() else "X" if c.isupper() else c for c in text
     )
+
+
+# `gcloud logging read` prints what the services wrote, which may be a secret.
+LOG_READ = ("gcloud", "logging", "read")
+# The fields of a LogEntry that carry the application's own text.
+_LOG_TEXT_FIELDS = ("textPayload", "jsonPayload", "protoPayload", "httpRequest", "labels")
+
+
+def redact_log_entries(document: Any) -> Any:
+    """Log entries with every secret-shaped string of their payloads redacted (names and times kept)."""
+    if not isinstance(document, list):
+        return document
+    return [
+        {k: _redact_strings(v) if k in _LOG_TEXT_FIELDS else v for k, v in entry.items()}
+        if isinstance(entry, dict) else entry
+        for entry in document
+    ]
+
+
+def _redact_strings(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact.redact(value)
+    if isinstance(value, list):
+        return [_redact_strings(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact_strings(v) for k, v in value.items()}
+    return value
 
 
 def mask_document(document: Any) -> Any:

@@ -3,7 +3,8 @@
 The only importer of `jmespath`. Operators follow Cloud Custodian's value
 filter where they overlap, plus what this domain needs (version at least, CIDR
 equal, days ahead). A few JMESPath functions cover what gcloud's JSON needs
-and JMESPath lacks: base64 payloads, resource paths, set difference.
+and JMESPath lacks: base64 payloads, resource paths, set difference, a log
+line cut short with its secrets redacted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import jmespath
 import jmespath.exceptions
 from jmespath import functions
 
+from infracheck import redact
 from infracheck.model import (
     CatalogError, Category, Check, CommandError, Dependency, ErrorKind, Finding, Need, Outcome, Rule, Severity,
     Status,
@@ -139,6 +141,15 @@ class _Functions(functions.Functions):
         # Minutes since an RFC 3339 time, as of the run's clock (negative: after it).
         age = _age(timestamp)
         return None if age is None else age.total_seconds() / 60
+
+    @functions.signature({"types": []}, {"types": ["number"]})
+    def _func_excerpt(self, value: Any, limit: float) -> str:
+        # Application text (a log line) shown in a finding: its first line,
+        # anything shaped like a secret redacted, cut short.
+        if value is None:
+            return ""
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        return redact.excerpt(text, int(limit))
 
     @functions.signature({"types": ["string", "null"]}, {"types": ["string"]})
     def _func_split(self, value: str | None, sep: str) -> list[str]:

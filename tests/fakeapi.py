@@ -73,7 +73,12 @@ _SERVICES: Final[dict[str, tuple[str, str]]] = {
     "secretmanager.test": ("secretmanager", "Secret Manager"),
     "vpcaccess.test": ("vpcaccess", "Serverless VPC Access"),
     "compute.test": ("compute", "Compute Engine"),
+    "logging.test": ("logging", "Cloud Logging"),
 }
+
+# POST routes that only read (Google's list methods that take their query in
+# the body). A diagnosis may send these; every other non-GET is a mutation.
+READ_ONLY_POSTS: Final = frozenset({"logging.test/v2/entries:list"})
 
 # IAM permissions are prefixed by these, not by the service name (sqladmin -> cloudsql).
 _PERMISSION_PREFIX: Final = {"sqladmin": "cloudsql"}
@@ -389,6 +394,12 @@ class LoggedRequest:
     started: float
     finished: float | None = None
     status: int | None = None  # None while in flight, or when a hang ended without an answer
+    body: str = ""  # the request body of a read-only POST (e.g. the logging filter)
+
+    @property
+    def reads(self) -> bool:
+        """A GET, or a POST that only reads (READ_ONLY_POSTS)."""
+        return self.method == "GET" or (self.method == "POST" and self.route in READ_ONLY_POSTS)
 
     @property
     def route(self) -> str:
@@ -834,8 +845,8 @@ class FakeGoogleAPI(_FixMixin):
 
     @property
     def mutations(self) -> list[LoggedRequest]:
-        """Return the logged non-GET requests (a diagnosis must send none)."""
-        return [r for r in self.requests if r.method != "GET"]
+        """Return the logged requests that are not reads (a diagnosis must send none)."""
+        return [r for r in self.requests if not r.reads]
 
     @property
     def in_flight(self) -> int:
@@ -876,6 +887,7 @@ class FakeGoogleAPI(_FixMixin):
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER": "http://secretmanager.test/",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_VPCACCESS": "http://vpcaccess.test/",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": "http://compute.test/compute/v1/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING": "http://logging.test/",
             "CLOUDSDK_PROXY_TYPE": "http",
             "CLOUDSDK_PROXY_ADDRESS": "127.0.0.1",
             "CLOUDSDK_PROXY_PORT": str(self.port),
@@ -943,6 +955,10 @@ class FakeGoogleAPI(_FixMixin):
     def _handle(self, handler: _Handler) -> None:
         """Answer one request (called on the connection's handler thread)."""
         host, path, query = handler.target()
+        body = ""
+        if handler.command == "POST" and host + unquote(path) in READ_ONLY_POSTS:
+            length = int(handler.headers.get("Content-Length") or 0)
+            body = handler.rfile.read(length).decode("utf-8", "replace") if length else ""
         record = LoggedRequest(
             method=handler.command,
             host=host,
@@ -950,6 +966,7 @@ class FakeGoogleAPI(_FixMixin):
             query=query,
             user_agent=handler.headers.get("User-Agent", ""),
             started=time.monotonic(),
+            body=body,
         )
         self._begin(record)
         answer: _Answer | None = None
@@ -971,7 +988,7 @@ class FakeGoogleAPI(_FixMixin):
             derived = self._derived_read(record.route)
             if derived is not None:
                 return _json_answer(200, derived)
-        if record.method != "GET":
+        if not record.reads:
             # Drain a request body so the keep-alive connection stays in sync.
             length = int(handler.headers.get("Content-Length") or 0)
             if length:

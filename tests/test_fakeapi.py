@@ -374,6 +374,23 @@ def test_non_get_is_refused_and_logged(api: FakeGoogleAPI) -> None:
     assert [(m.method, m.route, m.status) for m in api.mutations] == [("PATCH", SQL, 405), ("DELETE", SQL, 405)]
 
 
+def test_a_read_only_post_is_served_and_not_a_mutation(api: FakeGoogleAPI) -> None:
+    """entries:list is a POST that only reads: answered from its body file, its query kept; other POSTs stay 405."""
+    entries = "logging.test/v2/entries:list"
+    api.set_body(entries, {"entries": [{"logName": "projects/p/logs/x", "severity": "ERROR"}]})
+    conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=5)
+    try:
+        status, _, body = request(api, entries, "POST", b'{"filter": "severity>=ERROR"}', conn=conn)
+        assert status == 200 and json.loads(body)["entries"][0]["severity"] == "ERROR"
+        assert request(api, "logging.test/v2/entries:write", "POST", b"{}", conn=conn)[0] == 405
+        assert request(api, SQL, conn=conn)[0] == 200  # both bodies were read: the stream is in sync
+    finally:
+        conn.close()
+    [read] = [r for r in api.requests if r.route == entries]
+    assert read.reads and json.loads(read.body) == {"filter": "severity>=ERROR"}
+    assert [(m.method, m.route) for m in api.mutations] == [("POST", "logging.test/v2/entries:write")]
+
+
 def test_env_points_gcloud_here(api: FakeGoogleAPI, tmp_path: Path) -> None:
     """env() holds exactly the gcloud settings, none of os.environ."""
     env = api.env(tmp_path)
@@ -391,6 +408,7 @@ def test_env_points_gcloud_here(api: FakeGoogleAPI, tmp_path: Path) -> None:
         "CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER",
         "CLOUDSDK_API_ENDPOINT_OVERRIDES_VPCACCESS",
         "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING",
         "CLOUDSDK_PROXY_TYPE",
         "CLOUDSDK_PROXY_ADDRESS",
         "CLOUDSDK_PROXY_PORT",

@@ -76,3 +76,19 @@ def test_name_for_is_readable_and_drops_the_format_flag():
     name = recording.name_for(("gcloud", "sql", "instances", "describe", "db", "--project=p", "--format=json"))
     assert name == "gcloud_sql_instances_describe_db_--project=p"
     assert len(recording.name_for(("gcloud",) + ("x" * 50,) * 10)) <= 180
+
+
+def test_a_recorded_log_read_keeps_entries_but_not_secret_shaped_text(tmp_path):
+    canary = "Zx9CanaryValue"
+    argv = ("gcloud", "logging", "read", "severity>=ERROR", "--project=p", "--format=json")
+    entries = [{"logName": "projects/p/logs/run.googleapis.com%2Fstderr", "severity": "CRITICAL",
+                "timestamp": "2026-11-27T00:00:01Z", "resource": {"type": "cloud_run_revision",
+                                                                  "labels": {"service_name": "svc"}},
+                "textPayload": f"cannot connect to postgresql+asyncpg://u:{canary}@10.0.0.3/db",
+                "jsonPayload": {"nested": [f"key sk-ant-{canary}0123456789"]}}]
+    recording.record(tmp_path, [Outcome(argv, 0, 0.1, document=entries)], set(), {})
+    text = (tmp_path / f"{recording.name_for(argv)}.json").read_text()
+    assert canary not in text
+    [saved] = json.loads(text)
+    assert saved["severity"] == "CRITICAL" and saved["resource"] == entries[0]["resource"]
+    assert saved["textPayload"] == "cannot connect to [redacted postgres-url]"

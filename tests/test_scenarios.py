@@ -152,6 +152,9 @@ SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
         ("network.frontend-status", FRONT, FAIL),
         ("network.health-status", AUTH_HEALTH, FAIL),
     }),
+    "logs-errors": ("WARNING", 1, {
+        ("logs.no-errors", f"{BACKEND}, {AUTH}", FAIL),  # 4 CRITICAL/ALERT entries, one with a DB URL
+    }),
     "network-degraded": ("CRITICAL", 2, {
         ("network.tls-valid", WEB, FAIL),             # hostname mismatch
         ("network.frontend-status", FRONT, FAIL),

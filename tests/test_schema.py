@@ -44,6 +44,7 @@ SECRETS = "secretmanager.v1.secretmanager_v1_messages"
 RUN = "run.v1.run_v1_messages"
 VPCACCESS = "vpcaccess.v1.vpcaccess_v1_messages"
 COMPUTE = "compute.v1.compute_v1_messages"
+LOGGING = "logging.v2.logging_v2_messages"
 
 # Files that are not gcloud/API documents: probe results, recording metadata,
 # scenario definitions, and the stderr/exit code of a failed command.
@@ -90,6 +91,7 @@ REST_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"compute\.test/compute/v1/projects/{_NAME}/aggregated/(?P<aggregated>{'|'.join(AGGREGATED)})"),
      f"{COMPUTE}:{{aggregated}}"),
     (re.compile(rf"compute\.test/compute/v1/projects/{_NAME}/global/networks/{_NAME}"), f"{COMPUTE}:Network"),
+    (re.compile(r"logging\.test/v2/entries:list"), f"{LOGGING}:ListLogEntriesResponse"),
 ]
 
 # Recorded file stem (``gcloud_<argv joined by _>``, see recording.name_for) -> class. First match wins.
@@ -104,6 +106,7 @@ COMMAND_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"gcloud_run_services_(?:list|describe){_ARGS}"), f"{RUN}:Service"),
     (re.compile(rf"gcloud_secrets_versions_access{_ARGS}"), f"{SECRETS}:AccessSecretVersionResponse"),
     (re.compile(rf"gcloud_secrets_(?:list|describe){_ARGS}"), f"{SECRETS}:Secret"),
+    (re.compile(rf"gcloud_logging_read{_ARGS}"), f"{LOGGING}:LogEntry"),
 ]
 
 

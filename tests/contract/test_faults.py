@@ -49,6 +49,8 @@ MATRIX = [
      ("loadbalancer.health-checks", "health checks"), "error", "permission denied", "roles/compute.viewer"),
     (COMPUTE.format("urlMaps"), "unreachable",
      ("loadbalancer.url-maps", "staging"), "error", "some requests did not succeed", ""),
+    ("logging.test/v2/entries:list", "403",
+     ("logs.entries", "netra-backend-staging, auth-staging"), "error", "permission denied", "roles/logging.viewer"),
 ]
 UNAFFECTED = [("secrets.min-length", "jwt-secret-staging"), ("secrets.cors-origins", "cors-allowed-origins"),
               ("secrets.postgres-url", "database-direct-url")]

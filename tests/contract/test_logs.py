@@ -1,0 +1,60 @@
+"""`gcloud logging read` through the real gcloud: the query it sends, the finding, and no leaked secret."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.contract.conftest import ROOT, environment, infracheck
+
+pytestmark = pytest.mark.contract
+
+CANARY = "Zx9LogCanary"
+ENTRIES = "logging.test/v2/entries:list"
+
+
+def entry(n: int, service: str, **payload: object) -> dict[str, object]:
+    return {"insertId": f"id{n}", "logName": "projects/netra-staging/logs/run.googleapis.com%2Fstderr",
+            "resource": {"type": "cloud_run_revision", "labels": {
+                "service_name": service, "revision_name": f"{service}-0000{n}-abc", "location": "us-central1"}},
+            "severity": "CRITICAL", "timestamp": f"2026-11-27T00:00:0{n}Z", **payload}
+
+
+def test_logs_read_through_real_gcloud_reports_entries_without_secrets(api, gcloud_config, tmp_path):
+    api.set_body(ENTRIES, {"entries": [
+        entry(3, "netra-backend-staging",
+              textPayload=f"pool error for postgresql+asyncpg://netra:{CANARY}@10.1.0.3/netra\nsecond line {CANARY}"),
+        entry(2, "auth-staging", jsonPayload={"message": f"provider said: invalid key sk-ant-{CANARY}0123456789"}),
+        entry(1, "auth-staging", textPayload=f"plain {CANARY} on a line past the first three"),
+    ]})
+    folder, report_file = tmp_path / "rec", tmp_path / "report.json"
+    run = infracheck("record", str(folder), "--include", "logs.*", "--format", "json",
+                     "--output", str(report_file), "--set", "log_min_severity=ERROR", "--set", "log_freshness=30m",
+                     env=environment(api, gcloud_config))
+    assert run.code == 0, run.stderr
+
+    # The query gcloud sent: the profile's services, region and threshold; the window as a timestamp term.
+    [read] = [r for r in api.requests if r.route == ENTRIES]
+    sent = json.loads(read.body)
+    assert 'resource.labels.service_name=("netra-backend-staging" OR "auth-staging")' in sent["filter"]
+    assert 'resource.labels.location="us-central1"' in sent["filter"] and "severity>=ERROR" in sent["filter"]
+    assert sent["filter"].startswith('timestamp>="') and sent["orderBy"] == "timestamp desc"
+    assert sent["pageSize"] == 20 and sent["resourceNames"] == ["projects/netra-staging"]
+    assert not api.mutations  # entries:list is a read
+
+    [finding] = [f for f in run.json()["findings"] if f["rule"] == "logs.no-errors"]
+    assert (finding["status"], finding["severity"]) == ("fail", "warning")
+    assert finding["message"].startswith("Log entries at ERROR or above in the last 30m: 3 entries, newest first: "
+                                         "2026-11-27T00:00:03Z netra-backend-staging netra-backend-staging-00003-abc "
+                                         "CRITICAL: pool error for [redacted postgres-url]")
+    assert "[redacted anthropic-key]" in finding["message"]
+    for text in [run.stdout, run.stderr, report_file.read_text(), *(p.read_text() for p in folder.iterdir())]:
+        assert CANARY not in text
+
+    # The recording replays to the same finding.
+    replay = infracheck("diagnose", "--replay", str(folder), "--include", "logs.*", "--format", "json",
+                        "--set", "log_min_severity=ERROR", "--set", "log_freshness=30m",
+                        env=environment(api, gcloud_config))
+    assert replay.code == 1
+    assert [f["message"] for f in replay.json()["findings"]] == [finding["message"]]
