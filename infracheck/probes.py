@@ -102,6 +102,23 @@ def run(argv: tuple[str, ...], timeout: float, settings: ProbeSettings | None = 
     return Outcome(argv, 0, deadline.elapsed(), document=document)
 
 
+def open_connection(host: str, port: int, timeout: float, settings: ProbeSettings) -> socket.socket:
+    """A TCP connection to host:port, or to its resolve override (the journey connects the way probes do)."""
+    override = _override(host, settings)
+    address = (override[0], override[1] or port) if override else (host, port)
+    return socket.create_connection(address, timeout=timeout)
+
+
+def client_context(settings: ProbeSettings) -> ssl.SSLContext:
+    """The verifying TLS context probes use: system CAs plus the settings' CA bundle."""
+    return _verifying_context(settings.cafile)
+
+
+def describe(exc: BaseException, timeout: float) -> str:
+    """One short line for a network failure, worded as the probes word it."""
+    return _describe(exc, _Deadline(timeout))
+
+
 class _Failed(Exception):
     """A failure whose message is already the one line a person reads."""
 

@@ -16,7 +16,8 @@ COMMANDS = Path(__file__).resolve().parent.parent / "commands"
 def test_default_catalog_loads_and_validates():
     cat = catalog.load(environ={})
     rules.validate(cat.checks)
-    assert [a.id for a in cat.areas] == ["vpc", "cloudsql", "secrets", "cloudrun", "loadbalancer", "network"]
+    assert [a.id for a in cat.areas] == ["vpc", "cloudsql", "secrets", "cloudrun", "loadbalancer", "network", "logs",
+                                        "journey"]
     assert cat.profile["project"] == "netra-staging"
     secrets = [c for c in cat.checks if c.id == "secrets.secret"]
     assert len(secrets) == 10
@@ -192,3 +193,28 @@ def test_every_rule_has_a_class():
     cat = catalog.load(environ={})
     unclassed = [r.id for c in cat.checks for r in c.rules if (r.category or c.category) is None]
     assert unclassed == []
+
+
+def test_a_list_as_logging_filter_alternatives_and_a_severity_from_the_profile(tmp_path):
+    folder = tmp_path / "cat"
+    folder.mkdir()
+    (folder / "profile.toml").write_text('services = ["a", "b-2"]\nlevel = "warning"\n')
+    (folder / "x.toml").write_text(
+        '[area]\nid = "x"\ntitle = "X"\nok = "ok"\nfail = "fail"\n'
+        '[[check]]\nid = "x.one"\ncommand = "gcloud logging read \'name=({services:or})\' --format=json"\n'
+        '[[check.rule]]\nid = "x.rule"\npath = "@"\nop = "empty"\nseverity = "{level}"\nmessage = "m"\n')
+    [check] = catalog.load(folder, environ={}).checks
+    assert check.argv[3] == 'name=("a" OR "b-2")'
+    assert check.rules[0].severity.name == "WARNING"
+    with pytest.raises(CatalogError, match="severity must be 'critical' or 'warning', not 'info'"):
+        catalog.load(folder, overrides={"level": "info"}, environ={})
+
+
+def test_the_journey_is_validated_by_its_engine_not_as_argv_values(tmp_path):
+    profile = tmp_path / "p.toml"
+    profile.write_text('[[journey]]\nname = "login"\nurl = "https://h/login"\n'
+                       'expect = { "has a token" = "length(token) > `0`" }\nwait = "a b"\n')
+    cat = catalog.load(profile_file=profile, environ={})
+    [step] = [c for c in cat.checks if c.id == "journey.step"]
+    assert step.resource == "login" and step.argv == ("probe", "journey", "golden-path")
+    assert catalog.load(environ={}).profile["journey"] == []
