@@ -362,7 +362,7 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     if options.get("yes") and replay_dir is not None:
         raise CannotRun("--yes changes a live project: with --replay, --fix-mode only prints the plan "
                         "for the recorded state")
-    source = runner.source(the_plan.checks, options["timeout"], replay_dir)
+    source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"))
     now = recording.clock(replay_dir)
     project = str(cat.profile["project"])
     # Both files are read before anything runs: a bad one is exit 3 at once, not after the run.

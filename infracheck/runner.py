@@ -1,7 +1,8 @@
 """The run stage: run each planned command once, concurrently, and judge each check as its sources arrive.
 
-Sources are argv tuples: `gcloud ...` goes to `gcloud.run`, `probe ...` to
-`probes.run`; in replay both are read from a scenario folder instead. Workers
+Sources are argv tuples: `gcloud ...` goes to `gcloud.run`, `probe journey ...`
+to `journey.run` (the profile's steps), other `probe ...` to `probes.run`; in
+replay all are read from a scenario folder instead. Workers
 are daemon threads so that Ctrl-C never waits on a hung command.
 """
 
@@ -15,15 +16,27 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from infracheck import gcloud, probes, recording, rules
+from infracheck import gcloud, journey, probes, recording, rules
 from infracheck.model import CannotRun, Check, CommandError, ErrorKind, Finding, Outcome
 from infracheck.plan import Plan
 
 Source = Callable[[tuple[str, ...]], Outcome]
+JOURNEY = ("probe", "journey")  # the catalog's journey check runs the profile's steps
 
 
-def source(planned: Sequence[Check], timeout: float, replay_dir: Path | None = None) -> Source:
-    """Where outcomes come from: a replay folder, or gcloud and the network (checked to be usable first)."""
+def source(planned: Sequence[Check], timeout: float, replay_dir: Path | None = None,
+           journey_steps: object = None) -> Source:
+    """Where outcomes come from: a replay folder, or gcloud and the network (checked to be usable first).
+
+    `journey_steps` is the profile's `journey` list; a definition that cannot
+    run is refused here, before any command starts.
+    """
+    steps: tuple[journey.Step, ...] = ()
+    if any(c.argv[:2] == JOURNEY for c in planned):
+        try:
+            steps = journey.parse(journey_steps)
+        except journey.JourneyError as exc:
+            raise CannotRun(str(exc)) from None
     if replay_dir is not None:
         return replay(replay_dir)
     if any(c.argv[0] == "gcloud" for c in planned):
@@ -31,13 +44,14 @@ def source(planned: Sequence[Check], timeout: float, replay_dir: Path | None = N
             gcloud.executable()
         except gcloud.GcloudMissing as exc:
             raise CannotRun(str(exc)) from None
-    return live(timeout)
+    return live(timeout, steps=steps)
 
 
 def live(
     timeout: float,
     env: Mapping[str, str] | None = None,
     settings: probes.ProbeSettings | None = None,
+    steps: tuple[journey.Step, ...] = (),
 ) -> Source:
     """Run gcloud for real and probe the network for real.
 
@@ -53,9 +67,13 @@ def live(
         except ValueError as exc:
             raise CannotRun(str(exc)) from None
 
+    probe_settings = settings
+
     def run(argv: tuple[str, ...]) -> Outcome:
+        if argv[:2] == JOURNEY:
+            return journey.run(argv, steps, timeout, probe_settings, os.environ)
         if argv[0] == "probe":
-            return probes.run(argv, timeout, settings)
+            return probes.run(argv, timeout, probe_settings)
         return gcloud.run(argv, timeout, env)
 
     return run
