@@ -182,14 +182,28 @@ _LOG_TEXT_FIELDS = ("textPayload", "jsonPayload", "protoPayload", "httpRequest",
 
 
 def redact_log_entries(document: Any) -> Any:
-    """Log entries with every secret-shaped string of their payloads redacted (names and times kept)."""
+    """Log entries with every secret-shaped string of their payloads redacted (names and times kept).
+
+    A message keeps only its first line, which is all a rule shows (a stack
+    trace's later lines can quote anything); replays judge the same.
+    """
     if not isinstance(document, list):
         return document
-    return [
-        {k: _redact_strings(v) if k in _LOG_TEXT_FIELDS else v for k, v in entry.items()}
-        if isinstance(entry, dict) else entry
-        for entry in document
-    ]
+    entries = []
+    for entry in document:
+        if isinstance(entry, dict):
+            entry = {k: _redact_strings(v) if k in _LOG_TEXT_FIELDS else v for k, v in entry.items()}
+            if isinstance(entry.get("textPayload"), str):
+                entry["textPayload"] = _first_line(entry["textPayload"])
+            payload = entry.get("jsonPayload")
+            if isinstance(payload, dict) and isinstance(payload.get("message"), str):
+                entry["jsonPayload"] = {**payload, "message": _first_line(payload["message"])}
+        entries.append(entry)
+    return entries
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
 def _redact_strings(value: Any) -> Any:

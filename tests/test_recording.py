@@ -84,7 +84,7 @@ def test_a_recorded_log_read_keeps_entries_but_not_secret_shaped_text(tmp_path):
     entries = [{"logName": "projects/p/logs/run.googleapis.com%2Fstderr", "severity": "CRITICAL",
                 "timestamp": "2026-11-27T00:00:01Z", "resource": {"type": "cloud_run_revision",
                                                                   "labels": {"service_name": "svc"}},
-                "textPayload": f"cannot connect to postgresql+asyncpg://u:{canary}@10.0.0.3/db",
+                "textPayload": f"cannot connect to postgresql+asyncpg://u:{canary}@10.0.0.3/db\n  at {canary}",
                 "jsonPayload": {"nested": [f"key sk-ant-{canary}0123456789"]}}]
     recording.record(tmp_path, [Outcome(argv, 0, 0.1, document=entries)], set(), {})
     text = (tmp_path / f"{recording.name_for(argv)}.json").read_text()
