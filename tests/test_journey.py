@@ -285,7 +285,7 @@ def test_diagnose_runs_the_profiles_journey_one_finding_per_step(base, tmp_path,
     findings = [f for f in json.loads(out)["findings"] if f["status"] != "skip"]
     assert [(f["rule"], f["resource"], f["status"]) for f in findings] == [
         ("journey.step-passed", "login", "pass"), ("journey.step-passed", "chat", "pass"),
-        ("journey.step-passed", "ai-response", "pass")]
+        ("journey.websocket-event", "ai-response", "pass")]
     assert findings[0]["message"].startswith("Journey step 'login' passed: 200 in ")
     assert findings[0]["message"].endswith(" ms")
     for text in (out, err, report_file.read_text()):
