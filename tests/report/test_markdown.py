@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 
 import pytest
 from markdown_it import MarkdownIt
@@ -81,6 +82,7 @@ def test_structure_of_the_plans_update():
     assert headings(tokens, 4) == [
         "1. VPC Connector staging-connector", "2. Cloud SQL Instance netra-staging-db", "3. Secret Manager Secrets",
         "4. Cloud Run Services netra-backend-staging, auth-staging", "5. Load Balancer", "6. Reachability",
+        "7. Application Logs", "8. Golden Path Journey",
     ]
     assert "**Priority:** P0 CRITICAL" in text
     assert "`staging-outage`" in text and "`vpc-connector`" in text and "`database-connectivity`" in text
@@ -106,7 +108,7 @@ def test_components_table():
 def test_every_code_block_is_a_command_infracheck_ran():
     tokens = parse(markdown.render(OUTAGE))
     blocks = fences(tokens)
-    ran = {" ".join(o.argv) for o in OUTAGE.outcomes}
+    ran = {shlex.join(o.argv) for o in OUTAGE.outcomes}  # as a person pastes it (the logs filter is quoted)
     assert all(b.info == "bash" for b in blocks)
     lines = [line for b in blocks for line in b.content.splitlines()]
     assert lines and all(line.startswith("gcloud ") and line in ran for line in lines)
@@ -115,7 +117,7 @@ def test_every_code_block_is_a_command_infracheck_ran():
     assert vpc == ("gcloud compute networks vpc-access connectors describe staging-connector "
                    "--region=us-central1 --project=netra-staging --format=json\n")
     # The last block lists every gcloud command of the run, each once.
-    assert blocks[-1].content.splitlines() == [" ".join(o.argv) for o in OUTAGE.outcomes if o.argv[0] == "gcloud"]
+    assert blocks[-1].content.splitlines() == [shlex.join(o.argv) for o in OUTAGE.outcomes if o.argv[0] == "gcloud"]
 
 
 def test_checklist_ticked_from_the_run():
@@ -138,7 +140,7 @@ def test_unverifiable_items_stay_unticked_and_say_why_even_when_healthy():
         'All diagnostic scripts pass with "HEALTHY" status', 'VPC connector in "READY" state with adequate capacity',
         'Cloud SQL instance "RUNNABLE" with private IP connectivity', "All required secrets validated in Secret Manager",
         "Load balancer health checks configured for extended startup",
-        "All health endpoints return 200 OK within 10 seconds",
+        "All health endpoints return 200 OK within 10 seconds", "No CRITICAL errors in application logs",
     }
     why = {text.split(" - ")[0]: text.split(" - ", 1)[1] for ok, text in items if not ok}
     assert why["Database connectivity under 35 seconds consistently"].startswith("no Google API reports it")
