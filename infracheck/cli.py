@@ -185,7 +185,7 @@ def _watch(options: dict[str, Any]) -> int:
     cat = _load(options)
     the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
     replay_dir: Path | None = options.get("replay")
-    source = runner.source(the_plan.checks, options["timeout"], replay_dir)
+    source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"))
     fmt = options["fmt"]
     if fmt not in ("text", "json"):
         raise CannotRun(f"watch prints text or json (JSON Lines), not {fmt}")
