@@ -201,7 +201,7 @@ def test_a_list_as_logging_filter_alternatives_and_a_severity_from_the_profile(t
     (folder / "profile.toml").write_text('services = ["a", "b-2"]\nlevel = "warning"\n')
     (folder / "x.toml").write_text(
         '[area]\nid = "x"\ntitle = "X"\nok = "ok"\nfail = "fail"\n'
-        '[[check]]\nid = "x.one"\ncommand = "gcloud logging read \'name=({services:or})\' --format=json"\n'
+        '[[check]]\nid = "x.one"\nclass = "infrastructure"\ncommand = "gcloud logging read \'name=({services:or})\' --format=json"\n'
         '[[check.rule]]\nid = "x.rule"\npath = "@"\nop = "empty"\nseverity = "{level}"\nmessage = "m"\n')
     [check] = catalog.load(folder, environ={}).checks
     assert check.argv[3] == 'name=("a" OR "b-2")'
