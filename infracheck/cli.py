@@ -262,21 +262,23 @@ def list_checks(fmt: str, **options: Any) -> None:
         ]
         click.echo(json.dumps(out, indent=2))
         return
-    areas = {a.id: a for a in cat.areas}
-    current = None
-    for cid, checks in groups.items():
-        if checks[0].area != current:
-            current = checks[0].area
-            click.echo(f"\n[{current}] {areas[current].title}")
-        click.echo(f"  {cid}" + (f"   (for each {checks[0].foreach})" if checks[0].foreach else ""))
-        for command in dict.fromkeys(shlex.join(c.argv) for c in checks):
-            click.echo(f"      $ {command}")
-        for _, extra in checks[0].extras:
-            click.echo(f"      $ {shlex.join(extra)}")
-        if checks[0].missing:
-            click.echo(f"      {cid + '.exists':38} {checks[0].missing.severity.name.lower():8}  {checks[0].missing.message}")
-        for r in checks[0].rules:
-            click.echo(f"      {r.id:38} {r.severity.name.lower():8}  {_sample(r, checks)}")
+    for area in cat.areas:
+        click.echo(f"\n[{area.id}] {area.title}")
+        in_area = {cid: checks for cid, checks in groups.items() if checks[0].area == area.id}
+        if not in_area:
+            # e.g. the journey while the profile lists no [[journey]] steps
+            click.echo("  (nothing to check with this profile: the profile list its checks run for is empty)")
+        for cid, checks in in_area.items():
+            click.echo(f"  {cid}" + (f"   (for each {checks[0].foreach})" if checks[0].foreach else ""))
+            for command in dict.fromkeys(shlex.join(c.argv) for c in checks):
+                click.echo(f"      $ {command}")
+            for _, extra in checks[0].extras:
+                click.echo(f"      $ {shlex.join(extra)}")
+            if checks[0].missing:
+                exists = cid + ".exists"
+                click.echo(f"      {exists:38} {checks[0].missing.severity.name.lower():8}  {checks[0].missing.message}")
+            for r in checks[0].rules:
+                click.echo(f"      {r.id:38} {r.severity.name.lower():8}  {_sample(r, checks)}")
 
 
 def _sample(rule: Rule, checks: Sequence[Check]) -> str:

@@ -339,3 +339,12 @@ def test_list_shows_the_journey_step_check(base, tmp_path, capsys, cli_env):
     assert main(["list", "--profile", str(_profile(tmp_path, golden_path(base)))]) == 0
     out = capsys.readouterr().out
     assert "journey.step   (for each journey)" in out and "$ probe journey golden-path" in out
+
+
+def test_list_names_the_journey_area_even_without_steps(capsys, cli_env):
+    from infracheck.cli import main
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "[journey] Checking Golden Path Journey...\n  (nothing to check with this profile" in out
+    assert "[logs] Checking Application Logs...\n  logs.entries\n" in out
