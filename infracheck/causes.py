@@ -96,6 +96,14 @@ def analyse(findings: Sequence[Finding]) -> tuple[Finding, ...]:
     return tuple(out)
 
 
+def reanalyse(findings: Sequence[Finding]) -> tuple[Finding, ...]:
+    """analyse() over findings some of which were judged again (a watch cycle, a re-check after fixes).
+
+    The roots named before are forgotten first: a cause fixed since explains nothing now.
+    """
+    return analyse([dataclasses.replace(f, caused_by=()) if f.caused_by else f for f in findings])
+
+
 def _reachable(start: int, direct: dict[int, set[int]]) -> set[int]:
     seen: set[int] = set()
     stack = list(direct[start])

@@ -201,7 +201,7 @@ def _watch(options: dict[str, Any]) -> int:
         narrowed = the_plan if subset is None else plan.subset(the_plan, [(c.id, c.resource) for c in subset])
         now = recording.clock(replay_dir)
         result = runner.run(narrowed, source, options["jobs"], now)
-        findings = tuple(f for i in sorted(result.findings) for f in result.findings[i])
+        findings = causes.analyse([f for i in sorted(result.findings) for f in result.findings[i]])
         if subset is None:  # a full run also says which mutes expired or matched nothing
             findings = mutes.apply(findings + the_plan.skip_findings, accepted, now,
                                    complete=not result.incomplete).findings
@@ -457,7 +457,7 @@ def _apply_fixes(
         if result.outcome in (fix.StepOutcome.FAILED, fix.StepOutcome.TIMED_OUT):
             click.echo(f"infracheck: fix step {number} {result.outcome.value}: {result.message}; "
                        "the steps after it were not run", err=True)
-    findings = verdict.merge(report.findings, recheck(fix.affected(fix_plan, results, report.findings)))
+    findings = causes.reanalyse(verdict.merge(report.findings, recheck(fix.affected(fix_plan, results, report.findings))))
     return dataclasses.replace(report, findings=findings, status=verdict.overall(findings), before=report.status,
                                fixes=fix.rows(fix_plan, results, findings))
 

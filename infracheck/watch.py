@@ -14,7 +14,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 
-from infracheck import verdict
+from infracheck import causes, verdict
 from infracheck.model import Transition, Check, Cycle, Finding, Overall, Report, Status
 
 
@@ -83,7 +83,7 @@ def loop(
             if last is None or full:
                 findings = run.findings
             else:
-                findings = verdict.merge(last.report.findings, run.findings)
+                findings = causes.reanalyse(verdict.merge(last.report.findings, run.findings))
             merged = dataclasses.replace(
                 run, findings=tuple(findings), status=verdict.overall(findings),
                 outcomes=run.outcomes,

@@ -149,3 +149,13 @@ def test_a_muted_finding_gets_no_fix_step_and_stays_muted_in_watch(capsys, tmp_p
                  "--max-wait", "1", "--format", "json"]) == 2
     cycles = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert all(c["counts"]["warning"] == 0 and c["counts"]["muted"] == 1 for c in cycles)
+
+
+def test_every_watch_cycle_names_the_root_causes_of_what_it_merged(capsys):
+    assert main(["watch", "--replay", str(FIXTURES / "vpc-down"), "--exclude", "network*", "--interval", "0",
+                 "--max-wait", "1", "--format", "json"]) == 2
+    cycles = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(cycles) >= 2 and not cycles[1]["watch"]["full"]
+    for c in cycles:
+        ready = [f for f in c["findings"] if f["rule"] == "cloudrun.ready"]
+        assert ready and all(f["caused_by"] == [{"rule": "vpc.state", "resource": "staging-connector"}] for f in ready)
