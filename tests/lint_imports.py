@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 OWNERS = {
-    "sh": {"infracheck/gcloud.py"},
+    "sh": {"infracheck/gcloud.py", "infracheck/warm.py"},
     "subprocess": set(),
     # journey.py extracts and asserts over HTTP answers while it runs (the run stage).
     "jmespath": {"infracheck/rules.py", "infracheck/journey.py"},

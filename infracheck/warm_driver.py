@@ -1,0 +1,373 @@
+"""Run many gcloud commands from one loaded gcloud (the warm engine's driver).
+
+This file is not imported by infracheck: infracheck/warm.py starts it as a
+script under the Python the `gcloud` on PATH would use, so it may import only
+the standard library and the Cloud SDK (never infracheck or its dependencies).
+
+    PYTHON [CLOUDSDK_PYTHON_ARGS] warm_driver.py SDK_ROOT JOBS
+
+How it works. The process ("zygote") does what gcloud's own entry point
+does (lib/gcloud.py: sys.path set-up, then googlecloudsdk.gcloud_main and
+CreateCLI) once, then forks one child per command. The child points file
+descriptors 0/1/2 at /dev/null and two pipes and runs gcloud_main.main() on
+the loaded CLI, then exits with gcloud's exit code: a child is a gcloud
+process that skipped start-up, so its exit code, stdout and stderr are those
+of a separate process, byte for byte, and no flag, property or cache of one
+command can reach the next (each starts from the zygote's untouched state).
+
+Import cost is paid once per surface, not once per command: a child reports
+the modules its command imported; the zygote imports them too, so the next
+children of that surface start warm. Until a surface is warm, its other
+commands wait rather than each paying the cold import.
+
+Protocol: JSON lines. stdin: {"id": N, "argv": [...], "timeout": s} (argv
+without the leading "gcloud"); closing stdin ends the driver once the
+commands in flight are done. stdout: {"ready": pid} once loaded, or
+{"failed": "why"} and exit 3; {"started": id, "pid": p} when a command's
+process exists (its process group, for infracheck to kill on Ctrl-C);
+{"id": N, "code": c, "stdout": b64, "stderr": b64} when it exits,
+{"id": N, "timeout": true} when it was killed at its deadline, {"id": N,
+"signal": s} when it died of a signal (infracheck re-runs it as a process).
+"""
+
+from __future__ import annotations  # annotations only: gcloud runs on Python 3.8+
+
+import base64
+import gc
+import importlib
+import json
+import os
+import select
+import signal
+import sys
+import time
+from typing import IO, Any
+
+_LOAD_FAILED = 3
+_EXITING_POLL = 0.01  # s
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 3:
+        sys.stderr.write("usage: warm_driver.py SDK_ROOT JOBS\n")
+        return 2
+    sdk_root, jobs = argv[1], max(1, int(argv[2]))
+    # The protocol gets private descriptors; 0 and 1 become /dev/null so that
+    # nothing gcloud prints while loading can corrupt it.
+    requests_fd, replies_fd = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+    replies = os.fdopen(replies_fd, "w", buffering=1)
+    try:
+        entry, gcloud_main, cli = _load(sdk_root)
+    except BaseException as exc:  # any failure means: use one process per command
+        replies.write(json.dumps({"failed": "%s: %s" % (type(exc).__name__, exc)}) + "\n")
+        return _LOAD_FAILED
+    # Long-lived objects out of the collector's way: children would otherwise
+    # copy every page the collector touches.
+    gc.collect()
+    gc.freeze()
+    replies.write(json.dumps({"ready": os.getpid()}) + "\n")
+    Zygote(entry, gcloud_main, cli, jobs, requests_fd, replies).serve()
+    return 0
+
+
+def _load(sdk_root: str) -> tuple[Any, Any, Any]:
+    """gcloud's entry point up to the point where it would execute argv."""
+    lib = os.path.join(sdk_root, "lib")
+    if not os.path.isfile(os.path.join(lib, "gcloud.py")):
+        raise RuntimeError("no lib/gcloud.py under %s" % sdk_root)
+    sys.path.insert(0, lib)
+    entry: Any = importlib.import_module("gcloud")  # the SDK's lib/gcloud.py: sets sys.path up
+
+    sys.path = entry.reorder_sys_path(sys.path)
+    entry._fix_google_module()
+    gcloud_main = entry._import_gcloud_main()
+    cli = gcloud_main.CreateCLI([])
+    sys.argv = [entry.__file__]
+    return entry, gcloud_main, cli
+
+
+class Zygote:
+    def __init__(self, entry: Any, gcloud_main: Any, cli: Any, jobs: int, requests_fd: int,
+                 replies: IO[str]) -> None:
+        self.entry, self.gcloud_main, self.cli = entry, gcloud_main, cli
+        self.jobs = jobs
+        self.requests_fd = requests_fd
+        self.replies = replies
+        self.pending: list[dict[str, Any]] = []  # requests not started, in arrival order
+        self.running: dict[int, _Child] = {}  # pid -> _Child
+        self.warm: set[str] = set()  # surfaces whose modules the zygote has imported
+        self.learning: set[str] = set()  # surfaces whose first command is running
+        self.to_import: list[str] = []  # module names learned from children, not imported yet
+        self.buffer = b""
+        self.open = True
+
+    def serve(self) -> None:
+        while self.open or self.pending or self.running:
+            self._start_what_fits()
+            self._wait()
+            self._import_learned()
+
+    # ---- scheduling
+
+    def _start_what_fits(self) -> None:
+        while self.pending and len(self.running) < self.jobs:
+            request = self._next()
+            if request is None:
+                return
+            self.pending.remove(request)
+            self._fork(request)
+
+    def _next(self) -> dict[str, Any] | None:
+        """A warm surface first, then a surface nobody is loading; else wait for one."""
+        for request in self.pending:
+            if _surface(request) in self.warm:
+                return request
+        for request in self.pending:
+            if _surface(request) not in self.learning:
+                return request
+        if not self.running:  # nothing left to learn from: run it cold
+            return self.pending[0]
+        return None
+
+    def _wait(self) -> None:
+        readable = [child.out for child in self.running.values()]
+        readable += [child.err for child in self.running.values()]
+        readable += [child.modules for child in self.running.values()]
+        if self.open:
+            readable.append(self.requests_fd)
+        now = time.monotonic()
+        deadlines = [child.deadline - now for child in self.running.values()]
+        # A child closes its pipes a moment before waitpid can see it exit:
+        # poll briefly for those instead of sleeping until their deadline.
+        deadlines += [_EXITING_POLL for child in self.running.values() if child.drained]
+        timeout = max(0.0, min(deadlines)) if deadlines else None
+        ready, _, _ = select.select([fd for fd in readable if fd is not None], [], [], timeout)
+        for fd in ready:
+            if fd == self.requests_fd:
+                self._read_requests()
+            else:
+                self._drain(fd)
+        self._reap()
+
+    def _read_requests(self) -> None:
+        data = os.read(self.requests_fd, 65536)
+        if not data:
+            self.open = False
+            return
+        self.buffer += data
+        *lines, self.buffer = self.buffer.split(b"\n")
+        for line in lines:
+            if line.strip():
+                self.pending.append(json.loads(line))
+
+    def _drain(self, fd: int) -> None:
+        for child in self.running.values():
+            for name in ("out", "err", "modules"):
+                if getattr(child, name) == fd:
+                    data = os.read(fd, 65536)
+                    if data:
+                        getattr(child, name + "_data").append(data)
+                    else:
+                        os.close(fd)
+                        setattr(child, name, None)
+                    return
+
+    def _reap(self) -> None:
+        now = time.monotonic()
+        for pid, child in list(self.running.items()):
+            if child.deadline <= now and child.status is None and not child.timed_out:
+                _kill_group(pid)
+                child.timed_out = True
+                # Its output no longer matters, and a descendant that left its
+                # group could hold the pipes open for ever.
+                for name in ("out", "err", "modules"):
+                    fd = getattr(child, name)
+                    if fd is not None:
+                        os.close(fd)
+                        setattr(child, name, None)
+            if child.status is None:
+                done, status, usage = os.wait4(pid, os.WNOHANG)
+                if done:
+                    child.status = status
+                    child.cpu = usage.ru_utime + usage.ru_stime
+            # Reply once the process is gone and its pipes are drained.
+            if child.status is not None and child.drained:
+                del self.running[pid]
+                self._reply(child, child.status)
+
+    def _reply(self, child: _Child, status: int) -> None:
+        surface = _surface(child.request)
+        self.learning.discard(surface)
+        reply: dict[str, Any] = {"id": child.request["id"], "cpu": round(child.cpu, 3)}
+        if child.timed_out:
+            reply["timeout"] = True
+        elif os.WIFSIGNALED(status):
+            reply["signal"] = os.WTERMSIG(status)
+        else:
+            reply["code"] = os.WEXITSTATUS(status)
+            reply["stdout"] = base64.b64encode(b"".join(child.out_data)).decode("ascii")
+            reply["stderr"] = base64.b64encode(b"".join(child.err_data)).decode("ascii")
+            if surface not in self.warm:
+                self.warm.add(surface)
+                learned = b"".join(child.modules_data).decode("utf-8", "replace").split()
+                self.to_import.extend(learned)
+        self.replies.write(json.dumps(reply) + "\n")
+
+    def _import_learned(self) -> None:
+        # Imports only: executing a module's top level is what the next
+        # command would do first thing anyway, with the same environment.
+        while self.to_import:
+            name = self.to_import.pop(0)
+            if name not in sys.modules:
+                try:
+                    importlib.import_module(name)
+                except BaseException:  # a module that imports only in context stays cold
+                    pass
+        gc.freeze()
+
+    # ---- one command
+
+    def _fork(self, request: dict[str, Any]) -> None:
+        surface = _surface(request)
+        if surface not in self.warm:
+            self.learning.add(surface)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        mod_r, mod_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child never returns
+            os.close(out_r)
+            os.close(err_r)
+            os.close(mod_r)
+            _run_child(self, request, out_w, err_w, mod_w)
+        try:
+            os.setpgid(pid, pid)  # also done by the child: whichever runs first
+        except OSError:
+            pass
+        os.close(out_w)
+        os.close(err_w)
+        os.close(mod_w)
+        self.replies.write(json.dumps({"started": request["id"], "pid": pid}) + "\n")
+        self.running[pid] = _Child(request, out_r, err_r, mod_r)
+
+
+class _Child:
+    def __init__(self, request: dict[str, Any], out: int, err: int, modules: int) -> None:
+        self.request = request
+        self.deadline = time.monotonic() + float(request["timeout"])
+        # A descriptor is None once drained to its end.
+        self.out: int | None = out
+        self.err: int | None = err
+        self.modules: int | None = modules
+        self.out_data: list[bytes] = []
+        self.err_data: list[bytes] = []
+        self.modules_data: list[bytes] = []
+        self.status: int | None = None
+        self.timed_out = False
+        self.cpu = 0.0  # s, user + system, once reaped
+
+    @property
+    def drained(self) -> bool:
+        return self.out is None and self.err is None and self.modules is None
+
+
+def _surface(request: dict[str, Any]) -> str:
+    return request["argv"][0] if request["argv"] else ""
+
+
+def _run_child(zygote: Zygote, request: dict[str, Any], out_w: int, err_w: int, mod_w: int) -> None:
+    code = 70
+    try:
+        os.setpgid(0, 0)
+        _die_with_parent()
+        os.close(zygote.requests_fd)
+        os.close(zygote.replies.fileno())
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        os.close(out_w)
+        os.close(err_w)
+        before = set(sys.modules)
+        code = _execute(zygote.entry, zygote.gcloud_main, zygote.cli, request["argv"])
+        learned = [name for name in sys.modules if name not in before]
+        os.write(mod_w, "\n".join(learned).encode("utf-8"))
+    finally:
+        os._exit(code)
+
+
+def _execute(entry: Any, gcloud_main: Any, cli: Any, argv: list[str]) -> int:
+    """What `gcloud ARGV` does after start-up, ending as the process would end."""
+    import atexit
+    import traceback
+
+    sys.argv = [entry.__file__] + list(argv)
+    code = 0
+    try:
+        try:
+            # lib/gcloud.py: sys.exit(gcloud_main.main()); gcloud_main's
+            # __main__ turns a KeyboardInterrupt into its own message.
+            try:
+                code = _exit_code(gcloud_main.main(gcloud_cli=cli))
+            except KeyboardInterrupt:
+                from googlecloudsdk.core.util import keyboard_interrupt
+
+                keyboard_interrupt.HandleInterrupt()
+        except SystemExit as exc:
+            code = _exit_code(exc.code)
+        atexit._run_exitfuncs()
+    except BaseException:  # what the interpreter does with an uncaught exception
+        traceback.print_exc()
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            pass
+    return code
+
+
+def _exit_code(value: object) -> int:
+    """The process exit status Python gives sys.exit(value)."""
+    if value is None:
+        return 0
+    if isinstance(value, int):
+        return value & 0xFF
+    sys.stderr.write("%s\n" % (value,))
+    return 1
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this child when the zygote dies, so no command outlives a kill."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # the zygote died before prctl took effect
+        os._exit(137)
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
