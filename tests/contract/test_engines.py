@@ -32,8 +32,6 @@ HUNG = {argv for argv in ARGVS for _, fault, (_, name), *_ in MATRIX if fault ==
 HUNG_TIMEOUT, ROOMY_TIMEOUT = 15.0, 300.0
 
 
-def timeout_for(argv: tuple[str, ...]) -> float:
-    return HUNG_TIMEOUT if argv in HUNG else ROOMY_TIMEOUT
 
 
 def as_process(argv: tuple[str, ...], env: dict[str, str], timeout: float) -> tuple[str, int | None, bytes, bytes]:
@@ -49,9 +47,13 @@ def as_process(argv: tuple[str, ...], env: dict[str, str], timeout: float) -> tu
     return "done", proc.returncode, out, err
 
 
-def both_engines(fake: FakeGoogleAPI, config: Path, argvs: list[tuple[str, ...]], jobs: int = 8) -> dict:
+def both_engines(fake: FakeGoogleAPI, config: Path, argvs: list[tuple[str, ...]], jobs: int = 8,
+                 hung: frozenset[tuple[str, ...]] = frozenset()) -> dict:
     env = gcloud.environment(TIMEOUT, fake.run_env(config))
     results: dict = {}
+
+    def timeout_for(argv: tuple[str, ...]) -> float:
+        return HUNG_TIMEOUT if argv in hung else ROOMY_TIMEOUT
 
     def process_side() -> None:
         with ThreadPoolExecutor(jobs) as pool:
@@ -108,7 +110,7 @@ def faulted(fake: FakeGoogleAPI, tmp_path_factory: pytest.TempPathFactory) -> It
     for route, fault, *_ in MATRIX:
         fake.fault(route, fault)
     try:
-        yield both_engines(fake, tmp_path_factory.mktemp("gcloud-config"), ARGVS)
+        yield both_engines(fake, tmp_path_factory.mktemp("gcloud-config"), ARGVS, hung=frozenset(HUNG))
     finally:
         fake.clear_faults()
 
