@@ -72,6 +72,10 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Commands run at the same time."),
         click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(1, 3600),
                      help="Seconds before a command is killed (with its children)."),
+        click.option("--engine", type=click.Choice(["auto", "warm", "process"]), default="auto", show_default=True,
+                     help="How gcloud runs: 'warm' loads gcloud once and forks each command from it (same "
+                          "output, a fraction of the CPU); 'process' starts one gcloud per command; 'auto' "
+                          "is warm where it can start, else process."),
         click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(sorted(FORMATTERS)),
                      help="Report format; machine formats own stdout."),
         click.option("--output", "outputs", multiple=True, metavar="[FORMAT=]PATH",
@@ -364,7 +368,8 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     if options.get("yes") and replay_dir is not None:
         raise CannotRun("--yes changes a live project: with --replay, --fix-mode only prints the plan "
                         "for the recorded state")
-    source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"))
+    source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
+                           options["engine"], options["jobs"])
     now = recording.clock(replay_dir)
     project = str(cat.profile["project"])
     # Both files are read before anything runs: a bad one is exit 3 at once, not after the run.
@@ -392,7 +397,8 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     findings, changes = baseline.compare(applied.findings, since) if since else (applied.findings, None)
     report = dataclasses.replace(partial, status=verdict.overall(findings), findings=findings,
                                  outcomes=result.outcomes, incomplete=result.incomplete,
-                                 stale_mutes=applied.stale, changes=changes)
+                                 stale_mutes=applied.stale, changes=changes,
+                                 engine=_engine(source), engine_note=_engine_note(source))
     fix_plan = None
     if options.get("fix_mode") and not result.incomplete:
         fix_plan = fix.plan(the_plan.checks, report.findings, {o.argv: o for o in result.outcomes})
@@ -460,6 +466,22 @@ def _apply_fixes(
     findings = causes.reanalyse(verdict.merge(report.findings, recheck(fix.affected(fix_plan, results, report.findings))))
     return dataclasses.replace(report, findings=findings, status=verdict.overall(findings), before=report.status,
                                fixes=fix.rows(fix_plan, results, findings))
+
+
+def _engine(source: object) -> str:
+    from infracheck import runner
+
+    return source.engine if isinstance(source, runner.Live) else "replay"
+
+
+def _engine_note(source: object) -> str | None:
+    from infracheck import runner
+
+    if not isinstance(source, runner.Live):
+        return None
+    if source.ran_as_process:
+        return f"{source.ran_as_process} command(s) ran as their own process after the warm engine lost them"
+    return source.note or None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """Run one gcloud argv through `sh` and classify how it failed.
 
-The only importer of `sh`. Classification follows what gcloud 528 really
-does (measured against a fake API): exit 2 is a usage error; exit 1 with
+With warm.py, the only importer of `sh` (imported when a gcloud runs).
+Classification follows what gcloud 528 really does (measured against a fake
+API): exit 2 is a usage error; exit 1 with
 `ERROR: (gcloud.x) STATUS: msg` is an API answer; `gcloud crashed (...)` is
 transport trouble; list commands print `[]` *and* exit 1, so the exit code is
 read before the output; compute list commands exit 0 on API failures and say
@@ -19,8 +20,6 @@ import threading
 import time
 from collections.abc import Mapping
 from typing import Any
-
-import sh
 
 from infracheck.model import CommandError, ErrorKind, Outcome
 
@@ -67,6 +66,8 @@ def environment(timeout: float, base: Mapping[str, str] | None = None) -> dict[s
 
 def run(argv: tuple[str, ...], timeout: float, env: Mapping[str, str], *, expect_json: bool = True) -> Outcome:
     """Run argv (argv[0] == 'gcloud') with a hard timeout; never raises for its failures."""
+    import sh  # here, not at the top: a replay or `--help` never pays for it
+
     started = time.monotonic()
     if _STOPPING.is_set():
         return _failed(argv, None, started, ErrorKind.INTERRUPTED, "interrupted before it started")
@@ -221,6 +222,8 @@ def _signal_group(pgid: int) -> None:
 
 
 def _kill(proc: Any) -> None:
+    import sh
+
     _signal_group(proc.pid)
     try:
         proc.wait()
@@ -235,6 +238,11 @@ def kill_all() -> None:
         running = list(_RUNNING)
     for pgid in running:
         _signal_group(pgid)
+
+
+def stopping() -> bool:
+    """Ctrl-C was pressed: nothing new may start (shared with the warm engine)."""
+    return _STOPPING.is_set()
 
 
 def reset() -> None:

@@ -337,6 +337,8 @@ class Report:
     changes: Changes | None = None  # with --baseline
     fixes: tuple[FixStep, ...] = ()  # fix mode: the plan, or what applying it did
     before: Overall | None = None  # fix mode with --yes: the verdict before the fixes
+    engine: str | None = None  # how gcloud ran: "warm", "process" or "replay"
+    engine_note: str | None = None  # why auto used processes, or commands the warm engine handed back
 
 
 # --- the escalation (plan section 4), as data from commands/escalation.toml ---

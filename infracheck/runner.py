@@ -1,9 +1,12 @@
 """The run stage: run each planned command once, concurrently, and judge each check as its sources arrive.
 
-Sources are argv tuples: `gcloud ...` goes to `gcloud.run`, `probe journey ...`
-to `journey.run` (the profile's steps), other `probe ...` to `probes.run`; in
-replay all are read from a scenario folder instead. Workers
-are daemon threads so that Ctrl-C never waits on a hung command.
+Sources are argv tuples: `gcloud ...` goes to gcloud (the warm engine,
+warm.py, or one process per command, gcloud.py), `probe journey ...` to
+`journey.run` (the profile's steps), other `probe ...` to `probes.run`; in
+replay all are read from a scenario folder instead. Workers are daemon
+threads so that Ctrl-C never waits on a hung command. The probe and process
+modules are imported when a live run starts, not before: `--help`, `list`,
+`explain` and a replay never pay for them.
 """
 
 from __future__ import annotations
@@ -15,17 +18,24 @@ import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from infracheck import gcloud, journey, probes, recording, rules
+from infracheck import gcloud, recording, rules
 from infracheck.model import CannotRun, Check, CommandError, ErrorKind, Finding, Outcome
 from infracheck.plan import Plan
 
+if TYPE_CHECKING:
+    from infracheck import journey, probes, warm
+
 Source = Callable[[tuple[str, ...]], Outcome]
+ENGINES = ("auto", "warm", "process")
 JOURNEY = ("probe", "journey")  # the catalog's journey check runs the profile's steps
 
 
-def source(planned: Sequence[Check], timeout: float, replay_dir: Path | None = None,
-           journey_steps: object = None) -> Source:
+def source(
+    planned: Sequence[Check], timeout: float, replay_dir: Path | None = None, journey_steps: object = None,
+    engine: str = "auto", jobs: int = 8,
+) -> Source:
     """Where outcomes come from: a replay folder, or gcloud and the network (checked to be usable first).
 
     `journey_steps` is the profile's `journey` list; a definition that cannot
@@ -33,6 +43,8 @@ def source(planned: Sequence[Check], timeout: float, replay_dir: Path | None = N
     """
     steps: tuple[journey.Step, ...] = ()
     if any(c.argv[:2] == JOURNEY for c in planned):
+        from infracheck import journey
+
         try:
             steps = journey.parse(journey_steps)
         except journey.JourneyError as exc:
@@ -44,7 +56,46 @@ def source(planned: Sequence[Check], timeout: float, replay_dir: Path | None = N
             gcloud.executable()
         except gcloud.GcloudMissing as exc:
             raise CannotRun(str(exc)) from None
-    return live(timeout, steps=steps)
+    argvs = [argv for check in planned for argv in check.sources]
+    return live(timeout, steps=steps, engine=engine, jobs=jobs, argvs=argvs)
+
+
+class Live:
+    """gcloud and the network, for real: gcloud warm (one loaded gcloud) or one process per command."""
+
+    def __init__(self, timeout: float, env: Mapping[str, str], settings: probes.ProbeSettings,
+                 warm_engine: warm.Engine | None = None, note: str = "",
+                 steps: tuple[journey.Step, ...] = ()) -> None:
+        self._timeout, self._env, self._settings, self._warm = timeout, env, settings, warm_engine
+        self._steps = steps
+        self.note = note  # why auto chose one process per command
+
+    @property
+    def engine(self) -> str:
+        """The engine that ran gcloud: "warm" or "process"."""
+        return "process" if self._warm is None else "warm"
+
+    @property
+    def ran_as_process(self) -> int:
+        """Commands the warm engine handed back to a process of their own (a crash, a dead driver)."""
+        return 0 if self._warm is None else self._warm.ran_as_process
+
+    def __call__(self, argv: tuple[str, ...]) -> Outcome:
+        if argv[:2] == JOURNEY:
+            from infracheck import journey
+
+            return journey.run(argv, self._steps, self._timeout, self._settings, os.environ)
+        if argv[0] == "probe":
+            from infracheck import probes
+
+            return probes.run(argv, self._timeout, self._settings)
+        if self._warm is not None:
+            return self._warm.run(argv, self._timeout)
+        return gcloud.run(argv, self._timeout, self._env)
+
+    def close(self) -> None:
+        if self._warm is not None:
+            self._warm.close()
 
 
 def live(
@@ -52,13 +103,21 @@ def live(
     env: Mapping[str, str] | None = None,
     settings: probes.ProbeSettings | None = None,
     steps: tuple[journey.Step, ...] = (),
-) -> Source:
+    engine: str = "process",
+    jobs: int = 8,
+    argvs: Iterable[tuple[str, ...]] = (),
+) -> Live:
     """Run gcloud for real and probe the network for real.
 
     Without `env`/`settings`, the gcloud environment is derived from the
     user's (with gcloud's per-request timeout a share of `timeout`) and the
-    probe settings from INFRACHECK_CA_BUNDLE / INFRACHECK_RESOLVE.
+    probe settings from INFRACHECK_CA_BUNDLE / INFRACHECK_RESOLVE. With
+    `engine` "auto" or "warm", the gcloud commands among `argvs` start at
+    once in the warm engine; "auto" falls back to one process per command
+    when the engine cannot start, "warm" is then an error.
     """
+    from infracheck import probes
+
     if env is None:
         env = gcloud.environment(timeout)
     if settings is None:
@@ -66,17 +125,20 @@ def live(
             settings = probes.settings_from_env(os.environ)
         except ValueError as exc:
             raise CannotRun(str(exc)) from None
+    commands = list(dict.fromkeys(a for a in argvs if a[0] == "gcloud"))
+    if engine == "process" or not commands:
+        return Live(timeout, env, settings, steps=steps)
+    from infracheck import warm
 
-    probe_settings = settings
-
-    def run(argv: tuple[str, ...]) -> Outcome:
-        if argv[:2] == JOURNEY:
-            return journey.run(argv, steps, timeout, probe_settings, os.environ)
-        if argv[0] == "probe":
-            return probes.run(argv, timeout, probe_settings)
-        return gcloud.run(argv, timeout, env)
-
-    return run
+    try:
+        started = warm.Engine(warm.launch(env), jobs, env)
+    except warm.Unavailable as exc:
+        if engine == "warm":
+            raise CannotRun(f"--engine warm cannot start: {exc}") from None
+        return Live(timeout, env, settings, note=f"warm engine unavailable: {exc}", steps=steps)
+    for argv in commands:  # all at once, so the engine can plan which surface loads where
+        started.submit(argv, timeout)
+    return Live(timeout, env, settings, started, steps=steps)
 
 
 def replay(directory: Path) -> Source:
@@ -142,8 +204,11 @@ def command(argv: tuple[str, ...], timeout: float) -> Outcome:
 
 
 def stop() -> None:
-    """Kill every running gcloud; queued commands return INTERRUPTED at once."""
+    """Kill every running gcloud (and warm engine); queued commands return INTERRUPTED at once."""
     gcloud.kill_all()
+    from infracheck import warm
+
+    warm.kill_all()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,5 +262,8 @@ def run(
     except KeyboardInterrupt:
         stop()
         incomplete = True
+    finally:
+        if isinstance(source, Live):
+            source.close()
     order = {argv: i for i, argv in enumerate(users)}
     return Result(results, tuple(sorted(finished.values(), key=lambda o: order[o.argv])), incomplete)

@@ -128,7 +128,6 @@ class _Pending:
 
 _ENGINES: set[Engine] = set()
 _ENGINES_LOCK = threading.Lock()
-_STOPPING = threading.Event()
 
 
 class Engine:
@@ -147,7 +146,7 @@ class Engine:
         self._stderr: list[str] = []
         self._requests: Queue[str | None] = Queue()
         self.ran_as_process = 0  # commands that fell back to their own process
-        if _STOPPING.is_set():
+        if gcloud.stopping():
             raise Unavailable("interrupted")
         try:
             command = sh.Command(how.python)
@@ -163,10 +162,17 @@ class Engine:
         self.pid: int = self._proc.pid
         with _ENGINES_LOCK:
             _ENGINES.add(self)
-            if _STOPPING.is_set():
+            if gcloud.stopping():
                 self.kill()
-        if not self._ready.wait(READY_TIMEOUT) or self._failure:
+        try:
+            ready = self._ready.wait(READY_TIMEOUT)
+        except BaseException:  # Ctrl-C while gcloud loads: leave nothing running
             self.kill()
+            raise
+        if not ready or self._failure:
+            self.kill()
+            with _ENGINES_LOCK:
+                _ENGINES.discard(self)
             raise Unavailable(self._failure or f"the driver did not load gcloud in {READY_TIMEOUT:g} s")
 
     # ---- the driver's side of the pipe (sh's threads)
@@ -188,7 +194,7 @@ class Engine:
                 if pending is not None:
                     pending.started = time.monotonic()
                     pending.pid = int(message["pid"])
-                if _STOPPING.is_set():
+                if gcloud.stopping():
                     _kill_group(int(message["pid"]))
         elif "id" in message:
             with self._lock:
@@ -240,7 +246,7 @@ class Engine:
         pending.done.wait()
         message = pending.reply
         seconds = (pending.finished or time.monotonic()) - (pending.started or queued)
-        if _STOPPING.is_set():
+        if gcloud.stopping():
             return Reply("interrupted", seconds=seconds)
         if message is None:
             return Reply("lost", seconds=seconds)
@@ -296,14 +302,10 @@ def _kill_group(pgid: int) -> None:
 
 
 def kill_all() -> None:
-    """Ctrl-C: stop every driver and its commands; waiting commands return INTERRUPTED."""
-    _STOPPING.set()
+    """Ctrl-C: stop every driver and its commands; waiting commands return INTERRUPTED.
+
+    Called after gcloud.kill_all(), whose stop (cleared by gcloud.reset()) this engine shares."""
     with _ENGINES_LOCK:
         engines = list(_ENGINES)
     for engine in engines:
         engine.kill()
-
-
-def reset() -> None:
-    """Allow engines again after kill_all (tests, watch loops)."""
-    _STOPPING.clear()

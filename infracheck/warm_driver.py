@@ -231,10 +231,25 @@ class Zygote:
 
     # ---- one command
 
+    def _preload(self, argv: list[str]) -> None:
+        """Load the command's modules the way parsing argv would, once, before forking it."""
+        top = self.cli._TopElement()
+        path: list[str] = []
+        for word in argv:
+            if word.startswith("-") or not top.IsValidSubPath(path + [word]):
+                break
+            path.append(word)
+        if path:
+            top.LoadSubElementByPath(path)
+
     def _fork(self, request: dict[str, Any]) -> None:
         surface = _surface(request)
         if surface not in self.warm:
             self.learning.add(surface)
+        try:
+            self._preload(request["argv"])
+        except Exception:  # the child will meet (and report) whatever went wrong
+            pass
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         mod_r, mod_w = os.pipe()

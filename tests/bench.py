@@ -6,8 +6,10 @@ This is a measurement, not a test (``make bench``). Both sides run the REAL
 gcloud against the fake Google API (tests/fakeapi.py) serving
 fixtures/api/healthy, with an injected per-request latency:
 
-- infracheck: ``python -m infracheck diagnose --format json --exclude 'network*'``;
-  it must exit 0 (HEALTHY) or the benchmark aborts.
+- infracheck, twice: ``python -m infracheck diagnose --format json --exclude 'network*'``
+  with ``--engine warm`` (one loaded gcloud, a fork per command) and with
+  ``--engine process`` (one gcloud process per command); each must exit 0
+  (HEALTHY) with the engine it was asked for, or the benchmark aborts.
 - baseline: the seed's sections 1.1-1.4 and 2.1-2.3 gcloud commands, literally
   (their own --format flags), run one after another as its scripts do.
   Commands real gcloud rejects still cost a process and are run and counted;
@@ -16,10 +18,12 @@ fixtures/api/healthy, with an injected per-request latency:
 
 Network probes (DNS, TLS, HTTPS, WebSocket: seed 1.4 curl, 2.3 curl, 2.4)
 cannot reach the internet here, so they are excluded from every measurement.
-The two sides are repeated ``--repeat`` times, interleaved (AB, BA, AB, ...)
-so machine noise hits both; medians and min/max are reported. infracheck's own
-overhead is measured too: a ``--replay fixtures/healthy`` run and ``--help``
-(median of 5 each). Every gcloud run gets a fresh temporary CLOUDSDK_CONFIG;
+The three sides are repeated ``--repeat`` times, in a rotating order so
+machine noise hits all of them; medians and min/max are reported, for wall
+time and for CPU seconds (user + system of every process a side started,
+children included, from getrusage). infracheck's own start-up is measured
+too: ``--help``, ``list`` and a ``--replay fixtures/healthy`` run (median of 5
+each). Every gcloud run gets a fresh temporary CLOUDSDK_CONFIG;
 the user's gcloud config is never read or written.
 
 Progress goes to stderr; the table goes to stdout and, as JSON, to --json.
@@ -32,6 +36,8 @@ import argparse
 import json
 import os
 import platform
+import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -241,15 +247,22 @@ def gcloud_version() -> str:
 # --------------------------------------------------------------------------- measurements
 
 
-def run_infracheck(fake: FakeGoogleAPI, jobs: int | None) -> dict[str, Any]:
-    """One live diagnose; returns its wall time, processes and requests, or raises BenchError."""
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process so far, their children included."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_infracheck(fake: FakeGoogleAPI, jobs: int | None, engine: str) -> dict[str, Any]:
+    """One live diagnose; returns its wall and CPU time, processes and requests, or raises BenchError."""
     cmd = [sys.executable, "-m", "infracheck", "diagnose", "--format", "json", "--exclude", EXCLUDE,
-           "--color", "never"]
+           "--color", "never", "--engine", engine]
     if jobs is not None:
         cmd += ["--jobs", str(jobs)]
     fake.reset_log()
     with tempfile.TemporaryDirectory(prefix="bench-gcloud-") as config:
         env = clean_env(fake, Path(config))
+        cpu = children_cpu()
         started = time.perf_counter()
         try:
             done = subprocess.run(cmd, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True,
@@ -257,6 +270,7 @@ def run_infracheck(fake: FakeGoogleAPI, jobs: int | None) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             raise BenchError(f"infracheck did not finish within {INFRACHECK_TIMEOUT:g} s") from None
         wall = time.perf_counter() - started
+        cpu = children_cpu() - cpu
     requests = fake.requests
     try:
         report = json.loads(done.stdout)
@@ -272,12 +286,25 @@ def run_infracheck(fake: FakeGoogleAPI, jobs: int | None) -> dict[str, Any]:
             problems = "; ".join(bad[:5])
         raise BenchError(f"infracheck exited {done.returncode} with status {status or '?'} "
                          f"(expected 0 / HEALTHY against {SCENARIO.relative_to(ROOT)}): {problems or detail}")
+    if report.get("engine") != engine:
+        raise BenchError(f"infracheck --engine {engine} ran with engine {report.get('engine')}: "
+                         f"{report.get('engine_note')}")
     commands = report.get("commands", [])
+    gcloud_commands = sum(1 for c in commands if c["argv"][0] == "gcloud")
+    if engine == "warm":
+        # One process loads gcloud; commands are forks of it, not gcloud start-ups.
+        # A command the engine handed back ran as a process of its own.
+        handed_back = re.match(r"(\d+) command", report.get("engine_note") or "")
+        processes = 1 + (int(handed_back.group(1)) if handed_back else 0)
+    else:
+        processes = gcloud_commands
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "exit_code": done.returncode,
         "status": status,
-        "gcloud_processes": len(commands),
+        "gcloud_commands": gcloud_commands,
+        "gcloud_processes": processes,
         "requests": len(requests),
         "max_in_flight": fake.max_in_flight,
         "mutations": len(fake.mutations),
@@ -290,6 +317,7 @@ def run_baseline(fake: FakeGoogleAPI, commands: Sequence[SeedCommand]) -> dict[s
     per_command = []
     with tempfile.TemporaryDirectory(prefix="bench-gcloud-") as config:
         env = clean_env(fake, Path(config))
+        cpu = children_cpu()
         started = time.perf_counter()
         for command in commands:
             before = len(fake.requests)
@@ -326,9 +354,11 @@ def run_baseline(fake: FakeGoogleAPI, commands: Sequence[SeedCommand]) -> dict[s
                 "error": None if outcome == "ok" else first_line(done.stderr),
             })
         wall = time.perf_counter() - started
+        cpu = children_cpu() - cpu
     failed = [c for c in per_command if c["outcome"] != "ok"]
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "gcloud_processes": len(per_command),
         "requests": len(fake.requests),
         "failed": len(failed),
@@ -363,8 +393,11 @@ def overhead(jobs: int | None) -> dict[str, Any]:
         replay_times = time_runs(replay, env, "infracheck --replay", 0)
         progress(f"infracheck --help x{OVERHEAD_RUNS}")
         help_times = time_runs([sys.executable, "-m", "infracheck", "--help"], env, "infracheck --help", 0)
+        progress(f"infracheck list x{OVERHEAD_RUNS}")
+        list_times = time_runs([sys.executable, "-m", "infracheck", "list"], env, "infracheck list", 0)
     return {"replay_s": spread(replay_times), "replay_runs_s": replay_times,
-            "help_s": spread(help_times), "help_runs_s": help_times}
+            "help_s": spread(help_times), "help_runs_s": help_times,
+            "list_s": spread(list_times), "list_runs_s": list_times}
 
 
 # --------------------------------------------------------------------------- output
@@ -375,39 +408,50 @@ def fmt_spread(s: dict[str, float]) -> str:
 
 
 def table(result: dict[str, Any]) -> str:
-    ic, bl = result["infracheck"], result["baseline"]
-    jobs = f"--jobs {result['jobs']}" if result["jobs"] is not None else "8 jobs, its default"
+    warm, proc, bl = result["warm"], result["process"], result["baseline"]
+    jobs = f"--jobs {result['jobs']}" if result["jobs"] is not None else "8 jobs"
     rows = [
-        ("", "wall s median [min-max]", "gcloud procs", "API requests"),
-        (f"infracheck ({jobs})", fmt_spread(ic["wall_s"]), str(ic["gcloud_processes"]), str(ic["requests"])),
-        ("seed baseline (sequential)", fmt_spread(bl["wall_s"]), str(bl["gcloud_processes"]), str(bl["requests"])),
+        ("", "wall s median [min-max]", "CPU s median [min-max]", "gcloud procs", "API requests"),
+        (f"infracheck --engine warm ({jobs})", fmt_spread(warm["wall_s"]), fmt_spread(warm["cpu_s"]),
+         str(warm["gcloud_processes"]), str(warm["requests"])),
+        (f"infracheck --engine process ({jobs})", fmt_spread(proc["wall_s"]), fmt_spread(proc["cpu_s"]),
+         str(proc["gcloud_processes"]), str(proc["requests"])),
+        ("seed baseline (sequential)", fmt_spread(bl["wall_s"]), fmt_spread(bl["cpu_s"]),
+         str(bl["gcloud_processes"]), str(bl["requests"])),
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = [
         f"infracheck benchmark - real gcloud {result['gcloud_version']}, fake API {result['scenario']}, "
-        f"latency {result['latency_s']:g} s/request, repeat {result['repeat']} (interleaved), "
+        f"latency {result['latency_s']:g} s/request, repeat {result['repeat']} (rotating order), "
         f"{result['cpus']} CPUs",
         f"network probes excluded everywhere (--exclude '{EXCLUDE}'; seed 1.4/2.3 curl and 2.4 not run)",
+        "CPU s: user + system of every process started, children included; "
+        "warm: 1 process loads gcloud, its {n} commands are forks of it".format(n=warm["gcloud_commands"]),
         "",
     ]
     for i, row in enumerate(rows):
         lines.append("  ".join(cell.ljust(widths[j]) if j == 0 else cell.rjust(widths[j])
                                for j, cell in enumerate(row)).rstrip())
         if i == 0:
-            lines.append("-" * (sum(widths) + 6))
+            lines.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    r = result["ratios"]
     lines += [
         "",
-        f"ratio baseline/infracheck (medians): {result['ratio']:.2f}x wall, "
-        f"{bl['gcloud_processes'] / ic['gcloud_processes']:.2f}x processes, "
-        f"{bl['requests'] / max(1, ic['requests']):.2f}x requests",
-        f"infracheck: exit {ic['exit_code']} {ic['status']}, at most {ic['max_in_flight']} requests in flight",
+        f"warm / process (medians): wall {r['warm_process_wall']:.2f} (target <= 0.25), "
+        f"CPU {r['warm_process_cpu']:.2f} (target <= 0.20)",
+        f"baseline / warm (medians): {r['baseline_warm_wall']:.1f}x faster (target >= 12x); "
+        f"baseline / process: {r['baseline_process_wall']:.1f}x",
+        f"infracheck: exit {warm['exit_code']} {warm['status']} with both engines, at most "
+        f"{max(warm['max_in_flight'], proc['max_in_flight'])} requests in flight",
         f"baseline: {bl['failed']} of {bl['gcloud_processes']} commands failed "
         f"({bl['failed_nonzero_exit']} with a non-zero exit, {bl['failed'] - bl['failed_nonzero_exit']} "
         f"exit 0 + WARNING), {len(result['baseline_skipped'])} skipped (compute ssh, sql connect)",
-        f"infracheck --replay {result['replay_dir']} (median of {OVERHEAD_RUNS}): "
-        f"{fmt_spread(result['overhead']['replay_s']).strip()} s",
-        f"infracheck --help (median of {OVERHEAD_RUNS}):                 "
-        f"{fmt_spread(result['overhead']['help_s']).strip()} s",
+        "",
+        f"start-up, whole process, median of {OVERHEAD_RUNS} [min-max] s:",
+        f"  infracheck --help                          {fmt_spread(result['overhead']['help_s']).strip()}",
+        f"  infracheck list                            {fmt_spread(result['overhead']['list_s']).strip()}",
+        f"  infracheck diagnose --replay {result['replay_dir']}  "
+        f"{fmt_spread(result['overhead']['replay_s']).strip()}",
         f"total bench time: {result['total_s']:.1f} s",
     ]
     return "\n".join(lines)
@@ -438,34 +482,50 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     commands, skipped = seed_commands()
     progress("gcloud version (warm-up)")
     version = gcloud_version()
-    ic_runs: list[dict[str, Any]] = []
-    bl_runs: list[dict[str, Any]] = []
+    runs: dict[str, list[dict[str, Any]]] = {"warm": [], "process": [], "baseline": []}
+    sides = list(runs)
     with FakeGoogleAPI(SCENARIO, API_ROOT) as fake:
         fake.latency = args.latency
         for route, body in run_bodies().items():
             fake.set_body(route, body)
         for i in range(args.repeat):
-            order = ("infracheck", "baseline") if i % 2 == 0 else ("baseline", "infracheck")
+            order = sides[i % 3:] + sides[:i % 3]
             for side in order:
                 progress(f"round {i + 1}/{args.repeat}: {side} ...")
-                if side == "infracheck":
-                    run = run_infracheck(fake, args.jobs)
-                    ic_runs.append(run)
-                else:
+                if side == "baseline":
                     run = run_baseline(fake, commands)
-                    bl_runs.append(run)
-                progress(f"round {i + 1}/{args.repeat}: {side} {run['wall_s']:.2f} s, "
+                else:
+                    run = run_infracheck(fake, args.jobs, side)
+                runs[side].append(run)
+                progress(f"round {i + 1}/{args.repeat}: {side} {run['wall_s']:.2f} s, {run['cpu_s']:.2f} CPU-s, "
                          f"{run['gcloud_processes']} gcloud processes, {run['requests']} requests")
                 if run["mutations"]:
                     raise BenchError(f"{side} sent {run['mutations']} non-GET requests to the fake API")
         if fake.problems:
             raise BenchError(f"fake API fixture problems: {fake.problems}")
     over = overhead(args.jobs)
-    ic_wall = spread([r["wall_s"] for r in ic_runs])
-    bl_wall = spread([r["wall_s"] for r in bl_runs])
-    last_bl = bl_runs[-1]
+    wall = {side: spread([r["wall_s"] for r in runs[side]]) for side in sides}
+    cpu = {side: spread([r["cpu_s"] for r in runs[side]]) for side in sides}
+
+    def engine_side(side: str) -> dict[str, Any]:
+        last = runs[side][-1]
+        return {
+            "command": f"python -m infracheck diagnose --format json --exclude '{EXCLUDE}' --engine {side}"
+                       + (f" --jobs {args.jobs}" if args.jobs is not None else ""),
+            "wall_s": wall[side],
+            "cpu_s": cpu[side],
+            "gcloud_processes": last["gcloud_processes"],
+            "gcloud_commands": last["gcloud_commands"],
+            "requests": last["requests"],
+            "exit_code": last["exit_code"],
+            "status": last["status"],
+            "max_in_flight": max(r["max_in_flight"] for r in runs[side]),
+            "runs": runs[side],
+        }
+
+    last_bl = runs["baseline"][-1]
     return {
-        "schema": "infracheck/bench/v1",
+        "schema": "infracheck/bench/v2",
         "gcloud_version": version,
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
@@ -476,29 +536,26 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         "jobs": args.jobs,
         "excluded": EXCLUDE,
         "note": "network probes excluded in all measurements: they cannot reach the internet here",
-        "infracheck": {
-            "command": f"python -m infracheck diagnose --format json --exclude '{EXCLUDE}'"
-                       + (f" --jobs {args.jobs}" if args.jobs is not None else ""),
-            "wall_s": ic_wall,
-            "gcloud_processes": ic_runs[-1]["gcloud_processes"],
-            "requests": ic_runs[-1]["requests"],
-            "exit_code": ic_runs[-1]["exit_code"],
-            "status": ic_runs[-1]["status"],
-            "max_in_flight": max(r["max_in_flight"] for r in ic_runs),
-            "runs": ic_runs,
-        },
+        "warm": engine_side("warm"),
+        "process": engine_side("process"),
         "baseline": {
             "method": "the seed's gcloud commands (sections 1.1-1.4, 2.1-2.3) one after another",
-            "wall_s": bl_wall,
+            "wall_s": wall["baseline"],
+            "cpu_s": cpu["baseline"],
             "gcloud_processes": last_bl["gcloud_processes"],
             "requests": last_bl["requests"],
             "failed": last_bl["failed"],
             "failed_nonzero_exit": last_bl["failed_nonzero_exit"],
-            "runs": [{k: v for k, v in r.items() if k != "commands"} for r in bl_runs],
+            "runs": [{k: v for k, v in r.items() if k != "commands"} for r in runs["baseline"]],
             "commands": last_bl["commands"],
         },
         "baseline_skipped": [vars(s) for s in skipped],
-        "ratio": bl_wall["median"] / ic_wall["median"],
+        "ratios": {
+            "warm_process_wall": wall["warm"]["median"] / wall["process"]["median"],
+            "warm_process_cpu": cpu["warm"]["median"] / cpu["process"]["median"],
+            "baseline_warm_wall": wall["baseline"]["median"] / wall["warm"]["median"],
+            "baseline_process_wall": wall["baseline"]["median"] / wall["process"]["median"],
+        },
         "overhead": over,
         "total_s": time.perf_counter() - t_start,
     }

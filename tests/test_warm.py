@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from infracheck import warm
+from infracheck import gcloud, warm
 from infracheck.model import ErrorKind
 from tests.fakesdk import make_sdk, sdk_env
 
@@ -24,6 +24,7 @@ PYTHON = sys.executable
 
 @pytest.fixture
 def sdk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, str]]:
+    gcloud.reset()
     bin_dir = make_sdk(tmp_path / "sdk")
     env = sdk_env(bin_dir, PYTHON)
     monkeypatch.setenv("PATH", env["PATH"])  # gcloud.run (the fallback) finds gcloud on our PATH
@@ -37,7 +38,7 @@ def engine(sdk: tuple[Path, dict[str, str]]) -> Iterator[warm.Engine]:
     yield started
     started.kill()
     started.close()
-    warm.reset()
+    gcloud.reset()
 
 
 def as_process(env: dict[str, str], *args: str) -> tuple[int, bytes, bytes]:
@@ -196,6 +197,7 @@ def test_ctrl_c_stops_the_driver_and_its_commands(engine: warm.Engine, sdk: tupl
     children = set(engine._children)
     assert children
     sent = time.monotonic()
+    gcloud.kill_all()
     warm.kill_all()
     waiting.join(5)
     assert time.monotonic() - sent < 1.5

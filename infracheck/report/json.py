@@ -28,6 +28,8 @@ def as_dict(report: Report) -> dict[str, Any]:
         "issue": report.issue,
         "incomplete": report.incomplete,
         "generated_at": report.generated_at.isoformat(timespec="seconds") if report.generated_at else None,
+        "engine": report.engine,
+        "engine_note": report.engine_note,
         "counts": verdict.counts(report.findings),
         "labels": list(escalation.labels(report)),
         "findings": [

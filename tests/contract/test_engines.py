@@ -9,6 +9,8 @@ stdout and stderr byte for byte, and the classified error.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -19,11 +21,16 @@ from pathlib import Path
 import pytest
 
 from infracheck import catalog, gcloud, warm
-from tests.contract.conftest import ROOT
+from tests.contract.conftest import ROOT, environment, infracheck
 from tests.contract.test_faults import MATRIX, TIMEOUT
 from tests.fakeapi import FakeGoogleAPI
+from tests.fakesdk import make_sdk
 
 pytestmark = pytest.mark.contract
+
+# gcloud's HttpError text echoes the response headers, the server's Date among
+# them: two processes a second apart differ there and nowhere else.
+_DATE = re.compile(rb"'date': '[^']*'")
 
 ARGVS = sorted({argv for check in catalog.load(None, {}).checks for argv in check.sources if argv[0] == "gcloud"})
 # The hung route ends at its timeout whatever the load; every other command gets
@@ -77,6 +84,7 @@ def classified(printed: tuple[str, int | None, bytes, bytes]) -> object:
     kind, code, out, err = printed
     if kind != "done":
         return kind
+    err = _DATE.sub(b"", err)
     outcome = gcloud.interpret(("gcloud",), code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), 0.0)
     return outcome.error, outcome.document
 
@@ -94,7 +102,7 @@ def assert_same(results: dict, argvs: list[tuple[str, ...]]) -> None:
         process, warm_side = results["process"][argv], results["warm"][argv]
         assert warm_side[:2] == process[:2], argv  # kind, exit code
         assert warm_side[2] == process[2], argv  # stdout, byte for byte
-        assert warm_side[3] == process[3], argv  # stderr, byte for byte
+        assert _DATE.sub(b"", warm_side[3]) == _DATE.sub(b"", process[3]), argv  # stderr, byte for byte
         assert classified(warm_side) == classified(process), argv
 
 
@@ -129,9 +137,9 @@ def test_every_fault_prints_the_same_through_both_engines(faulted: dict) -> None
     assert {None, "permission-denied", "api-disabled", "server-error", "quota", "invalid-json", "timeout",
             "not-authenticated", "not-found-or-denied"} <= kinds, kinds
 
-def test_no_flag_or_property_survives_into_the_next_command(fake: FakeGoogleAPI, tmp_path: Path) -> None:
+def test_no_flag_or_property_survives_into_the_next_command(api: FakeGoogleAPI, tmp_path: Path) -> None:
     """One worker, interleaved projects, regions and formats: each prints what it prints alone."""
-    fake.set_scenario(ROOT / "fixtures" / "api" / "healthy")
+    fake = api
     argvs = [
         ("gcloud", "run", "services", "list", "--region=us-central1", "--project=netra-staging", "--format=json"),
         ("gcloud", "run", "services", "list", "--region=europe-west1", "--project=other-project", "--format=json"),
@@ -139,6 +147,7 @@ def test_no_flag_or_property_survives_into_the_next_command(fake: FakeGoogleAPI,
         ("gcloud", "sql", "instances", "describe", "netra-staging-db", "--project=other-project", "--format=json"),
         ("gcloud", "run", "services", "list", "--region=us-central1", "--project=netra-staging"),
         ("gcloud", "sql", "instances", "describe", "netra-staging-db"),  # no --project: must fail again
+        ("gcloud", "run", "services", "list", "--bogus"),  # a usage error prints the same choices
     ]
     results = both_engines(fake, tmp_path, argvs, jobs=1)
     assert_same(results, argvs)
@@ -146,3 +155,31 @@ def test_no_flag_or_property_survives_into_the_next_command(fake: FakeGoogleAPI,
     assert outputs[0][1] == 0 and outputs[0][2] != outputs[1][2]
     assert b"required property [project] is not currently set" in outputs[5][3]
     assert not outputs[4][2].lstrip().startswith(b"[")  # the default format, not the last --format
+
+
+def test_a_gcloud_whose_sdk_the_driver_cannot_import_runs_one_process_per_command(api, gcloud_config, tmp_path):
+    """auto falls back and still gives the verdict; --engine warm says why it cannot start."""
+    real = shutil.which("gcloud")
+    assert real is not None
+    bin_dir = make_sdk(tmp_path / "sdk", broken=True)
+    (bin_dir / "gcloud").write_text(f'#!/bin/sh\nexec "{real}" "$@"\n')  # runs, but its lib/ does not import
+    env = environment(api, gcloud_config, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    run = infracheck("diagnose", "--include", "cloudsql.*,vpc.*", "--format", "json", env=env)
+    report = run.json()
+    assert run.code == 0 and report["status"] == "HEALTHY", run.stderr
+    assert report["engine"] == "process"
+    assert "could not load gcloud: ImportError" in report["engine_note"]
+
+    strict = infracheck("diagnose", "--include", "vpc.*", "--engine", "warm", env=env)
+    assert strict.code == 3 and strict.stdout == ""
+    assert strict.stderr.startswith("infracheck: error: --engine warm cannot start: the driver could not load gcloud")
+    assert len(strict.stderr.strip().splitlines()) == 1
+
+
+def test_the_report_names_the_engine(api, gcloud_config):
+    run = infracheck("diagnose", "--include", "vpc.*", "--format", "json", env=environment(api, gcloud_config))
+    assert run.code == 0, run.stderr
+    assert run.json()["engine"] == "warm"
+    process = infracheck("diagnose", "--include", "vpc.*", "--format", "json", "--engine", "process",
+                         env=environment(api, gcloud_config))
+    assert process.json()["engine"] == "process" and process.json()["findings"] == run.json()["findings"]

@@ -43,10 +43,11 @@ def test_secret_canaries_never_leak_and_jobs_bound_concurrency(api, gcloud_confi
     api.latency = 1.0
     recorded, report_file = tmp_path / "recorded", tmp_path / "report.json"
     run = infracheck("record", str(recorded), "--include", "secrets.*", "--format", "json", "--jobs", "3",
-                     "--output", str(report_file), env=environment(api, gcloud_config))
+                     "--engine", "warm", "--output", str(report_file), env=environment(api, gcloud_config))
     assert run.code == 0, run.stderr
 
     report = run.json()
+    assert report["engine"] == "warm" and report["engine_note"] is None  # each value went through the driver
     secrets = [f for f in report["findings"] if f["area"] == "secrets"]
     assert all(f["actual"] is None for f in secrets)
     failed = {f["resource"] for f in secrets if f["status"] != "pass"}

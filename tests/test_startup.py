@@ -1,0 +1,49 @@
+"""Start-up: `--help`, `list`, `explain` and a replay import only what they use.
+
+Every invocation (and every watch cycle) pays for what `infracheck.cli`
+imports; the probe and process modules (asyncio, websockets, cryptography,
+sh) are imported when a live run starts. Checked in a fresh interpreter, by
+module name: timings belong in `make bench`, not in a test.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LIVE_ONLY = {"infracheck.probes", "infracheck.gcloud", "infracheck.warm", "sh", "websockets", "cryptography",
+             "asyncio", "ssl"}
+
+
+def modules_after(*args: str) -> set[str]:
+    """The modules loaded after `infracheck ARGS` ran in a fresh interpreter."""
+    script = (
+        "import io, json, sys, contextlib\n"
+        "from infracheck import cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        f"    code = cli.main({list(args)!r}) if {bool(args)!r} else 0\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("args", [(), ("--help",), ("list",), ("explain", "cloudsql.state")],
+                         ids=["import", "help", "list", "explain"])
+def test_commands_that_run_nothing_import_no_probe_or_process_module(args: tuple[str, ...]) -> None:
+    loaded = modules_after(*args)
+    assert "infracheck.cli" in loaded
+    assert not loaded & LIVE_ONLY, sorted(loaded & LIVE_ONLY)
+
+
+def test_a_replay_imports_no_probe_or_process_runner() -> None:
+    loaded = modules_after("diagnose", "--replay", str(ROOT / "fixtures" / "healthy"), "--exclude", "network*",
+                           "--format", "json")
+    assert "infracheck.runner" in loaded  # it did run
+    assert not loaded & (LIVE_ONLY - {"infracheck.gcloud"}), sorted(loaded & LIVE_ONLY)
