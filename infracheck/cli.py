@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from infracheck import (
-    __version__, baseline, catalog, causes, console, fix, mutes, output, plan, recording, rules, runner, verdict, watch,
+    __version__, baseline, catalog, causes, console, fix, mutes, output, plan, recording, rules, verdict, watch,
 )
 from infracheck.catalog import Catalog
 from infracheck.model import CannotRun, Check, Cycle, ExitStatus, Finding, Mute, Report, Rule
@@ -186,6 +186,8 @@ def watch_command(**options: Any) -> None:
 
 
 def _watch(options: dict[str, Any]) -> int:
+    from infracheck import runner  # the run stage (and gcloud) only when a run happens
+
     cat = _load(options)
     the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
     replay_dir: Path | None = options.get("replay")
@@ -287,6 +289,8 @@ def list_checks(fmt: str, **options: Any) -> None:
 
 def _sample(rule: Rule, checks: Sequence[Check]) -> str:
     """The failure message as the first item the rule applies to would read it."""
+    from infracheck import rules
+
     check = next((c for c in checks if rules.applies(rule, c)), checks[0])
     message = next(r for r in check.rules if r.id == rule.id).message
     return message.replace("{actual}", "…").replace("{value}", str(rule.value)).replace("{expected}", rule.expected)
@@ -297,6 +301,8 @@ def _sample(rule: Rule, checks: Sequence[Check]) -> str:
 @_profile_options
 def explain(rule_id: str, **options: Any) -> None:
     """Why a rule exists, what it reads, and how to fix what it finds."""
+    from infracheck import rules
+
     cat = _load(options)
     for check in cat.checks:
         if rule_id in (check.id, f"{check.id}.exists"):
@@ -336,6 +342,8 @@ def explain(rule_id: str, **options: Any) -> None:
 # --- the pipeline ------------------------------------------------------------
 
 def _load(options: dict[str, Any]) -> Catalog:
+    from infracheck import catalog  # imported per command, as each needs it: start-up stays small
+
     overrides: dict[str, str] = {}
     for item in options.get("settings") or ():
         name, sep, value = item.partition("=")
@@ -360,6 +368,8 @@ def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:
 
 def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     """load -> plan -> run (judging as it goes, shown on the console) -> report -> files -> exit code."""
+    from infracheck import runner  # the run stage (and gcloud) only when a run happens
+
     cat = _load(options)
     the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
     replay_dir: Path | None = options.get("replay")
@@ -440,6 +450,8 @@ def _apply_fixes(
     report: Report, fix_plan: fix.FixPlan, the_plan: plan.Plan, options: dict[str, Any], live: Sequence[Mute]
 ) -> Report:
     """Apply the plan through gcloud, re-check what it touched (and what still failed), judge again."""
+    from infracheck import runner
+
     source = runner.live(options["timeout"])
     timeout = options["fix_timeout"]
 

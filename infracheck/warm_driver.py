@@ -18,7 +18,7 @@ command can reach the next (each starts from the zygote's untouched state).
 Import cost is paid once per surface, not once per command: a child reports
 the modules its command imported; the zygote imports them too, so the next
 children of that surface start warm. Until a surface is warm, its other
-commands wait rather than each paying the cold import.
+commands wait (at most LEARN_WAIT) rather than each paying the cold import.
 
 Protocol: JSON lines. stdin: {"id": N, "argv": [...], "timeout": s} (argv
 without the leading "gcloud"); closing stdin ends the driver once the
@@ -45,6 +45,9 @@ from typing import IO, Any
 
 _LOAD_FAILED = 3
 _EXITING_POLL = 0.01  # s
+# s a surface's other commands wait for its first one (and the modules it
+# imported) before they start cold: ~0.5-1 s is what a first command takes.
+LEARN_WAIT = 2.0
 
 
 def main(argv: list[str]) -> int:
@@ -100,7 +103,7 @@ class Zygote:
         self.pending: list[dict[str, Any]] = []  # requests not started, in arrival order
         self.running: dict[int, _Child] = {}  # pid -> _Child
         self.warm: set[str] = set()  # surfaces whose modules the zygote has imported
-        self.learning: set[str] = set()  # surfaces whose first command is running
+        self.learning: dict[str, float] = {}  # surface -> when its first command started
         self.to_import: list[str] = []  # module names learned from children, not imported yet
         self.buffer = b""
         self.open = True
@@ -126,8 +129,12 @@ class Zygote:
         for request in self.pending:
             if _surface(request) in self.warm:
                 return request
+        now = time.monotonic()
         for request in self.pending:
-            if _surface(request) not in self.learning:
+            started = self.learning.get(_surface(request))
+            # A first command that is slow (a hung API, a loaded machine) must not
+            # hold its surface back: after a short wait the others go cold.
+            if started is None or now - started >= LEARN_WAIT:
                 return request
         if not self.running:  # nothing left to learn from: run it cold
             return self.pending[0]
@@ -144,6 +151,8 @@ class Zygote:
         # A child closes its pipes a moment before waitpid can see it exit:
         # poll briefly for those instead of sleeping until their deadline.
         deadlines += [_EXITING_POLL for child in self.running.values() if child.drained]
+        if self.pending and len(self.running) < self.jobs:  # commands waiting for a surface to warm up
+            deadlines += [started + LEARN_WAIT - now for started in self.learning.values()]
         timeout = max(0.0, min(deadlines)) if deadlines else None
         ready, _, _ = select.select([fd for fd in readable if fd is not None], [], [], timeout)
         for fd in ready:
@@ -201,7 +210,7 @@ class Zygote:
 
     def _reply(self, child: _Child, status: int) -> None:
         surface = _surface(child.request)
-        self.learning.discard(surface)
+        self.learning.pop(surface, None)
         reply: dict[str, Any] = {"id": child.request["id"], "cpu": round(child.cpu, 3)}
         if child.timed_out:
             reply["timeout"] = True
@@ -245,7 +254,7 @@ class Zygote:
     def _fork(self, request: dict[str, Any]) -> None:
         surface = _surface(request)
         if surface not in self.warm:
-            self.learning.add(surface)
+            self.learning.setdefault(surface, time.monotonic())
         try:
             self._preload(request["argv"])
         except Exception:  # the child will meet (and report) whatever went wrong

@@ -213,3 +213,12 @@ def test_identical_argvs_run_once(engine: warm.Engine, tmp_path: Path) -> None:
     engine.submit(argv, 20)
     engine.submit(argv, 20)
     assert engine.reply(argv, 20).stdout == engine.reply(argv, 20).stdout == b"initial\n"
+
+
+def test_a_hung_first_command_does_not_hold_back_its_surface(engine: warm.Engine) -> None:
+    """The others of a surface wait for its first command only briefly, not until it times out."""
+    hung, quick = ("gcloud", "sleep", "90"), ("gcloud", "sleep", "0")
+    engine.submit(hung, 120)
+    engine.submit(quick, 120)
+    assert engine.reply(quick, 120).stdout == b"slept\n"
+    assert engine._by_argv[hung].reply is None  # still sleeping: the quick one did not wait for it
