@@ -16,9 +16,12 @@ of a separate process, byte for byte, and no flag, property or cache of one
 command can reach the next (each starts from the zygote's untouched state).
 
 Import cost is paid once per surface, not once per command: a child reports
-the modules its command imported; the zygote imports them too, so the next
-children of that surface start warm. Until a surface is warm, its other
-commands wait (at most LEARN_WAIT) rather than each paying the cold import.
+the modules its command imported, first when it opens its first connection
+(by then it has loaded its command and API client) and again at exit; the
+zygote imports them too, so the next children of that surface start warm,
+while the first one is still waiting for the API. Until then, its other
+commands wait rather than each paying the cold import, unless it sits idle
+for ANSWER_WAIT (a slow or hung API).
 
 Protocol: JSON lines. stdin: {"id": N, "argv": [...], "timeout": s} (argv
 without the leading "gcloud"); closing stdin ends the driver once the
@@ -46,8 +49,11 @@ from typing import IO, Any
 _LOAD_FAILED = 3
 _EXITING_POLL = 0.01  # s
 # s a surface's other commands wait for its first one (and the modules it
-# imported) before they start cold: ~0.5-1 s is what a first command takes.
-LEARN_WAIT = 2.0
+# imported: ~0.5-1 s of CPU) before they start cold. A slow or hung API does
+# not hold them: a first command idle for ANSWER_WAIT releases them.
+LEARN_WAIT = 60.0  # a backstop: the wait ends sooner once that command sits idle
+ANSWER_WAIT = 1.5  # s without CPU: the first command is waiting on its API, not importing
+_IDLE_POLL = 0.25  # s between looks at that command's CPU time
 
 
 def main(argv: list[str]) -> int:
@@ -103,7 +109,7 @@ class Zygote:
         self.pending: list[dict[str, Any]] = []  # requests not started, in arrival order
         self.running: dict[int, _Child] = {}  # pid -> _Child
         self.warm: set[str] = set()  # surfaces whose modules the zygote has imported
-        self.learning: dict[str, float] = {}  # surface -> when its first command started
+        self.learning: dict[str, float] = {}  # surface -> until when its other commands wait
         self.to_import: list[str] = []  # module names learned from children, not imported yet
         self.buffer = b""
         self.open = True
@@ -131,10 +137,10 @@ class Zygote:
                 return request
         now = time.monotonic()
         for request in self.pending:
-            started = self.learning.get(_surface(request))
-            # A first command that is slow (a hung API, a loaded machine) must not
-            # hold its surface back: after a short wait the others go cold.
-            if started is None or now - started >= LEARN_WAIT:
+            until = self.learning.get(_surface(request))
+            # A first command waiting on a slow or hung API must not hold its
+            # surface back: once it has sat idle a while, the others go cold.
+            if until is None or now >= until or self._idle(_surface(request), now):
                 return request
         if not self.running:  # nothing left to learn from: run it cold
             return self.pending[0]
@@ -152,7 +158,8 @@ class Zygote:
         # poll briefly for those instead of sleeping until their deadline.
         deadlines += [_EXITING_POLL for child in self.running.values() if child.drained]
         if self.pending and len(self.running) < self.jobs:  # commands waiting for a surface to warm up
-            deadlines += [started + LEARN_WAIT - now for started in self.learning.values()]
+            deadlines += [until - now for until in self.learning.values()]
+            deadlines += [_IDLE_POLL for _ in self.learning]
         timeout = max(0.0, min(deadlines)) if deadlines else None
         ready, _, _ = select.select([fd for fd in readable if fd is not None], [], [], timeout)
         for fd in ready:
@@ -183,7 +190,18 @@ class Zygote:
                     else:
                         os.close(fd)
                         setattr(child, name, None)
+                    if name == "modules":
+                        self._learn(child)
                     return
+
+    def _learn(self, child: _Child) -> None:
+        """Each complete module report (names, then an empty line) warms the child's surface."""
+        data = b"".join(child.modules_data)
+        *reports, rest = data.split(b"\n\n")
+        child.modules_data = [rest] if rest else []
+        surface = _surface(child.request)
+        for report in reports:
+            self.to_import.extend(report.decode("utf-8", "replace").split())
 
     def _reap(self) -> None:
         now = time.monotonic()
@@ -211,6 +229,8 @@ class Zygote:
     def _reply(self, child: _Child, status: int) -> None:
         surface = _surface(child.request)
         self.learning.pop(surface, None)
+        if not child.timed_out:
+            self.warm.add(surface)
         reply: dict[str, Any] = {"id": child.request["id"], "cpu": round(child.cpu, 3)}
         if child.timed_out:
             reply["timeout"] = True
@@ -220,11 +240,19 @@ class Zygote:
             reply["code"] = os.WEXITSTATUS(status)
             reply["stdout"] = base64.b64encode(b"".join(child.out_data)).decode("ascii")
             reply["stderr"] = base64.b64encode(b"".join(child.err_data)).decode("ascii")
-            if surface not in self.warm:
-                self.warm.add(surface)
-                learned = b"".join(child.modules_data).decode("utf-8", "replace").split()
-                self.to_import.extend(learned)
         self.replies.write(json.dumps(reply) + "\n")
+
+    def _idle(self, surface: str, now: float) -> bool:
+        """Has this surface's first command used no CPU for ANSWER_WAIT (blocked on the API)?"""
+        child = next((c for c in self.running.values() if c.learner and _surface(c.request) == surface), None)
+        if child is None:
+            return True
+        cpu = _cpu_seconds(child.pid)
+        if cpu is None:  # no /proc: wall time only
+            return now - child.started >= ANSWER_WAIT
+        if cpu != child.cpu_seen:
+            child.cpu_seen, child.idle_since = cpu, now
+        return now - child.idle_since >= ANSWER_WAIT
 
     def _import_learned(self) -> None:
         # Imports only: executing a module's top level is what the next
@@ -253,8 +281,9 @@ class Zygote:
 
     def _fork(self, request: dict[str, Any]) -> None:
         surface = _surface(request)
-        if surface not in self.warm:
-            self.learning.setdefault(surface, time.monotonic())
+        learner = surface not in self.warm and surface not in self.learning
+        if learner:
+            self.learning[surface] = time.monotonic() + LEARN_WAIT
         try:
             self._preload(request["argv"])
         except Exception:  # the child will meet (and report) whatever went wrong
@@ -278,12 +307,18 @@ class Zygote:
         os.close(err_w)
         os.close(mod_w)
         self.replies.write(json.dumps({"started": request["id"], "pid": pid}) + "\n")
-        self.running[pid] = _Child(request, out_r, err_r, mod_r)
+        self.running[pid] = _Child(request, pid, out_r, err_r, mod_r, learner)
 
 
 class _Child:
-    def __init__(self, request: dict[str, Any], out: int, err: int, modules: int) -> None:
+    def __init__(self, request: dict[str, Any], pid: int, out: int, err: int, modules: int,
+                 learner: bool) -> None:
         self.request = request
+        self.pid = pid
+        self.learner = learner  # the first command of its surface: the others wait for its modules
+        self.started = time.monotonic()
+        self.cpu_seen: float | None = None
+        self.idle_since = self.started
         self.deadline = time.monotonic() + float(request["timeout"])
         # A descriptor is None once drained to its end.
         self.out: int | None = out
@@ -299,6 +334,16 @@ class _Child:
     @property
     def drained(self) -> bool:
         return self.out is None and self.err is None and self.modules is None
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a running process, from /proc (None where there is none)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _surface(request: dict[str, Any]) -> str:
@@ -319,12 +364,42 @@ def _run_child(zygote: Zygote, request: dict[str, Any], out_w: int, err_w: int, 
         os.dup2(err_w, 2)
         os.close(out_w)
         os.close(err_w)
-        before = set(sys.modules)
+        report = _ModuleReport(mod_w)
         code = _execute(zygote.entry, zygote.gcloud_main, zygote.cli, request["argv"])
-        learned = [name for name in sys.modules if name not in before]
-        os.write(mod_w, "\n".join(learned).encode("utf-8"))
+        report.send()
     finally:
         os._exit(code)
+
+
+class _ModuleReport:
+    """Tells the zygote which modules this child imported: at its first connection, and at exit."""
+
+    def __init__(self, fd: int) -> None:
+        import socket
+
+        self.fd = fd
+        self.known = set(sys.modules)
+        self.connected = False
+        connect = socket.socket.connect
+        report = self
+
+        def first_connect_reports(sock: Any, *args: Any, **kwargs: Any) -> Any:
+            if not report.connected:
+                report.connected = True
+                report.send()
+            return connect(sock, *args, **kwargs)
+
+        socket.socket.connect = first_connect_reports  # type: ignore[method-assign]
+
+    def send(self) -> None:
+        new = [name for name in list(sys.modules) if name not in self.known]
+        self.known.update(new)
+        data = ("\n".join(new) + "\n\n").encode("utf-8")
+        try:
+            while data:
+                data = data[os.write(self.fd, data):]
+        except OSError:  # the zygote gave up on this child (timeout): nothing to tell
+            pass
 
 
 def _execute(entry: Any, gcloud_main: Any, cli: Any, argv: list[str]) -> int:
