@@ -241,6 +241,8 @@ def _watch(options: dict[str, Any]) -> int:
             if fmt == "text":
                 sys.stdout.write(text_report.summary(cycle.report, color=color, ascii_only=ascii_only))
         return ExitStatus.INTERRUPTED
+    finally:
+        runner.close(source)
     output.write_all(files, last.report)  # the last cycle's state, in every format asked for
     return ExitStatus.of(last.report.status)
 
@@ -398,8 +400,11 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
                              color=console.use_color(options["color"], sys.stdout),
                              ascii_only=not console.can_encode(sys.stdout), progress=progress)
     screen.start(partial)
-    result = runner.run(the_plan, source, options["jobs"], now, screen.outcome,
-                        lambda results, remaining: screen.judged(mutes.mute_all(results, live), remaining))
+    try:
+        result = runner.run(the_plan, source, options["jobs"], now, screen.outcome,
+                            lambda results, remaining: screen.judged(mutes.mute_all(results, live), remaining))
+    finally:
+        runner.close(source)
 
     findings = tuple(f for i in sorted(result.findings) for f in result.findings[i]) + the_plan.skip_findings
     findings = causes.analyse(findings)  # order and grouping only: the verdict reads the same findings

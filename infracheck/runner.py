@@ -203,6 +203,12 @@ def command(argv: tuple[str, ...], timeout: float) -> Outcome:
     return gcloud.run(argv, timeout, gcloud.environment(timeout), expect_json=False)
 
 
+def close(source: Source) -> None:
+    """The run (or the last watch cycle) is over: a warm engine's driver may exit."""
+    if isinstance(source, Live):
+        source.close()
+
+
 def stop() -> None:
     """Kill every running gcloud (and warm engine); queued commands return INTERRUPTED at once."""
     gcloud.kill_all()
@@ -262,8 +268,5 @@ def run(
     except KeyboardInterrupt:
         stop()
         incomplete = True
-    finally:
-        if isinstance(source, Live):
-            source.close()
     order = {argv: i for i, argv in enumerate(users)}
     return Result(results, tuple(sorted(finished.values(), key=lambda o: order[o.argv])), incomplete)

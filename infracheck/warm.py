@@ -244,6 +244,9 @@ class Engine:
         self.submit(argv, timeout)
         pending = self._by_argv[argv]
         pending.done.wait()
+        with self._lock:  # consumed: running argv again (a watch cycle) runs it again
+            if self._by_argv.get(argv) is pending:
+                del self._by_argv[argv]
         message = pending.reply
         seconds = (pending.finished or time.monotonic()) - (pending.started or queued)
         if gcloud.stopping():

@@ -208,7 +208,7 @@ def test_ctrl_c_stops_the_driver_and_its_commands(engine: warm.Engine, sdk: tupl
         warm.Engine(warm.launch(sdk[1]), 1, sdk[1])  # refused until reset
 
 
-def test_identical_argvs_run_once(engine: warm.Engine, tmp_path: Path) -> None:
+def test_identical_argvs_submitted_together_share_a_run_and_a_later_ask_runs_again(engine: warm.Engine, tmp_path: Path) -> None:
     argv = ("gcloud", "state", "set", "x")
     engine.submit(argv, 20)
     engine.submit(argv, 20)
