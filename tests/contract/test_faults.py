@@ -93,7 +93,11 @@ def test_fault_run_is_unknown_and_the_rest_unaffected(faulted):
         assert statuses[key] == "pass"
     assert report["counts"]["critical"] == 0 and report["counts"]["warning"] == 0
     assert leftovers == [], "gcloud (or a child) survived its timeout"
-    assert run.seconds < TIMEOUT + 30
+    # Killed at --timeout, not after gcloud's own ~25 min of retries: the hung command's own
+    # time says so; the whole run gets room for a loaded machine (no tight wall-clock bound).
+    hung = next(c for c in report["commands"] if "--secret=smtp-password" in c["argv"])
+    assert hung["error_kind"] == "timeout" and hung["duration_s"] < TIMEOUT + 15
+    assert run.seconds < TIMEOUT + 120
     assert "Traceback" not in run.stderr
 
 
