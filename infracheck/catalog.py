@@ -21,7 +21,9 @@ from typing import Any
 
 from infracheck import escalation
 from infracheck import rules as _rules
-from infracheck.model import Area, CatalogError, Category, Check, Dependency, Escalation, Fix, Missing, Rule, Severity
+from infracheck.model import (
+    Area, CatalogError, Category, Check, Dependency, Escalation, Fix, Missing, NotJudged, Rule, Severity,
+)
 
 PROFILE_FILE = "profile.toml"
 ESCALATION_FILE = "escalation.toml"  # the issue update's data (plan section 4), not an area
@@ -37,7 +39,7 @@ RUNTIME_NAMES = frozenset({"actual", "value", "expected"})
 _AREA_KEYS = {"id", "order", "title", "ok", "fail", "summary", "missing", "api"}
 _CHECK_KEYS = {
     "id", "title", "why", "command", "foreach", "select", "missing", "sensitive",
-    "role", "rule", "resource", "with", "class", "depends_on", "context",
+    "role", "rule", "resource", "with", "class", "depends_on", "context", "not_judged",
 }
 _RULE_KEYS = {
     "id", "title", "why", "path", "op", "value", "severity", "message", "remedy",
@@ -48,6 +50,7 @@ _FIX_KEYS = {"command", "auto", "wait", "when", "manual", "changes", "requires",
 _VAR_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MISSING_KEYS = {"severity", "message", "remedy"}
 _DEPENDENCY_KEYS = {"on", "resource"}
+_NOT_JUDGED_KEYS = {"path", "message", "remedy"}
 _TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\}")
 # `{services:or}`: a list as the alternatives of a Cloud Logging filter,
 # '"a" OR "b"' (each value one quoted string).
@@ -96,11 +99,15 @@ def load(
     if not (directory / PROFILE_FILE).is_file():
         raise CatalogError(f"{directory}: no {PROFILE_FILE} (is this a catalog folder?)")
     profile, patterns = _read_profile(directory / PROFILE_FILE)
+    retired = profile.pop("retired", {})
+    if not isinstance(retired, dict):
+        raise CatalogError(f"{PROFILE_FILE}: [retired] must be a table of name = what replaced it")
+    env = os.environ if environ is None else environ
+    _refuse_retired(retired, profile_file, overrides or {}, env)
     if profile_file is not None:
         extra, extra_patterns = _read_profile(profile_file, known=profile)
         profile.update(extra)
         patterns.update(extra_patterns)
-    env = os.environ if environ is None else environ
     for name in profile:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None:
@@ -214,6 +221,24 @@ def _read_profile(
         except re.error as exc:
             raise CatalogError(f"{path.name}: pattern for '{name}' does not compile: {exc}") from None
     return dict(data), dict(patterns)
+
+
+def _refuse_retired(
+    retired: Mapping[str, Any],
+    profile_file: Path | None,
+    overrides: Mapping[str, str],
+    env: Mapping[str, str],
+) -> None:
+    """A retired profile name is an error that says what replaced it, never silently ignored."""
+    if not retired:
+        return
+    given: list[tuple[str, str]] = [(f"--set {n}", n) for n in overrides if n in retired]
+    given += [(f"${ENV_PREFIX}{n.upper()}", n) for n in retired if ENV_PREFIX + n.upper() in env]
+    if profile_file is not None:
+        given += [(str(profile_file), n) for n in _read_toml(profile_file) if n in retired]
+    if given:
+        origin, name = given[0]
+        raise CatalogError(f"{origin}: '{name}' is no longer read: {retired[name]}")
 
 
 def _coerce(name: str, raw: str, default: Any, origin: str) -> Any:
@@ -345,6 +370,17 @@ def _expand(
                 message=sub.text(_require(path, m, "message", f"{where} missing")),
                 remedy=sub.text(m.get("remedy", "")),
             )
+        not_judged = None
+        if "not_judged" in raw:
+            nj = raw["not_judged"]
+            if not isinstance(nj, dict):
+                raise CatalogError(f"{path.name}: {where}: 'not_judged' must be a table")
+            _no_unknown(path, nj, _NOT_JUDGED_KEYS, f"{where} not_judged")
+            not_judged = NotJudged(
+                path=sub.jmespath(_require(path, nj, "path", f"{where} not_judged")),
+                message=sub.text(_require(path, nj, "message", f"{where} not_judged"), runtime=True),
+                remedy=sub.text(nj.get("remedy", ""), runtime=True),
+            )
         default_resource = "{item}" if isinstance(item, str) else ("{item.name}" if item else check_id)
         checks.append(
             Check(
@@ -366,6 +402,7 @@ def _expand(
                 context=tuple((n, tuple(sub.text(t) for t in toks)) for n, toks in context_tokens.items()),
                 category=_category(path, where, raw.get("class")),
                 depends_on=_dependencies(path, where, raw.get("depends_on", []), sub) or (),
+                not_judged=not_judged,
             )
         )
     return checks

@@ -176,6 +176,17 @@ class Missing:
 
 
 @dataclasses.dataclass(frozen=True)
+class NotJudged:
+    """What a check leaves to another tool: when `path` yields a value, the check
+    reports a shown, uncounted skip (`message`, with that value as {actual})
+    instead of judging or calling the resource missing."""
+
+    path: str
+    message: str
+    remedy: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class Check:
     """One concrete source (argv) and the rules over its document.
 
@@ -197,13 +208,15 @@ class Check:
     role: str = ""  # IAM role that grants read access (for permission errors)
     api: str = ""  # service to enable when the API is disabled
     why: str = ""
-    # Other sources the rules need beside argv, by name: the rules then see
-    # {"resource": <selected document>, NAME: <that command's document>, ...}.
+    # Other sources the rules need beside argv, by name: `select` and the rules
+    # then see {"resource": <argv's document>, NAME: <that command's document>, ...}
+    # (with `resource` replaced by what `select` picks).
     extras: tuple[tuple[str, tuple[str, ...]], ...] = ()
     category: Category | None = None  # default for its rules
     depends_on: tuple[Dependency, ...] = ()  # default for its rules, and for its could-not-check
     # Sources read only for a finding's detail, by name: their failure costs the check nothing.
     context: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    not_judged: NotJudged | None = None
 
     @property
     def sources(self) -> tuple[tuple[str, ...], ...]:

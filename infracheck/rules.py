@@ -26,8 +26,8 @@ from jmespath import functions
 
 from infracheck import redact
 from infracheck.model import (
-    CatalogError, Category, Check, CommandError, Dependency, ErrorKind, Finding, Need, Outcome, Rule, Severity,
-    Status,
+    CatalogError, Category, Check, CommandError, Dependency, ErrorKind, Finding, Need, NotJudged, Outcome, Rule,
+    Severity, Status,
 )
 
 
@@ -151,6 +151,15 @@ class _Functions(functions.Functions):
         text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
         return redact.excerpt(text, int(limit))
 
+    @functions.signature({"types": ["array", "null"]}, {"types": ["string"]}, {"types": ["array", "null"]})
+    def _func_where_in(self, objects: list[Any] | None, key: str, values: list[Any] | None) -> list[Any]:
+        # JMESPath cannot reach the root from inside a filter, so following a
+        # reference from one list into another (the proxies a forwarding rule
+        # targets, the certificates a proxy serves) needs a join: the objects
+        # whose `key` is one of `values`, in the objects' order.
+        wanted = values or []
+        return [o for o in objects or [] if isinstance(o, dict) and o.get(key) in wanted]
+
     @functions.signature({"types": ["string", "null"]}, {"types": ["string"]})
     def _func_split(self, value: str | None, sep: str) -> list[str]:
         return [] if not value else value.split(sep)
@@ -239,6 +248,8 @@ def validate(checks: Iterable[Check]) -> None:
         where = f"check '{check.id}'"
         for expr in filter(None, [check.select]):
             _compile(where + " select", expr)
+        if check.not_judged is not None:
+            _compile(where + " not_judged", check.not_judged.path)
         for rule in check.rules:
             key = (check.id, rule.id)
             if key in seen:
@@ -323,15 +334,10 @@ def _evaluate(
             return [_missing(check)]
         return [_error(check, outcome.error)]
     document = outcome.document
-    if check.select:
-        document = search(check.select, document)
-    if document is None:
-        if check.missing is not None:
-            return [_missing(check)]
-        if check.select:
-            return []  # nothing selected and no `missing`: another check reports the absence
-        return [_error(check, CommandError(ErrorKind.INVALID_JSON, "the command returned no document"))]
     if check.extras:
+        # `select` and the rules see one document: the command's output as
+        # `resource` beside each `with` source, so a selection can follow a
+        # reference into another list (a proxy's certificates).
         document = {"resource": document}
         for name, argv in check.extras:
             extra = extras.get(argv)
@@ -339,6 +345,23 @@ def _evaluate(
                 error = extra.error if extra is not None else None
                 return [_error(check, error or CommandError(ErrorKind.API_ERROR, "source did not run"))]
             document[name] = extra.document
+        if check.select:
+            document["resource"] = search(check.select, document)
+        selected = document["resource"]
+    else:
+        if check.select:
+            document = search(check.select, document)
+        selected = document
+    if check.not_judged is not None:
+        reason = search(check.not_judged.path, document)
+        if reason not in (None, False, "", [], {}):
+            return [_not_judged(check, check.not_judged, reason)]
+    if selected is None:
+        if check.missing is not None:
+            return [_missing(check)]
+        if check.select:
+            return []  # nothing selected and no `missing`: another check reports the absence
+        return [_error(check, CommandError(ErrorKind.INVALID_JSON, "the command returned no document"))]
 
     # A context source that failed or did not run leaves its name null: it only adds detail.
     context = {name: getattr(extras.get(argv), "document", None) for name, argv in check.context}
@@ -441,6 +464,22 @@ def _missing(check: Check) -> Finding:
         remedy=check.missing.remedy,
         category=Category.INFRASTRUCTURE,  # a resource that does not exist
         needs=_needs(check, check.depends_on, None, None),
+    )
+
+
+def _not_judged(check: Check, not_judged: NotJudged, reason: Any) -> Finding:
+    """What infracheck does not judge, said plainly: a skip that is shown, never counted."""
+    return Finding(
+        check=check.id,
+        rule=f"{check.id}.not-judged",
+        area=check.area,
+        status=Status.SKIP,
+        severity=None,
+        resource=check.resource,
+        message=not_judged.message.replace("{actual}", _display(reason)),
+        actual=reason,
+        expected="not judged",
+        remedy=not_judged.remedy.replace("{actual}", _display(reason)),
     )
 
 

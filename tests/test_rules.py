@@ -91,6 +91,12 @@ def test_dates_are_judged_as_of_the_now_passed_in():
     ("capture(m, 'secrets/([^/]+)/')", {"m": "Revision failed to start"}, None),
     ("capture(m, 'secrets/')", {"m": "secrets/x/"}, None),        # no group: nothing captured
     ("capture(m, 'x(y)')", {}, None),
+    # where_in: a join across two lists, which a filter cannot do (it cannot reach the root)
+    ("where_in(p, 'selfLink', f[].target)[].name", {"p": [{"name": "a", "selfLink": "L/a"}, {"name": "b", "selfLink": "L/b"}],
+                                                    "f": [{"target": "L/b"}, {"target": "L/c"}]}, ["b"]),
+    ("where_in(p, 'selfLink', f)", {"p": [{"selfLink": "L/a"}], "f": None}, []),
+    ("where_in(p, 'selfLink', f)", {"p": None, "f": ["L/a"]}, []),
+    ("where_in(p, 'selfLink', f)", {"p": ["L/a", {"selfLink": "L/a"}], "f": ["L/a"]}, [{"selfLink": "L/a"}]),
 ])
 def test_functions(expression, document, expected):
     assert rules.search(expression, document) == expected
@@ -172,6 +178,36 @@ def test_extras_are_visible_beside_the_resource():
     extras = {extra_argv: Outcome(extra_argv, 0, 0.0, document=[{"name": "a"}])}
     [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"refs": ["a", "b"]}), extras=extras)
     assert (f.status, f.message) == (Status.FAIL, "missing b")
+
+
+def test_with_select_sees_the_extras_and_rules_see_the_selection_beside_them():
+    # The selection follows a reference into another source; missing fires when it finds nothing.
+    r = Rule("t.state", "resource.state", "eq", "READY", Severity.CRITICAL, "state {actual}")
+    extra_argv = ("gcloud", "proxies", "list")
+    check = _check(r, extras=(("proxies", extra_argv),), missing=Missing(Severity.CRITICAL, "none attached"),
+                   select="where_in(resource, 'selfLink', proxies[].cert) | [0]")
+    listing = [{"selfLink": "c/1", "state": "FAILED"}, {"selfLink": "c/2", "state": "READY"}]
+    attached = {extra_argv: Outcome(extra_argv, 0, 0.0, document=[{"cert": "c/2"}])}
+    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=listing), extras=attached)
+    assert (f.status, f.actual) == (Status.PASS, "READY")
+    nothing = {extra_argv: Outcome(extra_argv, 0, 0.0, document=[])}
+    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=listing), extras=nothing)
+    assert (f.rule, f.status, f.message) == ("t.check.exists", Status.FAIL, "none attached")
+
+
+def test_not_judged_is_a_shown_skip_instead_of_missing():
+    from infracheck.model import NotJudged
+    extra_argv = ("gcloud", "proxies", "list")
+    check = _check(RULE, extras=(("proxies", extra_argv),), missing=Missing(Severity.CRITICAL, "none attached"),
+                   select="where_in(resource, 'selfLink', proxies[].cert) | [0]",
+                   not_judged=NotJudged("!resource && proxies[0].map", "served from {actual}: not judged", "see {actual}"))
+    served_by_map = {extra_argv: Outcome(extra_argv, 0, 0.0, document=[{"map": "//cm/maps/m"}])}
+    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=[]), extras=served_by_map)
+    assert (f.rule, f.status, f.severity) == ("t.check.not-judged", Status.SKIP, None)
+    assert (f.message, f.remedy) == ("served from //cm/maps/m: not judged", "see //cm/maps/m")
+    plain = {extra_argv: Outcome(extra_argv, 0, 0.0, document=[{"cert": "c/9"}])}
+    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=[]), extras=plain)
+    assert f.message == "none attached"
 
 
 def test_type_error_inside_an_expression_is_an_error_not_a_crash():

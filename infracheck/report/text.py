@@ -17,9 +17,9 @@ from infracheck.model import Area, Changes, Cycle, Finding, Mute, Overall, Repor
 RULE = "=" * 70
 
 _EMOJI = {"start": "🚀", "check": "🔍", "ok": "✅", "fail": "❌", "warn": "⚠️ ", "stats": "📊", "next": "📋",
-          "mute": "🔇", "new": "🆕", "resolved": "✔️ ", "fix": "🔧", "root": "🎯", "arrow": "→"}
+          "mute": "🔇", "new": "🆕", "resolved": "✔️ ", "fix": "🔧", "root": "🎯", "arrow": "→", "info": "ℹ️ "}
 _ASCII = {"start": ">>", "check": "[..]", "ok": "[OK]", "fail": "[X]", "warn": "[!]", "stats": "[#]", "next": "[*]",
-          "mute": "[m]", "new": "[+]", "resolved": "[-]", "fix": "[fix]", "root": "[>]", "arrow": "->"}
+          "mute": "[m]", "new": "[+]", "resolved": "[-]", "fix": "[fix]", "root": "[>]", "arrow": "->", "info": "[i]"}
 
 _STATUS_COLOR = {
     Overall.HEALTHY: Fore.GREEN,
@@ -80,6 +80,10 @@ def area_block(area: Area, findings: Sequence[Finding], *, color: bool, ascii_on
         lines.append(s.paint(f"   {s.marks['ok']} {area.ok}", Fore.GREEN))
     if muted:
         lines.append(f"   {s.marks['mute']} {len(muted)} muted (see MUTED below)")
+    # What a check leaves to another tool (a `not_judged` skip) is said, not hidden like an --exclude.
+    for f in findings:
+        if f.area == area.id and f.status is Status.SKIP and f.rule.endswith(".not-judged"):
+            lines.append(f"   {s.marks['info']} {f.message}")
     return "\n".join(lines) + "\n"
 
 
