@@ -91,6 +91,8 @@ _AGGREGATED_KINDS: Final = {
     "subnetworks": "compute#subnetworkAggregatedList",
     "backendServices": "compute#backendServiceAggregatedList",
     "networkEndpointGroups": "compute#networkEndpointGroupAggregatedList",
+    "forwardingRules": "compute#forwardingRuleAggregatedList",
+    "targetHttpsProxies": "compute#targetHttpsProxyAggregatedList",
 }
 
 # The scope the "unreachable" fault reports; one the healthy fixtures leave empty.

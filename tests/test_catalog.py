@@ -57,11 +57,31 @@ def test_lists_and_numbers_from_strings():
     ("connector_min_instances", "two", "whole number"),
     ("nonsense", "x", "unknown profile name 'nonsense'"),
     ("secrets", "a,b", "--profile file"),
+    ("url_map", "Staging_LB", "must match"),
+    ("url_map", "staging*", "must match"),
+    ("lb_scope", "europe-west1", "must match"),        # a scope is "global" or "regions/REGION"
+    ("lb_scope", "regions/europe-west1/x", "must match"),
+    ("url_map_filter", "staging", "'url_map_filter' is no longer read"),
 ])
 def test_bad_values_are_refused_before_anything_runs(name, value, words):
     with pytest.raises(CatalogError) as err:
         catalog.load(overrides={name: value}, environ={})
     assert words in str(err.value)
+
+
+@pytest.mark.parametrize("where", ["--set", "environment", "--profile"])
+def test_a_retired_profile_name_says_what_replaced_it(tmp_path, where):
+    kwargs: dict = {"environ": {}}
+    if where == "--set":
+        kwargs["overrides"] = {"url_map_filter": "staging"}
+    elif where == "environment":
+        kwargs["environ"] = {"INFRACHECK_URL_MAP_FILTER": "staging"}
+    else:
+        kwargs["profile_file"] = tmp_path / "prod.toml"
+        kwargs["profile_file"].write_text('url_map_filter = "prod"\n')
+    with pytest.raises(CatalogError) as err:
+        catalog.load(**kwargs)
+    assert "'url_map_filter' is no longer read" in str(err.value) and "url_map" in str(err.value)
 
 
 def test_substituted_value_stays_one_argv_token():
@@ -117,6 +137,9 @@ def _broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
     ("cloudsql.toml", 'detail = "document[?error]', 'detail = "document[?error', ["cloudsql.failed-operations", "detail", "JMESPath does not compile"]),
     ("cloudsql.toml", "context = { operations =", "context = { operations = 'rm -rf /', x =", ["cloudsql.instance", "must start with 'gcloud'"]),
     ("secrets.toml", 'id = "secrets.min-length"', 'id = "secrets.min-length"\ndetail = "payload.data"', ["secrets.min-length", "sensitive", "detail"]),
+    ("loadbalancer.toml", "not_judged = { path", "not_judged = { paht", ["loadbalancer.certificate", "unknown key", "paht"]),
+    ("loadbalancer.toml", "not_judged = { path = \"!resource &&", "not_judged = { path = \"!resource && ]",
+     ["loadbalancer.certificate", "not_judged", "JMESPath does not compile"]),
 ])
 def test_broken_catalog_fails_at_load_naming_file_and_check(tmp_path, file, old, new, words):
     folder = _broken(tmp_path, file, old, new)

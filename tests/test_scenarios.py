@@ -41,6 +41,7 @@ WEB, API = "staging.netrasystems.ai", "api-staging.netrasystems.ai"
 FRONT = f"https://{WEB}"
 AUTH_HEALTH, API_HEALTH = f"https://{WEB}/auth/health", f"https://{API}/health"
 WS = f"wss://{API}/ws"
+LB = "staging-https-lb"
 
 FAIL, ERROR = "fail", "error"
 
@@ -126,17 +127,28 @@ SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
         ("cloudrun.startup-probe", BACKEND, FAIL),    # 0 + 3 x 10 = 30 s
         ("cloudrun.secrets-exist", BACKEND, FAIL),    # database-url-v2
         ("cloudrun.service.exists", AUTH, FAIL),
+        ("loadbalancer.neg-service", LB, FAIL),       # the /auth NEG still names auth-staging
     }),
     "lb-broken": ("CRITICAL", 2, {
-        ("loadbalancer.default-service", "staging", FAIL),
-        ("loadbalancer.cert-active", WEB, FAIL),      # FAILED_NOT_VISIBLE
-        ("loadbalancer.certificate.exists", API, FAIL),
-        ("loadbalancer.hc-threshold", "health checks", FAIL),
+        ("loadbalancer.default-service", LB, FAIL),
+        ("loadbalancer.backend-exists", LB, FAIL),    # /auth -> staging-auth-backend-v1, long deleted
+        ("loadbalancer.cert-active", WEB, FAIL),      # FAILED_NOT_VISIBLE, on the web proxy
+        ("loadbalancer.certificate.exists", API, FAIL),  # no proxy of the chain presents one
+        ("loadbalancer.hc-threshold", "health checks", FAIL),  # the chain's Grafana backend
     }),
     "lb-rebuild": ("CRITICAL", 2, {
-        ("loadbalancer.url-map-exists", "staging", FAIL),
-        ("loadbalancer.cert-provisioning", API, FAIL),  # PROVISIONING, created 10 min before the recording
-        ("loadbalancer.cert-expiry", WEB, FAIL),      # 2026-12-10, 13 days after the recording
+        ("loadbalancer.url-map-exists", LB, FAIL),
+        ("loadbalancer.frontend-exists", LB, FAIL),
+        # The leftover certificates are attached to nothing: not judged, so no proxy presents one.
+        ("loadbalancer.certificate.exists", WEB, FAIL),
+        ("loadbalancer.certificate.exists", API, FAIL),
+    }),
+    # Another team's load balancer and health check, an orphan proxy, an unattached
+    # certificate and a same-named stack in europe-west1: none is on the chain.
+    "lb-neighbours": ("HEALTHY", 0, set()),
+    "lb-neighbours-expired": ("WARNING", 1, {
+        ("loadbalancer.cert-expiry", WEB, FAIL),      # the proxy's own, expired; a valid one lies unattached
+        ("loadbalancer.cert-provisioning", API, FAIL),  # the API proxy's new certificate, created 10 min before
     }),
     "network-down": ("CRITICAL", 2, {
         ("network.dns-resolves", WEB, FAIL),
@@ -250,10 +262,62 @@ def test_scenarios_fail_every_rule_of_the_catalog(capsys):
     assert catalog_ids - failed == set(NOT_FAILED_BY_ANY_SCENARIO)
 
 
+# --- scoping: lb-neighbours is HEALTHY only because its neighbours are not the chain ---------------
+
+NEIGHBOURS = {
+    # The same-named regional stack in europe-west1, if the profile named it:
+    "lb_scope=regions/europe-west1": {
+        ("loadbalancer.default-service", LB, "no default service"),
+        ("loadbalancer.cert-expiry", WEB, "2026-10-01"),
+        ("loadbalancer.certificate.exists", API, "covers api-staging"),
+        ("loadbalancer.backend-exists", LB, "staging-gone-backend"),
+        ("loadbalancer.hc-threshold", "health checks", "staging-worker-hc"),
+    },
+    # Another team's load balancer, if the profile named it:
+    "url_map=data-lb": {
+        ("loadbalancer.certificate.exists", WEB, "'data-lb' covers staging"),
+        ("loadbalancer.certificate.exists", API, "'data-lb' covers api-staging"),
+        ("loadbalancer.hc-threshold", "health checks", "data-team-hc"),
+    },
+}
+
+
+@pytest.mark.parametrize("setting", sorted(NEIGHBOURS))
+def test_the_neighbours_fail_when_the_profile_names_them(capsys, setting):
+    """The same recording judged along another chain: what lb-neighbours leaves out is really there."""
+    code, report = _run(capsys, "diagnose", "--replay", str(FIXTURES / "lb-neighbours"), "--format", "json",
+                        "--set", setting)
+    assert code == 2
+    failed = [f for f in report["findings"] if f["status"] != "pass"]
+    assert len(failed) == len(NEIGHBOURS[setting])
+    for rule, resource, words in NEIGHBOURS[setting]:
+        assert any(f["rule"] == rule and f["resource"] == resource and words in f["message"] for f in failed), rule
+
+
+def test_not_judged_is_said_in_the_text_report():
+    from infracheck.model import Area, Finding, Overall, Report
+    from infracheck.report import text
+    area = Area("loadbalancer", "Checking Load Balancer...", "all valid", "Found {count} issues")
+    skip = Finding("loadbalancer.certificate", "loadbalancer.certificate.not-judged", "loadbalancer", Status.SKIP,
+                   None, WEB, "Certificate for staging.netrasystems.ai not judged: Certificate Manager")
+    judged = Finding("loadbalancer.url-maps", "loadbalancer.url-map-exists", "loadbalancer", Status.PASS,
+                     None, LB, "exists")
+    health_checks = next(c for c in catalog.load(environ={}).checks if c.id == "loadbalancer.health-checks")
+    excluded = rules.skipped_finding(health_checks, health_checks.rules[0])
+    report = Report("netra-staging", "us-central1", Overall.HEALTHY, (area,), (judged, skip, excluded), ())
+    out = text.render(report, ascii_only=True)
+    assert "[OK] all valid\n   [i] Certificate for staging.netrasystems.ai not judged: Certificate Manager" in out
+    assert "excluded" not in out
+
+
 # --- what a scenario can't show: hand-built documents through the catalog's own checks ------------
 
+_C = "https://www.googleapis.com/compute/v1/projects/netra-staging/"
+_MAP = _C + f"global/urlMaps/{LB}"
+
+
 def _hc(name, interval=5, timeout=5, unhealthy=None):
-    doc = {"name": name, "kind": "compute#healthCheck", "type": "HTTP", "checkIntervalSec": interval,
+    doc = {"name": name, "selfLink": _C + f"global/healthChecks/{name}", "kind": "compute#healthCheck", "type": "HTTP", "checkIntervalSec": interval,
            "timeoutSec": timeout, "healthyThreshold": 2}
     if unhealthy is not None:
         doc["unhealthyThreshold"] = unhealthy
@@ -261,6 +325,12 @@ def _hc(name, interval=5, timeout=5, unhealthy=None):
 
 
 _BS = "https://www.googleapis.com/compute/v1/projects/netra-staging/global/backendServices/"
+
+
+def _on_chain(*hcs):
+    """(health checks, `with` documents): the URL map's one backend service uses them all."""
+    service = {"name": "vm-backend", "selfLink": _BS + "vm-backend", "healthChecks": [h["selfLink"] for h in hcs]}
+    return list(hcs), {"services": [service], "maps": [{"name": LB, "selfLink": _MAP, "defaultService": _BS + "vm-backend"}]}
 _SPLIT = {"weightedBackendServices": [{"backendService": _BS + "blue", "weight": 90},
                                       {"backendService": _BS + "green", "weight": 10}]}
 
@@ -279,33 +349,58 @@ def _instance(ip_config):
 
 
 def _cert(domains, status, domain_status, created="2025-01-10T11:00:00.000-08:00"):
-    cert = {"name": "multi", "type": "MANAGED", "managed": {"domains": domains, "status": status, "domainStatus": domain_status}}
+    cert = {"name": "multi", "selfLink": _C + "global/sslCertificates/multi", "type": "MANAGED",
+            "managed": {"domains": domains, "status": status, "domainStatus": domain_status}}
     return [{**cert, "creationTimestamp": created} if created else cert]
 
+
+_CM_MAP = "//certificatemanager.googleapis.com/projects/netra-staging/locations/global/certificateMaps/staging-map"
+_CM_CERT = "//certificatemanager.googleapis.com/projects/netra-staging/locations/us-central1/certificates/web"
+
+
+def _served(*proxies):
+    """`with` documents: the given target HTTPS proxies, each the target of a forwarding rule."""
+    return {"proxies": [{"name": f"p{i}", "selfLink": _C + f"global/targetHttpsProxies/p{i}",
+                         "urlMap": _C + "global/urlMaps/staging-https-lb", **p} for i, p in enumerate(proxies)],
+            "forwarding_rules": [{"name": f"fr{i}", "target": _C + f"global/targetHttpsProxies/p{i}"}
+                                 for i in range(len(proxies))]}
+
+
+_SERVED_MULTI = _served({"sslCertificates": [_C + "global/sslCertificates/multi"]})
+
+_WEB_CERT = {"name": "web", "selfLink": _C + "global/sslCertificates/web", "type": "MANAGED",
+             "creationTimestamp": "2025-01-10T11:00:00.000-08:00",
+             "managed": {"domains": [WEB], "status": "ACTIVE", "domainStatus": {WEB: "ACTIVE"}}}
 
 # (id, check id, resource, rule id, document, `with` documents, expected status)
 UNIT_CASES = [
     ("hc-timeout: the seed's 60 s timeout every 30 s (the API rejects it)",
      "loadbalancer.health-checks", None, "loadbalancer.hc-timeout",
-     [_hc("ok", 30, 10, 5), _hc("seed-hc", 30, 60, 5)], {}, "fail"),
+     *_on_chain(_hc("ok", 30, 10, 5), _hc("seed-hc", 30, 60, 5)), "fail"),
     ("hc-timeout: timeout equal to the interval is allowed",
-     "loadbalancer.health-checks", None, "loadbalancer.hc-timeout", [_hc("eq", 5, 5, 5)], {}, "pass"),
+     "loadbalancer.health-checks", None, "loadbalancer.hc-timeout", *_on_chain(_hc("eq", 5, 5, 5)), "pass"),
     ("hc-timeout: no health checks at all (serverless NEGs only)",
-     "loadbalancer.health-checks", None, "loadbalancer.hc-timeout", [], {}, "pass"),
+     "loadbalancer.health-checks", None, "loadbalancer.hc-timeout", *_on_chain(), "pass"),
     ("hc-threshold: unhealthyThreshold omitted means GCP's default 2",
-     "loadbalancer.health-checks", None, "loadbalancer.hc-threshold", [_hc("dflt")], {}, "fail"),
+     "loadbalancer.health-checks", None, "loadbalancer.hc-threshold", *_on_chain(_hc("dflt")), "fail"),
+    ("hc-threshold: a health check no backend of the chain uses is not judged",
+     "loadbalancer.health-checks", None, "loadbalancer.hc-threshold",
+     [_hc("other-team", unhealthy=2)], _on_chain()[1], "pass"),
     ("default-service: a weighted split in defaultRouteAction is a default",
      "loadbalancer.url-maps", None, "loadbalancer.default-service",
-     [{"name": "staging-split", "defaultRouteAction": _SPLIT}], {}, "pass"),
+     [{"name": LB, "selfLink": _MAP, "defaultRouteAction": _SPLIT}], {}, "pass"),
     ("default-service: a defaultRouteAction without backends is not",
      "loadbalancer.url-maps", None, "loadbalancer.default-service",
-     [{"name": "staging-rewrite", "defaultRouteAction": {"urlRewrite": {"pathPrefixRewrite": "/"}}}], {}, "fail"),
+     [{"name": LB, "selfLink": _MAP, "defaultRouteAction": {"urlRewrite": {"pathPrefixRewrite": "/"}}}], {}, "fail"),
+    ("default-service: a same-named URL map in another region is not the profile's (lb_scope global)",
+     "loadbalancer.url-maps", None, "loadbalancer.default-service",
+     [{"name": LB, "selfLink": _C + "regions/europe-west1/urlMaps/" + LB}], {}, "pass"),
     ("cert-active: ACTIVE certificate, but FAILED for this one of its domains",
      "loadbalancer.certificate", WEB, "loadbalancer.cert-active",
-     _cert([API, WEB], "ACTIVE", {API: "ACTIVE", WEB: "FAILED_CAA_FORBIDDEN"}), {}, "fail"),
+     _cert([API, WEB], "ACTIVE", {API: "ACTIVE", WEB: "FAILED_CAA_FORBIDDEN"}), _served({"sslCertificates": [_C + "global/sslCertificates/multi"]}), "fail"),
     ("cert-active: the other domain of the same certificate is ACTIVE",
      "loadbalancer.certificate", API, "loadbalancer.cert-active",
-     _cert([API, WEB], "ACTIVE", {API: "ACTIVE", WEB: "FAILED_CAA_FORBIDDEN"}), {}, "pass"),
+     _cert([API, WEB], "ACTIVE", {API: "ACTIVE", WEB: "FAILED_CAA_FORBIDDEN"}), _served({"sslCertificates": [_C + "global/sslCertificates/multi"]}), "pass"),
     ("non-empty: a payload with no data at all",
      "secrets.secret", "smtp-password", "secrets.non-empty",
      {"name": "projects/123456789012/secrets/smtp-password/versions/1", "payload": {}}, {}, "fail"),
@@ -350,23 +445,24 @@ UNIT_CASES = [
      {}, "fail"),
     ("cert-active: PROVISIONING for 3 h since its creationTimestamp is stuck",
      "loadbalancer.certificate", WEB, "loadbalancer.cert-active",
-     _cert([WEB], "PROVISIONING", {WEB: "PROVISIONING"}, created="2026-11-26T21:00:00Z"), {}, "fail"),
+     _cert([WEB], "PROVISIONING", {WEB: "PROVISIONING"}, created="2026-11-26T21:00:00Z"), _SERVED_MULTI, "fail"),
     ("cert-active: PROVISIONING for 10 min is still within what GCP takes",
      "loadbalancer.certificate", WEB, "loadbalancer.cert-active",
-     _cert([WEB], "PROVISIONING", {WEB: "PROVISIONING"}, created="2026-11-26T23:50:00Z"), {}, "pass"),
+     _cert([WEB], "PROVISIONING", {WEB: "PROVISIONING"}, created="2026-11-26T23:50:00Z"), _SERVED_MULTI, "pass"),
     ("cert-provisioning: ... and warns that it is still provisioning",
      "loadbalancer.certificate", WEB, "loadbalancer.cert-provisioning",
-     _cert([WEB], "PROVISIONING", {WEB: "PROVISIONING"}, created="2026-11-26T23:50:00Z"), {}, "fail"),
+     _cert([WEB], "PROVISIONING", {WEB: "PROVISIONING"}, created="2026-11-26T23:50:00Z"), _SERVED_MULTI, "fail"),
     ("cert-provisioning: a stuck one is cert-active's finding, not this one",
      "loadbalancer.certificate", WEB, "loadbalancer.cert-provisioning",
-     _cert([WEB], "PROVISIONING", {WEB: "PROVISIONING"}, created="2026-11-26T21:00:00Z"), {}, "pass"),
+     _cert([WEB], "PROVISIONING", {WEB: "PROVISIONING"}, created="2026-11-26T21:00:00Z"), _SERVED_MULTI, "pass"),
     ("cert-active: no creationTimestamp: PROVISIONING is judged as stuck, not excused",
      "loadbalancer.certificate", WEB, "loadbalancer.cert-active",
-     _cert([WEB], "PROVISIONING", {WEB: "PROVISIONING"}, created=None), {}, "fail"),
+     _cert([WEB], "PROVISIONING", {WEB: "PROVISIONING"}, created=None), _SERVED_MULTI, "fail"),
     ("cert-active: a self-managed wildcard certificate covers the domain",
      "loadbalancer.certificate", API, "loadbalancer.cert-active",
-     [{"name": "wild", "type": "SELF_MANAGED", "subjectAlternativeNames": ["*.netrasystems.ai"],
-       "expireTime": "2027-06-01T00:00:00.000-07:00", "creationTimestamp": "2025-06-01T00:00:00.000-07:00"}], {}, "pass"),
+     [{"name": "wild", "selfLink": _C + "global/sslCertificates/wild", "type": "SELF_MANAGED",
+       "subjectAlternativeNames": ["*.netrasystems.ai"], "expireTime": "2027-06-01T00:00:00.000-07:00",
+       "creationTimestamp": "2025-06-01T00:00:00.000-07:00"}], _served({"sslCertificates": [_C + "global/sslCertificates/wild"]}), "pass"),
     ("whitespace: a value stored with echo's trailing newline",
      "secrets.secret", "database-url", "secrets.whitespace",
      {"name": "x", "payload": {"data": "cG9zdGdyZXNxbCthc3luY3BnOi8veHh4eDp4eHh4QDAuMC4wLjAveHgK"}}, {}, "fail"),
@@ -378,6 +474,21 @@ UNIT_CASES = [
      _service(containers=[{"env": [{"name": "R", "valueFrom": {"secretKeyRef": {
          "name": "projects/123456789012/secrets/redis-url", "key": "latest"}}}]}]),
      {"secrets": [{"name": "projects/123456789012/secrets/redis-url"}]}, "pass"),
+    ("certificate: a proxy serving a Certificate Manager map is not judged, not 'missing'",
+     "loadbalancer.certificate", WEB, "loadbalancer.certificate.not-judged",
+     [_WEB_CERT], _served({"certificateMap": _CM_MAP}), "skip"),
+    ("certificate: a map makes GCP ignore the proxy's sslCertificates, so they are not judged either",
+     "loadbalancer.certificate", WEB, "loadbalancer.certificate.not-judged",
+     [_WEB_CERT], _served({"certificateMap": _CM_MAP, "sslCertificates": [_WEB_CERT["selfLink"]]}), "skip"),
+    ("certificate: Certificate Manager certificates named in sslCertificates are not judged",
+     "loadbalancer.certificate", WEB, "loadbalancer.certificate.not-judged",
+     [_WEB_CERT], _served({"sslCertificates": [_CM_CERT]}), "skip"),
+    ("certificate: a map on one proxy, the domain's certificate on the other: judged",
+     "loadbalancer.certificate", WEB, "loadbalancer.cert-active",
+     [_WEB_CERT], _served({"certificateMap": _CM_MAP}, {"sslCertificates": [_WEB_CERT["selfLink"]]}), "pass"),
+    ("certificate: a covering certificate on a proxy no forwarding rule targets is not the chain's",
+     "loadbalancer.certificate", WEB, "loadbalancer.certificate.exists",
+     [_WEB_CERT], {**_served({"sslCertificates": [_WEB_CERT["selfLink"]]}), "forwarding_rules": []}, "fail"),
 ]
 
 

@@ -48,7 +48,7 @@ MATRIX = [
     (COMPUTE.format("healthChecks"), "403",
      ("loadbalancer.health-checks", "health checks"), "error", "permission denied", "roles/compute.viewer"),
     (COMPUTE.format("urlMaps"), "unreachable",
-     ("loadbalancer.url-maps", "staging"), "error", "some requests did not succeed", ""),
+     ("loadbalancer.url-maps", "staging-https-lb"), "error", "some requests did not succeed", ""),
     ("logging.test/v2/entries:list", "403",
      ("logs.entries", "netra-backend-staging, auth-staging"), "error", "permission denied", "roles/logging.viewer"),
 ]
