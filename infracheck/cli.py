@@ -265,6 +265,7 @@ def list_checks(fmt: str, **options: Any) -> None:
                 "rules": [{"id": r.id, "severity": r.severity.name.lower(), "fails_with": _sample(r, checks)}
                           for r in checks[0].rules],
                 "missing": checks[0].missing.message if checks[0].missing else None,
+                "not_judged": checks[0].not_judged.message if checks[0].not_judged else None,
             }
             for cid, checks in groups.items()
         ]
@@ -287,6 +288,9 @@ def list_checks(fmt: str, **options: Any) -> None:
                 click.echo(f"      {exists:38} {checks[0].missing.severity.name.lower():8}  {checks[0].missing.message}")
             for r in checks[0].rules:
                 click.echo(f"      {r.id:38} {r.severity.name.lower():8}  {_sample(r, checks)}")
+            if checks[0].not_judged:
+                message = checks[0].not_judged.message.replace("{actual}", "…")
+                click.echo(f"      {cid + '.not-judged':38} {'skip':8}  {message}")
 
 
 def _sample(rule: Rule, checks: Sequence[Check]) -> str:
@@ -307,7 +311,7 @@ def explain(rule_id: str, **options: Any) -> None:
 
     cat = _load(options)
     for check in cat.checks:
-        if rule_id in (check.id, f"{check.id}.exists"):
+        if rule_id in (check.id, f"{check.id}.exists", f"{check.id}.not-judged"):
             click.echo(f"{check.id}: {check.title}\narea: {check.area}\n")
             if check.why:
                 click.echo(check.why + "\n")
@@ -316,6 +320,9 @@ def explain(rule_id: str, **options: Any) -> None:
                 click.echo(f"when missing: {check.missing.severity.name.lower()}: {check.missing.message}")
                 if check.missing.remedy:
                     click.echo(f"remedy: {check.missing.remedy}")
+            if check.not_judged:
+                click.echo(f"not judged (skip, never counted) when: {check.not_judged.path}")
+                click.echo(f"  {check.not_judged.message}")
             click.echo("rules: " + ", ".join(r.id for r in check.rules))
             return
         for rule in check.rules:

@@ -206,6 +206,13 @@ def test_explain(capsys):
     assert "sslMode" in out and "ENCRYPTED_ONLY" in out and "gcloud sql instances patch" in out
 
 
+def test_list_and_explain_say_what_is_not_judged(capsys):
+    _, out, _ = run(capsys, "list")
+    assert "loadbalancer.certificate.not-judged" in out and "Certificate Manager" in out
+    code, out, _ = run(capsys, "explain", "loadbalancer.certificate.not-judged")
+    assert code == 0 and "not judged (skip, never counted) when:" in out and "certificateMap" in out
+
+
 def test_version(capsys):
     code, out, _ = run(capsys, "--version")
     assert code == 0 and "infracheck, version" in out
