@@ -185,7 +185,8 @@ CHAINS = {
     "run-misconfigured": ({   # GCP's Ready message names the secret the revision failed on
         ("cloudrun.secrets-exist", BACKEND, "infrastructure"): {
             ("cloudrun.ready", BACKEND), ("cloudrun.latest-revision", BACKEND)},
-        ("cloudrun.service.exists", AUTH, "infrastructure"): set(),
+        # the load balancer's /auth serverless NEG still names the deleted service
+        ("cloudrun.service.exists", AUTH, "infrastructure"): {("loadbalancer.neg-service", "staging-https-lb")},
         ("cloudrun.vpc-connector", BACKEND, "configuration"): set(),
         ("cloudrun.vpc-egress", BACKEND, "configuration"): set(),
         ("cloudrun.min-instances", BACKEND, "configuration"): set(),
