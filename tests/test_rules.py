@@ -313,6 +313,15 @@ _OPS = [
 ]
 
 
+# The load balancer chain's `with` sources: one served proxy of the profile's URL map presenting certificate c.
+_LB = "https://www.googleapis.com/compute/v1/projects/netra-staging/global/"
+_LB_SOURCES = {
+    "proxies": [{"name": "p", "selfLink": _LB + "targetHttpsProxies/p", "urlMap": _LB + "urlMaps/staging-https-lb",
+                 "sslCertificates": [_LB + "sslCertificates/c"]}],
+    "forwarding_rules": [{"name": "fr", "target": _LB + "targetHttpsProxies/p"}],
+}
+
+
 @pytest.mark.parametrize("check_id,resource,rule_id,document,context,detail", [
     ("cloudrun.service", "netra-backend-staging", "cloudrun.ready",
      [_service("netra-backend-staging", message=_SECRET_GONE)], None, "RevisionFailed: " + _SECRET_GONE),
@@ -325,7 +334,7 @@ _OPS = [
     ("cloudsql.operations", None, "cloudsql.failed-operations", _OPS, None,
      "MAJOR_VERSION_UPGRADE started 2026-11-26T16:30:00.000Z: Major version upgrade failed."),
     ("loadbalancer.certificate", "staging.netrasystems.ai", "loadbalancer.cert-active",
-     [{"name": "c", "type": "MANAGED", "creationTimestamp": "2026-11-26T13:00:00.000-08:00",
+     [{"name": "c", "selfLink": _LB + "sslCertificates/c", "type": "MANAGED", "creationTimestamp": "2026-11-26T13:00:00.000-08:00",
        "managed": {"domains": ["staging.netrasystems.ai"], "status": "PROVISIONING",
                    "domainStatus": {"staging.netrasystems.ai": "PROVISIONING"}}}], None,
      "created 2026-11-26T13:00:00.000-08:00, 3 h ago"),
@@ -336,6 +345,8 @@ def test_a_failing_finding_carries_what_gcp_says(default_checks, check_id, resou
     for _, argv in check.context:
         outcomes[argv] = (Outcome(argv, 1, 0.0, error=CommandError(ErrorKind.PERMISSION_DENIED, "denied"))
                           if context == "error" else Outcome(argv, 0, 0.0, document=context))
+    for name, argv in check.extras:
+        outcomes[argv] = Outcome(argv, 0, 0.0, document=_LB_SOURCES[name])
     findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=document), extras=outcomes, now=NOW)
     [f] = [f for f in findings if f.rule == rule_id]
     assert f.status is Status.FAIL       # a context source that failed costs the check nothing
