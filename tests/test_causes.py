@@ -185,15 +185,17 @@ CHAINS = {
     "run-misconfigured": ({   # GCP's Ready message names the secret the revision failed on
         ("cloudrun.secrets-exist", BACKEND, "infrastructure"): {
             ("cloudrun.ready", BACKEND), ("cloudrun.latest-revision", BACKEND)},
-        # the load balancer's /auth serverless NEG still names the deleted service
-        ("cloudrun.service.exists", AUTH, "infrastructure"): {("loadbalancer.neg-service", "staging-https-lb")},
+        ("cloudrun.service.exists", AUTH, "infrastructure"): set(),
+        # the load balancer's /auth serverless NEG still names the deleted service: its own root
+        # (a depends_on cloudrun.service.exists breaks a profile with no services)
+        ("loadbalancer.neg-service", "staging-https-lb", "infrastructure"): set(),
         ("cloudrun.vpc-connector", BACKEND, "configuration"): set(),
         ("cloudrun.vpc-egress", BACKEND, "configuration"): set(),
         ("cloudrun.min-instances", BACKEND, "configuration"): set(),
         ("cloudrun.cpu", BACKEND, "configuration"): set(),
         ("cloudrun.memory", BACKEND, "configuration"): set(),
         ("cloudrun.startup-probe", BACKEND, "configuration"): set(),
-    }, (2, 6, 0)),
+    }, (3, 6, 0)),
 }
 
 
