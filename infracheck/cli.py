@@ -210,7 +210,7 @@ def _watch(options: dict[str, Any]) -> int:
         findings = causes.analyse([f for i in sorted(result.findings) for f in result.findings[i]])
         if subset is None:  # a full run also says which mutes expired or matched nothing
             findings = mutes.apply(findings + the_plan.skip_findings, accepted, now,
-                                   complete=not result.incomplete).findings
+                                   complete=not result.incomplete, areas=[a.id for a in cat.areas]).findings
         else:
             findings = tuple(mutes.mute(f, mutes.active(accepted, now)) for f in findings)
         return Report(str(cat.profile["project"]), str(cat.profile["region"]), verdict.overall(findings),
@@ -394,6 +394,8 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     # Both files are read before anything runs: a bad one is exit 3 at once, not after the run.
     accepted = mutes.find(options.get("mute_file"), Path("."), now)
     live = mutes.active(accepted, now)
+    area_ids = [a.id for a in cat.areas]
+    expired = mutes.expired(accepted, now, area_ids)
     since = baseline.load(options["baseline_file"], project) if options.get("baseline_file") else None
     fmt, report_only = options["fmt"], options["report_only"]
     files = output.parse(options["outputs"], fmt)
@@ -409,13 +411,13 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     screen.start(partial)
     try:
         result = runner.run(the_plan, source, options["jobs"], now, screen.outcome,
-                            lambda results, remaining: screen.judged(mutes.mute_all(results, live), remaining))
+                            lambda results, remaining: screen.judged(mutes.mute_all(results, live, expired), remaining))
     finally:
         runner.close(source)
 
     findings = tuple(f for i in sorted(result.findings) for f in result.findings[i]) + the_plan.skip_findings
     findings = causes.analyse(findings)  # order and grouping only: the verdict reads the same findings
-    applied = mutes.apply(findings, accepted, now, complete=not result.incomplete)
+    applied = mutes.apply(findings, accepted, now, complete=not result.incomplete, areas=area_ids)
     findings, changes = baseline.compare(applied.findings, since) if since else (applied.findings, None)
     report = dataclasses.replace(partial, status=verdict.overall(findings), findings=findings,
                                  outcomes=result.outcomes, incomplete=result.incomplete,
@@ -427,7 +429,7 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
         report = dataclasses.replace(report, fixes=fix.rows(fix_plan))
     live_fix = fix_plan is not None and bool(fix_plan.automatic) and replay_dir is None
     # A machine format prints one document: with --yes, the one after the fixes.
-    screen.finish(mutes.mute_all(result.findings, live), report,
+    screen.finish(mutes.mute_all(result.findings, live, expired), report,
                   quiet=live_fix and bool(options.get("yes")) and fmt in MACHINE)
     if live_fix and (options.get("yes") or _confirm(fix_plan, fmt)):  # type: ignore[arg-type]
         assert fix_plan is not None

@@ -199,12 +199,31 @@ def mute(finding: Finding, mutes: Sequence[Mute]) -> Finding:
     return finding
 
 
-def mute_all(results: Mapping[int, Sequence[Finding]], mutes: Sequence[Mute]) -> dict[int, list[Finding]]:
-    """Findings by check index with `mutes` (the active ones) applied: what is shown while a run goes."""
-    return {index: [mute(f, mutes) for f in found] for index, found in results.items()}
+def expired(mutes: Iterable[Mute], now: dt.datetime, areas: Iterable[str] = ()) -> tuple[Finding, ...]:
+    """One WARNING per mute past its date, in the area its rule id names (`<area>.<slug>`), else 'mute'.
+
+    Known before anything runs, so the streamed area blocks and the final
+    report show the same findings.
+    """
+    today = _utc_date(now)
+    known = set(areas)
+    return tuple(_expired(m, m.rule.split(".", 1)[0] if m.rule.split(".", 1)[0] in known else "mute")
+                 for m in mutes if today > m.expires)
 
 
-def apply(findings: Iterable[Finding], mutes: Sequence[Mute], now: dt.datetime, *, complete: bool = True) -> Applied:
+def mute_all(
+    results: Mapping[int, Sequence[Finding]], mutes: Sequence[Mute], extra: Sequence[Finding] = ()
+) -> dict[int, list[Finding]]:
+    """Findings by check index with `mutes` (the active ones) applied, plus `extra` (the expired
+    mutes' warnings) under index -1: what is shown while a run goes."""
+    shown = {index: [mute(f, mutes) for f in found] for index, found in results.items()}
+    return {-1: list(extra), **shown} if extra else shown
+
+
+def apply(
+    findings: Iterable[Finding], mutes: Sequence[Mute], now: dt.datetime, *, complete: bool = True,
+    areas: Iterable[str] = (),
+) -> Applied:
     """Mute what the active mutes match, add a WARNING per expired mute, list the stale ones.
 
     A mute is stale when it matches no failing finding; one that matches a
@@ -216,18 +235,20 @@ def apply(findings: Iterable[Finding], mutes: Sequence[Mute], now: dt.datetime, 
     stale = () if not complete else tuple(
         m for m in live if not any(matches(m, f) for f in result if f.status is not Status.PASS)
     )
-    expired = [_expired(m) for m in mutes if m not in live]
-    return Applied(result + tuple(expired), stale)
+    return Applied(result + expired(mutes, now, areas), stale)
 
 
-def _expired(m: Mute) -> Finding:
-    """An expired mute is a WARNING of its own: who accepted what, why, and since when it no longer does."""
+def _expired(m: Mute, area: str) -> Finding:
+    """An expired mute is a WARNING of its own: who accepted what, why, and since when it no longer does.
+
+    It belongs to the area of what it muted, so every format shows it there.
+    """
     target = m.rule + (f" on {m.resource}" if m.resource else "")
     who = m.owner or "no owner given"
     return Finding(
         check="mute",
         rule=EXPIRED_RULE,
-        area="mute",
+        area=area,
         status=Status.FAIL,
         severity=Severity.WARNING,
         resource=f"{m.file}:{m.line}",

@@ -165,12 +165,12 @@ def test_apply(given, muted, stale, status, expected_counts):
 def test_expired_mute_stops_applying_and_warns_who_why_when():
     expired = Mute("vpc.state", "connector rebuild", dt.date(2026, 11, 26), "staging-connector", "platform-team",
                    "team.toml", 4)
-    applied = mutes.apply(FINDINGS, [expired], NOW)
+    applied = mutes.apply(FINDINGS, [expired], NOW, areas=["vpc", "cloudsql"])
     assert not any(f.muted for f in applied.findings)
     assert applied.stale == ()  # expired is said once, as a warning, not twice
     warning = applied.findings[-1]
-    assert (warning.rule, warning.status, warning.severity, warning.resource) == (
-        "mute.expired", Status.FAIL, Severity.WARNING, "team.toml:4")
+    assert (warning.rule, warning.area, warning.status, warning.severity, warning.resource) == (
+        "mute.expired", "vpc", Status.FAIL, Severity.WARNING, "team.toml:4")
     assert warning.message == ("Mute of vpc.state on staging-connector expired on 2026-11-26 "
                                "(platform-team: connector rebuild); its findings count again")
     assert verdict.counts(applied.findings)["critical"] == 1 and verdict.counts(applied.findings)["warning"] == 2
@@ -179,6 +179,7 @@ def test_expired_mute_stops_applying_and_warns_who_why_when():
 def test_expired_mute_that_matches_nothing_still_warns():
     applied = mutes.apply((PASSED,), [m("gone.*", expires=dt.date(2026, 1, 1))], NOW)
     assert verdict.overall(applied.findings) is Overall.WARNING
+    assert applied.findings[-1].area == "mute"  # its rule names no area
 
 
 def test_interrupted_run_calls_nothing_stale():
@@ -273,6 +274,7 @@ def test_cli_expired_mute_counts_again_and_warns(capsys, tmp_path, monkeypatch):
         '[[mute]]\nrule = "vpc.*"\nreason = "bare test connector"\nowner = "platform-team"\nexpires = 2026-11-26\n')
     code, out, _ = run(capsys, "diagnose", "--replay", str(FIXTURES / "vpc-bare"))
     assert code == 1 and "Warnings: 5" in out and "Muted:" not in out
+    assert "❌ Found 5 VPC connector issues" in out  # the expired mute is shown with what it muted
     assert ("   - Mute of vpc.* expired on 2026-11-26 (platform-team: bare test connector); its findings count again\n"
             "     fix: Fix what it muted, or set a new 'expires' (at most 90 days ahead) in .infracheck-mute.toml "
             "line 1") in out
