@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from infracheck.model import CannotRun, Finding, Mute, Severity, Status
+from infracheck.model import CannotRun, Category, Finding, Mute, Severity, Status
 
 DEFAULT_FILE = ".infracheck-mute.toml"
 MAX_DAYS = 90
@@ -251,6 +251,7 @@ def _expired(m: Mute, area: str) -> Finding:
         area=area,
         status=Status.FAIL,
         severity=Severity.WARNING,
+        category=Category.CONFIGURATION,  # a setting in the mute file, not a state of the stack
         resource=f"{m.file}:{m.line}",
         message=f"Mute of {target} expired on {m.expires} ({who}: {m.reason}); its findings count again",
         expected="a mute whose expires is on or after the run's date",

@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from infracheck import mutes, verdict
-from infracheck.model import Finding, Mute, Overall, Report, Severity, Status
+from infracheck.model import Category, Finding, Mute, Overall, Report, Severity, Status
 from infracheck.report import json as json_report
 from infracheck.report import text
 
@@ -171,6 +171,7 @@ def test_expired_mute_stops_applying_and_warns_who_why_when():
     warning = applied.findings[-1]
     assert (warning.rule, warning.area, warning.status, warning.severity, warning.resource) == (
         "mute.expired", "vpc", Status.FAIL, Severity.WARNING, "team.toml:4")
+    assert warning.category is Category.CONFIGURATION  # a root cause of its own, never "could not check"
     assert warning.message == ("Mute of vpc.state on staging-connector expired on 2026-11-26 "
                                "(platform-team: connector rebuild); its findings count again")
     assert verdict.counts(applied.findings)["critical"] == 1 and verdict.counts(applied.findings)["warning"] == 2
