@@ -21,7 +21,7 @@ from infracheck import (
     __version__, baseline, catalog, causes, console, fix, mutes, output, plan, recording, rules, verdict, watch,
 )
 from infracheck.catalog import Catalog
-from infracheck.model import CannotRun, Check, Cycle, ExitStatus, Finding, Mute, Report, Rule
+from infracheck.model import CannotRun, Check, Cycle, ExitStatus, Finding, Mute, Overall, Report, Rule
 from infracheck.report import FORMATTERS, MACHINE
 from infracheck.report import json as json_report
 from infracheck.report import text as text_report
@@ -401,9 +401,9 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     files = output.parse(options["outputs"], fmt)
     output.check(files)
 
-    partial = Report(project, str(cat.profile["region"]), verdict.overall([]), cat.areas,
-                     (), (), issue=options.get("issue"), checks=the_plan.checks, escalation=cat.escalation,
-                     generated_at=now)
+    partial = verdict.planned(Report(project, str(cat.profile["region"]), Overall.UNKNOWN, cat.areas,
+                                     (), (), issue=options.get("issue"), checks=the_plan.checks,
+                                     escalation=cat.escalation, generated_at=now), the_plan)
     progress = console.Progress(len(the_plan.sources), sys.stderr.isatty() and not report_only)
     screen = console.Console(sys.stdout, cat.areas, fmt, report_only=report_only,
                              color=console.use_color(options["color"], sys.stdout),
@@ -419,8 +419,9 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     findings = causes.analyse(findings)  # order and grouping only: the verdict reads the same findings
     applied = mutes.apply(findings, accepted, now, complete=not result.incomplete, areas=area_ids)
     findings, changes = baseline.compare(applied.findings, since) if since else (applied.findings, None)
-    report = dataclasses.replace(partial, status=verdict.overall(findings), findings=findings,
+    report = dataclasses.replace(partial, status=verdict.overall(findings, result.incomplete), findings=findings,
                                  outcomes=result.outcomes, incomplete=result.incomplete,
+                                 unfinished=verdict.unfinished(the_plan, result),
                                  stale_mutes=applied.stale, changes=changes,
                                  engine=_engine(source), engine_note=_engine_note(source))
     fix_plan = None
@@ -448,7 +449,7 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
                    err=True)
     if result.incomplete:
         return ExitStatus.INTERRUPTED
-    if report_only or record_dir is not None:
+    if report_only:
         return ExitStatus.OK
     return ExitStatus.of(report.status)
 

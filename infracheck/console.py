@@ -80,11 +80,13 @@ class Console:
         self.color, self.ascii_only, self.progress = color, ascii_only, progress
         self.streaming = fmt not in MACHINE and not report_only
         self.printed = 0
+        self.planned: Report | None = None
+        self.closed = False  # stdout's reader went away
 
     def start(self, partial: Report) -> None:
+        self.planned = partial
         if self.streaming:
-            self.out.write(text.header(partial, color=self.color, ascii_only=self.ascii_only))
-            self.out.flush()
+            self._emit(text.header(partial, color=self.color, ascii_only=self.ascii_only))
 
     def outcome(self, outcome: Outcome) -> None:
         self.progress.step(outcome)
@@ -96,15 +98,30 @@ class Console:
     def finish(self, results: Mapping[int, Sequence[Finding]], report: Report, quiet: bool = False) -> None:
         """Print what is left; `quiet`: a machine format whose document comes later (fix mode)."""
         self.progress.clear()
+        self.planned = report
         self._print_areas(results, {}, everything=True)
         if quiet and not self.streaming:
             return
         if self.streaming:
-            self.out.write(text.summary(report, color=self.color, ascii_only=self.ascii_only))
+            self._emit(text.summary(report, color=self.color, ascii_only=self.ascii_only))
         else:
             color = self.color and self.fmt == "text"
-            self.out.write(FORMATTERS[self.fmt](report, color=color, ascii_only=self.ascii_only))
-        self.out.flush()
+            self._emit(FORMATTERS[self.fmt](report, color=color, ascii_only=self.ascii_only))
+
+    def _emit(self, chunk: str) -> None:
+        """Write and flush; when the reader went away (`| head`), the rest of the output is discarded.
+
+        The run still finishes and exits with its verdict, so `set -o pipefail`
+        sees the truth rather than a broken pipe.
+        """
+        if self.closed:
+            return
+        try:
+            self.out.write(chunk)
+            self.out.flush()
+        except BrokenPipeError:
+            self.closed = True
+            _discard(self.out)
 
     def _print_areas(
         self, results: Mapping[int, Sequence[Finding]], remaining: Mapping[str, int], everything: bool
@@ -114,11 +131,24 @@ class Console:
         ):
             self.progress.clear()
             found = [f for i in sorted(results) for f in results[i]]
-            self.out.write("\n" if self.printed else "")
-            self.out.write(text.area_block(self.areas[self.printed], found, color=self.color,
-                                           ascii_only=self.ascii_only))
-            self.out.flush()
+            self._emit("\n" if self.printed else "")
+            area = self.areas[self.printed]
+            planned = text.planned_in(self.planned, area) if self.planned else None
+            finished = self.planned is None or area.id not in self.planned.unfinished
+            self._emit(text.area_block(area, found, color=self.color, ascii_only=self.ascii_only,
+                                       planned=planned, finished=finished))
             self.printed += 1
+
+
+def _discard(stream: TextIO) -> None:
+    """Point the stream's file descriptor at /dev/null so nothing buffered fails again at exit."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        return  # not a real file (a test's StringIO): nothing will flush it at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 __all__ = ["Console", "Progress", "can_encode", "use_color"]

@@ -353,6 +353,10 @@ class Report:
     engine: str | None = None  # how gcloud ran: "warm", "process" or "replay"
     engine_note: str | None = None  # why auto used processes, or commands the warm engine handed back
 
+    # (area id, resource) of every planned check: counts are of what was planned, not of what finished.
+    planned: tuple[tuple[str, str], ...] = ()
+    unfinished: tuple[str, ...] = ()  # areas whose planned checks were not all judged (interrupted)
+    notes: tuple[str, ...] = ()  # one-line statements about the run itself (what was skipped and why)
 
 # --- the escalation (plan section 4), as data from commands/escalation.toml ---
 

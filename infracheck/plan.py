@@ -46,6 +46,32 @@ class Plan:
         return sum(1 for c in self.checks if c.area == area)
 
     @property
+    def selection(self) -> str:
+        """The options that chose this plan, as the user typed them."""
+        parts = [f"--include {','.join(self.include)}"] if self.include else []
+        parts += [f"--exclude {','.join(self.exclude)}"] if self.exclude else []
+        return " ".join(parts)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the report says about the selection: nothing selected, or what was skipped and why."""
+        if not self.checks:
+            return (f"Nothing was selected: {self.selection} left no check to run",)
+        if not self.skip_findings:
+            return ()
+        total: dict[str, int] = {}
+        for f in self.skip_findings:
+            total[f.area] = total.get(f.area, 0) + 1
+        whole = [area for area in total if self.planned(area) == 0]
+        partly = list(dict.fromkeys(f.rule for f in self.skip_findings if f.area not in whole))
+        shown = [f"all of {area}" for area in whole] + partly[:5]
+        if len(partly) > 5:
+            shown.append(f"and {len(partly) - 5} more")
+        count = len(dict.fromkeys(f.rule for f in self.skip_findings))
+        noun = "check" if count == 1 else "checks"
+        return (f"{count} {noun} skipped ({self.selection}): {', '.join(shown)}",)
+
+    @property
     def sensitive(self) -> frozenset[Argv]:
         """Commands whose document holds a secret."""
         return frozenset(c.argv for c in self.checks if c.sensitive)
@@ -70,7 +96,13 @@ def make(cat: Catalog, include: Sequence[str] = (), exclude: Sequence[str] = ())
             checks.append(check)
             skipped.append(off)
     if include and not checks:
-        raise CannotRun(f"no check or rule matches --include {' '.join(include)} (see infracheck list)")
+        if exclude and any(catalog.is_selected(c, r.id, include, []) for c in cat.checks for r in c.rules):
+            removers = [g for g in exclude if any(
+                catalog.is_selected(c, r.id, include, []) and not catalog.is_selected(c, r.id, [], [g])
+                for c in cat.checks for r in c.rules)]
+            raise CannotRun(f"--exclude {','.join(removers)} removes every check that --include "
+                            f"{','.join(include)} selects")
+        raise CannotRun(f"no check or rule matches --include {','.join(include)} (see infracheck list)")
     return Plan(tuple(checks), tuple(skipped), tuple(skip_findings), tuple(include), tuple(exclude))
 
 

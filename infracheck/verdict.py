@@ -2,20 +2,45 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from infracheck.model import Finding, Overall, Severity, Status
+from infracheck.model import Finding, Overall, Report, Severity, Status
+
+if TYPE_CHECKING:  # only for annotations: verdict stays free of the run stage's imports
+    from infracheck.plan import Plan
+    from infracheck.runner import Result
 
 
-def overall(findings: Iterable[Finding]) -> Overall:
-    """Worst first: CRITICAL > UNKNOWN > WARNING > HEALTHY; a muted finding does not count."""
-    worst = Overall.HEALTHY
+def planned(base: Report, plan: "Plan") -> Report:
+    """The report before anything ran: what is planned, and what the selection left out."""
+    return dataclasses.replace(
+        base, status=Overall.UNKNOWN, planned=tuple((c.area, c.resource) for c in plan.checks),
+        notes=base.notes + plan.notes,
+    )
+
+
+def unfinished(plan: "Plan", result: "Result") -> tuple[str, ...]:
+    """Areas with a planned check that was never judged (the run was interrupted)."""
+    return tuple(dict.fromkeys(c.area for i, c in enumerate(plan.checks) if i not in result.findings))
+
+
+def overall(findings: Iterable[Finding], incomplete: bool = False) -> Overall:
+    """Worst first: CRITICAL > UNKNOWN > WARNING > HEALTHY; a muted finding does not count.
+
+    A run that judged no rule, or was interrupted, is never better than
+    UNKNOWN: HEALTHY means every planned rule was judged and passed.
+    """
+    worst = Overall.UNKNOWN if incomplete else Overall.HEALTHY
+    judged = False
     for f in findings:
+        judged = judged or f.status is not Status.SKIP
         if f.status is Status.FAIL and f.muted is None:
             worst = max(worst, Overall.CRITICAL if f.severity is Severity.CRITICAL else Overall.WARNING)
         elif f.status is Status.ERROR:
             worst = max(worst, Overall.UNKNOWN)
-    return worst
+    return worst if judged else max(worst, Overall.UNKNOWN)
 
 
 def counts(findings: Iterable[Finding]) -> dict[str, int]:
@@ -52,7 +77,9 @@ def next_actions(findings: Iterable[Finding], incomplete: bool = False) -> list[
         actions.append("RE-RUN: the diagnosis was interrupted before every check finished")
     if c["warning"]:
         actions.append("MEDIUM: Address configuration warnings")
-    if not actions:
+    if not incomplete and not (c["critical"] or c["warning"] or c["error"] or c["passed"] or c["muted"]):
+        actions.append("SELECT: nothing was checked - re-run with a narrower --exclude or a wider --include")
+    elif not actions:
         actions.append("MONITOR: Infrastructure is healthy - focus on application layer")
     return actions
 

@@ -85,7 +85,7 @@ def test_no_secret_in_any_output(fake, tmp_path, capsys, monkeypatch, fmt, fix_m
 
 def test_no_secret_in_a_recording_and_replay_agrees(fake, tmp_path, capsys):
     folder = tmp_path / "rec"
-    assert main(["record", str(folder), "--include", "secrets.*", "--format", "json"]) == 0
+    assert main(["record", str(folder), "--include", "secrets.*", "--format", "json"]) == 2  # the verdict
     live = json.loads(capsys.readouterr().out)
     for path in folder.iterdir():
         text = path.read_text()

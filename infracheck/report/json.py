@@ -30,6 +30,8 @@ def as_dict(report: Report) -> dict[str, Any]:
         "generated_at": report.generated_at.isoformat(timespec="seconds") if report.generated_at else None,
         "engine": report.engine,
         "engine_note": report.engine_note,
+        "unfinished_areas": list(report.unfinished),
+        "notes": list(report.notes),
         "counts": verdict.counts(report.findings),
         "labels": list(escalation.labels(report)),
         "findings": [

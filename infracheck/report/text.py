@@ -51,21 +51,38 @@ def header(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def area_block(area: Area, findings: Sequence[Finding], *, color: bool, ascii_only: bool = False) -> str:
-    """One area: the seed's one-line verdict, or what is wrong with it."""
+def area_block(
+    area: Area,
+    findings: Sequence[Finding],
+    *,
+    color: bool,
+    ascii_only: bool = False,
+    planned: Sequence[str] | None = None,
+    finished: bool = True,
+) -> str:
+    """One area: the seed's one-line verdict, or what is wrong with it.
+
+    `planned` are the resources of the area's planned checks (counts are of
+    what was planned, not of what finished); `finished` is False for an area
+    an interruption cut short.
+    """
     s = _Style(color, ascii_only)
     mine = [f for f in findings if f.area == area.id and f.status is not Status.SKIP]
     lines = [f"{s.marks['check']} {area.title}"]
-    if not mine:
+    if not finished:
+        lines.append(s.paint(f"   {s.marks['warn']} Not finished: interrupted before every check of this area "
+                             "was judged", Fore.MAGENTA))
+    elif not mine:
         lines.append("   (no checks selected)")
         return "\n".join(lines) + "\n"
     fails = [f for f in mine if f.status is Status.FAIL and f.muted is None]
     muted = [f for f in mine if f.status is Status.FAIL and f.muted is not None]
     errors = [f for f in mine if f.status is Status.ERROR]
     if area.summary:
-        resources = list(dict.fromkeys(f.resource for f in mine))
+        resources = list(dict.fromkeys(list(planned or ()) + [f.resource for f in mine]))
         bad = {f.resource for f in fails + errors}
-        valid = sum(1 for r in resources if r not in bad)
+        judged = {f.resource for f in mine}
+        valid = sum(1 for r in resources if r in judged and r not in bad)
         lines.append(f"   {s.marks['stats']} " + area.summary.format(valid=valid, total=len(resources)))
     missing = [f for f in fails if f.rule.endswith(".exists")] if area.missing else []
     others = [f for f in fails if f not in missing]
@@ -73,10 +90,12 @@ def area_block(area: Area, findings: Sequence[Finding], *, color: bool, ascii_on
         names = ", ".join(dict.fromkeys(f.resource for f in missing))
         lines.append(s.paint(f"   {s.marks['fail']} " + area.missing.format(names=names), Fore.RED))
     if others:
-        lines.append(s.paint(f"   {s.marks['fail']} " + area.fail.format(count=len(others)), Fore.RED))
+        # An area that counts resources (secrets) counts resources, not failed rules.
+        count = len({f.resource for f in others}) if area.summary else len(others)
+        lines.append(s.paint(f"   {s.marks['fail']} " + area.fail.format(count=count), Fore.RED))
     for f in errors:
         lines.append(s.paint(f"   {s.marks['warn']} Could not check: {f.message}", Fore.MAGENTA))
-    if not fails and not errors:
+    if finished and not fails and not errors:
         lines.append(s.paint(f"   {s.marks['ok']} {area.ok}", Fore.GREEN))
     if muted:
         lines.append(f"   {s.marks['mute']} {len(muted)} muted (see MUTED below)")
@@ -85,6 +104,13 @@ def area_block(area: Area, findings: Sequence[Finding], *, color: bool, ascii_on
         if f.area == area.id and f.status is Status.SKIP and f.rule.endswith(".not-judged"):
             lines.append(f"   {s.marks['info']} {f.message}")
     return "\n".join(lines) + "\n"
+
+
+def planned_in(report: Report, area: Area) -> list[str] | None:
+    """The resources the report planned in an area (None: a report without a plan)."""
+    if not report.planned:
+        return None
+    return [resource for area_id, resource in report.planned if area_id == area.id]
 
 
 def summary(report: Report, *, color: bool, ascii_only: bool = False) -> str:
@@ -96,6 +122,7 @@ def summary(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     lines += root_causes(report, s)
     if report.incomplete:
         lines.append(s.paint("INCOMPLETE: interrupted; the checks below are those that finished", Fore.YELLOW))
+    lines += [s.paint(note, Fore.YELLOW) for note in report.notes]
     lines += [f"Overall Status: {status}", f"Critical Failures: {c['critical']}", f"Warnings: {c['warning']}"]
     if c["error"]:
         lines.append(f"Could Not Check: {c['error']}")
@@ -258,7 +285,8 @@ def _names(pairs: Iterable[tuple[str, str]]) -> str:
 
 def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> str:
     blocks = [header(report, color=color, ascii_only=ascii_only)]
-    blocks += [area_block(a, report.findings, color=color, ascii_only=ascii_only) for a in report.areas]
+    blocks += [area_block(a, report.findings, color=color, ascii_only=ascii_only, planned=planned_in(report, a),
+                          finished=a.id not in report.unfinished) for a in report.areas]
     blocks.append(summary(report, color=color, ascii_only=ascii_only))
     return "".join(blocks)
 

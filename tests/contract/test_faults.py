@@ -158,6 +158,11 @@ def test_ctrl_c_stops_every_gcloud_and_prints_what_was_found(api, gcloud_config)
     assert proc.returncode == 130
     assert stopped < 5
     assert "INCOMPLETE" in out and "Overall Status:" in out
+    # Healthy so far, but interrupted: never better than UNKNOWN, and the hung areas say so.
+    assert "Overall Status: UNKNOWN" in out
+    sql = next(block for block in out.split("\n\n") if "Cloud SQL" in block)
+    assert "Not finished" in sql and "(no checks selected)" not in sql
+    assert "Secret validation: 0/10 valid" in out
     assert "RE-RUN: the diagnosis was interrupted" in out
     assert "Traceback" not in err
     time.sleep(1.0)

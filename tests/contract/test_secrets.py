@@ -44,7 +44,7 @@ def test_secret_canaries_never_leak_and_jobs_bound_concurrency(api, gcloud_confi
     recorded, report_file = tmp_path / "recorded", tmp_path / "report.json"
     run = infracheck("record", str(recorded), "--include", "secrets.*", "--format", "json", "--jobs", "3",
                      "--engine", "warm", "--output", str(report_file), env=environment(api, gcloud_config))
-    assert run.code == 0, run.stderr
+    assert run.code == 2, run.stderr  # record exits with the verdict: malformed secrets are critical
 
     report = run.json()
     assert report["engine"] == "warm" and report["engine_note"] is None  # each value went through the driver
