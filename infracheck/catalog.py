@@ -9,8 +9,11 @@ Everything a typo can break fails here, naming the file and the check.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import fnmatch
 import importlib.resources
+import ipaddress
+import json
 import os
 import re
 import shlex
@@ -32,6 +35,13 @@ ENV_PREFIX = "INFRACHECK_"
 # Profile names whose values never reach an argv and are validated by their
 # own engine (the journey's JMESPath and JSON bodies hold spaces by nature).
 OWN_VALIDATION = frozenset({"journey"})
+
+# INFRACHECK_* variables that are not profile names (those are INFRACHECK_<NAME>), for --help and typo warnings.
+VARIABLES = {
+    "INFRACHECK_NOW": "judge dates (certificate expiry) as of this ISO 8601 time, e.g. to reproduce a past run",
+    "INFRACHECK_CA_BUNDLE": "a PEM file of CAs the TLS/HTTPS/WebSocket probes trust besides the system's",
+    "INFRACHECK_RESOLVE": "HOST=IP[:PORT],... where the probes connect instead of DNS (like curl --resolve)",
+}
 
 # Names a message may use that are only known once a rule has been judged.
 RUNTIME_NAMES = frozenset({"actual", "value", "expected"})
@@ -64,6 +74,7 @@ class Catalog:
     areas: tuple[Area, ...]
     checks: tuple[Check, ...]
     escalation: Escalation = Escalation()
+    warnings: tuple[str, ...] = ()  # e.g. an INFRACHECK_* variable that names no setting
 
 
 __all__ = ["Catalog", "CatalogError", "default_dir", "is_selected", "load"]
@@ -86,40 +97,57 @@ def load(
     overrides: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
     profile_file: Path | None = None,
+    flags: Mapping[str, str] | None = None,
 ) -> Catalog:
     """Read the profile and every area file; returns concrete, validated checks.
 
-    Every expression compiles and every operator exists once this returns
-    (`rules.validate`), so no later stage meets a catalog typo.
-
-    Precedence of a profile value: `overrides` (flags, --set) > `environ`
-    (INFRACHECK_NAME) > profile file.
+    Precedence of a profile value: `flags` (--project, --region) and
+    `overrides` (--set) > `environ` (INFRACHECK_NAME) > `profile_file` > the
+    catalog's profile.toml. Every value, whatever its source, goes through the
+    same checks, and a refusal names that source (file and key, flag, or
+    variable). Every expression compiles and every operator exists once this
+    returns (`rules.validate`), so no later stage meets a catalog typo.
     """
     directory = directory or default_dir()
     if not (directory / PROFILE_FILE).is_file():
         raise CatalogError(f"{directory}: no {PROFILE_FILE} (is this a catalog folder?)")
-    profile, patterns = _read_profile(directory / PROFILE_FILE)
-    retired = profile.pop("retired", {})
+    builtin = directory / PROFILE_FILE
+    defaults, spec = _read_profile(builtin)
+    retired = defaults.pop("retired", {})
     if not isinstance(retired, dict):
         raise CatalogError(f"{PROFILE_FILE}: [retired] must be a table of name = what replaced it")
     env = os.environ if environ is None else environ
     _refuse_retired(retired, profile_file, overrides or {}, env)
+    profile: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+
+    def accept(name: str, raw: Any, origin: str) -> None:
+        profile[name] = _coerce(name, raw, defaults[name], origin)
+        origins[name] = origin
+
+    for name, value in defaults.items():
+        accept(name, value, f"{builtin.name}: {name}")
     if profile_file is not None:
-        extra, extra_patterns = _read_profile(profile_file, known=profile)
-        profile.update(extra)
-        patterns.update(extra_patterns)
-    for name in profile:
+        extra, extra_spec = _read_profile(profile_file, known=defaults)
+        spec.update(extra_spec)
+        for name, value in extra.items():
+            accept(name, value, f"{profile_file}: {name}")
+    for name in defaults:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None:
-            profile[name] = _coerce(name, raw, profile[name], f"${ENV_PREFIX}{name.upper()}")
-    for name, raw in (overrides or {}).items():
-        if name not in profile:
-            known = ", ".join(sorted(profile))
-            raise CatalogError(f"unknown profile name '{name}' (known: {known})")
-        profile[name] = _coerce(name, raw, profile[name], f"--set {name}")
+            accept(name, raw, f"${ENV_PREFIX}{name.upper()}")
+    given = [(f"--set {name}", name, raw) for name, raw in (overrides or {}).items()]
+    given += [(f"--{name}", name, raw) for name, raw in (flags or {}).items()]
+    for origin, name, raw in given:
+        if name not in defaults:
+            known = ", ".join(sorted(defaults))
+            raise CatalogError(f"{origin}: unknown profile name '{name}' (known: {known})")
+        accept(name, raw, origin)
     for name, value in profile.items():
         if name not in OWN_VALIDATION:
-            _validate_value(name, value, patterns)
+            _validate_value(name, value, spec, origins[name])
+    _validate_ranges(profile, origins)
+    warnings = tuple(_unknown_variables(env, defaults))
 
     areas: list[tuple[int, Area]] = []
     checks: list[Check] = []
@@ -146,7 +174,7 @@ def load(
     checks.sort(key=lambda c: rank[c.area])
     _rules.validate(checks)
     return Catalog(profile=profile, areas=ordered, checks=_link(checks),
-                   escalation=_read_escalation(directory / ESCALATION_FILE, profile))
+                   escalation=_read_escalation(directory / ESCALATION_FILE, profile), warnings=warnings)
 
 
 def _link(checks: list[Check]) -> tuple[Check, ...]:
@@ -204,23 +232,40 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise CatalogError(f"{path.name}: not valid TOML: {exc}") from None
 
 
-def _read_profile(
-    path: Path, known: Mapping[str, Any] | None = None
-) -> tuple[dict[str, Any], dict[str, str]]:
+@dataclasses.dataclass(frozen=True)
+class _Spec:
+    """What valid profile values look like: a regex and its wording, and which names are CIDR ranges."""
+
+    patterns: dict[str, str]
+    words: dict[str, str]
+    cidr: set[str]
+
+    def update(self, other: "_Spec") -> None:
+        self.patterns.update(other.patterns)
+        self.words.update(other.words)
+        self.cidr.update(other.cidr)
+
+
+def _read_profile(path: Path, known: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], _Spec]:
     data = _read_toml(path)
-    patterns = data.pop("patterns", {})
-    if not isinstance(patterns, dict):
-        raise CatalogError(f"{path.name}: [patterns] must be a table")
+    tables = {}
+    for table in ("patterns", "describe"):
+        tables[table] = data.pop(table, {})
+        if not isinstance(tables[table], dict):
+            raise CatalogError(f"{path.name}: [{table}] must be a table")
+    cidr = data.pop("cidr", [])
+    if not isinstance(cidr, list):
+        raise CatalogError(f"{path.name}: 'cidr' must be a list of names")
     if known is not None:
         unknown = set(data) - set(known)
         if unknown:
             raise CatalogError(f"{path}: unknown profile name(s) {sorted(unknown)}")
-    for name, pattern in patterns.items():
+    for name, pattern in tables["patterns"].items():
         try:
             re.compile(pattern)
         except re.error as exc:
             raise CatalogError(f"{path.name}: pattern for '{name}' does not compile: {exc}") from None
-    return dict(data), dict(patterns)
+    return dict(data), _Spec(dict(tables["patterns"]), dict(tables["describe"]), set(map(str, cidr)))
 
 
 def _refuse_retired(
@@ -243,45 +288,95 @@ def _refuse_retired(
 
 def _coerce(name: str, raw: str, default: Any, origin: str) -> Any:
     """Turn a string from a flag or the environment into the default's type."""
+def _coerce(name: str, raw: Any, default: Any, origin: str) -> Any:
+    """A value from any source in the default's type; text from a flag or the environment is parsed."""
     if isinstance(default, bool):
-        if raw.lower() in ("1", "true", "yes"):
-            return True
-        if raw.lower() in ("0", "false", "no"):
-            return False
-        raise CatalogError(f"{origin}: '{name}' takes true or false, not '{raw}'")
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in ("1", "true", "yes", "0", "false", "no"):
+            return raw.strip().lower() in ("1", "true", "yes")
+        raise CatalogError(f"{origin}: takes true or false, not {_shown(raw)}")
     if isinstance(default, int):
-        try:
-            return int(raw)
-        except ValueError:
-            raise CatalogError(f"{origin}: '{name}' takes a whole number, not '{raw}'") from None
+        value = None
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            value = raw
+        elif isinstance(raw, str) and re.fullmatch(r"\s*[-+]?[0-9]+\s*", raw):
+            value = int(raw)
+        if value is None:
+            raise CatalogError(f"{origin}: takes a whole number, not {_shown(raw)}")
+        if value < 0:  # every number in the profile is a count, a size or a duration
+            raise CatalogError(f"{origin}: must be 0 or more, not {value}")
+        return value
     if isinstance(default, list):
-        if default and not all(isinstance(v, str) for v in default):
-            raise CatalogError(
-                f"{origin}: '{name}' is a list of tables; set it in a --profile file instead"
-            )
-        return [part.strip() for part in raw.split(",") if part.strip()]
+        tables = bool(default) and all(isinstance(v, dict) for v in default)
+        if isinstance(raw, list):
+            if tables and not all(isinstance(v, dict) for v in raw):
+                raise CatalogError(f"{origin}: takes a list of tables like the built-in profile's")
+            if not tables and not all(isinstance(v, str) for v in raw):
+                raise CatalogError(f"{origin}: takes a list of text values, not {_shown(raw)}")
+            return list(raw)
+        if isinstance(raw, str):
+            if tables:
+                raise CatalogError(f"{origin}: is a list of tables; set it in a --profile file instead")
+            return [part.strip() for part in raw.split(",") if part.strip()]
+        raise CatalogError(f"{origin}: takes a list, not {_shown(raw)}")
+    if not isinstance(raw, str):
+        raise CatalogError(f"{origin}: takes text, not {_shown(raw)}")
     return raw
 
 
-def _validate_value(name: str, value: Any, patterns: Mapping[str, str]) -> None:
-    """Refuse values that are malformed or would read as a flag to gcloud."""
+def _shown(raw: Any) -> str:
+    return f"'{raw}'" if isinstance(raw, str) else json.dumps(raw, default=str)
+
+
+def _validate_value(name: str, value: Any, spec: _Spec, origin: str) -> None:
+    """Refuse values that are malformed, could not exist, or would read as a flag to gcloud."""
     if isinstance(value, list):
         for item in value:
             if isinstance(item, dict):
                 for key, sub in item.items():
-                    _validate_value(f"{name}.{key}", sub, patterns)
+                    _validate_value(f"{name}.{key}", sub, spec, origin)
             else:
-                _validate_value(name, item, patterns)
+                _validate_value(name, item, spec, origin)
         return
     if not isinstance(value, str):
         return
     if value.startswith("-"):
-        raise CatalogError(f"invalid {name} '{value}': a value may not start with '-'")
+        raise CatalogError(f"{origin}: invalid {name} '{value}': a value may not start with '-'")
     if any(ch.isspace() or ord(ch) < 32 for ch in value):
-        raise CatalogError(f"invalid {name} {value!r}: spaces and control characters are not allowed")
-    pattern = patterns.get(name)
+        raise CatalogError(f"{origin}: invalid {name} {value!r}: spaces and control characters are not allowed")
+    if name in spec.cidr:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise CatalogError(f"{origin}: invalid {name} '{value}': not a CIDR range (e.g. 10.8.0.0/28)") from None
+    pattern = spec.patterns.get(name)
     if pattern and not re.fullmatch(pattern, value):
-        raise CatalogError(f"invalid {name} '{value}': must match {pattern}")
+        words = spec.words.get(name) or f"does not have the form {name} takes"
+        raise CatalogError(f"{origin}: invalid {name} '{value}': {words}")
+
+
+def _validate_ranges(profile: Mapping[str, Any], origins: Mapping[str, str]) -> None:
+    """A maximum may not be below its minimum (names X_max_Y and X_min_Y pair up)."""
+    for high in profile:
+        low = high.replace("_max_", "_min_")
+        if low == high or low not in profile:
+            continue
+        if isinstance(profile[high], int) and isinstance(profile[low], int) and profile[high] < profile[low]:
+            raise CatalogError(
+                f"{origins[high]}: {high} {profile[high]} is below {low} {profile[low]} (from {origins[low]})"
+            )
+
+
+def _unknown_variables(environ: Mapping[str, str], names: Iterable[str]) -> list[str]:
+    """Warnings for INFRACHECK_* variables that name no setting (a typo is otherwise silently ignored)."""
+    known = {ENV_PREFIX + n.upper() for n in names} | set(VARIABLES)
+    warnings = []
+    for variable in sorted(v for v in environ if v.startswith(ENV_PREFIX) and v not in known):
+        guess = difflib.get_close_matches(variable, sorted(known), n=1)
+        hint = f" (did you mean {guess[0]}?)" if guess else " (see infracheck --help)"
+        warnings.append(f"{variable} is not an infracheck setting and is ignored{hint}")
+    return warnings
 
 
 # --- the escalation ---------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shlex
 import sys
@@ -46,6 +47,13 @@ class Failure(click.ClickException):
         click.echo(f"infracheck: error: {self.format_message()}", err=True)
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    # FloatRange lets nan through (every comparison with nan is false).
+    if not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds between 1 and 3600", ctx, param)
+    return value
+
+
 def _profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--project", metavar="ID", help="GCP project id (default from the profile: netra-staging)."),
@@ -71,7 +79,7 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--jobs", default=8, show_default=True, type=click.IntRange(1, 64),
                      help="Commands run at the same time."),
         click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(1, 3600),
-                     help="Seconds before a command is killed (with its children)."),
+                     callback=_finite, help="Seconds before a command is killed (with its children)."),
         click.option("--engine", type=click.Choice(["auto", "warm", "process"]), default="auto", show_default=True,
                      help="How gcloud runs: 'warm' loads gcloud once and forks each command from it (same "
                           "output, a fraction of the CPU); 'process' starts one gcloud per command; 'auto' "
@@ -359,13 +367,15 @@ def _load(options: dict[str, Any]) -> Catalog:
         if not sep or not name:
             raise click.BadParameter(f"'{item}' is not NAME=VALUE", param_hint="--set")
         overrides[name.strip()] = value
-    for name in ("project", "region"):
-        if options.get(name) is not None:
-            overrides[name] = options[name]
+    flags = {name: options[name] for name in ("project", "region") if options.get(name) is not None}
     try:
-        return catalog.load(options.get("catalog_dir"), overrides, profile_file=options.get("profile_file"))
+        cat = catalog.load(options.get("catalog_dir"), overrides, profile_file=options.get("profile_file"),
+                           flags=flags)
     except CannotRun as exc:
         raise Failure(str(exc)) from None
+    for warning in cat.warnings:
+        click.echo(f"infracheck: warning: {warning}", err=True)
+    return cat
 
 
 def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:
@@ -399,7 +409,7 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     since = baseline.load(options["baseline_file"], project) if options.get("baseline_file") else None
     fmt, report_only = options["fmt"], options["report_only"]
     files = output.parse(options["outputs"], fmt)
-    output.check(files)
+    output.check(files, replay_dir)
 
     partial = verdict.planned(Report(project, str(cat.profile["region"]), Overall.UNKNOWN, cat.areas,
                                      (), (), issue=options.get("issue"), checks=the_plan.checks,

@@ -49,9 +49,12 @@ def parse(values: Iterable[str], default_fmt: str) -> list[Output]:
     return outputs
 
 
-def check(outputs: Iterable[Output]) -> None:
-    """Refuse, before anything runs, a path that cannot be written."""
+def check(outputs: Iterable[Output], replay_dir: Path | None = None) -> None:
+    """Refuse, before anything runs, a path that cannot be written or would overwrite the recording being read."""
     for out in outputs:
+        if replay_dir is not None and replay_dir.is_dir() and out.path.parent.resolve().is_relative_to(
+                replay_dir.resolve()):
+            raise CannotRun(f"--output {out.path}: inside the replay folder {replay_dir} being read")
         folder = out.path.parent
         if out.path.is_dir():
             raise CannotRun(f"--output {out.path}: is a folder")

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,21 @@ def name_for(argv: tuple[str, ...]) -> str:
 
 
 def check_folder(directory: Path) -> None:
+    """Refuse what is not a readable recording folder before anything runs."""
+    if directory.is_file():
+        raise RecordingError(f"replay folder '{directory}' is a file; --replay takes the folder `record` wrote")
     if not directory.is_dir():
         raise RecordingError(f"replay folder '{directory}' does not exist")
+    for entry in directory.iterdir():
+        if not (_regular(entry) or entry.is_dir()):  # reading a FIFO would wait forever
+            raise RecordingError(f"replay folder '{directory}' holds '{entry.name}', which is not a regular file")
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode) or (path.is_symlink() and path.is_file())
+    except OSError:
+        return False
 
 
 META = "recording.json"
@@ -85,6 +99,9 @@ def replay(directory: Path, argv: tuple[str, ...]) -> tuple[int | None, str, str
     out, err, code = (stem.with_name(stem.name + s) for s in (".json", ".stderr", ".exit"))
     if not (out.exists() or err.exists() or code.exists()):
         return None
+    for path in (out, err, code):
+        if path.exists() and not path.is_file():
+            raise RecordingError(f"{path}: not a regular file")
     try:
         stdout = out.read_text(encoding="utf-8") if out.exists() else ""
         stderr = err.read_text(encoding="utf-8") if err.exists() else ""

@@ -114,7 +114,7 @@ def test_run_timeout_kills_gcloud_and_its_children(fake):
     fake.set([{"match": "", "sleep": 60, "child": True}])
     started = time.monotonic()
     outcome = gcloud.run((str(fake.bin / "gcloud"), "hang"), 1.5, fake.env())
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # stopped long before the 60 s sleep, however loaded the machine
     assert outcome.error.kind is ErrorKind.TIMEOUT
     assert "timed out after 1.5 s" in outcome.error.message
     time.sleep(0.3)

@@ -211,21 +211,21 @@ def test_silent_server_times_out(kind: str, target: str, settings: probes.ProbeS
     outcome = probes.run(("probe", kind, target), 0.5, settings)
     elapsed = time.monotonic() - started
     assert outcome.document["error"] == "timed out after 0.5 s"
-    assert 0.4 < elapsed < 0.5 + 1
+    assert 0.4 < elapsed < 0.5 + 10  # bounded (the server never answers); slack for a loaded machine
     assert set(outcome.document) == KEYS[kind]
 
 
 def test_hung_resolver_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     """getaddrinfo takes no timeout: the probe stops waiting for it anyway."""
     release = threading.Event()
-    monkeypatch.setattr(probes.socket, "getaddrinfo", lambda *a, **k: release.wait(5) and [])
+    monkeypatch.setattr(probes.socket, "getaddrinfo", lambda *a, **k: release.wait(60) and [])
     started = time.monotonic()
     try:
         document = probes.run(("probe", "dns", "hung.example.test"), 0.3, probes.ProbeSettings()).document
     finally:
         release.set()
     assert document == {"kind": "dns", "host": "hung.example.test", "addresses": [], "error": "timed out after 0.3 s"}
-    assert time.monotonic() - started < 0.3 + 1
+    assert time.monotonic() - started < 0.3 + 10  # far below the resolver's 60 s, even on a loaded machine
 
 
 @pytest.mark.parametrize("argv,words", [

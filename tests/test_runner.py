@@ -40,14 +40,15 @@ def test_identical_commands_run_once(fake):
 
 
 def test_distinct_commands_run_concurrently_within_jobs(fake):
-    fake.set([{"match": "", "stdout": "[]", "sleep": 1.5}])
+    # Each sleeps long enough that the third starts before the first ends even when a loaded
+    # machine takes seconds to start a process.
+    fake.set([{"match": "", "stdout": "[]", "sleep": 4}])
     commands = [argv(fake, "cmd", str(i)) for i in range(6)]
-    started = time.monotonic()
-    outcomes = list(runner.collect(commands, runner.live(10, fake.env()), jobs=3))
-    elapsed = time.monotonic() - started
+    outcomes = list(runner.collect(commands, runner.live(60, fake.env()), jobs=3))
     assert len(outcomes) == 6 and all(o.error is None for o in outcomes)
-    assert max_overlap(fake.intervals()) == 3  # concurrent, and never more than --jobs
-    assert elapsed < 6 * 1.5  # faster than one after another
+    # Concurrent, and never more than --jobs: read from the commands' own start and end times,
+    # not from a wall-clock total that a loaded machine stretches.
+    assert max_overlap(fake.intervals()) == 3
 
 
 def test_hung_command_is_killed_and_the_others_finish(fake):
@@ -55,7 +56,7 @@ def test_hung_command_is_killed_and_the_others_finish(fake):
     commands = [argv(fake, "hang"), argv(fake, "a"), argv(fake, "b")]
     started = time.monotonic()
     outcomes = {o.argv[1]: o for o in runner.collect(commands, runner.live(2, fake.env()), jobs=3)}
-    assert time.monotonic() - started < 8
+    assert time.monotonic() - started < 60  # killed at its 2 s timeout, long before its 120 s sleep
     assert outcomes["hang"].error.kind is ErrorKind.TIMEOUT
     assert outcomes["a"].document == {"ok": True} and outcomes["b"].document == {"ok": True}
     time.sleep(0.3)
