@@ -16,8 +16,9 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +67,53 @@ def _regular(path: Path) -> bool:
 META = "recording.json"
 
 
+def metadata(directory: Path) -> dict[str, Any]:
+    """The folder's recording.json (when, what project, which selection), or {} if it has none."""
+    try:
+        meta = json.loads((directory / META).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def recorded_at(directory: Path) -> dt.datetime | None:
     """When the folder was recorded (dates are judged as of then), if it says."""
     try:
-        meta = json.loads((directory / META).read_text(encoding="utf-8"))
-        return parse_time(meta["recorded_at"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return parse_time(metadata(directory)["recorded_at"])
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def recorded_selection(directory: Path) -> tuple[list[str], list[str]]:
+    """The --include/--exclude globs the folder was recorded with (a replay uses them by default)."""
+    meta = metadata(directory)
+    globs = [meta.get(key) for key in ("include", "exclude")]
+    include, exclude = ([str(g) for g in value] if isinstance(value, list) else [] for value in globs)
+    return include, exclude
+
+
+def check_project(directory: Path, project: str) -> None:
+    """A recording answers only for the project it was recorded from: say so once, not once per command."""
+    recorded = metadata(directory).get("project")
+    if isinstance(recorded, str) and recorded != project:
+        raise RecordingError(
+            f"'{directory}' is a recording of project {recorded}, so it has nothing for project {project}; "
+            f"replay it without --project, or record {project}"
+        )
+
+
+def prepare(directory: Path, force: bool) -> None:
+    """Refuse, before a live run, a folder a recording could not cleanly replace."""
+    if directory.exists() and not directory.is_dir():
+        raise RecordingError(f"cannot record into '{directory}': it is a file")
+    if not directory.is_dir() or not any(directory.iterdir()):
+        return
+    if not force:
+        raise RecordingError(f"cannot record into '{directory}': the folder is not empty "
+                             f"(--force replaces an earlier recording)")
+    if not (directory / META).is_file():
+        raise RecordingError(f"cannot record into '{directory}': it holds no {META}, so it is not a recording "
+                             f"--force may replace")
 
 
 def clock(replay_dir: Path | None = None, environ: Mapping[str, str] | None = None) -> dt.datetime:
@@ -118,11 +159,27 @@ def not_recorded(directory: Path, argv: tuple[str, ...]) -> Outcome:
     ))
 
 
-def save(directory: Path, report: Report, sensitive: Iterable[tuple[str, ...]], now: dt.datetime) -> int:
-    """Record a finished run's outcomes with its metadata; returns the number of files written."""
-    meta = {"recorded_at": now.isoformat(timespec="seconds"), "infracheck": __version__,
-            "project": report.project, "region": report.region}
+def save(
+    directory: Path,
+    report: Report,
+    sensitive: Iterable[tuple[str, ...]],
+    now: dt.datetime,
+    selection: tuple[Sequence[str], Sequence[str]] = ((), ()),
+) -> int:
+    """Record a finished run into a folder `prepare` accepted, replacing an earlier recording whole.
+
+    The selection (--include/--exclude) is kept, so a replay judges what was recorded.
+    """
+    meta: dict[str, Any] = {"recorded_at": now.isoformat(timespec="seconds"), "infracheck": __version__,
+                            "project": report.project, "region": report.region}
+    include, exclude = selection
+    if include:
+        meta["include"] = list(include)
+    if exclude:
+        meta["exclude"] = list(exclude)
     try:
+        if (directory / META).is_file():
+            shutil.rmtree(directory)  # prepare() allowed it: an earlier recording, replaced whole
         return record(directory, report.outcomes, set(sensitive), meta)
     except OSError as exc:
         raise RecordingError(f"cannot record into {directory}: {exc.strerror}") from None

@@ -10,6 +10,7 @@ So the committed recordings are always in the shape gcloud really prints.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -56,6 +57,11 @@ def record(name: str) -> None:
             if probe.name not in copied:
                 shutil.copy(probe, target / probe.name)
                 copied.add(probe.name)
+    # The probes' answers complete the recording, so it no longer stands for the --exclude it was made with.
+    meta_file = target / "recording.json"
+    meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    meta.pop("exclude", None)
+    meta_file.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     files = sorted(p.name for p in target.iterdir())
     print(f"{name}: {len(files)} files in {target.relative_to(ROOT)}")
 

@@ -151,7 +151,7 @@ def test_gcloud_missing_is_one_line_exit_3(capsys, tmp_path):
 
 
 def test_not_recorded_command_is_unknown(capsys):
-    code, out, _ = run(capsys, "diagnose", "--replay", HEALTHY, "--project", "netra-production", "--include", "vpc.*")
+    code, out, _ = run(capsys, "diagnose", "--replay", HEALTHY, "--set", "connector=other-connector", "--include", "vpc.*")
     assert code == 3
     assert "Overall Status: UNKNOWN" in out and "no recording in" in out
     assert "INVESTIGATE: 1 check(s) could not be evaluated" in out
