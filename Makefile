@@ -33,7 +33,8 @@ demo-healthy: $(STAMP)  ## replay a healthy stack: HEALTHY, exit 0
 	$(BIN)/infracheck diagnose --replay fixtures/healthy --issue 1278
 
 diagnose: $(STAMP)  ## live run with your gcloud: make diagnose PROJECT=... REGION=... ARGS='--format json'
-	$(BIN)/infracheck diagnose --project=$(PROJECT) --region=$(REGION) $(ARGS)
+	@# Not echoed: with --format json stdout must be nothing but the report (| jq).
+	@$(BIN)/infracheck diagnose --project=$(PROJECT) --region=$(REGION) $(ARGS)
 
 test: $(STAMP) lint typecheck  ## the whole suite: unit tests and the real-gcloud contract suite
 	$(BIN)/python -m pytest -q

@@ -147,7 +147,9 @@ def load(
         if name not in OWN_VALIDATION:
             _validate_value(name, value, spec, origins[name])
     _validate_ranges(profile, origins)
-    warnings = tuple(_unknown_variables(env, defaults))
+    warnings = tuple(_unknown_variables(env, defaults)) + _names_of_another_project(
+        profile, defaults, origins, f"{builtin.name}: "
+    )
 
     areas: list[tuple[int, Area]] = []
     checks: list[Check] = []
@@ -286,8 +288,6 @@ def _refuse_retired(
         raise CatalogError(f"{origin}: '{name}' is no longer read: {retired[name]}")
 
 
-def _coerce(name: str, raw: str, default: Any, origin: str) -> Any:
-    """Turn a string from a flag or the environment into the default's type."""
 def _coerce(name: str, raw: Any, default: Any, origin: str) -> Any:
     """A value from any source in the default's type; text from a flag or the environment is parsed."""
     if isinstance(default, bool):
@@ -310,6 +310,10 @@ def _coerce(name: str, raw: Any, default: Any, origin: str) -> Any:
     if isinstance(default, list):
         tables = bool(default) and all(isinstance(v, dict) for v in default)
         if isinstance(raw, list):
+            if not default:  # an empty built-in list (e.g. journey) says nothing of its items' kind
+                if not (all(isinstance(v, str) for v in raw) or all(isinstance(v, dict) for v in raw)):
+                    raise CatalogError(f"{origin}: takes a list of text values or of tables, not a mix")
+                return list(raw)
             if tables and not all(isinstance(v, dict) for v in raw):
                 raise CatalogError(f"{origin}: takes a list of tables like the built-in profile's")
             if not tables and not all(isinstance(v, str) for v in raw):
@@ -366,6 +370,20 @@ def _validate_ranges(profile: Mapping[str, Any], origins: Mapping[str, str]) -> 
             raise CatalogError(
                 f"{origins[high]}: {high} {profile[high]} is below {low} {profile[low]} (from {origins[low]})"
             )
+
+
+def _names_of_another_project(
+    profile: Mapping[str, Any], defaults: Mapping[str, Any], origins: Mapping[str, str], builtin: str
+) -> tuple[str, ...]:
+    """Say once when another project is diagnosed with the built-in profile's resource names."""
+    if profile.get("project") == defaults.get("project"):
+        return ()
+    names = [n for n, v in profile.items() if n not in ("project", "region") and isinstance(v, (str, list))]
+    if any(not origins[n].startswith(builtin) for n in names):
+        return ()  # some names were given for this stack: the user knows where names come from
+    return (f"{origins['project']} {profile['project']}: resource names (connector {profile.get('connector')}, "
+            f"sql_instance {profile.get('sql_instance')}, ...) still come from the built-in profile, written for "
+            f"{defaults['project']}; give --profile FILE with your stack's names",)
 
 
 def _unknown_variables(environ: Mapping[str, str], names: Iterable[str]) -> list[str]:

@@ -35,7 +35,26 @@ Exit codes (monitoring-plugin convention):
   3  UNKNOWN    a check could not be evaluated, or infracheck could not run
                 (usage error, bad catalog, gcloud missing)
   130           interrupted (Ctrl-C); the partial report is printed
-With --report-only the exit code is 0 unless infracheck itself failed."""
+With --report-only the exit code is 0 unless infracheck itself failed; `record`
+exits with the verdict too."""
+
+
+def _environment_help() -> str:
+    names = [("INFRACHECK_<NAME>", "any profile name, e.g. INFRACHECK_SQL_INSTANCE=prod-db (names: infracheck list)")]
+    names += sorted(catalog.VARIABLES.items())
+    names += [("NO_COLOR", "no colour, whatever --color says"),
+              ("TERM=dumb", "no colour and no progress line"),
+              ("CLOUDSDK_*", "gcloud's own settings (account, config, proxy) pass through")]
+    width = max(len(n) for n, _ in names) + 2
+    lines = ["\b", "Environment:"] + [f"  {n:{width}}{text}" for n, text in names]
+    lines += ["", "\b", "Shell completion (click's):",
+              '  bash  eval "$(_INFRACHECK_COMPLETE=bash_source infracheck)"   (in ~/.bashrc)',
+              '  zsh   eval "$(_INFRACHECK_COMPLETE=zsh_source infracheck)"    (in ~/.zshrc)',
+              "  fish  _INFRACHECK_COMPLETE=fish_source infracheck | source"]
+    return "\n".join(lines)
+
+
+ENVIRONMENT_HELP = _environment_help()
 
 
 class Failure(click.ClickException):
@@ -105,7 +124,8 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=ENVIRONMENT_HELP)
 @click.version_option(__version__, prog_name="infracheck")
 def cli() -> None:
     """Diagnose a Google Cloud stack (VPC connector, Cloud SQL, secrets, Cloud Run,
@@ -116,7 +136,7 @@ def cli() -> None:
     """
 
 
-@cli.command(epilog=EXIT_HELP)
+@cli.command(epilog=EXIT_HELP + "\n\n" + ENVIRONMENT_HELP)
 @_profile_options
 @_run_options
 @click.option("--replay", type=click.Path(path_type=Path), metavar="DIR",
@@ -140,9 +160,15 @@ def diagnose(**options: Any) -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @_profile_options
 @_run_options
-def record(directory: Path, **options: Any) -> None:
+@click.option("--force", is_flag=True,
+              help="Replace an earlier recording in DIRECTORY (only a folder holding recording.json).")
+def record(directory: Path, force: bool, **options: Any) -> None:
     """Run live and save every command's output into DIRECTORY for --replay."""
     options.update(replay=None, report_only=False)
+    try:
+        recording.prepare(directory, force)
+    except CannotRun as exc:
+        raise Failure(str(exc)) from None
     sys.exit(_diagnose(options, record_dir=directory))
 
 
@@ -274,6 +300,8 @@ def list_checks(fmt: str, **options: Any) -> None:
                           for r in checks[0].rules],
                 "missing": checks[0].missing.message if checks[0].missing else None,
                 "not_judged": checks[0].not_judged.message if checks[0].not_judged else None,
+                "role": checks[0].role or None,
+                "api": checks[0].api or None,
             }
             for cid, checks in groups.items()
         ]
@@ -291,6 +319,8 @@ def list_checks(fmt: str, **options: Any) -> None:
                 click.echo(f"      $ {command}")
             for _, extra in checks[0].extras:
                 click.echo(f"      $ {shlex.join(extra)}")
+            if checks[0].role or checks[0].api:
+                click.echo(f"      needs: {_needs(checks[0])}")
             if checks[0].missing:
                 exists = cid + ".exists"
                 click.echo(f"      {exists:38} {checks[0].missing.severity.name.lower():8}  {checks[0].missing.message}")
@@ -299,6 +329,21 @@ def list_checks(fmt: str, **options: Any) -> None:
             if checks[0].not_judged:
                 message = checks[0].not_judged.message.replace("{actual}", "…")
                 click.echo(f"      {cid + '.not-judged':38} {'skip':8}  {message}")
+
+
+def _needs(check: Check) -> str:
+    parts = [f"role {check.role}"] if check.role else []
+    return ", ".join(parts + ([f"API {check.api}"] if check.api else []))
+
+
+def _echo_needs(check: Check, pad: str) -> None:
+    """The IAM role a check's command needs and the API to enable (what a permission error asks for)."""
+    project = next((a.split("=", 1)[1] for a in check.argv if a.startswith("--project=")), "PROJECT")
+    if check.role:
+        click.echo(f"role:   {pad}{check.role}  (gcloud projects add-iam-policy-binding {project} "
+                   f"--member=user:EMAIL --role={check.role})")
+    if check.api:
+        click.echo(f"api:    {pad}{check.api}  (gcloud services enable {check.api} --project={project})")
 
 
 def _sample(rule: Rule, checks: Sequence[Check]) -> str:
@@ -324,6 +369,7 @@ def explain(rule_id: str, **options: Any) -> None:
             if check.why:
                 click.echo(check.why + "\n")
             click.echo(f"command: {shlex.join(check.argv)}")
+            _echo_needs(check, " ")
             if check.missing:
                 click.echo(f"when missing: {check.missing.severity.name.lower()}: {check.missing.message}")
                 if check.missing.remedy:
@@ -352,6 +398,7 @@ def explain(rule_id: str, **options: Any) -> None:
             click.echo(f"message:  {rule.message}")
             if rule.remedy:
                 click.echo(f"remedy:   {rule.remedy}")
+            _echo_needs(check, "  ")
             return
     raise Failure(f"no rule or check '{rule_id}' (see infracheck list)")
 
@@ -390,13 +437,24 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     from infracheck import runner  # the run stage (and gcloud) only when a run happens
 
     cat = _load(options)
-    the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
     replay_dir: Path | None = options.get("replay")
     if options.get("yes") and not options.get("fix_mode"):
         raise CannotRun("--yes goes with --fix-mode")
     if options.get("yes") and replay_dir is not None:
         raise CannotRun("--yes changes a live project: with --replay, --fix-mode only prints the plan "
                         "for the recorded state")
+    include, exclude = plan.globs(options["include"]), plan.globs(options["exclude"])
+    if replay_dir is not None:
+        recording.check_folder(replay_dir)
+        recording.check_project(replay_dir, str(cat.profile["project"]))
+        if not include and not exclude:
+            include, exclude = recording.recorded_selection(replay_dir)
+            if include or exclude:
+                chosen = " ".join([f"--include {','.join(include)}"] * bool(include) +
+                                  [f"--exclude {','.join(exclude)}"] * bool(exclude))
+                click.echo(f"infracheck: replaying with the recording's selection {chosen} "
+                           "(give --include or --exclude to choose)", err=True)
+    the_plan = plan.make(cat, include, exclude)
     source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
                            options["engine"], options["jobs"])
     now = recording.clock(replay_dir)
@@ -414,7 +472,8 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     partial = verdict.planned(Report(project, str(cat.profile["region"]), Overall.UNKNOWN, cat.areas,
                                      (), (), issue=options.get("issue"), checks=the_plan.checks,
                                      escalation=cat.escalation, generated_at=now), the_plan)
-    progress = console.Progress(len(the_plan.sources), sys.stderr.isatty() and not report_only)
+    progress = console.Progress(len(the_plan.sources),
+                                sys.stderr.isatty() and not report_only and not console.dumb_terminal())
     screen = console.Console(sys.stdout, cat.areas, fmt, report_only=report_only,
                              color=console.use_color(options["color"], sys.stdout),
                              ascii_only=not console.can_encode(sys.stdout), progress=progress)
@@ -454,7 +513,8 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     if fmt == "github" and not result.incomplete:
         output.append_step_summary(report, os.environ)
     if record_dir is not None and not result.incomplete:
-        written = recording.save(record_dir, report, the_plan.sensitive, recording.clock())
+        written = recording.save(record_dir, report, the_plan.sensitive, recording.clock(),
+                                 (the_plan.include, the_plan.exclude))
         click.echo(f"infracheck: recorded {len(report.outcomes)} commands ({written} files) into {record_dir}",
                    err=True)
     if result.incomplete:

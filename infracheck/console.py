@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
 from collections.abc import Mapping, Sequence
 from typing import TextIO
@@ -19,16 +20,28 @@ from infracheck.report import FORMATTERS, MACHINE, text
 
 
 def use_color(choice: str, stream: TextIO) -> bool:
-    """--color auto|always|never; NO_COLOR always wins."""
+    """--color auto|always|never; NO_COLOR always wins; auto is a terminal that is not TERM=dumb."""
     if os.environ.get("NO_COLOR"):
         return False
     if choice != "auto":
         return choice == "always"
-    return stream.isatty()
+    return stream.isatty() and not dumb_terminal()
+
+
+def dumb_terminal() -> bool:
+    """TERM=dumb (Emacs shells, some CI logs): no colour codes, no cursor movement."""
+    return os.environ.get("TERM", "") == "dumb"
 
 
 def can_encode(stream: TextIO) -> bool:
-    """Whether the stream's encoding can carry the report's emoji (else ASCII markers)."""
+    """Whether the report's emoji reach the reader: the locale says UTF-8 and the stream can encode them.
+
+    Python writes UTF-8 even under LC_ALL=C (its C-locale coercion), but a
+    terminal set to the C locale shows mojibake; the locale decides first.
+    """
+    locale_name = next((os.environ[v] for v in ("LC_ALL", "LC_CTYPE", "LANG") if os.environ.get(v)), "")
+    if locale_name and not re.search(r"utf-?8", locale_name, re.IGNORECASE):
+        return False
     try:
         "🚀🔍✅❌⚠️📊📋".encode(stream.encoding or "ascii")
         return True

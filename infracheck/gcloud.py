@@ -2,7 +2,7 @@
 
 With warm.py, the only importer of `sh` (imported when a gcloud runs).
 Classification follows what gcloud 528 really does (measured against a fake
-API): exit 2 is a usage error; exit 1 with
+API; docs/gcloud.md, "Exit codes and stderr"): exit 2 is a usage error; exit 1 with
 `ERROR: (gcloud.x) STATUS: msg` is an API answer; `gcloud crashed (...)` is
 transport trouble; list commands print `[]` *and* exit 1, so the exit code is
 read before the output; compute list commands exit 0 on API failures and say
@@ -196,12 +196,19 @@ def classify(exit_code: int | None, stderr: str) -> CommandError | None:
     return CommandError(ErrorKind.API_ERROR, f"gcloud failed (exit {exit_code}): {detail or 'no message'}")
 
 
+# gcloud's lines and sentences that say nothing a user must act on (docs/gcloud.md, "Messages worth knowing").
+_NOISE_LINE = re.compile(r"^WARNING: The following filter keys were not present in any resource")
+_NOISE_SENTENCE = re.compile(r"[ \t]*This command is authenticated (?:with|as) [^\n]*")
+
+
 def _detail(stderr: str) -> str:
-    """gcloud's own message in one short line, without the command prefix."""
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    """gcloud's own message in one short line, without the command prefix or gcloud's boilerplate."""
+    stderr = _NOISE_SENTENCE.sub("", stderr)
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not _NOISE_LINE.match(ln.strip())]
     picked = next((ln for ln in lines if ln.startswith("ERROR:")), None)
-    if picked is None and lines and lines[0].startswith("WARNING: Some requests"):
-        picked = " ".join(ln.lstrip("- ") for ln in lines[1:3])
+    partial = next((i for i, ln in enumerate(lines) if ln.startswith("WARNING: Some requests")), None)
+    if picked is None and partial is not None:
+        picked = " ".join(ln.lstrip("- ") for ln in lines[partial + 1:partial + 3])
     if picked is None:
         picked = lines[0] if lines else ""
     picked = re.sub(r"^ERROR:\s*(\(gcloud[.\w-]*\)\s*)?", "", picked)

@@ -171,7 +171,7 @@ def run_bodies() -> dict[str, Any]:
     """Per-service describe bodies for the fake: the healthy scenario only holds the regional list.
 
     On a healthy stack the seed's describes find their services, so they are served
-    the same Service objects `run services list` returns (GCLOUD.md row 6b).
+    the same Service objects `run services list` returns (docs/gcloud.md, "Commands of the seed runbook", 8).
     """
     listing = json.loads(RUN_LIST_FILE.read_text(encoding="utf-8"))
     bodies = {}

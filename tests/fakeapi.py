@@ -5,7 +5,7 @@ HTTP proxy on 127.0.0.1 and to use ``http://<svc>.test/`` endpoints, so each cal
 arrives here as an absolute-URI request such as
 ``GET http://sql.test/sql/v1beta4/projects/P/instances/I?alt=json``.  The route
 key is ``<host><path>`` without the query (``sql.test/sql/v1beta4/...``); its
-body is ``<scenario>/<route>.json``.  See /work/shared/GCLOUD.md for how gcloud
+body is ``<scenario>/<route>.json``.  See docs/gcloud.md for how gcloud
 reacts to each answer.
 
 Standalone use (for a Makefile or a manual run)::
@@ -83,7 +83,7 @@ READ_ONLY_POSTS: Final = frozenset({"logging.test/v2/entries:list"})
 # IAM permissions are prefixed by these, not by the service name (sqladmin -> cloudsql).
 _PERMISSION_PREFIX: Final = {"sqladmin": "cloudsql"}
 
-# Kinds of the aggregated lists gcloud's runbook commands read (GCLOUD.md §8).
+# Kinds of the aggregated lists gcloud's runbook commands read (docs/gcloud.md, "Output with --format=json").
 _AGGREGATED_KINDS: Final = {
     "urlMaps": "compute#urlMapsAggregatedList",
     "sslCertificates": "compute#sslCertificateAggregatedList",

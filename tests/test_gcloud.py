@@ -66,6 +66,24 @@ def test_classify(code, stderr, kind, word):
     assert "\n" not in error.message
 
 
+TOKEN_CRED = "This command is authenticated with an access token from the CLOUDSDK_AUTH_ACCESS_TOKEN environment variable."
+
+
+@pytest.mark.parametrize("code,stderr,kept", [
+    (1, f"ERROR: (gcloud.secrets.versions.access) PERMISSION_DENIED: Permission denied on secret x. {CRED}\n",
+     "PERMISSION_DENIED: Permission denied on secret x."),
+    (1, f"ERROR: (gcloud.sql.instances.describe) HTTPError 403: Not allowed. {TOKEN_CRED}\n", "HTTPError 403: Not allowed."),
+    (0, "WARNING: The following filter keys were not present in any resource : name\n"
+        "WARNING: Some requests did not succeed.\n - Required 'compute.urlMaps.list' permission for 'projects/p'\n",
+     "Required 'compute.urlMaps.list' permission for 'projects/p'"),
+])
+def test_messages_keep_only_what_the_user_must_act_on(code, stderr, kept):
+    error = gcloud.classify(code, stderr)
+    assert error is not None and error.message.endswith(kept)
+    assert "authenticated" not in error.message and "filter keys" not in error.message
+    assert "sre@example.com" not in error.message  # the credential sentence may name an account
+
+
 def test_decoding_error_never_echoes_the_body():
     error = gcloud.classify(1, CLASSIFY[-2][1])
     assert "c2VjcmV0" not in error.message

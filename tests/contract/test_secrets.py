@@ -73,8 +73,10 @@ def test_secret_canaries_never_leak_and_jobs_bound_concurrency(api, gcloud_confi
         payload = json.loads(path.read_text())["payload"]["data"]
         assert TOKEN.lower() not in base64.urlsafe_b64decode(payload).decode().lower()
 
-    # Bounded concurrency, from the API's side: never more than --jobs requests at once.
-    assert 2 <= api.max_in_flight <= 3
+    # Bounded concurrency, from the API's side: never more than --jobs requests at once. (That
+    # commands do overlap is proven in tests/test_runner.py from the commands' own timestamps: here
+    # a loaded machine may start the gcloud processes too far apart for their requests to meet.)
+    assert 1 <= api.max_in_flight <= 3
 
     # The masked recording replays to the same verdicts.
     replay = infracheck("diagnose", "--replay", str(recorded), "--include", "secrets.*", "--format", "json",
