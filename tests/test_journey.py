@@ -309,7 +309,7 @@ def test_a_failed_journey_is_critical_and_replays_from_its_recording_without_sec
 
     profile = _profile(tmp_path, golden_path(base, chat={"url": f"{base['http']}/api/empty"}))
     folder = tmp_path / "rec"
-    assert main(["record", str(folder), "--profile", str(profile), "--include", "journey.*", "--format", "json"]) == 0
+    assert main(["record", str(folder), "--profile", str(profile), "--include", "journey.*", "--format", "json"]) == 2  # record exits with the verdict
     live = json.loads(capsys.readouterr().out)
     live["findings"] = [f for f in live["findings"] if f["area"] == "journey"]
     for path in folder.iterdir():

@@ -34,7 +34,8 @@ def test_logs_read_through_real_gcloud_reports_entries_without_secrets(api, gclo
     run = infracheck("record", str(folder), "--include", "logs.*", "--format", "json",
                      "--output", str(report_file), "--set", "log_min_severity=ERROR", "--set", "log_freshness=30m",
                      env=environment(api, gcloud_config))
-    assert run.code == 0, run.stderr
+    # record exits with the verdict, like diagnose
+    assert run.code == {"HEALTHY": 0, "WARNING": 1, "CRITICAL": 2, "UNKNOWN": 3}[run.json()["status"]], run.stderr
 
     # The query gcloud sent: the profile's services, region and threshold; the window as a timestamp term.
     [read] = [r for r in api.requests if r.route == ENTRIES]
