@@ -57,10 +57,10 @@ def test_lists_and_numbers_from_strings():
     ("connector_min_instances", "two", "whole number"),
     ("nonsense", "x", "unknown profile name 'nonsense'"),
     ("secrets", "a,b", "--profile file"),
-    ("url_map", "Staging_LB", "must match"),
-    ("url_map", "staging*", "must match"),
-    ("lb_scope", "europe-west1", "must match"),        # a scope is "global" or "regions/REGION"
-    ("lb_scope", "regions/europe-west1/x", "must match"),
+    ("url_map", "Staging_LB", "invalid"),
+    ("url_map", "staging*", "invalid"),
+    ("lb_scope", "europe-west1", "invalid"),        # a scope is "global" or "regions/REGION"
+    ("lb_scope", "regions/europe-west1/x", "invalid"),
     ("url_map_filter", "staging", "'url_map_filter' is no longer read"),
 ])
 def test_bad_values_are_refused_before_anything_runs(name, value, words):
