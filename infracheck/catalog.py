@@ -25,7 +25,7 @@ from typing import Any
 from infracheck import escalation
 from infracheck import rules as _rules
 from infracheck.model import (
-    Area, CatalogError, Category, Check, Dependency, Escalation, Fix, Missing, NotJudged, Rule, Severity,
+    JSON_TYPES, Area, CatalogError, Category, Check, Dependency, Escalation, Fix, Missing, NotJudged, Rule, Severity, Shape,
 )
 
 PROFILE_FILE = "profile.toml"
@@ -49,8 +49,11 @@ RUNTIME_NAMES = frozenset({"actual", "value", "expected"})
 _AREA_KEYS = {"id", "order", "title", "ok", "fail", "summary", "missing", "api"}
 _CHECK_KEYS = {
     "id", "title", "why", "command", "foreach", "select", "missing", "sensitive",
-    "role", "rule", "resource", "with", "class", "depends_on", "context", "not_judged",
+    "role", "rule", "resource", "with", "class", "depends_on", "context", "not_judged", "shape",
 }
+_SHAPE_KEYS = {"type", "required"}
+_SHAPE_KINDS = ("object", "list")
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_/.-]*$")
 _RULE_KEYS = {
     "id", "title", "why", "path", "op", "value", "severity", "message", "remedy",
     "when", "expected", "if_absent", "fix", "class", "depends_on", "detail",
@@ -171,6 +174,7 @@ def load(
         unknown = set(data) - {"area", "check"}
         if unknown:
             raise CatalogError(f"{path.name}: unknown top-level key(s) {sorted(unknown)}")
+    _same_shape_per_command(checks)
     ordered = tuple(a for _, a in sorted(areas, key=lambda pair: pair[0]))
     rank = {a.id: i for i, a in enumerate(ordered)}
     checks.sort(key=lambda c: rank[c.area])
@@ -449,6 +453,7 @@ def _expand(
     if not isinstance(rules_raw, list) or not rules_raw and "missing" not in raw:
         raise CatalogError(f"{path.name}: {where}: needs at least one [[check.rule]] or a 'missing'")
 
+    shape = _shape(path, where, raw["shape"]) if "shape" in raw else None
     foreach = raw.get("foreach")
     if foreach is None:
         items: list[Any] = [None]
@@ -516,9 +521,54 @@ def _expand(
                 category=_category(path, where, raw.get("class")),
                 depends_on=_dependencies(path, where, raw.get("depends_on", []), sub) or (),
                 not_judged=not_judged,
+                shape=shape,
             )
         )
     return checks
+
+
+def _shape(path: Path, where: str, raw: Any) -> Shape:
+    """`shape = { type = "object"|"list", required = { field = "string|null", ... } }`."""
+    where = f"{path.name}: {where}: shape"
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{where}: must be a table like {{ type = \"object\", required = {{ state = \"string\" }} }}")
+    unknown = set(raw) - _SHAPE_KEYS
+    if unknown:
+        raise CatalogError(f"{where}: unknown key(s) {sorted(unknown)} (known: required, type)")
+    kind = raw.get("type")
+    if kind not in _SHAPE_KINDS:
+        raise CatalogError(f"{where}: type must be 'object' or 'list', not {kind!r}")
+    required = raw.get("required", {})
+    if not isinstance(required, dict):
+        raise CatalogError(f"{where}: required must be a table of field = \"type\"")
+    fields = []
+    for field, types in required.items():
+        # A dotted key in TOML nests tables: `settings.tier = "string"` arrives as {settings: {tier: ...}}.
+        if isinstance(types, dict):
+            raise CatalogError(f"{where}: quote a dotted field: \"{field}.{next(iter(types), '')}\" = ...")
+        if not _FIELD.match(field) or "" in field.split("."):
+            raise CatalogError(f"{where}: {field!r} is not a field name (dotted for nested fields)")
+        names = tuple(str(types).split("|")) if isinstance(types, str) else ()
+        bad = [n for n in names if n not in JSON_TYPES] or ([] if names else [repr(types)])
+        if bad:
+            raise CatalogError(
+                f"{where}: field '{field}': unknown type {', '.join(bad)} "
+                f"(known: {', '.join(JSON_TYPES)}; join alternatives with |)"
+            )
+        fields.append((field, names))
+    return Shape(kind=kind, required=tuple(fields))
+
+
+def _same_shape_per_command(checks: Iterable[Check]) -> None:
+    """Checks that share a command share its document, so they must expect the same shape."""
+    first: dict[tuple[str, ...], Check] = {}
+    for check in checks:
+        other = first.setdefault(check.argv, check)
+        if other.shape != check.shape:
+            raise CatalogError(
+                f"check '{check.id}': runs the same command as '{other.id}' but declares another "
+                "shape; a command's document has one shape"
+            )
 
 
 def _tokens(path: Path, where: str, command: Any) -> list[str]:

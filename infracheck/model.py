@@ -175,6 +175,23 @@ class Missing:
     remedy: str = ""
 
 
+# JSON type names a shape may require, as a person reads them.
+JSON_TYPES = ("string", "number", "boolean", "object", "list", "null")
+
+
+@dataclasses.dataclass(frozen=True)
+class Shape:
+    """What a check's document must be before any rule judges it.
+
+    `kind` is "object" (the document is one object) or "list" (a list of
+    objects, each held to `required`). `required` maps a dotted field to the
+    JSON types it may have; it names only what GCP always sends.
+    """
+
+    kind: str
+    required: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
 @dataclasses.dataclass(frozen=True)
 class NotJudged:
     """What a check leaves to another tool: when `path` yields a value, the check
@@ -217,6 +234,7 @@ class Check:
     # Sources read only for a finding's detail, by name: their failure costs the check nothing.
     context: tuple[tuple[str, tuple[str, ...]], ...] = ()
     not_judged: NotJudged | None = None
+    shape: Shape | None = None  # what the argv's document must be; None: not declared
 
     @property
     def sources(self) -> tuple[tuple[str, ...], ...]:

@@ -13,8 +13,10 @@ import base64
 import binascii
 import contextvars
 import datetime as dt
+import functools
 import ipaddress
 import json
+import math
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
@@ -22,12 +24,12 @@ from typing import Any
 
 import jmespath
 import jmespath.exceptions
-from jmespath import functions
+from jmespath import functions, visitor
 
 from infracheck import redact
 from infracheck.model import (
     CatalogError, Category, Check, CommandError, Dependency, ErrorKind, Finding, Need, NotJudged, Outcome, Rule,
-    Severity, Status,
+    Severity, Shape, Status,
 )
 
 
@@ -58,6 +60,24 @@ def duration(delta: dt.timedelta) -> str:
     else:
         text = f"{mins} min"
     return text if delta.total_seconds() >= 0 else f"{text} in the future"
+
+
+class _Mistyped(Exception):
+    """A document value of a type a rule cannot work with: the rule is not judged.
+
+    `field` names where the value came from once known (the interpreter and
+    `_judge` fill it in); `item` names the list element it was found in.
+    """
+
+    def __init__(self, value: Any, expected: str, field: str = "", item: str = ""):
+        super().__init__(expected)
+        self.value, self.expected, self.field, self.item = value, expected, field, item
+
+    def describe(self, sensitive: bool) -> str:
+        got = _kind_of(self.value) if sensitive else f"{_kind_of(self.value)} ({_preview(self.value)})"
+        where = f"`{self.field}`" if self.field else "the value"
+        item = f" in {self.item}" if self.item else ""
+        return f"{where}{item} is {got}, expected {self.expected}"
 
 
 class _Functions(functions.Functions):
@@ -96,10 +116,19 @@ class _Functions(functions.Functions):
     @functions.signature({"types": ["array-number"]})
     def _func_product(self, values: list[float]) -> float:
         # JMESPath has sum() but no multiplication (start-up window = threshold x period).
-        result = 1.0
+        result: float = 1
         for v in values:
-            result *= v
-        return int(result) if result == int(result) else result
+            result = _number(v) * result
+        if isinstance(result, float) and not math.isfinite(result):
+            raise _Mistyped(values, "numbers whose product is finite")
+        return result
+
+    @functions.signature({"types": []})
+    def _func_to_number(self, value: Any) -> float | None:
+        # JMESPath's to_number turns "abc" (and "nan", "inf") into a number or
+        # null silently; an annotation that is not a number is a document to
+        # report, not a value to judge as zero.
+        return None if value is None else _number(value)
 
     @functions.signature({"types": ["array", "null"]}, {"types": ["string"]})
     def _func_covers(self, names: list[Any] | None, host: str) -> bool:
@@ -165,33 +194,219 @@ class _Functions(functions.Functions):
         return [] if not value else value.split(sep)
 
 
-_OPTIONS = jmespath.Options(custom_functions=_Functions())
+_FUNCTIONS = _Functions()
+_OPTIONS = jmespath.Options(custom_functions=_FUNCTIONS)
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class _Interpreter(visitor.TreeInterpreter):
+    """JMESPath evaluation that raises _Mistyped, naming the field, instead of guessing.
+
+    Stock jmespath raises a bare TypeError on `5 > "5"`, yields null (so a
+    filter silently drops the item) on `5 > true`, and names no field when a
+    function gets the wrong type.
+    """
+
+    def visit_comparator(self, node: Any, value: Any) -> Any:
+        if node["value"] in ("eq", "ne"):
+            return super().visit_comparator(node, value)
+        left = self.visit(node["children"][0], value)
+        right = self.visit(node["children"][1], value)
+        if left is None or right is None:
+            return None  # absence is the rule's business (`|| default`, if_absent)
+        if _is_number(left) and _is_number(right) or isinstance(left, str) and isinstance(right, str):
+            return self.COMPARATOR_FUNC[node["value"]](left, right)
+        bad = 1 if _is_number(left) else 0  # ordering is for numbers: the side that is not one
+        raise _Mistyped((left, right)[bad], "a number", _field(node["children"][bad], value))
+
+    def visit_function_expression(self, node: Any, value: Any) -> Any:
+        args = [self.visit(child, value) for child in node["children"]]
+        try:
+            return _FUNCTIONS.call_function(node["value"], args)
+        except jmespath.exceptions.JMESPathTypeError as exc:
+            types = list(exc.expected_types)
+            if not any(arg is exc.current_value for arg in args):
+                # an element of a list argument (array-number): name the element's type
+                types = [t.removeprefix("array-") for t in types]
+            expected = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
+            field = _culprit(node["children"], args, exc.current_value, value)
+            raise _Mistyped(exc.current_value, expected, field) from None
+        except _Mistyped as exc:
+            if not exc.field:
+                exc.field = _culprit(node["children"], args, exc.value, value) or _text(node)
+            raise
+
+    def visit_filter_projection(self, node: Any, value: Any) -> Any:
+        base = self.visit(node["children"][0], value)
+        if not isinstance(base, list):
+            return None
+        collected = []
+        for element in base:
+            try:
+                keep = _truthy(self.visit(node["children"][2], element))
+                current = self.visit(node["children"][1], element) if keep else None
+            except _Mistyped as exc:
+                exc.item = exc.item or _item_name(element, base)
+                raise
+            if current is not None:
+                collected.append(current)
+        return collected
+
+
+def _truthy(value: Any) -> bool:
+    # JMESPath's falsy values (0 is true).
+    return not (value is None or value is False or value in ("", [], {}))
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(expression: str) -> Any:
+    return jmespath.compile(expression).parsed
+
+
+def _culprit(children: list[Any], args: list[Any], bad: Any, context: Any) -> str:
+    """The field (as text) of the argument that carried the bad value."""
+    for child, arg in zip(children, args):
+        if arg is bad:
+            return _field(child, context)
+    for child, arg in zip(children, args):
+        if isinstance(arg, list) and any(x is bad for x in arg):
+            if child["type"] == "multi_select_list":
+                position = next(i for i, x in enumerate(arg) if x is bad)
+                return _field(child["children"][position], context)
+            return _field(child, context)
+    for child in children:
+        if child["type"] == "expref":  # sort_by's key: the value came from an element
+            return _field(child["children"][0], None)
+    return ""
+
+
+def _field(node: Any, context: Any) -> str:
+    """The document field an expression reads, for a message (`a || default` names a)."""
+    kind = node["type"]
+    if kind == "or_expression":
+        left = node["children"][0]
+        try:
+            taken = _Interpreter(_OPTIONS).visit(left, context) if context is not None else True
+        except (jmespath.exceptions.JMESPathError, _Mistyped, TypeError, ValueError):
+            taken = True
+        return _field(left if taken not in (None, False, "", [], {}) else node["children"][1], context)
+    if kind in ("and_expression", "not_expression"):
+        return _field(node["children"][-1], context)
+    if kind == "literal":
+        return ""
+    return _text(node)
+
+
+def _text(node: Any) -> str:
+    """An AST back to (close to) the JMESPath it was parsed from."""
+    kind, kids = node["type"], node.get("children", [])
+    if kind == "field":
+        name = str(node["value"])
+        return name if _IDENTIFIER.fullmatch(name) else json.dumps(name)
+    if kind == "subexpression":
+        return ".".join(_text(k) for k in kids)
+    if kind == "index_expression":
+        return "".join(_text(k) for k in kids)
+    if kind == "index":
+        return f"[{node['value']}]"
+    if kind in ("current", "identity"):
+        return "@" if kind == "current" else ""
+    if kind == "literal":
+        return f"`{json.dumps(node['value'])}`"
+    if kind == "flatten":
+        return _text(kids[0]) + "[]"
+    if kind == "projection":
+        rest = _text(kids[1])
+        return _text(kids[0]) + ("[*]" if kids[0]["type"] != "flatten" else "") + ("." + rest if rest else "")
+    if kind == "filter_projection":
+        rest = _text(kids[1])
+        return f"{_text(kids[0])}[?{_text(kids[2])}]" + ("." + rest if rest else "")
+    if kind == "function_expression":
+        return f"{node['value']}({', '.join(_text(k) for k in kids)})"
+    if kind == "expref":
+        return "&" + _text(kids[0])
+    if kind == "multi_select_list":
+        return "[" + ", ".join(_text(k) for k in kids) + "]"
+    if kind == "not_expression":
+        return "!" + _text(kids[0])
+    operators = {"or_expression": "||", "and_expression": "&&", "pipe": "|"}
+    if kind in operators:
+        return f" {operators[kind]} ".join(_text(k) for k in kids)
+    if kind == "comparator":
+        symbol = {"eq": "==", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[node["value"]]
+        return f"{_text(kids[0])} {symbol} {_text(kids[1])}"
+    return "…"
+
+
+def _item_name(element: Any, within: list[Any]) -> str:
+    name = element.get("name") if isinstance(element, dict) else None
+    if isinstance(name, str) and name:
+        return f"'{_clip(name.rsplit('/', 1)[-1])}'"
+    return f"item {next(i for i, x in enumerate(within) if x is element) + 1}"
+
+
+_TYPE_WORDS = {
+    "string": "a string", "number": "a number", "boolean": "a boolean", "array": "a list", "list": "a list",
+    "object": "an object", "null": "null", "array-number": "a list of numbers",
+    "array-string": "a list of strings", "expref": "an expression",
+}
 
 
 def search(expression: str, document: Any) -> Any:
-    return jmespath.search(expression, document, options=_OPTIONS)
+    """Evaluate; a value of the wrong type raises _Mistyped naming its field."""
+    return _Interpreter(_OPTIONS).visit(_parsed(expression), document)
 
 
 def lookup(expression: str, document: Any) -> Any:
     """Like search, but a document of the wrong shape gives None instead of raising."""
     try:
         return search(expression, document)
-    except jmespath.exceptions.JMESPathError:
+    except (jmespath.exceptions.JMESPathError, _Mistyped):
         return None
 
 
 # --- operators ---------------------------------------------------------------
 
-def _num(value: Any) -> float:
-    # int64 fields arrive as JSON strings and annotations are strings too.
-    return float(value)
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> float:
+    """A number, or a string holding one: int64 fields and annotations are strings."""
+    if _is_number(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _Mistyped(value, "a finite number")
+        return value  # type: ignore[no-any-return]
+    if isinstance(value, str) and value.strip().isascii():
+        for parse in (int, float):
+            try:
+                number = parse(value)
+            except ValueError:
+                continue
+            if math.isfinite(number):
+                return number
+    raise _Mistyped(value, "a number")
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else _number(value)
+
+
+def _ordered(compare: Callable[[float, float], bool]) -> Callable[[Any, Any], bool]:
+    # An absent number fails the rule (if_absent = "pass" says otherwise);
+    # a present one of the wrong type is not judged at all.
+    def judge(actual: Any, expected: Any) -> bool:
+        number = _num(actual)
+        return number is not None and compare(number, _number(expected))
+
+    return judge
 
 
 def _version(value: Any) -> tuple[str, tuple[int, ...]]:
     """POSTGRES_14 -> ('POSTGRES', (14,)); MYSQL_8_0_31 -> ('MYSQL', (8, 0, 31))."""
-    match = re.fullmatch(r"([A-Z]+)((?:_\d+)+)", str(value))
+    match = re.fullmatch(r"([A-Z]+)((?:_\d+)+)", value) if isinstance(value, str) else None
     if not match:
-        raise ValueError(f"not a database version: {value!r}")
+        raise _Mistyped(value, "a database version like POSTGRES_14")
     return match.group(1), tuple(int(p) for p in match.group(2).strip("_").split("_"))
 
 
@@ -202,32 +417,72 @@ def _version_gte(actual: Any, expected: Any) -> bool:
 
 
 def _cidr_eq(actual: Any, expected: Any) -> bool:
-    return ipaddress.ip_network(str(actual), strict=False) == ipaddress.ip_network(str(expected), strict=False)
+    if actual is None:
+        return False
+    try:
+        if not isinstance(actual, str):
+            raise ValueError
+        network = ipaddress.ip_network(actual, strict=False)
+    except ValueError:
+        raise _Mistyped(actual, "a CIDR range like 10.8.0.0/28") from None
+    return network == ipaddress.ip_network(str(expected), strict=False)
 
 
 def _days_ahead_gte(actual: Any, expected: Any, now: dt.datetime) -> bool:
-    when = dt.datetime.fromisoformat(str(actual).replace("Z", "+00:00"))
+    if actual is None:
+        return False
+    try:
+        if not isinstance(actual, str):
+            raise ValueError
+        when = dt.datetime.fromisoformat(actual.replace("Z", "+00:00"))
+    except ValueError:
+        raise _Mistyped(actual, "an RFC 3339 time like 2027-02-14T09:12:33Z") from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.timezone.utc)
-    return (when - now).total_seconds() >= float(expected) * 86400
+    try:
+        ahead = (when - now).total_seconds()
+    except OverflowError:  # year 1 or 9999 in another time zone
+        ahead = -math.inf if when.year < 2000 else math.inf
+    return ahead >= _number(expected) * 86400
+
+
+def _regex(actual: Any, pattern: Any) -> bool:
+    if actual is None:
+        return False
+    if not isinstance(actual, str):
+        raise _Mistyped(actual, "a string")
+    return re.search(pattern, actual) is not None
+
+
+def _contains(actual: Any, expected: Any) -> bool:
+    if actual is None:
+        return False
+    if isinstance(actual, list) or isinstance(actual, str) and isinstance(expected, str):
+        return expected in actual
+    raise _Mistyped(actual, "a list" if not isinstance(expected, str) else "a string or a list")
 
 
 def _empty(actual: Any) -> bool:
     return actual in (None, "", [], {})
 
 
+def _same(actual: Any, expected: Any) -> bool:
+    # Python's True == 1: a boolean never equals a number here.
+    return actual == expected and isinstance(actual, bool) == isinstance(expected, bool)
+
+
 # Each takes (actual, value); those in _NEEDS_NOW also the time the run is judged as of.
 OPERATORS: dict[str, Callable[..., bool]] = {
-    "eq": lambda a, v: a == v,
-    "ne": lambda a, v: a != v,
-    "in": lambda a, v: a in v,
-    "not-in": lambda a, v: a not in v,
-    "gt": lambda a, v: _num(a) > _num(v),
-    "gte": lambda a, v: _num(a) >= _num(v),
-    "lt": lambda a, v: _num(a) < _num(v),
-    "lte": lambda a, v: _num(a) <= _num(v),
-    "regex": lambda a, v: isinstance(a, str) and re.search(v, a) is not None,
-    "contains": lambda a, v: a is not None and v in a,
+    "eq": _same,
+    "ne": lambda a, v: not _same(a, v),
+    "in": lambda a, v: any(_same(a, x) for x in v),
+    "not-in": lambda a, v: not any(_same(a, x) for x in v),
+    "gt": _ordered(lambda a, v: a > v),
+    "gte": _ordered(lambda a, v: a >= v),
+    "lt": _ordered(lambda a, v: a < v),
+    "lte": _ordered(lambda a, v: a <= v),
+    "regex": _regex,
+    "contains": _contains,
     "present": lambda a, v: a is not None,
     "absent": lambda a, v: a is None,
     "empty": lambda a, v: _empty(a),
@@ -267,6 +522,7 @@ def validate(checks: Iterable[Check]) -> None:
                     re.compile(rule.value)
                 except re.error as exc:
                     raise CatalogError(f"{rwhere}: regex does not compile: {exc}") from None
+            _check_value(rwhere, rule)
             if check.sensitive and "{actual}" in rule.message + rule.title:
                 raise CatalogError(f"{rwhere}: a sensitive check may not print {{actual}}")
             _compile(rwhere + " path", rule.path)
@@ -289,6 +545,22 @@ def validate(checks: Iterable[Check]) -> None:
         for dep in check.depends_on:
             if dep.resource:
                 _compile(where + " depends_on resource", dep.resource)
+
+
+def _check_value(where: str, rule: Rule) -> None:
+    """A rule's own value must be what its operator compares with: the document gets the blame otherwise."""
+    parse: dict[str, Callable[[Any], Any]] = {
+        "gt": _number, "gte": _number, "lt": _number, "lte": _number, "days-ahead-gte": _number,
+        "version-gte": _version,
+        "cidr-eq": lambda v: ipaddress.ip_network(str(v), strict=False),
+    }
+    if rule.op in ("in", "not-in") and not isinstance(rule.value, list):
+        raise CatalogError(f"{where}: operator '{rule.op}' needs a list value, not {rule.value!r}")
+    if rule.op in parse:
+        try:
+            parse[rule.op](rule.value)
+        except (_Mistyped, ValueError):
+            raise CatalogError(f"{where}: value {rule.value!r} does not suit operator '{rule.op}'") from None
 
 
 def _compile(where: str, expression: str) -> None:
@@ -334,6 +606,11 @@ def _evaluate(
             return [_missing(check)]
         return [_error(check, outcome.error)]
     document = outcome.document
+    if check.shape is not None:
+        problem = shape_problem(check.shape, document)
+        if problem:
+            return [_error(check, CommandError(
+                ErrorKind.INVALID_JSON, f"unexpected document from `{_command(check.argv)}`: {problem}"))]
     if check.extras:
         # `select` and the rules see one document: the command's output as
         # `resource` beside each `with` source, so a selection can follow a
@@ -345,17 +622,23 @@ def _evaluate(
                 error = extra.error if extra is not None else None
                 return [_error(check, error or CommandError(ErrorKind.API_ERROR, "source did not run"))]
             document[name] = extra.document
-        if check.select:
-            document["resource"] = search(check.select, document)
-        selected = document["resource"]
+        try:
+            if check.select:
+                document["resource"] = search(check.select, document)
+            selected = document["resource"]
+            reason = search(check.not_judged.path, document) if check.not_judged is not None else None
+        except Exception as exc:  # noqa: BLE001 - any failure here is the document's, reported once
+            return [_error(check, CommandError(ErrorKind.INVALID_JSON, _cannot("select", check.select or "", exc, check)))]
     else:
-        if check.select:
-            document = search(check.select, document)
-        selected = document
-    if check.not_judged is not None:
-        reason = search(check.not_judged.path, document)
-        if reason not in (None, False, "", [], {}):
-            return [_not_judged(check, check.not_judged, reason)]
+        try:
+            if check.select:
+                document = search(check.select, document)
+            selected = document
+            reason = search(check.not_judged.path, document) if check.not_judged is not None else None
+        except Exception as exc:  # noqa: BLE001 - any failure here is the document's, reported once
+            return [_error(check, CommandError(ErrorKind.INVALID_JSON, _cannot("select", check.select or "", exc, check)))]
+    if check.not_judged is not None and reason not in (None, False, "", [], {}):
+        return [_not_judged(check, check.not_judged, reason)]
     if selected is None:
         if check.missing is not None:
             return [_missing(check)]
@@ -384,18 +667,14 @@ def _judge(check: Check, rule: Rule, document: Any, now: dt.datetime,
            context: Mapping[str, Any] | None = None) -> Finding:
     try:
         actual = search(rule.path, document)
-    except jmespath.exceptions.JMESPathError as exc:
-        # A type error inside an expression (e.g. length(null)) is the document's shape,
-        # not a failure of the resource.
-        return _error(check, CommandError(ErrorKind.INVALID_JSON, f"rule {rule.id}: {exc}"), rule.id)
-    if actual is None and rule.if_absent == "pass":
-        ok = True
-    else:
-        try:
+        if actual is None and rule.if_absent == "pass":
+            ok = True
+        else:
             operator = OPERATORS[rule.op]
             ok = operator(actual, rule.value, now) if rule.op in _NEEDS_NOW else operator(actual, rule.value)
-        except (TypeError, ValueError):
-            ok = False  # a value of the wrong shape fails the rule rather than crashing the run
+    except Exception as exc:  # noqa: BLE001 - one rule that cannot be judged never stops the run
+        message = _cannot(f"judge {rule.id}", rule.path, exc, check, document)
+        return _error(check, CommandError(ErrorKind.INVALID_JSON, message), rule.id)
     shown = None if check.sensitive else actual
     expected = rule.expected or _describe_expected(rule)
     message = _fill(rule.title if ok and rule.title else rule.message, shown, rule, expected)
@@ -437,11 +716,95 @@ def _needs(check: Check, deps: tuple[Dependency, ...], document: Any, actual: An
         else:
             try:
                 found = search(dep.resource, {"item": check.item, "document": document, "actual": actual})
-            except jmespath.exceptions.JMESPathError:
+            except (jmespath.exceptions.JMESPathError, _Mistyped):
                 found = None  # a document of another shape names nothing to depend on
             names = found if isinstance(found, list) else [found]
         needs += [Need(dep.on, str(name), dep.checks) for name in names if isinstance(name, str) and name]
     return tuple(needs)
+
+
+def _cannot(what: str, expression: str, exc: Exception, check: Check, document: Any = None) -> str:
+    """One line saying which value stopped a rule: its field, its type, what was expected."""
+    if isinstance(exc, _Mistyped):
+        if not exc.field:
+            exc.field = _field(_parsed(expression), document)
+        return f"cannot {what}: {exc.describe(check.sensitive)}"
+    if isinstance(exc, jmespath.exceptions.JMESPathError):
+        return f"cannot {what}: {str(exc).splitlines()[0]}"
+    # A bug of ours, not the document's: still one finding, never a traceback.
+    return f"cannot {what}: internal error {type(exc).__name__}"
+
+
+# --- document shapes ---------------------------------------------------------
+
+def shape_problem(shape: Shape, document: Any) -> str | None:
+    """None when the document is the declared shape, else what differs, in words."""
+    expects = _expects(shape)
+    if shape.kind == "object":
+        if not isinstance(document, dict):
+            return f"expected {expects}, got {_kind_of(document)}"
+        problem = _fields_problem(shape, document, "")
+        return f"expected {expects}; {problem}" if problem else None
+    if not isinstance(document, list):
+        return f"expected {expects}, got {_kind_of(document)}"
+    for position, item in enumerate(document, 1):
+        if not isinstance(item, dict):
+            return f"expected {expects}, got a list holding {_kind_of(item)} (item {position})"
+        problem = _fields_problem(shape, item, _item_name(item, document))
+        if problem:
+            return f"expected {expects}: {problem}"
+    return None
+
+
+def _fields_problem(shape: Shape, document: dict[str, Any], item: str) -> str | None:
+    where = f" in {item}" if item else ""
+    for field, types in shape.required:
+        value: Any = document
+        for part in field.split("."):
+            value = value.get(part, _ABSENT) if isinstance(value, dict) else _ABSENT
+        if value is _ABSENT:
+            return f"`{field}` is missing{where}"
+        if _json_type(value) not in types:
+            return f"`{field}`{where} is {_kind_of(value)}, expected {' or '.join(_TYPE_WORDS[t] for t in types)}"
+    return None
+
+
+_ABSENT = object()
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "object" if isinstance(value, dict) else "list" if isinstance(value, list) else "unknown"
+
+
+def _kind_of(value: Any) -> str:
+    return _TYPE_WORDS.get(_json_type(value), "a value")
+
+
+def _expects(shape: Shape) -> str:
+    fields = ", ".join(f"`{f}`" for f, _ in shape.required)
+    base = "an object" if shape.kind == "object" else "a list of objects"
+    return f"{base} with {fields}" if fields else ("an object" if shape.kind == "object" else "a list")
+
+
+def _command(argv: tuple[str, ...]) -> str:
+    """The command as a person would recognise it: its words, without the flags."""
+    return " ".join(a for a in argv if not a.startswith("--"))
+
+
+def _preview(value: Any) -> str:
+    return _clip(json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _fill(template: str, actual: Any, rule: Rule, expected: str) -> str:
@@ -538,4 +901,6 @@ def skipped_finding(check: Check, rule: Rule) -> Finding:
     )
 
 
-__all__ = ["OPERATORS", "applies", "display", "evaluate", "lookup", "search", "skipped_finding", "validate"]
+__all__ = [
+    "OPERATORS", "applies", "display", "evaluate", "lookup", "search", "shape_problem", "skipped_finding", "validate",
+]

@@ -84,3 +84,34 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+def replay_folder(tmp: Path, scenario: Path, documents: dict[str, Any] | None = None,
+                  raw: dict[str, str] | None = None) -> Path:
+    """A copy of a recorded scenario in tmp, with some recordings replaced.
+
+    `documents` maps a recording's file-name prefix (e.g. "gcloud_compute_health-checks")
+    to the JSON document to record instead; `raw` to the exact text.
+    """
+    folder = tmp / scenario.name
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in scenario.iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    replacements = {k: json.dumps(v, indent=2) for k, v in (documents or {}).items()} | (raw or {})
+    for prefix, text in replacements.items():
+        [target] = [p for p in folder.iterdir() if p.name.startswith(prefix) and p.suffix == ".json"]
+        target.write_text(text, encoding="utf-8")
+    return folder
+
+
+def diagnose_in_process(folder: Path, *args: str) -> tuple[int, str, str]:
+    """`infracheck diagnose --replay FOLDER --format json ARGS` in this process: (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from infracheck.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["diagnose", "--replay", str(folder), "--format", "json", "--color", "never", *args])
+    return code, out.getvalue(), err.getvalue()

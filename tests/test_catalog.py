@@ -140,6 +140,20 @@ def _broken(tmp_path: Path, file: str, old: str, new: str) -> Path:
     ("loadbalancer.toml", "not_judged = { path", "not_judged = { paht", ["loadbalancer.certificate", "unknown key", "paht"]),
     ("loadbalancer.toml", "not_judged = { path = \"!resource &&", "not_judged = { path = \"!resource && ]",
      ["loadbalancer.certificate", "not_judged", "JMESPath does not compile"]),
+    # document shapes (issue #7 section 2)
+    ("vpc.toml", 'shape = { type = "object"', 'shape = { type = "dict"', ["vpc.toml", "vpc.connector", "'object' or 'list'"]),
+    ("vpc.toml", 'state = "string" }', 'state = "text" }', ["vpc.toml", "vpc.connector", "field 'state'", "unknown type text"]),
+    ("vpc.toml", 'state = "string" }', 'state = 5 }', ["vpc.toml", "vpc.connector", "unknown type 5"]),
+    ("vpc.toml", 'shape = { type = "object", required', 'shape = { kind = "object", type = "object", required',
+     ["vpc.toml", "vpc.connector", "unknown key", "kind"]),
+    ("vpc.toml", 'shape = { type = "object", required = { name', 'shape = { type = "object", required = { sub.name = "string", name',
+     ["vpc.toml", "vpc.connector", 'quote a dotted field: "sub.name"']),
+    ("vpc.toml", 'shape = { type = "object", required = { name = "string", state = "string" } }', 'shape = "object"',
+     ["vpc.toml", "vpc.connector", "must be a table"]),
+    ("cloudrun.toml", 'required = { "metadata.name" = "string", spec = "object" } }\nselect', 'required = { spec = "object" } }\nselect',
+     ["cloudrun.secret-refs", "same command as 'cloudrun.service'", "another shape"]),
+    ("vpc.toml", 'value = "{connector_min_instances}"', 'value = "two"', ["vpc.min-instances", "'two' does not suit operator 'gte'"]),
+    ("vpc.toml", 'value = "{connector_range}"', 'value = "10.1.0.0/99"', ["vpc.ip-range", "does not suit operator 'cidr-eq'"]),
 ])
 def test_broken_catalog_fails_at_load_naming_file_and_check(tmp_path, file, old, new, words):
     folder = _broken(tmp_path, file, old, new)
@@ -241,3 +255,18 @@ def test_the_journey_is_validated_by_its_engine_not_as_argv_values(tmp_path):
     [step] = [c for c in cat.checks if c.id == "journey.step"]
     assert step.resource == "login" and step.argv == ("probe", "journey", "golden-path")
     assert catalog.load(environ={}).profile["journey"] == []
+
+
+def test_every_check_declares_the_shape_of_its_document():
+    """Issue #7: a document of another shape is one ERROR, never judged; that needs a shape per check."""
+    cat = catalog.load(environ={})
+    assert sorted({c.id for c in cat.checks if c.shape is None}) == []
+
+
+def test_a_shape_declares_types_per_field():
+    cat = catalog.load(environ={})
+    connector = next(c for c in cat.checks if c.id == "vpc.connector")
+    assert connector.shape is not None and connector.shape.kind == "object"
+    assert dict(connector.shape.required) == {"name": ("string",), "state": ("string",)}
+    http = next(c for c in cat.checks if c.id == "network.health")
+    assert dict(http.shape.required)["status"] == ("number", "null")

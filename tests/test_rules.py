@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from infracheck import rules
-from infracheck.model import Category, Check, CommandError, ErrorKind, Missing, Outcome, Rule, Severity, Status
+from infracheck.model import Category, Check, CommandError, ErrorKind, Missing, Outcome, Rule, Severity, Shape, Status
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
 
@@ -22,7 +22,7 @@ NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
     ("gte", "2", 2, True),            # int64 fields and annotations are strings
     ("gte", 1, 2, False),
     ("gte", None, 2, False),          # missing number fails, never crashes
-    ("gte", "abc", 2, False),
+    ("gte", "abc", 2, None),          # a string that is no number: not judged (ERROR)
     ("gt", 1, 0, True),
     ("lt", 503, 400, False),
     ("lte", 9000, 10000, True),
@@ -42,7 +42,7 @@ NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
     ("version-gte", "POSTGRES_9_6", "POSTGRES_14", False),   # not a string comparison
     ("version-gte", "POSTGRES_14", "POSTGRES_14", True),
     ("version-gte", "MYSQL_8_0", "POSTGRES_14", False),
-    ("version-gte", "garbage", "POSTGRES_14", False),
+    ("version-gte", "garbage", "POSTGRES_14", None),
     ("cidr-eq", "10.1.0.0/28", "10.1.0.0/28", True),
     ("cidr-eq", "10.1.0.1/28", "10.1.0.0/28", True),
     ("cidr-eq", "10.8.0.0/28", "10.1.0.0/28", False),
@@ -53,7 +53,7 @@ NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
 def test_operators(op, actual, value, ok):
     check = _check(Rule("t.r", "v", op, value, Severity.CRITICAL, "failed: {actual}"))
     finding = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"v": actual}), now=NOW)[0]
-    assert finding.status is (Status.PASS if ok else Status.FAIL)
+    assert finding.status is {True: Status.PASS, False: Status.FAIL, None: Status.ERROR}[ok]
 
 
 def test_dates_are_judged_as_of_the_now_passed_in():
@@ -358,3 +358,104 @@ def test_a_pass_has_no_detail(default_checks):
     outcomes = {argv: Outcome(argv, 0, 0.0, document=_OPS) for _, argv in check.context}
     findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"state": "RUNNABLE"}), extras=outcomes, now=NOW)
     assert [f.detail for f in findings if f.rule == "cloudsql.state"] == [""]
+
+
+# --- documents and values of the wrong type (issue #7 section 2) -----------------------------------
+
+def _one(rule: Rule, document, **kw):
+    [f] = rules.evaluate(_check(rule, **kw), Outcome(("gcloud",), 0, 0.0, document=document), now=NOW)
+    return f
+
+
+@pytest.mark.parametrize("path,document,words", [
+    # jmespath raises a bare TypeError on 5 > "5"
+    ("[?timeout > interval].name", [{"name": "hc", "timeout": 5, "interval": "5"}],
+     "`interval` in 'hc' is a string (\"5\"), expected a number"),
+    # ...and silently drops the item (a PASS) on 5 > true
+    ("[?timeout > interval].name", [{"timeout": 5, "interval": True}],
+     "`interval` in item 1 is a boolean (true), expected a number"),
+    ("[?(t || `5`) > (i || `5`)].name", [{"name": "x", "t": [1], "i": 5}], "`t` in 'x' is a list ([1]), expected a number"),
+    ("sort_by(@, &created)", [{"created": "2025"}, {"created": 5}], "`created` is a number (5), expected a string"),
+    ("sort_by(certs, &created)", {"certs": {"a": 1}}, "`certs` is an object"),
+    ("length(spec.items)", {"spec": {"items": 5}}, "`spec.items` is a number (5), expected a string or a list or an object"),
+    ("to_number(annotations.scale || '0')", {"annotations": {"scale": "abc"}}, "`annotations.scale` is a string (\"abc\"), expected a number"),
+    ("to_number(scale)", {"scale": "nan"}, "`scale` is a string (\"nan\"), expected a number"),
+    ("product([a, b])", {"a": 3, "b": "10"}, "`b` is a string (\"10\"), expected a number"),
+])
+def test_a_wrong_type_inside_an_expression_is_an_error_naming_the_field(path, document, words):
+    f = _one(Rule("t.r", path, "empty", None, Severity.CRITICAL, "x"), document)
+    assert f.status is Status.ERROR, f
+    assert words in f.message and "cannot judge t.r" in f.message
+
+
+@pytest.mark.parametrize("op,value,actual,words", [
+    ("gte", 2, True, "`v` is a boolean (true), expected a number"),
+    ("gte", 2, "Infinity", "expected a number"),
+    ("lte", 2, {"n": 1}, "`v` is an object ({\"n\": 1}), expected a number"),
+    ("days-ahead-gte", 30, "not-a-date", "`v` is a string (\"not-a-date\"), expected an RFC 3339 time"),
+    ("days-ahead-gte", 30, 1735689600, "`v` is a number (1735689600), expected an RFC 3339 time"),
+    ("cidr-eq", "10.1.0.0/28", 5, "`v` is a number (5), expected a CIDR range"),
+    ("regex", "^a", ["a"], "`v` is a list ([\"a\"]), expected a string"),
+    ("contains", "a", 5, "`v` is a number (5), expected a string or a list"),
+])
+def test_an_operator_given_a_wrong_type_is_an_error_not_a_judgement(op, value, actual, words):
+    f = _one(Rule("t.r", "v", op, value, Severity.CRITICAL, "x"), {"v": actual})
+    assert f.status is Status.ERROR and words in f.message, f
+
+
+def test_a_boolean_never_equals_a_number():
+    assert _one(Rule("t.r", "v", "eq", 1, Severity.CRITICAL, "x"), {"v": True}).status is Status.FAIL
+    assert _one(Rule("t.r", "v", "in", [0, 200], Severity.CRITICAL, "x"), {"v": False}).status is Status.FAIL
+
+
+def test_absent_values_keep_their_meaning():
+    # absent and if_absent = "fail": a judgement (FAIL), as before; "pass": PASS
+    assert _one(Rule("t.r", "v", "gte", 2, Severity.CRITICAL, "x"), {}).status is Status.FAIL
+    assert _one(Rule("t.r", "v", "days-ahead-gte", 30, Severity.CRITICAL, "x", if_absent="pass"), {}).status is Status.PASS
+
+
+def test_a_sensitive_check_names_the_type_but_never_the_value():
+    f = _one(Rule("t.r", "b64decode(payload.data)", "regex", "^x", Severity.CRITICAL, "x"),
+             {"payload": {"data": ["CANARY-4242"]}}, sensitive=True)
+    assert f.status is Status.ERROR and "`payload.data` is a list" in f.message
+    assert "CANARY" not in repr(f)
+
+
+SHAPE = Shape("object", (("name", ("string",)), ("state", ("string",)), ("spec.size", ("number", "null"))))
+LIST = Shape("list", (("name", ("string",)),))
+
+
+@pytest.mark.parametrize("shape,document,problem", [
+    (SHAPE, {"name": "c", "state": "READY", "spec": {"size": 1}}, None),
+    (SHAPE, {"name": "c", "state": "READY", "spec": {"size": None}, "extra": 1}, None),
+    (SHAPE, [], "expected an object with `name`, `state`, `spec.size`, got a list"),
+    (SHAPE, {"name": "c", "spec": {"size": 1}}, "expected an object with `name`, `state`, `spec.size`; `state` is missing"),
+    (SHAPE, {"name": "c", "state": "READY", "spec": 5}, "`spec.size` is missing"),
+    (SHAPE, {"name": "c", "state": 1, "spec": {"size": 1}}, "`state` is a number, expected a string"),
+    (SHAPE, {"name": "c", "state": "x", "spec": {"size": "1"}}, "`spec.size` is a string, expected a number or null"),
+    (LIST, [], None),
+    (LIST, [{"name": "a"}, {"name": "b", "x": 1}], None),
+    (LIST, {"items": []}, "expected a list of objects with `name`, got an object"),
+    (LIST, [{"name": "a"}, "b"], "expected a list of objects with `name`, got a list holding a string (item 2)"),
+    (LIST, [{"name": "a"}, {"id": "b"}], "expected a list of objects with `name`: `name` is missing in item 2"),
+    (LIST, [{"name": 7}], "`name` in item 1 is a number, expected a string"),
+    (Shape("list"), "x", "expected a list, got a string"),
+])
+def test_shape_problem(shape, document, problem):
+    found = rules.shape_problem(shape, document)
+    assert found == problem if problem is None else problem in found
+
+
+def test_a_document_of_another_shape_is_one_error_and_no_rule_is_judged():
+    check = _check(RULE, Rule("t.other", "name", "present", None, Severity.CRITICAL, "x"), shape=SHAPE)
+    findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=[{"state": "READY"}]))
+    assert [(f.rule, f.status) for f in findings] == [("t.check", Status.ERROR)]
+    assert findings[0].message == (
+        "Thing: unexpected document from `gcloud x`: expected an object with `name`, `state`, `spec.size`, got a list")
+
+
+def test_a_select_that_fails_on_the_document_is_one_error():
+    check = _check(RULE, select="sort_by(@, &name) | [0]")
+    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"name": "x"}))
+    assert f.status is Status.ERROR and "cannot select" in f.message and "expected a list" in f.message
+
