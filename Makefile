@@ -13,7 +13,7 @@ REGION ?= us-central1
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo demo-healthy diagnose test contract unit lint typecheck fixtures golden bench clean
+.PHONY: help install demo demo-healthy diagnose test contract unit lint typecheck fixtures golden bench fuzz clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -60,5 +60,8 @@ golden: $(STAMP)  ## rewrite tests/golden/ (every format on outage and healthy);
 bench: $(STAMP)  ## infracheck vs the seed's sequential commands, real gcloud, fake API with latency
 	$(BIN)/python tests/bench.py
 
+fuzz: $(STAMP)  ## the property-based suite at length: 3000 mutated recordings (make test runs 40)
+	INFRACHECK_FUZZ_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_fuzz.py
+
 clean:  ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

@@ -12,6 +12,7 @@ read before the output; compute list commands exit 0 on API failures and say
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -127,7 +128,7 @@ def interpret(
     error = classify(exit_code, stderr)
     if error is None:
         try:
-            document = json.loads(stdout) if stdout.strip() else None
+            document = json.loads(stdout, parse_constant=_not_json, parse_float=_finite) if stdout.strip() else None
         except ValueError:
             # Never echo stdout: for `secrets versions access` it is the secret.
             error = CommandError(ErrorKind.INVALID_JSON, "gcloud printed output that is not JSON")
@@ -136,6 +137,18 @@ def interpret(
                 return Outcome(argv, exit_code, duration_s, document=document, stderr=stderr)
             error = CommandError(ErrorKind.INVALID_JSON, "gcloud printed nothing")
     return Outcome(argv, exit_code, duration_s, error=error, stderr=stderr)
+
+
+def _not_json(constant: str) -> Any:
+    # Python's json reads NaN and Infinity; JSON (and gcloud) has neither.
+    raise ValueError(constant)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999
+        raise ValueError(text)
+    return number
 
 
 # Ordered: the first pattern that matches stderr decides.

@@ -341,7 +341,7 @@ def _text(node: Any) -> str:
 def _item_name(element: Any, within: list[Any]) -> str:
     name = element.get("name") if isinstance(element, dict) else None
     if isinstance(name, str) and name:
-        return f"'{_clip(name.rsplit('/', 1)[-1])}'"
+        return f"'{_clip(_printable(name.rsplit('/', 1)[-1]))}'"
     return f"item {next(i for i, x in enumerate(within) if x is element) + 1}"
 
 
@@ -377,7 +377,8 @@ def _number(value: Any) -> float:
         if isinstance(value, float) and not math.isfinite(value):
             raise _Mistyped(value, "a finite number")
         return value  # type: ignore[no-any-return]
-    if isinstance(value, str) and value.strip().isascii():
+    # ASCII digits only: int() also reads "١٢٣" and "1_000".
+    if isinstance(value, str) and value.strip().isascii() and "_" not in value:
         for parse in (int, float):
             try:
                 number = parse(value)
@@ -404,7 +405,8 @@ def _ordered(compare: Callable[[float, float], bool]) -> Callable[[Any, Any], bo
 
 def _version(value: Any) -> tuple[str, tuple[int, ...]]:
     """POSTGRES_14 -> ('POSTGRES', (14,)); MYSQL_8_0_31 -> ('MYSQL', (8, 0, 31))."""
-    match = re.fullmatch(r"([A-Z]+)((?:_\d+)+)", value) if isinstance(value, str) else None
+    # [0-9], not \\d: int() reads Arabic-Indic digits too, so POSTGRES_١٤ would be 14.
+    match = re.fullmatch(r"([A-Z]+)((?:_[0-9]+)+)", value) if isinstance(value, str) else None
     if not match:
         raise _Mistyped(value, "a database version like POSTGRES_14")
     return match.group(1), tuple(int(p) for p in match.group(2).strip("_").split("_"))
@@ -675,7 +677,7 @@ def _judge(check: Check, rule: Rule, document: Any, now: dt.datetime,
     except Exception as exc:  # noqa: BLE001 - one rule that cannot be judged never stops the run
         message = _cannot(f"judge {rule.id}", rule.path, exc, check, document)
         return _error(check, CommandError(ErrorKind.INVALID_JSON, message), rule.id)
-    shown = None if check.sensitive else actual
+    shown = None if check.sensitive else _reportable(actual)
     expected = rule.expected or _describe_expected(rule)
     message = _fill(rule.title if ok and rule.title else rule.message, shown, rule, expected)
     return Finding(
@@ -800,7 +802,8 @@ def _command(argv: tuple[str, ...]) -> str:
 
 
 def _preview(value: Any) -> str:
-    return _clip(json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+    """A value as a message shows it: JSON, short, printable."""
+    return _clip(_printable(json.dumps(_reportable(value), ensure_ascii=False)))
 
 
 def _clip(text: str, limit: int = 40) -> str:
@@ -886,12 +889,45 @@ def _display(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
-        return ", ".join(map(str, value))
+        return ", ".join(map(_display, value))
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
+        return _printable(json.dumps(_reportable(value), sort_keys=True, ensure_ascii=False))
+    if isinstance(value, int) and value.bit_length() > _BIG_BITS:
+        return _huge(value)
+    return _printable(str(value))
+
+
+# Python refuses str() of an int over 4300 digits; a document can't hold one,
+# but product() or sum() of two can make one.
+_BIG_BITS = 13000  # about 3900 digits
+
+
+def _huge(value: int) -> str:
+    return f"{'-' if value < 0 else ''}a number of about {int(value.bit_length() * 0.30103)} digits"
+
+
+def _reportable(value: Any) -> Any:
+    """`actual` as a strict JSON report can carry it: no NaN/Infinity, no int JSON can't print."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _BIG_BITS:
+        return _huge(value)
+    if isinstance(value, list):
+        return [_reportable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _reportable(v) for k, v in value.items()}
+    return value
+
+
+def _printable(text: str) -> str:
+    # A document's text reaches a terminal: control characters (an ANSI escape
+    # could rewrite the screen), bidi overrides and lone surrogates (a UTF-8
+    # stdout refuses them) are shown escaped.
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == " " else f"\\u{ord(ch):04x}" for ch in text)
 
 
 def skipped_finding(check: Check, rule: Rule) -> Finding:

@@ -90,8 +90,8 @@ def replay_folder(tmp: Path, scenario: Path, documents: dict[str, Any] | None = 
                   raw: dict[str, str] | None = None) -> Path:
     """A copy of a recorded scenario in tmp, with some recordings replaced.
 
-    `documents` maps a recording's file-name prefix (e.g. "gcloud_compute_health-checks")
-    to the JSON document to record instead; `raw` to the exact text.
+    `documents` maps a recording's file name, or a prefix naming one file (e.g.
+    "gcloud_compute_health-checks"), to the JSON document to record instead; `raw` to the exact text.
     """
     folder = tmp / scenario.name
     folder.mkdir(parents=True, exist_ok=True)
@@ -99,7 +99,9 @@ def replay_folder(tmp: Path, scenario: Path, documents: dict[str, Any] | None = 
         (folder / path.name).write_bytes(path.read_bytes())
     replacements = {k: json.dumps(v, indent=2) for k, v in (documents or {}).items()} | (raw or {})
     for prefix, text in replacements.items():
-        [target] = [p for p in folder.iterdir() if p.name.startswith(prefix) and p.suffix == ".json"]
+        exact = folder / prefix
+        [target] = [exact] if exact.is_file() else [
+            p for p in folder.iterdir() if p.name.startswith(prefix) and p.suffix == ".json"]
         target.write_text(text, encoding="utf-8")
     return folder
 
@@ -111,7 +113,11 @@ def diagnose_in_process(folder: Path, *args: str) -> tuple[int, str, str]:
 
     from infracheck.cli import main
 
-    out, err = io.StringIO(), io.StringIO()
+    # A UTF-8 stdout that refuses what a real one refuses (a lone surrogate), unlike StringIO.
+    raw_out = io.BytesIO()
+    out = io.TextIOWrapper(raw_out, encoding="utf-8", errors="strict")
+    err = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(["diagnose", "--replay", str(folder), "--format", "json", "--color", "never", *args])
-    return code, out.getvalue(), err.getvalue()
+    out.flush()
+    return code, raw_out.getvalue().decode("utf-8"), err.getvalue()

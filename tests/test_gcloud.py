@@ -102,6 +102,14 @@ def test_invalid_json_never_echoes_stdout():
     assert "CANARY" not in outcome.error.message
 
 
+@pytest.mark.parametrize("stdout", ["NaN", '{"maxInstances": Infinity}', "[1e999]", "-Infinity"])
+def test_python_only_json_is_not_json(stdout):
+    """Python's json reads NaN/Infinity (and 1e999 as inf); gcloud never prints them, and a
+    report carrying them would not be JSON for jq."""
+    outcome = gcloud.interpret(("gcloud", "x"), 0, stdout, "", 0.1)
+    assert outcome.error is not None and outcome.error.kind is ErrorKind.INVALID_JSON and outcome.document is None
+
+
 def test_environment_turns_off_file_logging_and_prompts():
     env = gcloud.environment(60, base={"CLOUDSDK_CORE_PROJECT": "mine", "PATH": "/bin"})
     assert env["CLOUDSDK_CORE_DISABLE_FILE_LOGGING"] == "1"

@@ -459,3 +459,26 @@ def test_a_select_that_fails_on_the_document_is_one_error():
     [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"name": "x"}))
     assert f.status is Status.ERROR and "cannot select" in f.message and "expected a list" in f.message
 
+
+# --- found by review and by tests/test_fuzz.py ------------------------------------------------------
+
+@pytest.mark.parametrize("op,value,actual", [
+    ("version-gte", "POSTGRES_14", "POSTGRES_١٥"),   # int() reads Arabic-Indic digits
+    ("gte", 2, "١٢"),
+    ("gte", 2, "1_000"),                             # int() reads underscores
+])
+def test_only_ascii_digits_make_a_number(op, value, actual):
+    assert _one(Rule("t.r", "v", op, value, Severity.CRITICAL, "x"), {"v": actual}).status is Status.ERROR
+
+
+def test_control_characters_from_a_document_never_reach_the_terminal():
+    f = _one(Rule("t.r", "v", "eq", "READY", Severity.CRITICAL, "state is '{actual}'"), {"v": "\x1b[2Jgone\u202e\ud800"})
+    assert f.status is Status.FAIL
+    assert f.message == "state is '\\u001b[2Jgone\\u202e\\ud800'"
+    f.message.encode("utf-8")  # a UTF-8 stdout takes it
+
+
+def test_a_product_too_large_to_print_is_still_a_finding():
+    r = Rule("t.r", "product([a, b])", "gte", 1, Severity.CRITICAL, "x", title="{actual}")
+    f = _one(r, {"a": 10**4200, "b": 10**4200})
+    assert f.status is Status.PASS and f.message == "a number of about 8400 digits" and f.actual == f.message
