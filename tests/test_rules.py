@@ -250,7 +250,7 @@ def default_checks():
     ("cloudrun.service", "auth-staging", "cloudrun.vpc-egress", [_service("auth-staging", "staging-connector")], set()),
     # URLs depend on their own domain's DNS and certificate
     ("network.websocket", "wss://api-staging.netrasystems.ai/ws", "network.ws-upgrade",
-     {"kind": "ws", "upgraded": False, "error": "name does not resolve"},
+     {"kind": "ws", "upgraded": False, "status": None, "error": "name does not resolve"},  # probes._blank's keys
      {(r, "api-staging.netrasystems.ai") for r in
       ("network.dns-resolves", "network.tls-valid", "loadbalancer.certificate.exists", "loadbalancer.cert-active")}),
     ("network.tls", "staging.netrasystems.ai", "network.tls-valid", {"valid": False, "error": "name does not resolve"},
