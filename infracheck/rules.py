@@ -702,7 +702,7 @@ def _detail(expression: str, check: Check, document: Any, actual: Any, context: 
     """What GCP itself says about the failure, as one line; empty when the document says nothing."""
     try:
         found = search(expression, {**context, "item": check.item, "document": document, "actual": actual})
-    except jmespath.exceptions.JMESPathError:
+    except (jmespath.exceptions.JMESPathError, _Mistyped):
         return ""  # e.g. join() over a condition without a message: nothing stated
     if not isinstance(found, str):
         return ""

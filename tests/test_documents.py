@@ -55,7 +55,7 @@ def test_a_string_where_a_number_belongs_is_an_error_naming_the_field(tmp_path):
     assert "`checkIntervalSec` in 'staging-metrics-hc' is a string (\"5\"), expected a number" in message
     # the other rule of the same check and every other area are still judged
     assert any(f["rule"] == "loadbalancer.hc-threshold" and f["status"] == "pass" for f in report["findings"])
-    assert _judged_areas(report) == ALL_AREAS
+    assert ALL_AREAS <= _judged_areas(report)
 
 
 @pytest.mark.parametrize("document,kind", [({}, "an object"), ("x", "a string"), (123, "a number"),
@@ -68,7 +68,7 @@ def test_a_certificate_list_of_another_type_is_one_error_per_check(tmp_path, doc
     for _, _, message in errors:
         assert message.endswith("unexpected document from `gcloud compute ssl-certificates list`: "
                                 f"expected a list of objects with `name`, got {kind}")
-    assert _judged_areas(report) == ALL_AREAS
+    assert ALL_AREAS <= _judged_areas(report)
 
 
 def test_a_list_where_the_connector_object_belongs_is_not_judged(tmp_path):

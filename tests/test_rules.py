@@ -305,10 +305,12 @@ def test_since_and_age_are_judged_as_of_the_runs_clock():
     assert f.actual == "1 h 50 min / 110.0"         # offsets as gcloud prints compute times
 
 
+# What every instance document has (the check's shape requires it).
+_SQL = {"name": "db", "databaseVersion": "POSTGRES_15", "settings": {}}
 _OPS = [
-    {"operationType": "MAINTENANCE", "status": "RUNNING", "startTime": "2026-11-26T22:10:00.000Z",
+    {"name": "op-1", "operationType": "MAINTENANCE", "status": "RUNNING", "startTime": "2026-11-26T22:10:00.000Z",
      "insertTime": "2026-11-26T22:10:00.000Z"},
-    {"operationType": "MAJOR_VERSION_UPGRADE", "status": "DONE", "startTime": "2026-11-26T16:30:00.000Z",
+    {"name": "op-2", "operationType": "MAJOR_VERSION_UPGRADE", "status": "DONE", "startTime": "2026-11-26T16:30:00.000Z",
      "error": {"errors": [{"code": "INTERNAL_ERROR", "message": "Major version upgrade failed."}]}},
 ]
 
@@ -327,10 +329,10 @@ _LB_SOURCES = {
      [_service("netra-backend-staging", message=_SECRET_GONE)], None, "RevisionFailed: " + _SECRET_GONE),
     ("cloudrun.service", "netra-backend-staging", "cloudrun.ready",      # Ready without a message: nothing stated
      [_service("netra-backend-staging")], None, ""),
-    ("cloudsql.instance", None, "cloudsql.state", {"name": "db", "state": "MAINTENANCE"}, _OPS,
+    ("cloudsql.instance", None, "cloudsql.state", _SQL | {"state": "MAINTENANCE"}, _OPS,
      "MAINTENANCE operation running since 2026-11-26T22:10:00.000Z (1 h 50 min)"),
-    ("cloudsql.instance", None, "cloudsql.state", {"name": "db", "state": "MAINTENANCE"}, _OPS[1:], ""),
-    ("cloudsql.instance", None, "cloudsql.state", {"name": "db", "state": "MAINTENANCE"}, "error", ""),
+    ("cloudsql.instance", None, "cloudsql.state", _SQL | {"state": "MAINTENANCE"}, _OPS[1:], ""),
+    ("cloudsql.instance", None, "cloudsql.state", _SQL | {"state": "MAINTENANCE"}, "error", ""),
     ("cloudsql.operations", None, "cloudsql.failed-operations", _OPS, None,
      "MAJOR_VERSION_UPGRADE started 2026-11-26T16:30:00.000Z: Major version upgrade failed."),
     ("loadbalancer.certificate", "staging.netrasystems.ai", "loadbalancer.cert-active",
@@ -356,7 +358,7 @@ def test_a_failing_finding_carries_what_gcp_says(default_checks, check_id, resou
 def test_a_pass_has_no_detail(default_checks):
     check = next(c for c in default_checks if c.id == "cloudsql.instance")
     outcomes = {argv: Outcome(argv, 0, 0.0, document=_OPS) for _, argv in check.context}
-    findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"state": "RUNNABLE"}), extras=outcomes, now=NOW)
+    findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=_SQL | {"state": "RUNNABLE"}), extras=outcomes, now=NOW)
     assert [f.detail for f in findings if f.rule == "cloudsql.state"] == [""]
 
 
