@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
@@ -27,3 +28,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
     if not GCLOUD:
         terminalreporter.write_line(f"WARNING: {SKIP_LINE}", yellow=True, bold=True)
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No INFRACHECK_* setting or NO_COLOR from the developer's shell reaches the CLI under test."""
+    for name in list(os.environ):
+        if name.startswith("INFRACHECK_") or name == "NO_COLOR":
+            monkeypatch.delenv(name)

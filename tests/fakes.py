@@ -1,4 +1,4 @@
-"""Small fakes shared by the tests: a fake `gcloud` executable on PATH."""
+"""Small fakes and helpers shared by the tests: a fake `gcloud` executable on PATH, the CLI in-process."""
 
 from __future__ import annotations
 
@@ -121,3 +121,12 @@ def diagnose_in_process(folder: Path, *args: str) -> tuple[int, str, str]:
         code = main(["diagnose", "--replay", str(folder), "--format", "json", "--color", "never", *args])
     out.flush()
     return code, raw_out.getvalue().decode("utf-8"), err.getvalue()
+
+
+def run(capsys: Any, *args: str) -> tuple[int, str, str]:
+    """infracheck's CLI in-process: exit code, stdout, stderr."""
+    from infracheck.cli import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err

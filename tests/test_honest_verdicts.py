@@ -15,23 +15,13 @@ from pathlib import Path
 import pytest
 
 from infracheck import runner
-from infracheck.cli import main
+from tests.fakes import run
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("INFRACHECK_") or name == "NO_COLOR":
-            monkeypatch.delenv(name)
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def test_a_run_that_evaluated_nothing_is_unknown(capsys):

@@ -21,11 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HEALTHY = str(ROOT / "fixtures" / "healthy")
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("INFRACHECK_") or name == "NO_COLOR":
-            monkeypatch.delenv(name)
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def refused(capsys, *args: str) -> str:

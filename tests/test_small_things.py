@@ -11,24 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from infracheck.cli import main
+from tests.fakes import run
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTAGE = str(ROOT / "fixtures" / "outage")
 HEALTHY = str(ROOT / "fixtures" / "healthy")
 
 
-@pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch):
-    for name in list(os.environ):
-        if name.startswith("INFRACHECK_") or name == "NO_COLOR":
-            monkeypatch.delenv(name)
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
+pytestmark = pytest.mark.usefixtures("clean_environment")
 
 
 def test_explain_shows_the_role_and_the_api(capsys):
