@@ -18,10 +18,15 @@ command can reach the next (each starts from the zygote's untouched state).
 Import cost is paid once per surface, not once per command: a child reports
 the modules its command imported, first when it opens its first connection
 (by then it has loaded its command and API client) and again at exit; the
-zygote imports them too, so the next children of that surface start warm,
-while the first one is still waiting for the API. Until then, its other
-commands wait rather than each paying the cold import, unless it sits idle
-for ANSWER_WAIT (a slow or hung API).
+zygote imports them too, so the next children start warm while the first one
+is still waiting for the API. One command at a time "learns" for each top
+surface (compute, sql, ...): the surface's other commands wait for its first
+report, the ones of the same command path then start warm at once, and the
+next new path becomes the next learner, so seven `compute ... list` commands
+import compute's API client once, not seven times in parallel (a command
+path that is warm says little: `compute networks vpc-access` loads another
+API than `compute url-maps`). A learner that sits idle for ANSWER_WAIT (a
+slow or hung API) releases its surface.
 
 Protocol: JSON lines. stdin: {"id": N, "argv": [...], "timeout": s} (argv
 without the leading "gcloud"); closing stdin ends the driver once the
@@ -108,9 +113,9 @@ class Zygote:
         self.replies = replies
         self.pending: list[dict[str, Any]] = []  # requests not started, in arrival order
         self.running: dict[int, _Child] = {}  # pid -> _Child
-        self.warm: set[str] = set()  # surfaces whose modules the zygote has imported
-        self.learning: dict[str, float] = {}  # surface -> until when its other commands wait
-        self.to_import: list[str] = []  # module names learned from children, not imported yet
+        self.warm: set[tuple[str, ...]] = set()  # command paths whose modules the zygote has imported
+        self.learners: dict[str, _Child] = {}  # top surface -> its command that has not reported yet
+        self.learned: dict[str, _Learned] = {}  # top surface -> what its learners reported, not imported yet
         self.buffer = b""
         self.open = True
 
@@ -131,20 +136,33 @@ class Zygote:
             self._fork(request)
 
     def _next(self) -> dict[str, Any] | None:
-        """A warm surface first, then a surface nobody is loading; else wait for one."""
+        """What to fork next, or None to wait for a surface to warm up.
+
+        A command that will learn for its surface comes first: the rest of that
+        surface waits on it. Then commands whose path is warm. Then the rest of
+        a surface whose learner sits idle on its API (slow or hung): they start
+        cold rather than wait for it.
+        """
         for request in self.pending:
-            if _surface(request) in self.warm:
+            top = request["path"][0]
+            if request["path"] not in self.warm and top not in self.learners and top not in self.learned:
+                return request
+        for request in self.pending:
+            if request["path"] in self.warm:
                 return request
         now = time.monotonic()
         for request in self.pending:
-            until = self.learning.get(_surface(request))
-            # A first command waiting on a slow or hung API must not hold its
-            # surface back: once it has sat idle a while, the others go cold.
-            if until is None or now >= until or self._idle(_surface(request), now):
+            learner = self.learners.get(request["path"][0])
+            if learner is not None and (now >= learner.started + LEARN_WAIT or self._idle(learner, now)):
                 return request
-        if not self.running:  # nothing left to learn from: run it cold
+        if not self.running and not self._importing():  # nothing left to learn from: run it cold
             return self.pending[0]
         return None
+
+    def _importing(self) -> str | None:
+        """A surface whose learned modules a waiting command needs (the zygote imports them first)."""
+        waiting = {request["path"][0] for request in self.pending}
+        return next((top for top in self.learned if top in waiting), None)
 
     def _wait(self) -> None:
         readable = [child.out for child in self.running.values()]
@@ -158,8 +176,10 @@ class Zygote:
         # poll briefly for those instead of sleeping until their deadline.
         deadlines += [_EXITING_POLL for child in self.running.values() if child.drained]
         if self.pending and len(self.running) < self.jobs:  # commands waiting for a surface to warm up
-            deadlines += [until - now for until in self.learning.values()]
-            deadlines += [_IDLE_POLL for _ in self.learning]
+            deadlines += [learner.started + LEARN_WAIT - now for learner in self.learners.values()]
+            deadlines += [_IDLE_POLL for _ in self.learners]
+        if self._importing():  # look at the pipes between two imports, never block on them
+            deadlines.append(0.0)
         timeout = max(0.0, min(deadlines)) if deadlines else None
         ready, _, _ = select.select([fd for fd in readable if fd is not None], [], [], timeout)
         for fd in ready:
@@ -178,7 +198,9 @@ class Zygote:
         *lines, self.buffer = self.buffer.split(b"\n")
         for line in lines:
             if line.strip():
-                self.pending.append(json.loads(line))
+                request = json.loads(line)
+                request["path"] = _command_path(request["argv"])
+                self.pending.append(request)
 
     def _drain(self, fd: int) -> None:
         for child in self.running.values():
@@ -195,13 +217,23 @@ class Zygote:
                     return
 
     def _learn(self, child: _Child) -> None:
-        """Each complete module report (names, then an empty line) warms the child's surface."""
+        """Each complete module report (names, then an empty line) is learned for the child's surface.
+
+        The zygote imports them once a command of that surface is waiting:
+        the modules of a surface with no other command are never imported.
+        """
         data = b"".join(child.modules_data)
         *reports, rest = data.split(b"\n\n")
         child.modules_data = [rest] if rest else []
-        surface = _surface(child.request)
+        if not reports:
+            return
+        top = child.request["path"][0]
+        learned = self.learned.setdefault(top, _Learned())
         for report in reports:
-            self.to_import.extend(report.decode("utf-8", "replace").split())
+            learned.modules.extend(report.decode("utf-8", "replace").split())
+        learned.paths.add(child.request["path"])
+        if self.learners.get(top) is child:
+            del self.learners[top]
 
     def _reap(self) -> None:
         now = time.monotonic()
@@ -227,10 +259,8 @@ class Zygote:
                 self._reply(child, child.status)
 
     def _reply(self, child: _Child, status: int) -> None:
-        surface = _surface(child.request)
-        self.learning.pop(surface, None)
-        if not child.timed_out:
-            self.warm.add(surface)
+        if self.learners.get(child.request["path"][0]) is child:
+            del self.learners[child.request["path"][0]]  # gone untold (timed out, crashed): the next one learns
         reply: dict[str, Any] = {"id": child.request["id"], "cpu": round(child.cpu, 3)}
         if child.timed_out:
             reply["timeout"] = True
@@ -242,11 +272,8 @@ class Zygote:
             reply["stderr"] = base64.b64encode(b"".join(child.err_data)).decode("ascii")
         self.replies.write(json.dumps(reply) + "\n")
 
-    def _idle(self, surface: str, now: float) -> bool:
-        """Has this surface's first command used no CPU for ANSWER_WAIT (blocked on the API)?"""
-        child = next((c for c in self.running.values() if c.learner and _surface(c.request) == surface), None)
-        if child is None:
-            return True
+    def _idle(self, child: _Child, now: float) -> bool:
+        """Has this learner used no CPU for ANSWER_WAIT (blocked on the API)?"""
         cpu = _cpu_seconds(child.pid)
         if cpu is None:  # no /proc: wall time only
             return now - child.started >= ANSWER_WAIT
@@ -255,21 +282,33 @@ class Zygote:
         return now - child.idle_since >= ANSWER_WAIT
 
     def _import_learned(self) -> None:
-        # Imports only: executing a module's top level is what the next
-        # command would do first thing anyway, with the same environment.
-        while self.to_import:
-            name = self.to_import.pop(0)
-            if name not in sys.modules:
-                try:
-                    importlib.import_module(name)
-                except BaseException:  # a module that imports only in context stays cold
-                    pass
+        """Import the next learned module a waiting command needs (one per turn: replies never wait long).
+
+        Imports only: executing a module's top level is what the next command
+        would do first thing anyway, with the same environment.
+        """
+        top = self._importing()
+        if top is None:
+            return
+        learned = self.learned[top]
+        while learned.modules:
+            name = learned.modules.pop(0)
+            if name in sys.modules:
+                continue
+            try:
+                importlib.import_module(name)
+            except BaseException:  # a module that imports only in context stays cold
+                pass
+            if learned.modules:
+                return
+        del self.learned[top]
+        self.warm.update(learned.paths)
         gc.freeze()
 
     # ---- one command
 
     def _preload(self, argv: list[str]) -> None:
-        """Load the command's modules the way parsing argv would, once, before forking it."""
+        """Load a warm command's calliope element the way parsing argv would, once, before forking it."""
         top = self.cli._TopElement()
         path: list[str] = []
         for word in argv:
@@ -280,14 +319,14 @@ class Zygote:
             top.LoadSubElementByPath(path)
 
     def _fork(self, request: dict[str, Any]) -> None:
-        surface = _surface(request)
-        learner = surface not in self.warm and surface not in self.learning
-        if learner:
-            self.learning[surface] = time.monotonic() + LEARN_WAIT
-        try:
-            self._preload(request["argv"])
-        except Exception:  # the child will meet (and report) whatever went wrong
-            pass
+        path = request["path"]
+        # Not for a learner: it loads its own surface while the zygote serves
+        # the others (the zygote learns those modules from its report).
+        if path in self.warm:
+            try:
+                self._preload(request["argv"])
+            except Exception:  # the child will meet (and report) whatever went wrong
+                pass
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         mod_r, mod_w = os.pipe()
@@ -307,15 +346,24 @@ class Zygote:
         os.close(err_w)
         os.close(mod_w)
         self.replies.write(json.dumps({"started": request["id"], "pid": pid}) + "\n")
-        self.running[pid] = _Child(request, pid, out_r, err_r, mod_r, learner)
+        child = _Child(request, pid, out_r, err_r, mod_r)
+        self.running[pid] = child
+        if path not in self.warm and path[0] not in self.learners:
+            self.learners[path[0]] = child
+
+
+class _Learned:
+    """Modules the learners of a surface imported, and the command paths they make warm."""
+
+    def __init__(self) -> None:
+        self.modules: list[str] = []
+        self.paths: set[tuple[str, ...]] = set()
 
 
 class _Child:
-    def __init__(self, request: dict[str, Any], pid: int, out: int, err: int, modules: int,
-                 learner: bool) -> None:
+    def __init__(self, request: dict[str, Any], pid: int, out: int, err: int, modules: int) -> None:
         self.request = request
         self.pid = pid
-        self.learner = learner  # the first command of its surface: the others wait for its modules
         self.started = time.monotonic()
         self.cpu_seen: float | None = None
         self.idle_since = self.started
@@ -346,8 +394,21 @@ def _cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def _surface(request: dict[str, Any]) -> str:
-    return request["argv"][0] if request["argv"] else ""
+def _command_path(argv: list[str]) -> tuple[str, ...]:
+    """The words before the first flag (`compute url-maps list`, `secrets versions access latest`).
+
+    Commands of one path load the same modules. It may include a positional
+    argument (`sql instances describe DB`): without gcloud's command tree
+    (whose loading is the cost being saved) the two cannot be told apart, and
+    a path with a different argument only learns again, cheaply, from warm
+    modules.
+    """
+    words = []
+    for word in argv:
+        if word.startswith("-"):
+            break
+        words.append(word)
+    return tuple(words) or ("",)
 
 
 def _run_child(zygote: Zygote, request: dict[str, Any], out_w: int, err_w: int, mod_w: int) -> None:

@@ -11,6 +11,8 @@ has) and lib/googlecloudsdk/gcloud_main.py, whose `main()` obeys argv:
     sleep S             sleep S seconds, then print "slept"
     spawn PIDFILE       start a `sleep 300` child, write its pid, hang
     crash-warm WORD...  die of SIGSEGV inside the warm driver, else print the words
+    load heavy|light    heavy: print "cold" or "warm" (was googlecloudsdk.heavy imported
+                        before this command?), then import it; light: print "light"
 
 `broken=True` gives an SDK whose gcloud_main fails to import.
 """
@@ -95,6 +97,12 @@ def main(gcloud_cli=None):
         with open(args[1], "w") as out:
             out.write(str(child.pid))
         time.sleep(300)
+    elif verb == "load":
+        if args[1] == "heavy":
+            print("warm" if "googlecloudsdk.heavy" in sys.modules else "cold")
+            import googlecloudsdk.heavy  # noqa: F401
+        else:
+            print("light")
     elif verb == "crash-warm":
         if sys.modules["__main__"].__file__.endswith("warm_driver.py"):
             os.kill(os.getpid(), signal.SIGSEGV)
@@ -114,6 +122,7 @@ def make_sdk(folder: Path, broken: bool = False) -> Path:
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     (folder / "lib" / "gcloud.py").write_text(_ENTRY)
     (folder / "lib" / "googlecloudsdk" / "__init__.py").write_text("")
+    (folder / "lib" / "googlecloudsdk" / "heavy.py").write_text("LOADED = True\n")
     main = "raise ImportError('No module named googlecloudsdk.calliope')\n" if broken else _MAIN
     (folder / "lib" / "googlecloudsdk" / "gcloud_main.py").write_text(main)
     return folder / "bin"

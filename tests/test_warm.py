@@ -222,3 +222,14 @@ def test_a_hung_first_command_does_not_hold_back_its_surface(engine: warm.Engine
     engine.submit(quick, 120)
     assert engine.reply(quick, 120).stdout == b"slept\n"
     assert engine._by_argv[hung].reply is None  # still sleeping: the quick one did not wait for it
+
+
+def test_each_new_command_path_of_a_surface_is_learned_once(engine: warm.Engine) -> None:
+    """A surface being warm says little about a path it has not run (`compute networks vpc-access` loads
+    another API than `compute url-maps`): that path's first command imports, the others wait for it."""
+    light = ("gcloud", "load", "light")
+    heavy = [("gcloud", "load", "heavy", f"--n={n}") for n in range(3)]
+    for argv in (light, *heavy):
+        engine.submit(argv, 20)
+    assert engine.reply(light, 20).stdout == b"light\n"
+    assert sorted(engine.reply(argv, 20).stdout for argv in heavy) == [b"cold\n", b"warm\n", b"warm\n"]
