@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import fnmatch
-import importlib.resources
 import ipaddress
 import json
 import os
@@ -24,24 +23,19 @@ from typing import Any
 
 from infracheck import escalation
 from infracheck import rules as _rules
+from infracheck.environment import PREFIX as ENV_PREFIX
+from infracheck.environment import VARIABLES  # INFRACHECK_* that are not profile names
 from infracheck.model import (
-    JSON_TYPES, Area, CatalogError, Category, Check, Dependency, Escalation, Fix, Missing, NotJudged, Rule, Severity, Shape,
+    JSON_TYPES, Area, Catalog, CatalogError, Category, Check, Dependency, Escalation, Fix, Missing, NotJudged, Rule,
+    Severity, Shape,
 )
 
 PROFILE_FILE = "profile.toml"
 ESCALATION_FILE = "escalation.toml"  # the issue update's data (plan section 4), not an area
-ENV_PREFIX = "INFRACHECK_"
 
 # Profile names whose values never reach an argv and are validated by their
 # own engine (the journey's JMESPath and JSON bodies hold spaces by nature).
 OWN_VALIDATION = frozenset({"journey"})
-
-# INFRACHECK_* variables that are not profile names (those are INFRACHECK_<NAME>), for --help and typo warnings.
-VARIABLES = {
-    "INFRACHECK_NOW": "judge dates (certificate expiry) as of this ISO 8601 time, e.g. to reproduce a past run",
-    "INFRACHECK_CA_BUNDLE": "a PEM file of CAs the TLS/HTTPS/WebSocket probes trust besides the system's",
-    "INFRACHECK_RESOLVE": "HOST=IP[:PORT],... where the probes connect instead of DNS (like curl --resolve)",
-}
 
 # Names a message may use that are only known once a rule has been judged.
 RUNTIME_NAMES = frozenset({"actual", "value", "expected"})
@@ -71,28 +65,15 @@ _OR_TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):or\}")
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)+$")
 
 
-@dataclasses.dataclass(frozen=True)
-class Catalog:
-    profile: Mapping[str, Any]
-    areas: tuple[Area, ...]
-    checks: tuple[Check, ...]
-    escalation: Escalation = Escalation()
-    warnings: tuple[str, ...] = ()  # e.g. an INFRACHECK_* variable that names no setting
-
-
 __all__ = ["Catalog", "CatalogError", "default_dir", "is_selected", "load"]
 
 
 def default_dir() -> Path:
-    """The installed catalog (package `infracheck.commands`), else the source tree."""
-    try:
-        files = importlib.resources.files("infracheck.commands")
-        path = Path(str(files))
-        if (path / PROFILE_FILE).is_file():
-            return path
-    except (ModuleNotFoundError, TypeError):
-        pass
-    return Path(__file__).resolve().parent.parent / "commands"
+    """The installed catalog (package `infracheck.commands`, a folder beside this module), else the
+    source tree's commands/."""
+    here = Path(__file__).resolve().parent
+    installed = here / "commands"
+    return installed if (installed / PROFILE_FILE).is_file() else here.parent / "commands"
 
 
 def load(

@@ -2,30 +2,33 @@
 
 catalog.load -> plan.make -> runner.run (rules.evaluate per check) -> console / report.FORMATTERS[fmt]
 -> output.write / recording.save -> exit code
+
+Every command imports the stages it uses when it runs: `--help` loads click
+and this module only, `list` and `explain` the catalog, a replay no gcloud or
+probe code (tests/test_startup.py holds it to that; start-up is paid by every
+invocation and every watch cycle).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import os
-import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from infracheck import (
-    __version__, baseline, catalog, causes, console, fix, mutes, output, plan, recording, rules, verdict, watch,
-)
-from infracheck.catalog import Catalog
-from infracheck.model import CannotRun, Check, Cycle, ExitStatus, Finding, Mute, Overall, Report, Rule
+from infracheck import __version__
+from infracheck.environment import VARIABLES
+from infracheck.exitcodes import ExitStatus
 from infracheck.report import FORMATTERS, MACHINE
-from infracheck.report import json as json_report
-from infracheck.report import text as text_report
+
+if TYPE_CHECKING:
+    from infracheck import fix, plan
+    from infracheck.catalog import Catalog
+    from infracheck.model import Check, Cycle, Finding, Mute, Report, Rule
 
 EXIT_HELP = """\b
 Exit codes (monitoring-plugin convention):
@@ -41,7 +44,7 @@ exits with the verdict too."""
 
 def _environment_help() -> str:
     names = [("INFRACHECK_<NAME>", "any profile name, e.g. INFRACHECK_SQL_INSTANCE=prod-db (names: infracheck list)")]
-    names += sorted(catalog.VARIABLES.items())
+    names += sorted(VARIABLES.items())
     names += [("NO_COLOR", "no colour, whatever --color says"),
               ("TERM=dumb", "no colour and no progress line"),
               ("CLOUDSDK_*", "gcloud's own settings (account, config, proxy) pass through")]
@@ -164,6 +167,9 @@ def diagnose(**options: Any) -> None:
               help="Replace an earlier recording in DIRECTORY (only a folder holding recording.json).")
 def record(directory: Path, force: bool, **options: Any) -> None:
     """Run live and save every command's output into DIRECTORY for --replay."""
+    from infracheck import recording
+    from infracheck.model import CannotRun
+
     options.update(replay=None, report_only=False)
     try:
         recording.prepare(directory, force)
@@ -213,6 +219,8 @@ def watch_command(**options: Any) -> None:
     what is failing or could not be checked and print each change with its
     time. --format json prints one report per cycle, one per line (JSON Lines).
     """
+    from infracheck.model import CannotRun
+
     try:
         sys.exit(_watch(options))
     except CannotRun as exc:
@@ -220,7 +228,11 @@ def watch_command(**options: Any) -> None:
 
 
 def _watch(options: dict[str, Any]) -> int:
-    from infracheck import runner  # the run stage (and gcloud) only when a run happens
+    from infracheck import causes, console, mutes, output, plan, recording, runner, verdict, watch
+    from infracheck.exitcodes import ExitStatus
+    from infracheck.model import CannotRun, Report
+    from infracheck.report import json as json_report
+    from infracheck.report import text as text_report
 
     cat = _load(options)
     the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
@@ -286,6 +298,9 @@ def _watch(options: dict[str, Any]) -> int:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def list_checks(fmt: str, **options: Any) -> None:
     """Every check and rule: id, severity, the exact command it runs."""
+    import json
+    import shlex
+
     cat = _load(options)
     groups: dict[str, list[Check]] = {}
     for check in cat.checks:
@@ -360,6 +375,9 @@ def _sample(rule: Rule, checks: Sequence[Check]) -> str:
 @_profile_options
 def explain(rule_id: str, **options: Any) -> None:
     """Why a rule exists, what it reads, and how to fix what it finds."""
+    import json
+    import shlex
+
     from infracheck import rules
 
     cat = _load(options)
@@ -406,7 +424,8 @@ def explain(rule_id: str, **options: Any) -> None:
 # --- the pipeline ------------------------------------------------------------
 
 def _load(options: dict[str, Any]) -> Catalog:
-    from infracheck import catalog  # imported per command, as each needs it: start-up stays small
+    from infracheck import catalog_cache
+    from infracheck.model import CannotRun
 
     overrides: dict[str, str] = {}
     for item in options.get("settings") or ():
@@ -416,8 +435,8 @@ def _load(options: dict[str, Any]) -> Catalog:
         overrides[name.strip()] = value
     flags = {name: options[name] for name in ("project", "region") if options.get(name) is not None}
     try:
-        cat = catalog.load(options.get("catalog_dir"), overrides, profile_file=options.get("profile_file"),
-                           flags=flags)
+        cat = catalog_cache.load(options.get("catalog_dir"), overrides, profile_file=options.get("profile_file"),
+                                 flags=flags)
     except CannotRun as exc:
         raise Failure(str(exc)) from None
     for warning in cat.warnings:
@@ -426,6 +445,8 @@ def _load(options: dict[str, Any]) -> Catalog:
 
 
 def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:
+    from infracheck.model import CannotRun
+
     try:
         return _stages(options, record_dir)
     except CannotRun as exc:
@@ -434,7 +455,12 @@ def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:
 
 def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
     """load -> plan -> run (judging as it goes, shown on the console) -> report -> files -> exit code."""
-    from infracheck import runner  # the run stage (and gcloud) only when a run happens
+    import dataclasses
+
+    from infracheck import baseline, causes, console, fix, mutes, output, plan, recording, runner, verdict
+    from infracheck.exitcodes import ExitStatus
+    from infracheck.model import CannotRun, Overall, Report
+    from infracheck.report import text as text_report
 
     cat = _load(options)
     replay_dir: Path | None = options.get("replay")
@@ -535,7 +561,9 @@ def _apply_fixes(
     report: Report, fix_plan: fix.FixPlan, the_plan: plan.Plan, options: dict[str, Any], live: Sequence[Mute]
 ) -> Report:
     """Apply the plan through gcloud, re-check what it touched (and what still failed), judge again."""
-    from infracheck import runner
+    import dataclasses
+
+    from infracheck import causes, fix, mutes, plan, recording, runner, verdict
 
     source = runner.live(options["timeout"])
     timeout = options["fix_timeout"]

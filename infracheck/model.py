@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -43,25 +44,6 @@ class Overall(enum.IntEnum):
     WARNING = 1
     UNKNOWN = 2
     CRITICAL = 3
-
-
-class ExitStatus(enum.IntEnum):
-    """Exit codes, in the monitoring-plugin (Nagios) convention."""
-
-    OK = 0
-    WARNING = 1
-    CRITICAL = 2
-    UNKNOWN = 3  # also: usage errors, infracheck itself unable to run
-    INTERRUPTED = 130  # SIGINT, as a shell reports it
-
-    @classmethod
-    def of(cls, overall: Overall) -> "ExitStatus":
-        return {
-            Overall.HEALTHY: cls.OK,
-            Overall.WARNING: cls.WARNING,
-            Overall.CRITICAL: cls.CRITICAL,
-            Overall.UNKNOWN: cls.UNKNOWN,
-        }[overall]
 
 
 class Category(enum.Enum):
@@ -415,6 +397,17 @@ class Escalation:
     labels: tuple[LabelRule, ...] = ()
     components: tuple[Component, ...] = ()
     criteria: tuple[Criterion, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Catalog:
+    """The loaded profile and its concrete, validated checks (catalog.load's result)."""
+
+    profile: Mapping[str, Any]
+    areas: tuple[Area, ...]
+    checks: tuple[Check, ...]
+    escalation: Escalation = Escalation()
+    warnings: tuple[str, ...] = ()  # e.g. an INFRACHECK_* variable that names no setting
 
 
 @dataclasses.dataclass(frozen=True)

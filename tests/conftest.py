@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 
 import pytest
 
 GCLOUD = shutil.which("gcloud")
 SKIP_LINE = ("gcloud is not installed on this machine: the real-gcloud contract suite "
              "(marker 'contract') is SKIPPED; install google-cloud-cli to run it")
+
+
+_CACHE = tempfile.mkdtemp(prefix="infracheck-test-cache-")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Every infracheck the suite starts keeps its catalog cache here, not in the
+    # developer's ~/.cache (shared by the whole run: a hit is the usual case).
+    os.environ["XDG_CACHE_HOME"] = _CACHE
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_CACHE, ignore_errors=True)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

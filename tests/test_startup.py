@@ -42,6 +42,26 @@ def test_commands_that_run_nothing_import_no_probe_or_process_module(args: tuple
     assert not loaded & LIVE_ONLY, sorted(loaded & LIVE_ONLY)
 
 
+# What a command that reads no catalog never needs: the catalog and its parsers,
+# the run stage's judges, every renderer.
+CATALOG_AND_AFTER = {"infracheck.model", "infracheck.catalog", "infracheck.rules", "infracheck.plan", "jmespath",
+                     "tomllib", "infracheck.report.text", "infracheck.report.json", "infracheck.console",
+                     "infracheck.fix", "infracheck.mutes", "infracheck.recording", "dataclasses"}
+
+
+@pytest.mark.parametrize("args", [(), ("--help",), ("diagnose", "--help"), ("--version",)],
+                         ids=["import", "help", "diagnose-help", "version"])
+def test_help_loads_no_catalog_model_or_renderer(args: tuple[str, ...]) -> None:
+    loaded = modules_after(*args)
+    assert not loaded & CATALOG_AND_AFTER, sorted(loaded & CATALOG_AND_AFTER)
+
+
+def test_list_loads_no_renderer() -> None:
+    loaded = modules_after("list")
+    assert "infracheck.model" in loaded  # it did read a catalog (or its cached copy)
+    assert not {m for m in loaded if m.startswith("infracheck.report.")}, sorted(loaded)
+
+
 def test_a_replay_imports_no_probe_or_process_runner() -> None:
     loaded = modules_after("diagnose", "--replay", str(ROOT / "fixtures" / "healthy"), "--exclude", "network*",
                            "--format", "json")

@@ -1,0 +1,140 @@
+"""The validated catalog kept between runs, keyed by everything `catalog.load` reads.
+
+Reading and validating the catalog (TOML parsing, every JMESPath expression
+compiled, every value checked) takes ~50 ms of every invocation, and loading
+catalog.py and its parsers ~35 ms more: most of what `list` and `explain` do,
+and a sixth of a replay. The catalog changes when its inputs change, so the
+result is kept as a pickle under $XDG_CACHE_HOME/infracheck (~/.cache) and
+used again only when every input is byte for byte what it was: each *.toml of
+the catalog folder, the --profile file, --set and --project/--region, every
+INFRACHECK_* variable, the Python and the infracheck code that built it.
+
+The cache can only make a run faster: a miss, a broken or unreadable file, a
+folder that cannot be written, all mean `catalog.load` as usual. A pickle is
+trusted only from a folder and file that this user owns and nobody else may
+write (the rule ssh applies to its keys); errors are never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import stat
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from infracheck import __version__
+from infracheck.environment import PREFIX
+from infracheck.model import Catalog
+
+KEEP = 16  # cached catalogs kept (profiles, projects): the oldest beyond that are removed
+_FORMAT = b"infracheck catalog cache 1"
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def load(
+    directory: Path | None = None,
+    overrides: Mapping[str, str] | None = None,
+    profile_file: Path | None = None,
+    flags: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Catalog:
+    """`catalog.load(directory, overrides, environ, profile_file, flags)`, from the cache when it can."""
+    env = os.environ if environ is None else environ
+    folder = cache_dir(env)
+    key = _key(directory, overrides or {}, profile_file, flags or {}, env) if folder else None
+    path = folder / f"catalog-{key}.pickle" if folder and key else None
+    if path is not None:
+        cached = _read(path)
+        if cached is not None:
+            return cached
+    from infracheck import catalog  # a miss: read and validate for real
+
+    loaded = catalog.load(directory, overrides, env, profile_file, flags)
+    if path is not None:
+        _write(path, loaded)
+    return loaded
+
+
+def cache_dir(environ: Mapping[str, str]) -> Path | None:
+    """$XDG_CACHE_HOME/infracheck, else ~/.cache/infracheck; None without a home to put it in."""
+    base = environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # the XDG rule: a relative value is ignored
+        home = environ.get("HOME", "")
+        if not os.path.isabs(home):
+            return None
+        base = os.path.join(home, ".cache")
+    return Path(base) / "infracheck"
+
+
+def _key(directory: Path | None, overrides: Mapping[str, str], profile_file: Path | None,
+         flags: Mapping[str, str], environ: Mapping[str, str]) -> str | None:
+    """A digest of every input of catalog.load, or None when one cannot be read (load reports it)."""
+    digest = hashlib.sha256(_FORMAT)
+
+    def add(*parts: object) -> None:
+        for part in parts:
+            data = part if isinstance(part, bytes) else repr(part).encode("utf-8", "surrogatepass")
+            digest.update(len(data).to_bytes(8, "big") + data)
+
+    try:
+        add(sys.version, __version__)
+        for source in sorted(_PACKAGE.glob("*.py")) + sorted(_PACKAGE.glob("*/*.py")):
+            info = source.stat()
+            add(source.name, info.st_mtime_ns, info.st_size)
+        folder = (directory or _default_dir()).resolve()
+        add(str(folder))
+        for toml in sorted(folder.glob("*.toml")):
+            add(toml.name, toml.read_bytes())
+        if profile_file is not None:
+            add(str(profile_file.resolve()), profile_file.read_bytes())
+    except (OSError, ValueError):
+        return None
+    add(sorted(overrides.items()), sorted(flags.items()))
+    add(sorted((name, value) for name, value in environ.items() if name.startswith(PREFIX)))
+    return digest.hexdigest()[:40]
+
+
+def _default_dir() -> Path:
+    # catalog.default_dir without importing catalog.py (the import a hit saves)
+    installed = _PACKAGE / "commands"
+    return installed if (installed / "profile.toml").is_file() else _PACKAGE.parent / "commands"
+
+
+def _private(path: Path) -> bool:
+    """Owned by this user and writable by nobody else."""
+    info = path.stat()
+    return info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def _read(path: Path) -> Catalog | None:
+    try:
+        if not (_private(path.parent) and _private(path)):
+            return None
+        cached = pickle.loads(path.read_bytes())
+    except Exception:  # missing, unreadable, from an older infracheck: a miss
+        return None
+    return cached if isinstance(cached, Catalog) else None
+
+
+def _write(path: Path, loaded: Catalog) -> None:
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _private(path.parent):
+            return
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".catalog-", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL))
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+        kept = sorted(path.parent.glob("catalog-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[KEEP:]:
+            old.unlink()
+    except Exception:  # a read-only home, a full disk, a race with another run: no cache, same result
+        return
