@@ -26,7 +26,7 @@ from infracheck.exitcodes import ExitStatus
 from infracheck.report import FORMATTERS, MACHINE
 
 if TYPE_CHECKING:
-    from infracheck import fix, plan
+    from infracheck import fix, plan, runner
     from infracheck.catalog import Catalog
     from infracheck.model import Check, Cycle, Finding, Mute, Report, Rule
 
@@ -445,15 +445,21 @@ def _load(options: dict[str, Any]) -> Catalog:
 
 
 def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:
+    from infracheck import runner
     from infracheck.model import CannotRun
 
+    # gcloud loads in the warm engine while the catalog is read and the run planned.
+    early = None if options.get("replay") else runner.warm_up(options["engine"], options["jobs"], options["timeout"])
     try:
-        return _stages(options, record_dir)
+        return _stages(options, record_dir, early)
     except CannotRun as exc:
         raise Failure(str(exc)) from None
+    finally:
+        if early is not None:
+            early.discard()  # not taken by the run: an error came first, or no gcloud command was planned
 
 
-def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
+def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Early | None) -> int:
     """load -> plan -> run (judging as it goes, shown on the console) -> report -> files -> exit code."""
     import dataclasses
 
@@ -482,7 +488,7 @@ def _stages(options: dict[str, Any], record_dir: Path | None) -> int:
                            "(give --include or --exclude to choose)", err=True)
     the_plan = plan.make(cat, include, exclude)
     source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
-                           options["engine"], options["jobs"])
+                           options["engine"], options["jobs"], early)
     now = recording.clock(replay_dir)
     project = str(cat.profile["project"])
     # Both files are read before anything runs: a bad one is exit 3 at once, not after the run.

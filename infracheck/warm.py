@@ -133,7 +133,11 @@ _ENGINES_LOCK = threading.Lock()
 class Engine:
     """One driver process; `run` is thread-safe and blocks until its command is done."""
 
-    def __init__(self, how: Launch, jobs: int, env: Mapping[str, str]) -> None:
+    def __init__(self, how: Launch, jobs: int, env: Mapping[str, str], *, wait: bool = True) -> None:
+        """Start the driver; with `wait`, block until it has loaded gcloud (else call `wait_ready`).
+
+        Commands may be submitted before then: they wait in its pipe.
+        """
         self._env = dict(env)  # for commands re-run as their own process
         self._ids = itertools.count()
         self._lock = threading.Lock()
@@ -164,6 +168,11 @@ class Engine:
             _ENGINES.add(self)
             if gcloud.stopping():
                 self.kill()
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        """Block until the driver has loaded gcloud; Unavailable, and nothing left running, if it cannot."""
         try:
             ready = self._ready.wait(READY_TIMEOUT)
         except BaseException:  # Ctrl-C while gcloud loads: leave nothing running

@@ -3,6 +3,7 @@ and a hung command costs only its own checks."""
 
 from __future__ import annotations
 
+import sys
 import time
 
 import pytest
@@ -142,3 +143,69 @@ def test_replay_of_a_missing_folder_cannot_run(tmp_path):
     from infracheck.model import CannotRun
     with pytest.raises(CannotRun, match="does not exist"):
         runner.source((), 10, tmp_path / "nope")
+
+
+# ---- the warm engine started before the catalog is read (runner.Early)
+
+
+@pytest.fixture
+def sdk_on_path(tmp_path, monkeypatch):
+    """The fake Cloud SDK tree (tests/fakesdk.py) as the gcloud on PATH; engines started are recorded."""
+    from infracheck import warm
+    from tests.fakesdk import make_sdk, sdk_env
+
+    gcloud.reset()
+    env = sdk_env(make_sdk(tmp_path / "sdk"), sys.executable)
+    monkeypatch.setenv("PATH", env["PATH"])
+    monkeypatch.setenv("CLOUDSDK_PYTHON", env["CLOUDSDK_PYTHON"])
+    started: list[warm.Engine] = []
+    real_init = warm.Engine.__init__
+
+    def recording_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        started.append(self)
+
+    monkeypatch.setattr(warm.Engine, "__init__", recording_init)
+    yield started
+    for engine in started:
+        engine.kill()
+    gcloud.reset()
+
+
+def test_live_adopts_the_engine_started_early_instead_of_a_second_one(sdk_on_path):
+    early = runner.warm_up("auto", 2, 30)
+    assert early is not None and len(sdk_on_path) == 1  # started, not waited for
+    command = ("gcloud", "echo", '{"ran": "warm"}')
+    source = runner.live(30, engine="auto", jobs=2, argvs=[command], early=early)
+    try:
+        assert source.engine == "warm"
+        assert source(command).document == {"ran": "warm"}
+        assert len(sdk_on_path) == 1
+    finally:
+        runner.close(source)
+    early.discard()  # nothing left to discard: live took it
+    assert alive(sdk_on_path[0].pid) is False
+
+
+def test_an_early_engine_a_plan_does_not_use_is_stopped(sdk_on_path):
+    early = runner.warm_up("auto", 2, 30)
+    source = runner.live(30, engine="auto", argvs=[("probe", "dns", "example.test")], early=early)
+    assert source.engine == "process"  # no gcloud command: no engine
+    time.sleep(0.2)
+    assert not alive(sdk_on_path[0].pid)
+
+
+def test_process_engine_starts_nothing_early(sdk_on_path):
+    assert runner.warm_up("process", 2, 30) is None
+    assert sdk_on_path == []
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_a_diagnose_that_fails_before_running_leaves_no_engine(sdk_on_path, capsys, tmp_path):
+    from tests.fakes import run as run_cli
+
+    code, _, err = run_cli(capsys, "diagnose", "--set", "no_such_name=1", "--format", "json")
+    assert code == 3 and "no_such_name" in err
+    assert len(sdk_on_path) == 1  # it was started at once...
+    time.sleep(0.2)
+    assert not alive(sdk_on_path[0].pid)  # ...and stopped with the error
