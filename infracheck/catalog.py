@@ -65,7 +65,7 @@ _OR_TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):or\}")
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)+$")
 
 
-__all__ = ["Catalog", "CatalogError", "default_dir", "is_selected", "load"]
+__all__ = ["Catalog", "CatalogError", "default_dir", "load"]
 
 
 def default_dir() -> Path:
@@ -191,20 +191,6 @@ def _link(checks: list[Check]) -> tuple[Check, ...]:
         )
         result.append(dataclasses.replace(check, rules=rules, depends_on=link(check.depends_on, where)))
     return tuple(result)
-
-
-def is_selected(check: Check, rule_id: str, include: list[str], exclude: list[str]) -> bool:
-    """A rule runs when it matches some include (or none are given) and no exclude.
-
-    A glob matches a rule id, its check id, or its area, so `--exclude
-    'network*'` drops the whole network area as gcpdiag's filters do.
-    """
-    names = [n for n in (rule_id, check.id, check.area) if n]
-
-    def hit(globs: list[str]) -> bool:
-        return any(fnmatch.fnmatchcase(n, g) for g in globs for n in names)
-
-    return (not include or hit(include)) and not hit(exclude)
 
 
 # --- profile ---------------------------------------------------------------

@@ -22,7 +22,6 @@ import os
 import pickle
 import stat
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -121,6 +120,8 @@ def _read(path: Path) -> Catalog | None:
 
 
 def _write(path: Path, loaded: Catalog) -> None:
+    import tempfile  # only on a miss
+
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not _private(path.parent):

@@ -8,11 +8,11 @@ listed with the selection that removed it.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 
-from infracheck import catalog, rules
-from infracheck.catalog import Catalog
-from infracheck.model import CannotRun, Check, Finding
+from infracheck import rules
+from infracheck.model import CannotRun, Catalog, Check, Finding
 
 Argv = tuple[str, ...]
 
@@ -82,23 +82,37 @@ def globs(values: Iterable[str]) -> list[str]:
     return [g.strip() for v in values for g in v.split(",") if g.strip()]
 
 
+def is_selected(check: Check, rule_id: str, include: list[str], exclude: list[str]) -> bool:
+    """A rule runs when it matches some include (or none are given) and no exclude.
+
+    A glob matches a rule id, its check id, or its area, so `--exclude
+    'network*'` drops the whole network area as gcpdiag's filters do.
+    """
+    names = [n for n in (rule_id, check.id, check.area) if n]
+
+    def hit(globs: list[str]) -> bool:
+        return any(fnmatch.fnmatchcase(n, g) for g in globs for n in names)
+
+    return (not include or hit(include)) and not hit(exclude)
+
+
 def make(cat: Catalog, include: Sequence[str] = (), exclude: Sequence[str] = ()) -> Plan:
     """Select the rules `include`/`exclude` leave; a check runs when any of its rules (or its existence test) does."""
     include, exclude = list(include), list(exclude)
     checks, skipped, skip_findings = [], [], []
     for check in cat.checks:
-        off = frozenset(r.id for r in check.rules if not catalog.is_selected(check, r.id, include, exclude))
+        off = frozenset(r.id for r in check.rules if not is_selected(check, r.id, include, exclude))
         runs = len(off) < len(check.rules) or (
-            check.missing is not None and catalog.is_selected(check, f"{check.id}.exists", include, exclude)
+            check.missing is not None and is_selected(check, f"{check.id}.exists", include, exclude)
         )
         skip_findings += [rules.skipped_finding(check, r) for r in check.rules if r.id in off]
         if runs:
             checks.append(check)
             skipped.append(off)
     if include and not checks:
-        if exclude and any(catalog.is_selected(c, r.id, include, []) for c in cat.checks for r in c.rules):
+        if exclude and any(is_selected(c, r.id, include, []) for c in cat.checks for r in c.rules):
             removers = [g for g in exclude if any(
-                catalog.is_selected(c, r.id, include, []) and not catalog.is_selected(c, r.id, [], [g])
+                is_selected(c, r.id, include, []) and not is_selected(c, r.id, [], [g])
                 for c in cat.checks for r in c.rules)]
             raise CannotRun(f"--exclude {','.join(removers)} removes every check that --include "
                             f"{','.join(include)} selects")
