@@ -15,7 +15,7 @@ process that skipped start-up, so its exit code, stdout and stderr are those
 of a separate process, byte for byte, and no flag, property or cache of one
 command can reach the next (each starts from the zygote's untouched state).
 
-Import cost is paid once per surface, not once per command: a child reports
+Import cost is paid once per command path, not once per command: a child reports
 the modules its command imported, first when it opens its first connection
 (by then it has loaded its command and API client) and again at exit; the
 zygote imports them too, so the next children start warm while the first one
