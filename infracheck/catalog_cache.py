@@ -2,34 +2,40 @@
 
 Reading and validating the catalog (TOML parsing, every JMESPath expression
 compiled, every value checked) takes ~50 ms of every invocation, and loading
-catalog.py and its parsers ~35 ms more: most of what `list` and `explain` do,
+catalog.py and its parsers ~35 ms more: most of what `list` and `explain` did,
 and a sixth of a replay. The catalog changes when its inputs change, so the
 result is kept as a pickle under $XDG_CACHE_HOME/infracheck (~/.cache) and
 used again only when every input is byte for byte what it was: each *.toml of
 the catalog folder, the --profile file, --set and --project/--region, every
 INFRACHECK_* variable, the Python and the infracheck code that built it.
+Beside it, as JSON, what `list` and `explain` print for that catalog
+(`listing.views`): those two then load neither the catalog nor the model.
 
 The cache can only make a run faster: a miss, a broken or unreadable file, a
-folder that cannot be written, all mean `catalog.load` as usual. A pickle is
+folder that cannot be written, all mean `catalog.load` as usual. A file is
 trusted only from a folder and file that this user owns and nobody else may
-write (the rule ssh applies to its keys); errors are never cached.
+write (the rule ssh applies to its keys); errors are never cached. Nothing in
+it is secret: a profile may not hold credentials (only `${env:NAME}`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import pickle
 import stat
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from infracheck import __version__
 from infracheck.environment import PREFIX
-from infracheck.model import Catalog
 
-KEEP = 16  # cached catalogs kept (profiles, projects): the oldest beyond that are removed
+if TYPE_CHECKING:
+    from infracheck.model import Catalog
+
+KEEP = 16  # of each kind kept (profiles, projects): the oldest beyond that are removed
 _FORMAT = b"infracheck catalog cache 1"
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -42,20 +48,60 @@ def load(
     environ: Mapping[str, str] | None = None,
 ) -> Catalog:
     """`catalog.load(directory, overrides, environ, profile_file, flags)`, from the cache when it can."""
+    import pickle  # here, as the model: `views` (list, explain) loads neither
+
+    from infracheck.model import Catalog
+
     env = os.environ if environ is None else environ
-    folder = cache_dir(env)
-    key = _key(directory, overrides or {}, profile_file, flags or {}, env) if folder else None
-    path = folder / f"catalog-{key}.pickle" if folder and key else None
-    if path is not None:
-        cached = _read(path)
-        if cached is not None:
+    path = _place("catalog", ".pickle", directory, overrides or {}, profile_file, flags or {}, env)
+    data = _read(path) if path is not None else None
+    if data is not None:
+        try:
+            cached = pickle.loads(data)
+        except Exception:  # from an older infracheck, or damaged: a miss
+            cached = None
+        if isinstance(cached, Catalog):
             return cached
     from infracheck import catalog  # a miss: read and validate for real
 
     loaded = catalog.load(directory, overrides, env, profile_file, flags)
     if path is not None:
-        _write(path, loaded)
+        _write(path, pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL))
     return loaded
+
+
+def views(
+    directory: Path | None = None,
+    overrides: Mapping[str, str] | None = None,
+    profile_file: Path | None = None,
+    flags: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """`listing.views` of that catalog (what `list` and `explain` print), from the cache when it can."""
+    env = os.environ if environ is None else environ
+    path = _place("views", ".json", directory, overrides or {}, profile_file, flags or {}, env)
+    data = _read(path) if path is not None else None
+    if data is not None:
+        try:
+            cached = json.loads(data)
+        except ValueError:
+            cached = None
+        if isinstance(cached, dict) and {"warnings", "list", "explain"} <= cached.keys():
+            return cached
+    from infracheck import listing  # a miss: render them all from the catalog
+
+    shown = listing.views(load(directory, overrides, profile_file, flags, env))
+    if path is not None:
+        _write(path, json.dumps(shown).encode("utf-8"))
+    return shown
+
+
+def _place(kind: str, suffix: str, directory: Path | None, overrides: Mapping[str, str],
+           profile_file: Path | None, flags: Mapping[str, str], environ: Mapping[str, str]) -> Path | None:
+    """Where this kind of result for these inputs is kept, or None (no cache folder, an input unreadable)."""
+    folder = cache_dir(environ)
+    key = _key(directory, overrides, profile_file, flags, environ) if folder else None
+    return folder / f"{kind}-{key}{suffix}" if folder and key else None
 
 
 def cache_dir(environ: Mapping[str, str]) -> Path | None:
@@ -109,32 +155,32 @@ def _private(path: Path) -> bool:
     return info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
 
 
-def _read(path: Path) -> Catalog | None:
+def _read(path: Path) -> bytes | None:
     try:
-        if not (_private(path.parent) and _private(path)):
-            return None
-        cached = pickle.loads(path.read_bytes())
-    except Exception:  # missing, unreadable, from an older infracheck: a miss
-        return None
-    return cached if isinstance(cached, Catalog) else None
+        if _private(path.parent) and _private(path):
+            return path.read_bytes()
+    except OSError:  # not there yet, or unreadable: a miss
+        pass
+    return None
 
 
-def _write(path: Path, loaded: Catalog) -> None:
+def _write(path: Path, data: bytes) -> None:
     import tempfile  # only on a miss
 
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         if not _private(path.parent):
             return
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".catalog-", suffix=".tmp")
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".cache-", suffix=".tmp")
         try:
             with os.fdopen(handle, "wb") as out:
-                out.write(pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL))
+                out.write(data)
             os.replace(temporary, path)
         except BaseException:
             os.unlink(temporary)
             raise
-        kept = sorted(path.parent.glob("catalog-*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+        kind = path.name.split("-", 1)[0]
+        kept = sorted(path.parent.glob(f"{kind}-*{path.suffix}"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in kept[KEEP:]:
             old.unlink()
     except Exception:  # a read-only home, a full disk, a race with another run: no cache, same result

@@ -28,7 +28,7 @@ from infracheck.report import FORMATTERS, MACHINE
 if TYPE_CHECKING:
     from infracheck import fix, plan, runner
     from infracheck.catalog import Catalog
-    from infracheck.model import Check, Cycle, Finding, Mute, Report, Rule
+    from infracheck.model import Check, Cycle, Finding, Mute, Report
 
 EXIT_HELP = """\b
 Exit codes (monitoring-plugin convention):
@@ -298,76 +298,7 @@ def _watch(options: dict[str, Any]) -> int:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def list_checks(fmt: str, **options: Any) -> None:
     """Every check and rule: id, severity, the exact command it runs."""
-    import json
-    import shlex
-
-    cat = _load(options)
-    groups: dict[str, list[Check]] = {}
-    for check in cat.checks:
-        groups.setdefault(check.id, []).append(check)
-    if fmt == "json":
-        out = [
-            {
-                "check": cid, "area": checks[0].area, "title": checks[0].title,
-                "commands": list(dict.fromkeys(shlex.join(c.argv) for c in checks)),
-                "foreach": checks[0].foreach,
-                "rules": [{"id": r.id, "severity": r.severity.name.lower(), "fails_with": _sample(r, checks)}
-                          for r in checks[0].rules],
-                "missing": checks[0].missing.message if checks[0].missing else None,
-                "not_judged": checks[0].not_judged.message if checks[0].not_judged else None,
-                "role": checks[0].role or None,
-                "api": checks[0].api or None,
-            }
-            for cid, checks in groups.items()
-        ]
-        click.echo(json.dumps(out, indent=2))
-        return
-    for area in cat.areas:
-        click.echo(f"\n[{area.id}] {area.title}")
-        in_area = {cid: checks for cid, checks in groups.items() if checks[0].area == area.id}
-        if not in_area:
-            # e.g. the journey while the profile lists no [[journey]] steps
-            click.echo("  (nothing to check with this profile: the profile list its checks run for is empty)")
-        for cid, checks in in_area.items():
-            click.echo(f"  {cid}" + (f"   (for each {checks[0].foreach})" if checks[0].foreach else ""))
-            for command in dict.fromkeys(shlex.join(c.argv) for c in checks):
-                click.echo(f"      $ {command}")
-            for _, extra in checks[0].extras:
-                click.echo(f"      $ {shlex.join(extra)}")
-            if checks[0].role or checks[0].api:
-                click.echo(f"      needs: {_needs(checks[0])}")
-            if checks[0].missing:
-                exists = cid + ".exists"
-                click.echo(f"      {exists:38} {checks[0].missing.severity.name.lower():8}  {checks[0].missing.message}")
-            for r in checks[0].rules:
-                click.echo(f"      {r.id:38} {r.severity.name.lower():8}  {_sample(r, checks)}")
-            if checks[0].not_judged:
-                message = checks[0].not_judged.message.replace("{actual}", "…")
-                click.echo(f"      {cid + '.not-judged':38} {'skip':8}  {message}")
-
-
-def _needs(check: Check) -> str:
-    parts = [f"role {check.role}"] if check.role else []
-    return ", ".join(parts + ([f"API {check.api}"] if check.api else []))
-
-
-def _echo_needs(check: Check, pad: str) -> None:
-    """The IAM role a check's command needs and the API to enable (what a permission error asks for)."""
-    project = next((a.split("=", 1)[1] for a in check.argv if a.startswith("--project=")), "PROJECT")
-    if check.role:
-        click.echo(f"role:   {pad}{check.role}  (gcloud projects add-iam-policy-binding {project} "
-                   f"--member=user:EMAIL --role={check.role})")
-    if check.api:
-        click.echo(f"api:    {pad}{check.api}  (gcloud services enable {check.api} --project={project})")
-
-
-def _sample(rule: Rule, checks: Sequence[Check]) -> str:
-    """The failure message as the first item the rule applies to would read it."""
-    from infracheck import rules
-
-    check = next((c for c in checks if rules.applies(rule, c)), checks[0])
-    message = next(r for r in check.rules if r.id == rule.id).message
-    return message.replace("{actual}", "…").replace("{value}", str(rule.value)).replace("{expected}", rule.expected)
+    click.echo(_views(options)["list"][fmt], nl=False)
 
 
 @cli.command()
@@ -375,57 +306,32 @@ def _sample(rule: Rule, checks: Sequence[Check]) -> str:
 @_profile_options
 def explain(rule_id: str, **options: Any) -> None:
     """Why a rule exists, what it reads, and how to fix what it finds."""
-    import json
-    import shlex
-
-    from infracheck import rules
-
-    cat = _load(options)
-    for check in cat.checks:
-        if rule_id in (check.id, f"{check.id}.exists", f"{check.id}.not-judged"):
-            click.echo(f"{check.id}: {check.title}\narea: {check.area}\n")
-            if check.why:
-                click.echo(check.why + "\n")
-            click.echo(f"command: {shlex.join(check.argv)}")
-            _echo_needs(check, " ")
-            if check.missing:
-                click.echo(f"when missing: {check.missing.severity.name.lower()}: {check.missing.message}")
-                if check.missing.remedy:
-                    click.echo(f"remedy: {check.missing.remedy}")
-            if check.not_judged:
-                click.echo(f"not judged (skip, never counted) when: {check.not_judged.path}")
-                click.echo(f"  {check.not_judged.message}")
-            click.echo("rules: " + ", ".join(r.id for r in check.rules))
-            return
-        for rule in check.rules:
-            if rule.id != rule_id or not rules.applies(rule, check):
-                continue  # show the first item the rule judges, not one it skips
-            click.echo(f"{rule.id}: {rule.title or rule.message}")
-            click.echo(f"area: {check.area}   severity: {rule.severity.name.lower()}   check: {check.id}\n")
-            if rule.why:
-                click.echo(rule.why + "\n")
-            click.echo(f"command:  {shlex.join(check.argv)}")
-            for name, extra in check.extras:
-                click.echo(f"with {name}: {shlex.join(extra)}")
-            if check.select:
-                click.echo(f"select:   {check.select}")
-            if rule.when:
-                click.echo(f"applies:  when {rule.when}")
-            click.echo(f"reads:    {rule.path}")
-            click.echo(f"expects:  {rule.expected or rule.op + ' ' + json.dumps(rule.value)}")
-            click.echo(f"message:  {rule.message}")
-            if rule.remedy:
-                click.echo(f"remedy:   {rule.remedy}")
-            _echo_needs(check, "  ")
-            return
-    raise Failure(f"no rule or check '{rule_id}' (see infracheck list)")
+    text = _views(options)["explain"].get(rule_id)
+    if text is None:
+        raise Failure(f"no rule or check '{rule_id}' (see infracheck list)")
+    click.echo(text, nl=False)
 
 
 # --- the pipeline ------------------------------------------------------------
 
 def _load(options: dict[str, Any]) -> Catalog:
     from infracheck import catalog_cache
-    from infracheck.model import CannotRun
+
+    cat: Catalog = _catalog(options, catalog_cache.load)
+    return cat
+
+
+def _views(options: dict[str, Any]) -> dict[str, Any]:
+    """What `list` and `explain` print for this catalog (listing.py), kept beside the cached catalog."""
+    from infracheck import catalog_cache
+
+    shown: dict[str, Any] = _catalog(options, catalog_cache.views)
+    return shown
+
+
+def _catalog(options: dict[str, Any], read: Callable[..., Any]) -> Any:
+    """read(catalog folder, --set, --profile, --project/--region) with the CLI's errors and warnings."""
+    from infracheck.errors import CannotRun
 
     overrides: dict[str, str] = {}
     for item in options.get("settings") or ():
@@ -435,13 +341,13 @@ def _load(options: dict[str, Any]) -> Catalog:
         overrides[name.strip()] = value
     flags = {name: options[name] for name in ("project", "region") if options.get(name) is not None}
     try:
-        cat = catalog_cache.load(options.get("catalog_dir"), overrides, profile_file=options.get("profile_file"),
-                                 flags=flags)
+        result = read(options.get("catalog_dir"), overrides, profile_file=options.get("profile_file"), flags=flags)
     except CannotRun as exc:
         raise Failure(str(exc)) from None
-    for warning in cat.warnings:
+    warnings = result["warnings"] if isinstance(result, dict) else result.warnings
+    for warning in warnings:
         click.echo(f"infracheck: warning: {warning}", err=True)
-    return cat
+    return result
 
 
 def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:

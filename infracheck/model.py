@@ -8,13 +8,9 @@ import enum
 from collections.abc import Mapping
 from typing import Any
 
-
-class CannotRun(Exception):
-    """infracheck cannot run as asked; the message is the one line a person reads."""
-
-
-class CatalogError(CannotRun):
-    """A catalog or profile problem, worded for the person who edits the file."""
+# Re-exported: every stage imports them from here.
+from infracheck.errors import CannotRun as CannotRun
+from infracheck.errors import CatalogError as CatalogError
 
 
 class Severity(enum.IntEnum):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from infracheck import catalog, catalog_cache
+from infracheck import catalog, catalog_cache, listing
 from infracheck.model import Catalog
 from tests.fakes import run
 
@@ -133,3 +133,28 @@ def test_the_cli_warns_of_a_misspelt_variable_from_the_cache_too(monkeypatch: py
         assert code == 0
         assert "INFRACHECK_PROJET" in err and "INFRACHECK_PROJECT" in err
     assert os.listdir(tmp_path / "cache" / "infracheck")
+
+
+def test_list_and_explain_views_are_those_of_the_catalog_and_kept(home: dict[str, str], folder: Path,
+                                                                  loads: list[int]) -> None:
+    first = catalog_cache.views(folder, {}, environ=home)
+    again = catalog_cache.views(folder, {}, environ=home)
+    assert len(loads) == 1
+    assert again == first == listing.views(catalog.load(folder, {}, environ=home))
+    assert "cloudsql.state" in first["explain"] and first["list"]["text"].startswith("\n[vpc]")
+
+
+def test_views_of_a_changed_catalog_are_rendered_again(home: dict[str, str], folder: Path, loads: list[int]) -> None:
+    before = catalog_cache.views(folder, {}, environ=home)
+    edited = (folder / "vpc.toml").read_text().replace("Checking VPC Connector", "Checking the connector", 1)
+    (folder / "vpc.toml").write_text(edited)
+    after = catalog_cache.views(folder, {}, environ=home)
+    assert len(loads) == 2
+    assert after["list"]["text"] != before["list"]["text"] and "[vpc] Checking the connector" in after["list"]["text"]
+
+
+def test_broken_views_are_a_miss(home: dict[str, str], folder: Path, loads: list[int]) -> None:
+    catalog_cache.views(folder, {}, environ=home)
+    for kept in (Path(home["XDG_CACHE_HOME"]) / "infracheck").glob("*-*.*"):
+        kept.write_text('{"list": 1}' if kept.suffix == ".json" else "garbage")
+    assert catalog_cache.views(folder, {}, environ=home) == listing.views(catalog.load(folder, {}, environ=home))

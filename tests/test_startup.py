@@ -58,8 +58,16 @@ def test_help_loads_no_catalog_model_or_renderer(args: tuple[str, ...]) -> None:
 
 def test_list_loads_no_renderer() -> None:
     loaded = modules_after("list")
-    assert "infracheck.model" in loaded  # it did read a catalog (or its cached copy)
     assert not {m for m in loaded if m.startswith("infracheck.report.")}, sorted(loaded)
+
+
+@pytest.mark.parametrize("args", [("list",), ("list", "--format", "json"), ("explain", "cloudsql.state")],
+                         ids=["list", "list-json", "explain"])
+def test_list_and_explain_from_the_cache_load_no_catalog_or_model(args: tuple[str, ...]) -> None:
+    modules_after(*args)  # fills the cache (the suite's own folder, conftest.py)
+    loaded = modules_after(*args)
+    assert "infracheck.catalog_cache" in loaded
+    assert not loaded & CATALOG_AND_AFTER, sorted(loaded & CATALOG_AND_AFTER)
 
 
 def test_a_replay_imports_no_probe_or_process_runner() -> None:
