@@ -25,7 +25,7 @@ import json
 import os
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,21 +53,20 @@ def load(
     from infracheck.model import Catalog
 
     env = os.environ if environ is None else environ
-    path = _place("catalog", ".pickle", directory, overrides or {}, profile_file, flags or {}, env)
-    data = _read(path) if path is not None else None
-    if data is not None:
-        try:
-            cached = pickle.loads(data)
-        except Exception:  # from an older infracheck, or damaged: a miss
-            cached = None
-        if isinstance(cached, Catalog):
-            return cached
-    from infracheck import catalog  # a miss: read and validate for real
 
-    loaded = catalog.load(directory, overrides, env, profile_file, flags)
-    if path is not None:
-        _write(path, pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL))
-    return loaded
+    def read_for_real() -> Catalog:
+        from infracheck import catalog
+
+        return catalog.load(directory, overrides, env, profile_file, flags)
+
+    def decode(data: bytes) -> Catalog | None:
+        cached = pickle.loads(data)
+        return cached if isinstance(cached, Catalog) else None
+
+    found: Catalog = _through(_place("catalog", ".pickle", directory, overrides, profile_file, flags, env),
+                              decode, lambda loaded: pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL),
+                              read_for_real)
+    return found
 
 
 def views(
@@ -79,28 +78,43 @@ def views(
 ) -> dict[str, Any]:
     """`listing.views` of that catalog (what `list` and `explain` print), from the cache when it can."""
     env = os.environ if environ is None else environ
-    path = _place("views", ".json", directory, overrides or {}, profile_file, flags or {}, env)
+
+    def render() -> dict[str, Any]:
+        from infracheck import listing
+
+        return listing.views(load(directory, overrides, profile_file, flags, env))
+
+    def decode(data: bytes) -> dict[str, Any] | None:
+        cached = json.loads(data)
+        return cached if isinstance(cached, dict) and {"warnings", "list", "explain"} <= cached.keys() else None
+
+    found: dict[str, Any] = _through(_place("views", ".json", directory, overrides, profile_file, flags, env),
+                                     decode, lambda shown: json.dumps(shown).encode("utf-8"), render)
+    return found
+
+
+def _through(path: Path | None, decode: Callable[[bytes], Any], encode: Callable[[Any], bytes],
+             compute: Callable[[], Any]) -> Any:
+    """What `path` keeps, if it is there, trusted and decodes; else compute() (kept there for next time)."""
     data = _read(path) if path is not None else None
     if data is not None:
         try:
-            cached = json.loads(data)
-        except ValueError:
+            cached = decode(data)
+        except Exception:  # from an older infracheck, or damaged: a miss
             cached = None
-        if isinstance(cached, dict) and {"warnings", "list", "explain"} <= cached.keys():
+        if cached is not None:
             return cached
-    from infracheck import listing  # a miss: render them all from the catalog
-
-    shown = listing.views(load(directory, overrides, profile_file, flags, env))
+    result = compute()
     if path is not None:
-        _write(path, json.dumps(shown).encode("utf-8"))
-    return shown
+        _write(path, encode(result))
+    return result
 
 
-def _place(kind: str, suffix: str, directory: Path | None, overrides: Mapping[str, str],
-           profile_file: Path | None, flags: Mapping[str, str], environ: Mapping[str, str]) -> Path | None:
+def _place(kind: str, suffix: str, directory: Path | None, overrides: Mapping[str, str] | None,
+           profile_file: Path | None, flags: Mapping[str, str] | None, environ: Mapping[str, str]) -> Path | None:
     """Where this kind of result for these inputs is kept, or None (no cache folder, an input unreadable)."""
     folder = cache_dir(environ)
-    key = _key(directory, overrides, profile_file, flags, environ) if folder else None
+    key = _key(directory, overrides or {}, profile_file, flags or {}, environ) if folder else None
     return folder / f"{kind}-{key}{suffix}" if folder and key else None
 
 
