@@ -369,10 +369,10 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
     """load -> plan -> run (judging as it goes, shown on the console) -> report -> files -> exit code."""
     import dataclasses
 
-    from infracheck import baseline, causes, console, fix, mutes, output, plan, recording, runner, verdict
+    # Not fix, baseline or the text renderer: only the options that use them import them.
+    from infracheck import causes, console, mutes, output, plan, recording, runner, verdict
     from infracheck.exitcodes import ExitStatus
     from infracheck.model import CannotRun, Overall, Report
-    from infracheck.report import text as text_report
 
     cat = _load(options)
     replay_dir: Path | None = options.get("replay")
@@ -402,7 +402,11 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
     live = mutes.active(accepted, now)
     area_ids = [a.id for a in cat.areas]
     expired = mutes.expired(accepted, now, area_ids)
-    since = baseline.load(options["baseline_file"], project) if options.get("baseline_file") else None
+    since = None
+    if options.get("baseline_file"):
+        from infracheck import baseline
+
+        since = baseline.load(options["baseline_file"], project)
     fmt, report_only = options["fmt"], options["report_only"]
     files = output.parse(options["outputs"], fmt)
     output.check(files, replay_dir)
@@ -425,7 +429,11 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
     findings = tuple(f for i in sorted(result.findings) for f in result.findings[i]) + the_plan.skip_findings
     findings = causes.analyse(findings)  # order and grouping only: the verdict reads the same findings
     applied = mutes.apply(findings, accepted, now, complete=not result.incomplete, areas=area_ids)
-    findings, changes = baseline.compare(applied.findings, since) if since else (applied.findings, None)
+    findings, changes = (applied.findings, None)
+    if since:
+        from infracheck import baseline
+
+        findings, changes = baseline.compare(applied.findings, since)
     report = dataclasses.replace(partial, status=verdict.overall(findings, result.incomplete), findings=findings,
                                  outcomes=result.outcomes, incomplete=result.incomplete,
                                  unfinished=verdict.unfinished(the_plan, result),
@@ -433,6 +441,8 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
                                  engine=_engine(source), engine_note=_engine_note(source))
     fix_plan = None
     if options.get("fix_mode") and not result.incomplete:
+        from infracheck import fix
+
         fix_plan = fix.plan(the_plan.checks, report.findings, {o.argv: o for o in result.outcomes})
         report = dataclasses.replace(report, fixes=fix.rows(fix_plan))
     live_fix = fix_plan is not None and bool(fix_plan.automatic) and replay_dir is None
@@ -445,6 +455,8 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
         if fmt in MACHINE:
             sys.stdout.write(FORMATTERS[fmt](report, color=False, ascii_only=screen.ascii_only))
         else:
+            from infracheck.report import text as text_report
+
             sys.stdout.write(text_report.fixes(report, color=screen.color, ascii_only=screen.ascii_only))
         sys.stdout.flush()
     output.write_all(files, report)

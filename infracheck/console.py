@@ -13,10 +13,13 @@ import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from infracheck.model import Area, Finding, Outcome, Report
-from infracheck.report import FORMATTERS, MACHINE, text
+from infracheck.report import FORMATTERS, MACHINE
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 
 def use_color(choice: str, stream: TextIO) -> bool:
@@ -99,7 +102,7 @@ class Console:
     def start(self, partial: Report) -> None:
         self.planned = partial
         if self.streaming:
-            self._emit(text.header(partial, color=self.color, ascii_only=self.ascii_only))
+            self._emit(_text().header(partial, color=self.color, ascii_only=self.ascii_only))
 
     def outcome(self, outcome: Outcome) -> None:
         self.progress.step(outcome)
@@ -116,7 +119,7 @@ class Console:
         if quiet and not self.streaming:
             return
         if self.streaming:
-            self._emit(text.summary(report, color=self.color, ascii_only=self.ascii_only))
+            self._emit(_text().summary(report, color=self.color, ascii_only=self.ascii_only))
         else:
             color = self.color and self.fmt == "text"
             self._emit(FORMATTERS[self.fmt](report, color=color, ascii_only=self.ascii_only))
@@ -146,9 +149,9 @@ class Console:
             found = [f for i in sorted(results) for f in results[i]]
             self._emit("\n" if self.printed else "")
             area = self.areas[self.printed]
-            planned = text.planned_in(self.planned, area) if self.planned else None
+            planned = _text().planned_in(self.planned, area) if self.planned else None
             finished = self.planned is None or area.id not in self.planned.unfinished
-            self._emit(text.area_block(area, found, color=self.color, ascii_only=self.ascii_only,
+            self._emit(_text().area_block(area, found, color=self.color, ascii_only=self.ascii_only,
                                        planned=planned, finished=finished))
             self.printed += 1
 
@@ -165,3 +168,10 @@ def _discard(stream: TextIO) -> None:
 
 
 __all__ = ["Console", "Progress", "can_encode", "use_color"]
+
+
+def _text() -> ModuleType:
+    """The text renderer, imported only when a report is streamed as text (a machine format never needs it)."""
+    from infracheck.report import text
+
+    return text
