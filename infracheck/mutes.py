@@ -19,7 +19,6 @@ import dataclasses
 import datetime as dt
 import fnmatch
 import re
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -69,6 +68,8 @@ def load(path: Path, now: dt.datetime) -> tuple[Mute, ...]:
 
 def parse(source: str, name: str, now: dt.datetime) -> tuple[Mute, ...]:
     """Validate the text of a mute file called `name`; every error names the file and the line."""
+    import tomllib  # only when there is a mute file to read
+
     try:
         data = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from infracheck.model import CannotRun, Report
-from infracheck.report import FORMATTERS, markdown
+from infracheck.report import FORMATTERS
 
 _FORMAT_PREFIX = re.compile(r"^([a-z][a-z0-9-]*)=(.+)$")
 
@@ -93,7 +93,7 @@ def append_step_summary(report: Report, environ: Mapping[str, str]) -> None:
         return
     try:
         with open(target, "a", encoding="utf-8") as handle:
-            handle.write(markdown.render(report) + "\n")
+            handle.write(FORMATTERS["markdown"](report) + "\n")
     except OSError as exc:
         raise CannotRun(f"cannot append to GITHUB_STEP_SUMMARY {target}: {exc.strerror}") from None
 
