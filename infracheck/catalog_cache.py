@@ -173,7 +173,7 @@ def _read(path: Path) -> bytes | None:
     try:
         if _private(path.parent) and _private(path):
             return path.read_bytes()
-    except OSError:  # not there yet, or unreadable: a miss
+    except Exception:  # not there yet, unreadable, no owner to compare (no os.getuid): a miss
         pass
     return None
 
