@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from infracheck import escalation
+from infracheck import default_dir, escalation
 from infracheck import rules as _rules
 from infracheck.environment import PREFIX as ENV_PREFIX
 from infracheck.environment import VARIABLES  # INFRACHECK_* that are not profile names
@@ -66,14 +66,6 @@ _RULE_ID = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)+$")
 
 
 __all__ = ["Catalog", "CatalogError", "default_dir", "load"]
-
-
-def default_dir() -> Path:
-    """The installed catalog (package `infracheck.commands`, a folder beside this module), else the
-    source tree's commands/."""
-    here = Path(__file__).resolve().parent
-    installed = here / "commands"
-    return installed if (installed / PROFILE_FILE).is_file() else here.parent / "commands"
 
 
 def load(

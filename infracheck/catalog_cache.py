@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infracheck import __version__
+from infracheck import __version__, default_dir
 from infracheck.environment import PREFIX
 
 if TYPE_CHECKING:
@@ -48,11 +48,16 @@ def load(
     environ: Mapping[str, str] | None = None,
 ) -> Catalog:
     """`catalog.load(directory, overrides, environ, profile_file, flags)`, from the cache when it can."""
+    env = os.environ if environ is None else environ
+    return _load(directory, overrides, profile_file, flags, env, _key_if_cached(directory, overrides, profile_file,
+                                                                                flags, env))
+
+
+def _load(directory: Path | None, overrides: Mapping[str, str] | None, profile_file: Path | None,
+          flags: Mapping[str, str] | None, env: Mapping[str, str], key: str | None) -> Catalog:
     import pickle  # here, as the model: `views` (list, explain) loads neither
 
     from infracheck.model import Catalog
-
-    env = os.environ if environ is None else environ
 
     def read_for_real() -> Catalog:
         from infracheck import catalog
@@ -63,9 +68,8 @@ def load(
         cached = pickle.loads(data)
         return cached if isinstance(cached, Catalog) else None
 
-    found: Catalog = _through(_place("catalog", ".pickle", directory, overrides, profile_file, flags, env),
-                              decode, lambda loaded: pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL),
-                              read_for_real)
+    found: Catalog = _through(_place("catalog", ".pickle", key, env), decode,
+                              lambda loaded: pickle.dumps(loaded, protocol=pickle.HIGHEST_PROTOCOL), read_for_real)
     return found
 
 
@@ -78,18 +82,18 @@ def views(
 ) -> dict[str, Any]:
     """`listing.views` of that catalog (what `list` and `explain` print), from the cache when it can."""
     env = os.environ if environ is None else environ
+    key = _key_if_cached(directory, overrides, profile_file, flags, env)  # once: a miss loads the catalog too
 
     def render() -> dict[str, Any]:
         from infracheck import listing
 
-        return listing.views(load(directory, overrides, profile_file, flags, env))
+        return listing.views(_load(directory, overrides, profile_file, flags, env, key))
 
     def decode(data: bytes) -> dict[str, Any] | None:
         cached = json.loads(data)
         return cached if isinstance(cached, dict) and {"warnings", "list", "explain"} <= cached.keys() else None
 
-    found: dict[str, Any] = _through(_place("views", ".json", directory, overrides, profile_file, flags, env),
-                                     decode, lambda shown: json.dumps(shown).encode("utf-8"), render)
+    found: dict[str, Any] = _through(_place("views", ".json", key, env), decode, lambda shown: json.dumps(shown).encode("utf-8"), render)
     return found
 
 
@@ -110,11 +114,9 @@ def _through(path: Path | None, decode: Callable[[bytes], Any], encode: Callable
     return result
 
 
-def _place(kind: str, suffix: str, directory: Path | None, overrides: Mapping[str, str] | None,
-           profile_file: Path | None, flags: Mapping[str, str] | None, environ: Mapping[str, str]) -> Path | None:
-    """Where this kind of result for these inputs is kept, or None (no cache folder, an input unreadable)."""
+def _place(kind: str, suffix: str, key: str | None, environ: Mapping[str, str]) -> Path | None:
+    """Where this kind of result is kept, or None (no cache folder, an input unreadable: no key)."""
     folder = cache_dir(environ)
-    key = _key(directory, overrides or {}, profile_file, flags or {}, environ) if folder else None
     return folder / f"{kind}-{key}{suffix}" if folder and key else None
 
 
@@ -127,6 +129,14 @@ def cache_dir(environ: Mapping[str, str]) -> Path | None:
             return None
         base = os.path.join(home, ".cache")
     return Path(base) / "infracheck"
+
+
+def _key_if_cached(directory: Path | None, overrides: Mapping[str, str] | None, profile_file: Path | None,
+                   flags: Mapping[str, str] | None, environ: Mapping[str, str]) -> str | None:
+    """The inputs' key, or None where there is no cache folder (then nothing is worth reading)."""
+    if cache_dir(environ) is None:
+        return None
+    return _key(directory, overrides or {}, profile_file, flags or {}, environ)
 
 
 def _key(directory: Path | None, overrides: Mapping[str, str], profile_file: Path | None,
@@ -144,7 +154,7 @@ def _key(directory: Path | None, overrides: Mapping[str, str], profile_file: Pat
         for source in sorted(_PACKAGE.glob("*.py")) + sorted(_PACKAGE.glob("*/*.py")):
             info = source.stat()
             add(source.name, info.st_mtime_ns, info.st_size)
-        folder = (directory or _default_dir()).resolve()
+        folder = (directory or default_dir()).resolve()
         add(str(folder))
         for toml in sorted(folder.glob("*.toml")):
             add(toml.name, toml.read_bytes())
@@ -155,12 +165,6 @@ def _key(directory: Path | None, overrides: Mapping[str, str], profile_file: Pat
     add(sorted(overrides.items()), sorted(flags.items()))
     add(sorted((name, value) for name, value in environ.items() if name.startswith(PREFIX)))
     return digest.hexdigest()[:40]
-
-
-def _default_dir() -> Path:
-    # catalog.default_dir without importing catalog.py (the import a hit saves)
-    installed = _PACKAGE / "commands"
-    return installed if (installed / "profile.toml").is_file() else _PACKAGE.parent / "commands"
 
 
 def _private(path: Path) -> bool:

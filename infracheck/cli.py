@@ -318,6 +318,7 @@ def _load(options: dict[str, Any]) -> Catalog:
     from infracheck import catalog_cache
 
     cat: Catalog = _catalog(options, catalog_cache.load)
+    _warn(cat.warnings)
     return cat
 
 
@@ -326,11 +327,12 @@ def _views(options: dict[str, Any]) -> dict[str, Any]:
     from infracheck import catalog_cache
 
     shown: dict[str, Any] = _catalog(options, catalog_cache.views)
+    _warn(shown["warnings"])
     return shown
 
 
 def _catalog(options: dict[str, Any], read: Callable[..., Any]) -> Any:
-    """read(catalog folder, --set, --profile, --project/--region) with the CLI's errors and warnings."""
+    """read(catalog folder, --set, --profile, --project/--region); a refusal is the CLI's one-line error."""
     from infracheck.errors import CannotRun
 
     overrides: dict[str, str] = {}
@@ -341,13 +343,14 @@ def _catalog(options: dict[str, Any], read: Callable[..., Any]) -> Any:
         overrides[name.strip()] = value
     flags = {name: options[name] for name in ("project", "region") if options.get(name) is not None}
     try:
-        result = read(options.get("catalog_dir"), overrides, profile_file=options.get("profile_file"), flags=flags)
+        return read(options.get("catalog_dir"), overrides, profile_file=options.get("profile_file"), flags=flags)
     except CannotRun as exc:
         raise Failure(str(exc)) from None
-    warnings = result["warnings"] if isinstance(result, dict) else result.warnings
+
+
+def _warn(warnings: Sequence[str]) -> None:
     for warning in warnings:
         click.echo(f"infracheck: warning: {warning}", err=True)
-    return result
 
 
 def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:
