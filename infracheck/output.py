@@ -4,13 +4,22 @@ Every file of one run is rendered from the same Report, so they agree with
 each other and with the terminal. A path is checked before any command runs
 (a typo costs nothing), and written through a temporary file in the same
 folder and a rename, so a reader never sees half a report.
+
+Only a regular file is replaced that way. A device, a FIFO or a socket (or a
+link to one: `/dev/stdout`, `/dev/null`) is written in place: renaming a
+file over it would, as root, put a regular file where the machine expects
+its device node. The temporary file is made by `tempfile.mkstemp` (a random
+name, created exclusively), so a link planted beside the target is never
+written through.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
+import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -18,6 +27,7 @@ from infracheck.model import CannotRun, Report
 from infracheck.report import FORMATTERS
 
 _FORMAT_PREFIX = re.compile(r"^([a-z][a-z0-9-]*)=(.+)$")
+_NO_PATH = re.compile(r"^([a-z][a-z0-9-]*)=$")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +40,10 @@ def parse(values: Iterable[str], default_fmt: str) -> list[Output]:
     """`junit=report.xml` names its format; a bare path gets the --format (today's meaning)."""
     outputs = []
     for value in values:
+        empty = _NO_PATH.match(value)
+        if empty and empty.group(1) in FORMATTERS:
+            # Else it would be a bare path: a file called 'json=' in the working directory.
+            raise CannotRun(f"--output {value}: no file after '{value}' (write --output {value}PATH)")
         m = _FORMAT_PREFIX.match(value)
         if m and m.group(1) in FORMATTERS:
             fmt, path = m.group(1), m.group(2)
@@ -71,19 +85,86 @@ def write_all(outputs: Iterable[Output], report: Report) -> None:
 
 
 def write(path: Path, content: str) -> None:
-    """Write one report file whole (a temporary file, then a rename); a failure is one line naming the path."""
-    # Not mkstemp: its files are 0600 whatever the umask; a report is shared like any file.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write one report file whole; a failure is one line naming the path.
+
+    A regular file (or a new one) is replaced by a rename, so a reader never
+    sees half a report; what is not a regular file is written in place.
+    """
     try:
-        try:
-            with open(tmp, "w", encoding="utf-8") as handle:
-                handle.write(content)
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        if _in_place(path):
+            _write_in_place(path, content)
+        else:
+            _replace(path, content)
     except OSError as exc:
         raise CannotRun(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _in_place(path: Path) -> bool:
+    """What must be written through, never replaced: a device, FIFO or socket, a link to one, and a
+    link to a file this process has open (`--output /dev/stdout` with stdout redirected to a file)."""
+    try:
+        own = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISREG(own.st_mode):
+        return False
+    try:
+        final = os.stat(path)
+    except FileNotFoundError:
+        return False  # a link to nothing: replace the link, never create what it points at
+    if not stat.S_ISREG(final.st_mode):
+        return True
+    # A link to some other regular file is replaced, not followed: it may have been planted there.
+    return (final.st_dev, final.st_ino) in _open_files()
+
+
+def _open_files() -> set[tuple[int, int]]:
+    """(device, inode) of every regular file this process has open (stdin, stdout, stderr at least)."""
+    try:
+        descriptors = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc (macOS): the three standard streams are what /dev/stdout and kin name
+        descriptors = [0, 1, 2]
+    found = set()
+    for fd in descriptors:
+        with contextlib.suppress(OSError):
+            info = os.fstat(fd)
+            if stat.S_ISREG(info.st_mode):
+                found.add((info.st_dev, info.st_ino))
+    return found
+
+
+def _write_in_place(path: Path, content: str) -> None:
+    """Open what exists (never create), as `cmd > /dev/stdout` would; a regular file is appended to,
+    after what its other writer (the shell's redirection of stdout) has written."""
+    flags = os.O_WRONLY | os.O_NOCTTY
+    if stat.S_ISREG(os.stat(path).st_mode):
+        flags |= os.O_APPEND
+    with os.fdopen(os.open(path, flags), "w", encoding="utf-8") as handle:
+        handle.write(content)
+
+
+def _replace(path: Path, content: str) -> None:
+    """A temporary file beside `path` (random name, created exclusively), then a rename over it."""
+    import tempfile  # only when a report file is written
+
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:200]}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(content)
+            # mkstemp makes it 0600; a report is shared like any file the user writes (umask decides).
+            os.fchmod(out.fileno(), 0o666 & ~_umask())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _umask() -> int:
+    """The process's umask (only readable by setting it; the run's threads are done by now)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def append_step_summary(report: Report, environ: Mapping[str, str]) -> None:
