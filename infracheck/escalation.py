@@ -190,9 +190,13 @@ def criteria(report: Report) -> list[CriterionResult]:
 
 def _judge(criterion: Criterion, report: Report) -> CriterionResult:
     if criterion.verdict:
-        met = report.status.name == criterion.verdict and not report.incomplete
+        from infracheck import verdict  # the judge's counts; verdict imports nothing of this module
+
+        hidden = verdict.muted(verdict.counts(report.findings))
+        # A verdict reached by muting failures is not the evidence the item asks for.
+        met = report.status.name == criterion.verdict and not report.incomplete and not hidden
         why = f"overall status {report.status.name}" + (" (interrupted)" if report.incomplete else "")
-        return CriterionResult(criterion, met, why)
+        return CriterionResult(criterion, met, why + (f", but {hidden}" if hidden else ""))
     relevant = [
         f for f in report.findings
         if f.status is not Status.SKIP and criterion.verified_by and matches(f, criterion.verified_by)

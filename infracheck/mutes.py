@@ -30,6 +30,12 @@ MAX_DAYS = 90
 KEYS = ("rule", "resource", "reason", "owner", "expires")
 EXPIRED_RULE = "mute.expired"
 
+# Rule ids are `<area>.<slug>` ([a-z0-9] words joined by '.' or '-'). A rule glob
+# that matches all of these, ids as unlike each other as ids can be, matches
+# every rule there is or will be ('*', '**', '*.*', '?*', '[a-z0-9]*'...): a mute
+# of the whole stack, which would turn any outage HEALTHY.
+_ANY_RULES = ("0.0", "a.b-c", "z9-x.y.q", "m.n", "q-1.2-z")
+
 
 class MuteError(CannotRun):
     """A mute file infracheck cannot trust: 'FILE:LINE: what is wrong'."""
@@ -106,15 +112,20 @@ def _entry(entry: dict[str, Any], index: int, lines: "_Lines", now: dt.datetime)
             raise fail(key, f"'{key}' must be a string")
         if key in ("rule", "resource", "reason") and key in entry and not entry[key].strip():
             raise fail(key, f"'{key}' must not be empty")
+    rule = entry["rule"].strip()
+    if all(fnmatch.fnmatchcase(probe, rule) for probe in _ANY_RULES):
+        raise fail("rule", f"rule '{rule}' matches every rule; a mute accepts known findings, not the whole "
+                           "stack: name a rule or an area (e.g. 'vpc.*')")
     expires = _date(entry["expires"])
     if expires is None:
-        raise fail("expires", f"'expires' is not a date: {entry['expires']!r} (write it as 2027-01-31)")
+        written = lines.value(index, "expires") or repr(entry["expires"])
+        raise fail("expires", f"'expires' is not a date: {written} (write it as 2027-01-31)")
     latest = _utc_date(now) + dt.timedelta(days=MAX_DAYS)
     if expires > latest:
         raise fail("expires", f"'expires' {expires} is more than {MAX_DAYS} days after the run's clock "
                               f"({_utc_date(now)}); the latest allowed is {latest}")
     return Mute(
-        rule=entry["rule"].strip(),
+        rule=rule,
         reason=entry["reason"].strip(),
         expires=expires,
         resource=entry["resource"].strip() if "resource" in entry else None,
@@ -171,6 +182,18 @@ class _Lines:
             if pattern.match(text):
                 return number
         return start
+
+    def value(self, index: int, key: str) -> str:
+        """The value of `key` in entry `index` as the file writes it (a date-time, not its Python repr)."""
+        number = self.key(index, key)
+        name, sep, rest = self.text[number - 1].partition("=")
+        if not sep or key not in name:
+            return ""
+        rest = rest.strip()
+        if rest[:1] in ('"', "'"):
+            end = rest.find(rest[0], 1)
+            return rest[: end + 1] if end > 0 else rest
+        return rest.split("#", 1)[0].strip()
 
     def top_key(self, key: str) -> int:
         pattern = re.compile(rf"""\s*(\[+\s*)?(["']?){re.escape(key)}\2\s*(=|\])""")

@@ -44,11 +44,13 @@ def overall(findings: Iterable[Finding], incomplete: bool = False) -> Overall:
 
 
 def counts(findings: Iterable[Finding]) -> dict[str, int]:
-    """Findings by outcome; a muted failure counts as `muted`, not at its severity."""
-    result = {"critical": 0, "warning": 0, "error": 0, "muted": 0, "passed": 0, "skipped": 0}
+    """Findings by outcome; a muted failure counts as `muted` (and `muted_<severity>`), not at its severity."""
+    result = {"critical": 0, "warning": 0, "error": 0, "muted": 0, "muted_critical": 0, "muted_warning": 0,
+              "passed": 0, "skipped": 0}
     for f in findings:
         if f.status is Status.FAIL and f.muted is not None:
             result["muted"] += 1
+            result["muted_critical" if f.severity is Severity.CRITICAL else "muted_warning"] += 1
         elif f.status is Status.FAIL:
             result["critical" if f.severity is Severity.CRITICAL else "warning"] += 1
         elif f.status is Status.ERROR:
@@ -58,6 +60,21 @@ def counts(findings: Iterable[Finding]) -> dict[str, int]:
         else:
             result["skipped"] += 1
     return result
+
+
+def muted(c: dict[str, int]) -> str:
+    """What the mutes hide, said beside the verdict in every format ("2 critical findings muted"); '' if nothing.
+
+    A mute may accept a critical failure, so a HEALTHY verdict must carry how
+    many it accepted: it never turns an outage green unnoticed.
+    """
+    total, critical = c["muted"], c["muted_critical"]
+    if not total:
+        return ""
+    noun = "finding" if total == 1 else "findings"
+    if critical == total:
+        return f"{total} critical {noun} muted"
+    return f"{total} {noun} muted, " + (f"{critical} of them critical" if critical else "none critical")
 
 
 def next_actions(findings: Iterable[Finding], incomplete: bool = False) -> list[str]:

@@ -89,7 +89,7 @@ def test_json_report_owns_stdout(capsys):
     report = json.loads(out)
     assert report["schema"] == "infracheck/report/v1"
     assert report["status"] == "CRITICAL" and report["project"] == "netra-staging" and report["region"] == "us-central1"
-    assert report["counts"] == {"critical": 6, "warning": 2, "error": 0, "muted": 0, "passed": report["counts"]["passed"], "skipped": 0}
+    assert report["counts"] == {"critical": 6, "warning": 2, "error": 0, "muted": 0, "muted_critical": 0, "muted_warning": 0, "passed": report["counts"]["passed"], "skipped": 0}
     fails = [f for f in report["findings"] if f["status"] == "fail"]
     assert [f["message"] for f in fails if f["severity"] == "critical"] == SEED_CRITICAL
     assert {f["rule"] for f in fails} >= {"vpc.state", "cloudsql.state", "secrets.secret.exists", "cloudrun.vpc-connector"}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import textwrap
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -40,14 +42,13 @@ MALFORMED = [
     pytest.param('[[mute]]\nrule = "vpc.state"\nowner = ["a"]\n' + OK,
                  "team.toml:3: mute entry 1: 'owner' must be a string", id="owner-not-text"),
     pytest.param('[[mute]]\nrule = "vpc.state"\nreason = "x"\nexpires = "end of January"\n',
-                 "team.toml:4: mute entry 1: 'expires' is not a date: 'end of January' (write it as 2027-01-31)",
+                 "team.toml:4: mute entry 1: 'expires' is not a date: \"end of January\" (write it as 2027-01-31)",
                  id="bad-date-text"),
     pytest.param('[[mute]]\nrule = "vpc.state"\nreason = "x"\nexpires = 20270131\n',
                  "team.toml:4: mute entry 1: 'expires' is not a date: 20270131 (write it as 2027-01-31)",
                  id="bad-date-number"),
     pytest.param('[[mute]]\nrule = "vpc.state"\nreason = "x"\nexpires = 2027-01-31T12:00:00Z\n',
-                 "team.toml:4: mute entry 1: 'expires' is not a date: "
-                 "datetime.datetime(2027, 1, 31, 12, 0, tzinfo=datetime.timezone.utc) (write it as 2027-01-31)",
+                 "team.toml:4: mute entry 1: 'expires' is not a date: 2027-01-31T12:00:00Z (write it as 2027-01-31)",
                  id="date-with-time"),
     pytest.param('[[mute]]\nrule = "vpc.state"\nreason = "x"\n\nexpires = 2027-02-30\n',
                  "team.toml:5: not valid TOML: Invalid date or datetime", id="impossible-date"),
@@ -302,3 +303,101 @@ def test_cli_malformed_mute_file_is_exit_3_with_file_and_line_before_anything_ru
 def test_cli_missing_mute_file_is_exit_3(capsys, tmp_path):
     code, out, err = run(capsys, "diagnose", "--replay", OUTAGE, "--mute", str(tmp_path / "nope.toml"))
     assert code == 3 and out == "" and err.startswith("infracheck: error: ") and "cannot read the mute file" in err
+
+
+# --- a mute cannot turn an outage green unnoticed (issue 17, section 4) ------------------------------
+
+@pytest.mark.parametrize("pattern", ["*", "**", "*.*", "?*", "*?*", "*.?*", "[a-z0-9]*", "[!.]*"])
+def test_a_mute_that_matches_every_rule_is_refused_with_file_and_line(pattern):
+    with pytest.raises(mutes.MuteError) as exc:
+        parse(f'[[mute]]\nrule = "{pattern}"\nreason = "too noisy"\nexpires = 2027-01-31\n')
+    assert str(exc.value) == (f"team.toml:2: mute entry 1: rule '{pattern}' matches every rule; a mute accepts "
+                              "known findings, not the whole stack: name a rule or an area (e.g. 'vpc.*')")
+
+
+@pytest.mark.parametrize("pattern", ["vpc.*", "*.state", "*-*", "cloud*", "secrets.secret.*"])
+def test_a_mute_of_some_rules_is_accepted(pattern):
+    assert parse(f'[[mute]]\nrule = "{pattern}"\nreason = "r"\nexpires = 2027-01-31\n')[0].rule == pattern
+
+
+def test_cli_a_mute_of_every_rule_does_not_turn_the_outage_healthy(capsys, tmp_path):
+    (tmp_path / "mute.toml").write_text('# accept it all\n[[mute]]\nrule = "*"\nreason = "noisy"\n'
+                                        'expires = 2026-12-01\n')
+    code, out, err = run(capsys, "diagnose", "--replay", OUTAGE, "--mute", str(tmp_path / "mute.toml"),
+                         "--format", "nagios")
+    assert code == 3 and out == ""
+    assert err.startswith(f"infracheck: error: {tmp_path}/mute.toml:3: mute entry 1: rule '*' matches every rule")
+
+
+MIXED = [
+    dataclasses.replace(STATE, muted=m("vpc.state")),
+    dataclasses.replace(finding("cloudsql.state", "netra-staging-db", severity=Severity.CRITICAL),
+                        muted=m("cloudsql.*")),
+    dataclasses.replace(MIN, muted=m("vpc.min-instances")),
+    PASSED,
+]
+SAYS = "3 findings muted, 2 of them critical"
+
+
+def _mixed_report() -> Report:
+    from tests.report.sample import report as sample_report
+
+    return sample_report(*MIXED)
+
+
+def test_every_format_says_how_many_findings_are_muted_and_how_many_are_critical():
+    from infracheck.report import FORMATTERS
+
+    r = _mixed_report()
+    assert r.status is Overall.HEALTHY
+    said = {fmt: FORMATTERS[fmt](r, color=False, ascii_only=False) for fmt in FORMATTERS if fmt != "labels"}
+    assert "Overall Status: HEALTHY, " + SAYS + "\n" in said["text"] and "Muted: 3 (2 critical)" in said["text"]
+    counts = json.loads(said["json"])["counts"]
+    assert (counts["muted"], counts["muted_critical"], counts["muted_warning"]) == (3, 2, 1)
+    assert said["markdown"].splitlines()[1].endswith(": HEALTHY, " + SAYS)
+    assert said["nagios"].startswith(f"INFRACHECK OK - 0 critical, 0 warning, 0 unknown; {SAYS} | ")
+    assert " muted=3;;;0 muted_critical=2;;;0 " in said["nagios"]
+    assert said["github"].splitlines()[-1].startswith(f"::notice title=infracheck::HEALTHY, {SAYS}: 0 critical")
+    assert said["message"].splitlines()[0].endswith(f"(HEALTHY, {SAYS})")
+    assert f"- {SAYS} (accepted until their expiry), not counted" in said["message"]
+    suites = ET.fromstring(said["junit"])
+    props = {(dict((p.get("name"), p.get("value")) for p in suite.iter("property")))["area"]:
+             {p.get("name"): p.get("value") for p in suite.iter("property") if p.get("name").startswith("muted")}
+             for suite in suites}
+    assert props["vpc"] == {"muted": "2", "muted_critical": "1"}
+    assert props["cloudsql"] == {"muted": "1", "muted_critical": "1"}
+    skipped = [s.get("message") for s in suites.iter("skipped")]
+    assert sum(1 for s in skipped if s.startswith("muted critical finding")) == 2
+
+
+def test_the_issue_example_all_muted_findings_critical():
+    r = _mixed_report()
+    r = dataclasses.replace(r, findings=tuple(f for f in r.findings if f.rule != "vpc.min-instances"))
+    assert "Overall Status: HEALTHY, 2 critical findings muted\n" in text.render(r)
+
+
+def test_cli_muting_the_whole_outage_area_by_area_is_said_everywhere_and_ticks_nothing(capsys, tmp_path):
+    areas = ("vpc", "cloudsql", "cloudrun", "secrets")
+    (tmp_path / "mute.toml").write_text("".join(
+        f'[[mute]]\nrule = "{area}.*"\nreason = "rebuild"\nexpires = 2026-12-01\n' for area in areas))
+    says = "8 findings muted, 6 of them critical"
+    code, out, _ = run(capsys, "diagnose", "--replay", OUTAGE, "--mute", str(tmp_path / "mute.toml"))
+    assert code == 0 and f"Overall Status: HEALTHY, {says}\n" in out
+    code, out, _ = run(capsys, "diagnose", "--replay", OUTAGE, "--mute", str(tmp_path / "mute.toml"),
+                       "--format", "nagios")
+    assert code == 0 and out.startswith(f"INFRACHECK OK - 0 critical, 0 warning, 0 unknown; {says} |")
+    code, md, _ = run(capsys, "diagnose", "--replay", OUTAGE, "--mute", str(tmp_path / "mute.toml"),
+                      "--format", "markdown")
+    assert code == 0
+    ticked = [line for line in md.splitlines() if line.startswith("- [x]")]
+    assert not any("HEALTHY" in line or "VPC connector" in line or "Cloud SQL" in line for line in ticked), ticked
+    assert ('- [ ] All diagnostic scripts pass with "HEALTHY" status - overall status HEALTHY, but '
+            f"{says}") in md.replace("\\", "")
+
+
+def test_an_expires_with_a_time_is_quoted_as_written():
+    with pytest.raises(mutes.MuteError) as exc:
+        parse('[[mute]]\nrule = "vpc.state"\nreason = "x"\nexpires = 2027-01-31T12:00:00Z   # noon\n')
+    assert str(exc.value) == ("team.toml:4: mute entry 1: 'expires' is not a date: 2027-01-31T12:00:00Z "
+                              "(write it as 2027-01-31)")
+    assert "datetime" not in str(exc.value)

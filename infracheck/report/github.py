@@ -35,9 +35,10 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     lines = [_annotation(f) for f in report.findings
              if (f.status is Status.FAIL and f.muted is None) or f.status is Status.ERROR]
     c = verdict.counts(report.findings)
-    summary = (f"{report.status.name}: {c['critical']} critical, {c['warning']} warning, "
-               f"{c['error']} could not check, " + (f"{c['muted']} muted, " if c.get("muted") else "")
-               + f"{c['passed']} passed in {report.project} ({report.region})")
+    hidden = verdict.muted(c)
+    summary = (f"{report.status.name}{', ' + hidden if hidden else ''}: {c['critical']} critical, "
+               f"{c['warning']} warning, {c['error']} could not check, "
+               f"{c['passed']} passed in {report.project} ({report.region})")
     if report.incomplete:
         summary += " - interrupted"
     lines.append(command("notice", summary, title="infracheck"))

@@ -16,7 +16,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from infracheck import escalation
-from infracheck.model import Finding, Report, Status
+from infracheck.model import Finding, Report, Severity, Status
 
 
 _COUNTED = {Status.FAIL: "failures", Status.ERROR: "errors", Status.SKIP: "skipped"}
@@ -50,6 +50,11 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
                 counts[counted] += 1
         area_argvs = {argv_of[(f.check, f.resource)] for f in mine if (f.check, f.resource) in argv_of}
         area_time = sum(durations.get(a, 0.0) for a in area_argvs)
+        muted = [f for f in mine if f.status is Status.FAIL and f.muted is not None]
+        if muted:  # CI shows them as skipped: say how many failures that is, and how many critical
+            ET.SubElement(props, "property", name="muted", value=str(len(muted)))
+            ET.SubElement(props, "property", name="muted_critical",
+                          value=str(sum(1 for f in muted if f.severity is Severity.CRITICAL)))
         suite.attrib.update({k: str(v) for k, v in counts.items()})
         suite.set("time", f"{area_time:.3f}")
         for key in totals:
@@ -68,7 +73,9 @@ def _case(suite: ET.Element, f: Finding, seconds: float) -> None:
         # Accepted for now: CI must not fail on it, but the reason stays visible.
         m = f.muted
         owner = f" by {m.owner}" if m.owner else ""
-        ET.SubElement(case, "skipped", message=_clean(f"muted{owner} until {m.expires.isoformat()}: {m.reason}"))
+        severity = f.severity.name.lower() if f.severity else "failed"
+        ET.SubElement(case, "skipped", message=_clean(f"muted {severity} finding{owner} until "
+                                                      f"{m.expires.isoformat()}: {m.reason}"))
     elif f.status is Status.FAIL:
         severity = f.severity.name.lower() if f.severity else "failure"
         node = ET.SubElement(case, "failure", message=_clean(f.message), type=severity)

@@ -73,7 +73,9 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     issue = f" - Issue #{report.issue}" if report.issue else ""
     heading = " ".join(p for p in ((mark if not ascii_only else ""), prio, title) if p)
     env = f" - {report.escalation.environment}" if report.escalation and report.escalation.environment else ""
-    out = [MARKER.format(project=report.project), f"## {heading}{issue}{env}: {report.status.name}", ""]
+    hidden = verdict.muted(c)  # in the heading: a mute must never turn an outage green unnoticed
+    out = [MARKER.format(project=report.project),
+           f"## {heading}{issue}{env}: {report.status.name}" + (f", {hidden}" if hidden else ""), ""]
 
     out += [
         # A trailing backslash is CommonMark's hard line break: one line each, as the plan shows them.

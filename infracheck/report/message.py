@@ -30,7 +30,8 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     issue = f"Issue #{report.issue} " if report.issue else ""
     where = f"{env} environment" if env else f"project {report.project}"
     subject = " ".join(p for p in (prio, "Infrastructure", _word(report.status), "-", issue + where) if p)
-    lines = [f"Subject: {subject} ({report.status.name})", "",
+    hidden = verdict.muted(c)  # in the subject: a mute must never turn an outage green unnoticed
+    lines = [f"Subject: {subject} ({report.status.name}{', ' + hidden if hidden else ''})", "",
              _HEADLINE[report.status].format(prio=prio or report.status.name), ""]
 
     states = escalation.components(report)
@@ -41,7 +42,7 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     if broken:
         lines.append(f"- Affected: {', '.join(broken)}")
     if c.get("muted"):
-        lines.append(f"- {c['muted']} known failure(s) muted (accepted until their expiry), not counted")
+        lines.append(f"- {hidden} (accepted until their expiry), not counted")
     if report.changes is not None:
         ch = report.changes
         lines.append(f"- Since the last update: {len(ch.resolved)} resolved, {len(ch.new)} new, "

@@ -17,12 +17,15 @@ _STATE = {Overall.HEALTHY: "OK", Overall.WARNING: "WARNING", Overall.CRITICAL: "
 def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> str:
     c = verdict.counts(report.findings)
     summary = f"{c['critical']} critical, {c['warning']} warning, {c['error']} unknown"
+    if c["muted"]:  # an OK that hides critical findings says so on the line a pager shows
+        summary += f"; {verdict.muted(c)}"
     if report.incomplete:
         summary += " (interrupted)"
     # label=value;warn;crit;min: no thresholds (the verdict is the threshold), minimum 0.
     perf = " ".join(
         f"{label}={c[key]};;;0"
         for label, key in (("critical", "critical"), ("warning", "warning"), ("unknown", "error"),
-                           ("muted", "muted"), ("passed", "passed"), ("skipped", "skipped"))
+                           ("muted", "muted"), ("muted_critical", "muted_critical"), ("passed", "passed"),
+                           ("skipped", "skipped"))
     )
     return f"INFRACHECK {_STATE[report.status]} - {summary} | {perf}\n"

@@ -123,11 +123,13 @@ def summary(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     if report.incomplete:
         lines.append(s.paint("INCOMPLETE: interrupted; the checks below are those that finished", Fore.YELLOW))
     lines += [s.paint(note, Fore.YELLOW) for note in report.notes]
-    lines += [f"Overall Status: {status}", f"Critical Failures: {c['critical']}", f"Warnings: {c['warning']}"]
+    hidden = verdict.muted(c)  # beside the verdict: a mute must never turn an outage green unnoticed
+    lines += [f"Overall Status: {status}" + (f", {hidden}" if hidden else ""), f"Critical Failures: {c['critical']}",
+              f"Warnings: {c['warning']}"]
     if c["error"]:
         lines.append(f"Could Not Check: {c['error']}")
     if c["muted"]:
-        lines.append(f"Muted: {c['muted']}")
+        lines.append(f"Muted: {c['muted']}" + (f" ({c['muted_critical']} critical)" if c["muted_critical"] else ""))
     if report.changes:
         lines += _changes(report.changes, s)
 

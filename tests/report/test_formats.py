@@ -59,9 +59,9 @@ def test_environment_names_the_outage_label():
 
 @pytest.mark.parametrize("r, line", [
     (OUTAGE, "INFRACHECK CRITICAL - 3 critical, 2 warning, 0 unknown | "
-             "critical=3;;;0 warning=2;;;0 unknown=0;;;0 muted=0;;;0 passed=1;;;0 skipped=0;;;0\n"),
+             "critical=3;;;0 warning=2;;;0 unknown=0;;;0 muted=0;;;0 muted_critical=0;;;0 passed=1;;;0 skipped=0;;;0\n"),
     (report(finding("vpc.state", Status.ERROR)), "INFRACHECK UNKNOWN - 0 critical, 0 warning, 1 unknown | "
-     "critical=0;;;0 warning=0;;;0 unknown=1;;;0 muted=0;;;0 passed=0;;;0 skipped=0;;;0\n"),
+     "critical=0;;;0 warning=0;;;0 unknown=1;;;0 muted=0;;;0 muted_critical=0;;;0 passed=0;;;0 skipped=0;;;0\n"),
 ])
 def test_nagios_line(r, line):
     assert nagios.render(r) == line

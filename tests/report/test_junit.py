@@ -84,5 +84,5 @@ def test_a_muted_failure_is_skipped_with_its_reason(tmp_path):
     xml = parse(tmp_path, junit.render(report(muted)))
     (case,) = [c for s in xml for c in s]
     (skip,) = case.result
-    assert isinstance(skip, Skipped) and skip.message == "muted by infra until 2026-12-31: rebuild"
+    assert isinstance(skip, Skipped) and skip.message == "muted critical finding by infra until 2026-12-31: rebuild"
     assert (xml.tests, xml.failures, xml.skipped) == (1, 0, 1)

@@ -213,7 +213,7 @@ def test_a_muted_failure_is_shown_but_neither_counted_nor_labelled():
     r = r.__class__(**{**r.__dict__, "status": verdict.overall(r.findings)})
     text = markdown.render(r)
     tokens = parse(text)
-    assert headings(tokens, 2) == ["⚠️ P2 INFRASTRUCTURE WARNINGS - Issue #1278 - staging: WARNING"]
+    assert headings(tokens, 2) == ["⚠️ P2 INFRASTRUCTURE WARNINGS - Issue #1278 - staging: WARNING, 1 critical finding muted"]
     assert "vpc-connector" not in text and "`cloud-sql`" in text
     root = text[text.index("### Root Cause Analysis"):text.index("### Components")]
     assert "CREATING" not in root
