@@ -34,7 +34,7 @@ EXPIRED_RULE = "mute.expired"
 # that matches all of these, ids as unlike each other as ids can be, matches
 # every rule there is or will be ('*', '**', '*.*', '?*', '[a-z0-9]*'...): a mute
 # of the whole stack, which would turn any outage HEALTHY.
-_ANY_RULES = ("0.0", "a.b-c", "z9-x.y.q", "m.n", "q-1.2-z")
+_ANY_RULES = ("0.0", "a.b-c", "z9-x.y.q", "m.n", "q-1.2-z", "b.x", "k-7.w", "x.0")
 
 
 class MuteError(CannotRun):
