@@ -679,7 +679,8 @@ def _judge(check: Check, rule: Rule, document: Any, now: dt.datetime,
         return _error(check, CommandError(ErrorKind.INVALID_JSON, message), rule.id)
     shown = None if check.sensitive else _reportable(actual)
     expected = rule.expected or _describe_expected(rule)
-    message = _fill(rule.title if ok and rule.title else rule.message, shown, rule, expected)
+    said = _date_of(shown) if rule.op in _NEEDS_NOW else shown
+    message = _fill(rule.title if ok and rule.title else rule.message, said, rule, expected)
     return Finding(
         check=check.id,
         rule=rule.id,
@@ -808,6 +809,16 @@ def _preview(value: Any) -> str:
 
 def _clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _date_of(value: Any) -> Any:
+    """A time a message states as its day, as written ("expires 2026-11-20"); `actual` keeps the instant."""
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).date().isoformat()
+        except ValueError:
+            pass
+    return value
 
 
 def _fill(template: str, actual: Any, rule: Rule, expected: str) -> str:

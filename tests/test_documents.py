@@ -97,7 +97,7 @@ def test_an_expiry_that_is_not_a_date_is_not_judged_as_expiring(tmp_path):
     code, report = _run(tmp_path, documents={CERTS: certs})
     assert (code, report["status"]) == (3, "UNKNOWN")
     found = _not_passed(report)
-    assert [(r, s) for r, s, _ in found] == [("loadbalancer.cert-expiry", "error")] * 2
+    assert [(r, s) for r, s, _ in found] == [("loadbalancer.cert-expired", "error")] * 2
     assert all('"not-a-date"' in m and "expected an RFC 3339 time" in m for _, _, m in found)
     assert not any("less than" in m for _, _, m in found)
 
