@@ -203,14 +203,22 @@ def _judge(criterion: Criterion, report: Report) -> CriterionResult:
     bad = [f for f in relevant if f.status is not Status.PASS]
     if not bad:
         return CriterionResult(criterion, True, f"{len(relevant)} check(s) passed")
-    failed = sum(1 for f in bad if f.status is Status.FAIL and f.muted is None)
+    check_of = {(f.rule, f.resource): f.check for f in report.findings}
+    not_run = sum(1 for f in bad if f.status is Status.FAIL and f.muted is None and _not_run(f, check_of))
+    failed = sum(1 for f in bad if f.status is Status.FAIL and f.muted is None) - not_run
     muted = sum(1 for f in bad if f.status is Status.FAIL and f.muted is not None)
-    errors = len(bad) - failed - muted
+    errors = len(bad) - failed - not_run - muted
     parts = [f"{failed} failed"] if failed else []
+    parts += [f"{not_run} not run"] if not_run else []
     parts += [f"{muted} failed but muted"] if muted else []
     parts += [f"{errors} could not be checked"] if errors else []
     first = next((f for f in bad if is_problem(f)), bad[0])
     return CriterionResult(criterion, False, f"{', '.join(parts)} of {len(relevant)}: {first.message}")
+
+
+def _not_run(finding: Finding, check_of: Mapping[tuple[str, str], str]) -> bool:
+    """A step of a sequence (the journey) that never ran: its cause is an earlier step of the same check."""
+    return any(check_of.get(cause) == finding.check for cause in finding.caused_by)
 
 
 __all__ = [

@@ -217,7 +217,12 @@ class _Interpreter(visitor.TreeInterpreter):
         if _is_number(left) and _is_number(right) or isinstance(left, str) and isinstance(right, str):
             return self.COMPARATOR_FUNC[node["value"]](left, right)
         bad = 1 if _is_number(left) else 0  # ordering is for numbers: the side that is not one
-        raise _Mistyped((left, right)[bad], "a number", _field(node["children"][bad], value))
+        sides, values = node["children"], (left, right)
+        if sides[bad]["type"] == "literal" and sides[1 - bad]["type"] != "literal":
+            # `count > '5'`: the field is what the reader knows, the literal is what is off.
+            raise _Mistyped(values[1 - bad], f"{_kind_of(values[bad])} to compare with {_preview(values[bad])}",
+                            _field(sides[1 - bad], value))
+        raise _Mistyped(values[bad], "a number", _field(sides[bad], value))
 
     def visit_function_expression(self, node: Any, value: Any) -> Any:
         args = [self.visit(child, value) for child in node["children"]]
@@ -355,6 +360,32 @@ _TYPE_WORDS = {
 def search(expression: str, document: Any) -> Any:
     """Evaluate; a value of the wrong type raises _Mistyped naming its field."""
     return _Interpreter(_OPTIONS).visit(_parsed(expression), document)
+
+
+class ExpressionError(ValueError):
+    """An expression that cannot be evaluated over a document: one line, naming the field when a type is off."""
+
+
+def compile_problem(expression: str) -> str | None:
+    """None when the expression compiles, else JMESPath's one-line reason."""
+    try:
+        _parsed(expression)
+    except jmespath.exceptions.JMESPathError as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def query(expression: str, document: Any) -> Any:
+    """search() for a caller outside the rules (the journey's assertions): every failure is an ExpressionError.
+
+    Values are not quoted (the document may be an answer holding a token): the field and its type are.
+    """
+    try:
+        return search(expression, document)
+    except _Mistyped as exc:
+        raise ExpressionError(exc.describe(sensitive=True)) from None
+    except jmespath.exceptions.JMESPathError as exc:
+        raise ExpressionError(str(exc).splitlines()[0]) from None
 
 
 def lookup(expression: str, document: Any) -> Any:

@@ -252,10 +252,10 @@ def default_checks():
     ("network.websocket", "wss://api-staging.netrasystems.ai/ws", "network.ws-upgrade",
      {"kind": "ws", "upgraded": False, "status": None, "error": "name does not resolve"},  # probes._blank's keys
      {(r, "api-staging.netrasystems.ai") for r in
-      ("network.dns-resolves", "network.tls-valid", "loadbalancer.certificate.exists", "loadbalancer.cert-active")}),
+      ("network.dns-resolves", "network.tls-valid", "loadbalancer.certificate.exists", "loadbalancer.cert-active", "loadbalancer.cert-expired")}),
     ("network.tls", "staging.netrasystems.ai", "network.tls-valid", {"valid": False, "error": "name does not resolve"},
      {(r, "staging.netrasystems.ai") for r in
-      ("network.dns-resolves", "loadbalancer.certificate.exists", "loadbalancer.cert-active")}),
+      ("network.dns-resolves", "loadbalancer.certificate.exists", "loadbalancer.cert-active", "loadbalancer.cert-expired")}),
 ])
 def test_a_failing_finding_names_what_it_depends_on(default_checks, check_id, resource, rule_id, document, expected):
     check = next(c for c in default_checks if c.id == check_id and c.resource == resource)
