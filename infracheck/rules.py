@@ -69,30 +69,39 @@ class _Mistyped(Exception):
     `_judge` fill it in); `item` names the list element it was found in.
     """
 
-    def __init__(self, value: Any, expected: str, field: str = "", item: str = ""):
+    def __init__(self, value: Any, expected: str, field: str = "", item: str = "", problem: str = ""):
         super().__init__(expected)
         self.value, self.expected, self.field, self.item = value, expected, field, item
+        self.problem = problem  # what is wrong, when the type alone does not say (never the value)
 
     def describe(self, sensitive: bool) -> str:
         got = _kind_of(self.value) if sensitive else f"{_kind_of(self.value)} ({_preview(self.value)})"
         where = f"`{self.field}`" if self.field else "the value"
         item = f" in {self.item}" if self.item else ""
+        if self.problem:
+            return f"{where}{item} {self.problem}"
         return f"{where}{item} is {got}, expected {self.expected}"
 
 
 class _Functions(functions.Functions):
-    """Extra JMESPath functions; each returns null rather than raising on bad input."""
+    """Extra JMESPath functions; each returns null rather than raising on bad input (b64decode says why it cannot decode)."""
 
     @functions.signature({"types": ["string", "null"]})
     def _func_b64decode(self, value: str | None) -> str | None:
-        # Secret Manager payloads are base64; gcloud re-encodes them urlsafe.
+        # Secret Manager payloads are base64; gcloud re-encodes them urlsafe. A
+        # payload that does not decode to text cannot be judged: the rule says
+        # why (a could-not-check), never "does not match" or "whitespace".
         if value is None:
             return None
         try:
             raw = base64.urlsafe_b64decode(value.replace("+", "-").replace("/", "_") + "==")
-            return raw.decode("utf-8")
         except (binascii.Error, ValueError):
-            return None
+            raise _Mistyped(value, "base64", problem="is not valid base64") from None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Mistyped(value, "base64 of UTF-8 text",
+                            problem="decodes to bytes that are not UTF-8 text (binary data)") from None
 
     @functions.signature({"types": ["string", "null"]})
     def _func_basename(self, value: str | None) -> str | None:

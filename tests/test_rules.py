@@ -65,8 +65,6 @@ def test_dates_are_judged_as_of_the_now_passed_in():
 
 @pytest.mark.parametrize("expression,document,expected", [
     ("b64decode(d)", {"d": "c2stYWJj"}, "sk-abc"),
-    ("b64decode(d)", {"d": "c2stYWJj-_"}, None),              # not UTF-8 -> null, not a crash
-    ("b64decode(d)", {"d": "P_8-"}, None),
     ("b64decode(d)", {}, None),
     ("basename(c)", {"c": "projects/p/locations/r/connectors/staging-connector"}, "staging-connector"),
     ("basename(c)", {"c": "staging-connector"}, "staging-connector"),
