@@ -35,19 +35,19 @@ class Baseline:
 _PROBLEM = (Status.FAIL, Status.ERROR)
 
 
-def load(path: Path, project: str) -> Baseline:
-    """Read an infracheck JSON report of `project`; anything else is a BaselineError."""
+def load(path: Path, project: str, region: str | None = None) -> Baseline:
+    """Read an infracheck JSON report of `project` (and `region`, when given); anything else is a BaselineError."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BaselineError(f"baseline {path}: cannot read it: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise BaselineError(f"baseline {path} is not an infracheck JSON report (not UTF-8 text)") from None
-    return parse(text, str(path), project)
+    return parse(text, str(path), project, region)
 
 
-def parse(text: str, name: str, project: str) -> Baseline:
-    """Validate the text of a report called `name` as a baseline for a run on `project`."""
+def parse(text: str, name: str, project: str, region: str | None = None) -> Baseline:
+    """Validate the text of a report called `name` as a baseline for a run on `project` in `region`."""
     not_report = f"baseline {name} is not an infracheck JSON report"
     try:
         data = json.loads(text)
@@ -62,6 +62,11 @@ def parse(text: str, name: str, project: str) -> Baseline:
     if data.get("project") != project:
         raise BaselineError(f"baseline {name} is a report on project {json.dumps(data.get('project'))}, "
                             f"this run is on '{project}'")
+    # The regional resources (connector, services) of another region are other resources:
+    # comparing with them would call every finding new or resolved.
+    if region is not None and data.get("region") != region:
+        raise BaselineError(f"baseline {name} is a report on region {json.dumps(data.get('region'))}, "
+                            f"this run is on '{region}'")
     generated_at = data.get("generated_at")
     if generated_at is not None and not isinstance(generated_at, str):
         raise BaselineError(f"{not_report} ('generated_at' is not a string)")

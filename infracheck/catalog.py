@@ -103,8 +103,10 @@ def load(
 
     for name, value in defaults.items():
         accept(name, value, f"{builtin.name}: {name}")
+    business: dict[str, Any] = {}
     if profile_file is not None:
         extra, extra_spec = _read_profile(profile_file, known=defaults)
+        business = _escalation_override(profile_file, extra.pop("escalation", {}))
         spec.update(extra_spec)
         for name, value in extra.items():
             accept(name, value, f"{profile_file}: {name}")
@@ -153,7 +155,7 @@ def load(
     checks.sort(key=lambda c: rank[c.area])
     _rules.validate(checks)
     return Catalog(profile=profile, areas=ordered, checks=_link(checks),
-                   escalation=_read_escalation(directory / ESCALATION_FILE, profile), warnings=warnings)
+                   escalation=_read_escalation(directory / ESCALATION_FILE, profile, business), warnings=warnings)
 
 
 def _link(checks: list[Check]) -> tuple[Check, ...]:
@@ -222,7 +224,7 @@ def _read_profile(path: Path, known: Mapping[str, Any] | None = None) -> tuple[d
     if not isinstance(cidr, list):
         raise CatalogError(f"{path.name}: 'cidr' must be a list of names")
     if known is not None:
-        unknown = set(data) - set(known)
+        unknown = set(data) - set(known) - {"escalation"}
         if unknown:
             raise CatalogError(f"{path}: unknown profile name(s) {sorted(unknown)}")
     for name, pattern in tables["patterns"].items():
@@ -362,13 +364,28 @@ def _unknown_variables(environ: Mapping[str, str], names: Iterable[str]) -> list
 
 # --- the escalation ---------------------------------------------------------
 
-def _read_escalation(path: Path, profile: Mapping[str, Any]) -> Escalation:
-    """escalation.toml is optional: a catalog without it gets no labels and a bare checklist."""
-    if not path.is_file():
+def _escalation_override(path: Path, raw: Any) -> dict[str, Any]:
+    """A profile's [escalation] table: its own business context in place of the plan's (escalation.toml)."""
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{path}: [escalation] must be a table")
+    unknown = set(raw) - escalation.OVERRIDABLE
+    if unknown:
+        raise CatalogError(f"{path}: [escalation] sets {sorted(unknown)}; a profile may set "
+                           f"{', '.join(sorted(escalation.OVERRIDABLE))}")
+    return raw
+
+
+def _read_escalation(path: Path, profile: Mapping[str, Any], business: Mapping[str, Any]) -> Escalation:
+    """escalation.toml is optional: a catalog without it gets no labels and a bare checklist.
+
+    `business` (a profile's [escalation] table) replaces the file's business context key by key.
+    """
+    if not path.is_file() and not business:
         return Escalation(environment=str(profile.get("environment", "")))
     sub = _Substituter(path, "escalation", profile)
     try:
-        return escalation.parse(_read_toml(path), str(profile.get("environment", "")), sub.text)
+        data = _read_toml(path) if path.is_file() else {}
+        return escalation.parse({**data, **business}, str(profile.get("environment", "")), sub.text)
     except escalation.EscalationError as exc:
         raise CatalogError(f"{path.name}: {exc}") from None
 

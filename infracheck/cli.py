@@ -387,7 +387,7 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
     include, exclude = plan.globs(options["include"]), plan.globs(options["exclude"])
     if replay_dir is not None:
         recording.check_folder(replay_dir)
-        recording.check_project(replay_dir, str(cat.profile["project"]))
+        recording.check_project(replay_dir, str(cat.profile["project"]), str(cat.profile["region"]))
         if not include and not exclude:
             include, exclude = recording.recorded_selection(replay_dir)
             if include or exclude:
@@ -409,7 +409,7 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
     if options.get("baseline_file"):
         from infracheck import baseline
 
-        since = baseline.load(options["baseline_file"], project)
+        since = baseline.load(options["baseline_file"], project, str(cat.profile["region"]))
     fmt, report_only = options["fmt"], options["report_only"]
     files = output.parse(options["outputs"], fmt)
     output.check(files, replay_dir)

@@ -13,9 +13,17 @@ import fnmatch
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from infracheck.model import Component, Criterion, Escalation, Finding, LabelRule, Overall, Report, Severity, Status
+from infracheck.model import (
+    Component, Criterion, Escalation, Finding, LabelRule, Overall, Phase, Report, Severity, Status,
+)
 
-_TOP_KEYS = {"priority", "label", "component", "criterion"}
+_TOP_KEYS = {"priority", "label", "component", "criterion", "business_impact", "timeline", "justification",
+             "contact", "recipients"}
+# What a profile's [escalation] table may replace: the business context, not the rules.
+OVERRIDABLE = {"business_impact", "timeline", "justification", "contact", "recipients"}
+_PHASE_KEYS = {"phase", "short", "hours", "owner", "done_when"}
+_DONE_WHEN = {"", "verdict", "fixed"}
+_NAMED_KEYS = {"name", "text"}
 _LABEL_KEYS = {"name", "status", "failing"}
 _COMPONENT_KEYS = {"area", "name", "resource", "expected"}
 _CRITERION_KEYS = {"group", "text", "verified_by", "verdict", "manual"}
@@ -64,13 +72,35 @@ def parse(data: Mapping[str, Any], environment: str, text: Callable[[str], str])
         if not (criterion.verified_by or criterion.verdict or criterion.manual):
             raise EscalationError(f"[[criterion]] '{criterion.text}': needs verified_by, verdict or manual")
         criteria.append(criterion)
+    impact = data.get("business_impact", "")
+    if not isinstance(impact, str):
+        raise EscalationError("'business_impact' must be a string")
     return Escalation(
         environment=environment,
         priority=tuple((k, text(str(v))) for k, v in priority.items()),
         labels=labels,
         components=components,
         criteria=tuple(criteria),
+        business_impact=text(impact),
+        timeline=tuple(_phase(raw, text) for raw in _tables(data, "timeline", _PHASE_KEYS)),
+        justification=tuple((_str(raw, "name", "[[justification]]"), text(_str(raw, "text", "[[justification]]")))
+                            for raw in _tables(data, "justification", _NAMED_KEYS)),
+        contacts=tuple((_str(raw, "name", "[[contact]]"), text(_str(raw, "text", "[[contact]]")))
+                       for raw in _tables(data, "contact", _NAMED_KEYS)),
+        recipients=tuple(text(r) for r in _strings(data, "recipients", "'recipients'")),
     )
+
+
+def _phase(raw: Mapping[str, Any], text: Callable[[str], str]) -> Phase:
+    name = _str(raw, "phase", "[[timeline]]")
+    hours = raw.get("hours")
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours < 1000:
+        raise EscalationError(f"[[timeline]] '{name}': 'hours' must be a number of hours above 0")
+    done_when = raw.get("done_when", "")
+    if done_when not in _DONE_WHEN:
+        raise EscalationError(f"[[timeline]] '{name}': 'done_when' is \"verdict\" or \"fixed\", not {done_when!r}")
+    return Phase(name=text(name), short=text(str(raw.get("short") or name.lower())), hours=float(hours),
+                 owner=text(_str(raw, "owner", f"[[timeline]] '{name}'")), done_when=done_when)
 
 
 def _tables(data: Mapping[str, Any], key: str, allowed: set[str]) -> list[dict[str, Any]]:
@@ -207,17 +237,73 @@ def _judge(criterion: Criterion, report: Report) -> CriterionResult:
     bad = [f for f in relevant if f.status is not Status.PASS]
     if not bad:
         return CriterionResult(criterion, True, f"{len(relevant)} check(s) passed")
-    failed = sum(1 for f in bad if f.status is Status.FAIL and f.muted is None)
+    check_of = {(f.rule, f.resource): f.check for f in report.findings}
+    not_run = sum(1 for f in bad if f.status is Status.FAIL and f.muted is None and _not_run(f, check_of))
+    failed = sum(1 for f in bad if f.status is Status.FAIL and f.muted is None) - not_run
     muted = sum(1 for f in bad if f.status is Status.FAIL and f.muted is not None)
-    errors = len(bad) - failed - muted
+    errors = len(bad) - failed - not_run - muted
     parts = [f"{failed} failed"] if failed else []
+    parts += [f"{not_run} not run"] if not_run else []
     parts += [f"{muted} failed but muted"] if muted else []
     parts += [f"{errors} could not be checked"] if errors else []
     first = next((f for f in bad if is_problem(f)), bad[0])
     return CriterionResult(criterion, False, f"{', '.join(parts)} of {len(relevant)}: {first.message}")
 
 
+def _not_run(finding: Finding, check_of: Mapping[tuple[str, str], str]) -> bool:
+    """A step of a sequence (the journey) that never ran: its cause is an earlier step of the same check."""
+    return any(check_of.get(cause) == finding.check for cause in finding.caused_by)
+
+
+@dataclasses.dataclass(frozen=True)
+class PhaseState:
+    phase: Phase
+    done: bool
+    why: str  # what the run showed: "verdict CRITICAL", "fix mode applied 3 steps", or "" when still ahead
+
+
+def timeline(report: Report) -> list[PhaseState]:
+    """The plan's resolution timeline with what this run has done of it.
+
+    Validation is done once a run has a verdict (not an interrupted one);
+    remediation once fix mode applied its steps (--fix-mode --yes). Nothing
+    else is known from a run, so the rest stays ahead.
+    """
+    esc = report.escalation or Escalation()
+    applied = [s for s in report.fixes if s.outcome in ("applied", "waited")]
+    states = []
+    for phase in esc.timeline:
+        if phase.done_when == "verdict" and not report.incomplete:
+            states.append(PhaseState(phase, True, f"verdict {report.status.name}"))
+        elif phase.done_when == "fixed" and report.before is not None:
+            manual = sum(1 for s in report.fixes if s.kind == "manual")
+            states.append(PhaseState(phase, True, f"fix mode applied {len(applied)} step(s)"
+                                     + (f", {manual} manual step(s) for a person" if manual else "")))
+        else:
+            states.append(PhaseState(phase, False, ""))
+    return states
+
+
+def hours(value: float) -> str:
+    """1.0 -> "1 hour", 2.5 -> "2.5 hours"."""
+    return f"{value:g} hour" + ("" if value == 1 else "s")
+
+
+def expected_resolution(report: Report) -> str:
+    """The message's EXPECTED RESOLUTION: what is left of the timeline, e.g. "4 hours (2h remediation + ...)"."""
+    states = timeline(report)
+    ahead = [s.phase for s in states if not s.done]
+    if not states:
+        return ""
+    if not ahead:
+        return "every phase of the timeline is done"
+    parts = " + ".join(f"{p.hours:g}h {p.short}" for p in ahead)
+    done = [s.phase.short for s in states if s.done]
+    left = f"{hours(sum(p.hours for p in ahead))} ({parts})"
+    return f"{left} left; done: {', '.join(done)}" if done else left
+
+
 __all__ = [
-    "ComponentState", "CriterionResult", "EscalationError", "components", "criteria", "is_problem", "labels",
-    "matches", "parse", "priority",
+    "ComponentState", "CriterionResult", "EscalationError", "OVERRIDABLE", "PhaseState", "components", "criteria",
+    "expected_resolution", "hours", "is_problem", "labels", "matches", "parse", "priority", "timeline",
 ]

@@ -28,12 +28,10 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import jmespath
-import jmespath.exceptions
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.sync.client import connect as ws_connect
 
-from infracheck import __version__, probes, redact
+from infracheck import __version__, probes, redact, rules
 from infracheck.model import CommandError, ErrorKind, Outcome
 
 _STEP_KEYS = {"name", "url", "method", "headers", "json", "status", "max_ms", "extract", "expect",
@@ -103,7 +101,8 @@ def run(argv: tuple[str, ...], steps: tuple[Step, ...], timeout: float,
     A missing credential variable stops the journey before any request: a
     could-not-check naming the variables. Otherwise exit code 0 and a
     document {"kind": "journey", "steps": [{name, request, status,
-    latencyMs, result, failures}]}; a step after a failed one is "not run".
+    latencyMs, result, failures}]}; a step after a failed one is "not run"
+    and names it in `blockedBy` (its finding is that step's consequence).
     """
     started = time.monotonic()
     missing = [name for name in credentials(steps) if not environ.get(name)]
@@ -117,12 +116,12 @@ def run(argv: tuple[str, ...], steps: tuple[Step, ...], timeout: float,
     variables: dict[str, Any] = {}
     results: list[dict[str, Any]] = []
     failed: str | None = None
+    budget = _Budget(started + timeout, timeout)
     for step in steps:
         if failed is not None:
-            results.append(_entry(step, result=f"not run: step '{failed}' failed"))
+            results.append(_entry(step, result=f"not run: step '{failed}' failed", blockedBy=failed))
             continue
-        deadline = started + timeout
-        entry = _run_step(step, variables, environ, deadline, settings)
+        entry = _run_step(step, variables, environ, budget, settings)
         # Extracted values are secrets from the moment they exist.
         secrets += [_text(v) for v in variables.values()]
         results.append(_scrubbed(entry, secrets))
@@ -183,11 +182,9 @@ def _string_table(where: str, key: str, raw: Any) -> tuple[tuple[str, str], ...]
 
 
 def _compile(where: str, label: str, expression: str) -> None:
-    try:
-        jmespath.compile(expression)
-    except jmespath.exceptions.JMESPathError as exc:
-        raise JourneyError(f"{where}: {label}: JMESPath does not compile: {expression!r}: "
-                           f"{str(exc).splitlines()[0]}") from None
+    problem = rules.compile_problem(expression)
+    if problem:
+        raise JourneyError(f"{where}: {label}: JMESPath does not compile: {expression!r}: {problem}")
 
 
 def _statuses(where: str, raw: Any) -> tuple[int, ...]:
@@ -239,16 +236,29 @@ class _StepFailed(Exception):
     """A failure that ends the step; its text is the one line a person reads."""
 
 
+@dataclasses.dataclass(frozen=True)
+class _Budget:
+    """The run's --timeout, shared by every step: when it ends, and how long it was."""
+
+    deadline: float
+    timeout: float
+
+    @property
+    def spent(self) -> str:
+        # What a step says when the whole journey's time is gone, not its own limit.
+        return f"ran out of the run's --timeout ({self.timeout:g} s)"
+
+
 def _entry(step: Step, **fields: Any) -> dict[str, Any]:
     """A step's document with every key present, so rules see a stable shape."""
     request = f"WebSocket {step.url}" if step.websocket else f"{step.method} {step.url}"
     entry: dict[str, Any] = {"name": step.name, "request": request, "status": None, "latencyMs": None, "result": "",
-             "failures": []}
+             "failures": [], "blockedBy": None}
     entry.update(fields)
     return entry
 
 
-def _run_step(step: Step, variables: dict[str, Any], environ: Mapping[str, str], deadline: float,
+def _run_step(step: Step, variables: dict[str, Any], environ: Mapping[str, str], budget: _Budget,
               settings: probes.ProbeSettings) -> dict[str, Any]:
     def fill(value: Any) -> Any:
         return _substitute(value, variables, environ)
@@ -258,9 +268,9 @@ def _run_step(step: Step, variables: dict[str, Any], environ: Mapping[str, str],
     failures: list[str] = entry["failures"]
     try:
         if step.websocket:
-            answer = _exchange(step, fill, deadline, settings, entry)
+            answer = _exchange(step, fill, budget, settings, entry)
         else:
-            answer = _request(step, fill, deadline, settings, entry, failures)
+            answer = _request(step, fill, budget, settings, entry, failures)
         entry["latencyMs"] = round((time.monotonic() - started) * 1000)
         if step.max_ms is not None and entry["latencyMs"] > step.max_ms:
             failures.append(f"took {entry['latencyMs']} ms, limit {step.max_ms} ms")
@@ -278,7 +288,9 @@ def _run_step(step: Step, variables: dict[str, Any], environ: Mapping[str, str],
         failures.append(str(exc))
     if entry["latencyMs"] is None:
         entry["latencyMs"] = round((time.monotonic() - started) * 1000)
-    if failures:
+    if failures and failures[-1] == budget.spent:
+        entry["result"] = "failed: " + "; ".join(failures)  # its latency is the run's budget, not the step's
+    elif failures:
         entry["result"] = "failed: " + "; ".join(failures) + f" ({entry['latencyMs']} ms)"
     else:
         got = "the awaited message" if step.websocket else f"{entry['status']}"
@@ -286,16 +298,14 @@ def _run_step(step: Step, variables: dict[str, Any], environ: Mapping[str, str],
     return entry
 
 
-def _left(deadline: float, limit: float | None = None) -> float:
-    left = deadline - time.monotonic()
-    if limit is not None:
-        left = min(left, limit)
+def _left(budget: _Budget, limit: float | None = None) -> float:
+    left = budget.deadline - time.monotonic()
     if left <= 0:
-        raise _StepFailed("the journey ran out of time (--timeout)")
-    return left
+        raise _StepFailed(budget.spent)
+    return left if limit is None else min(left, limit)
 
 
-def _request(step: Step, fill: Callable[[Any], Any], deadline: float, settings: probes.ProbeSettings,
+def _request(step: Step, fill: Callable[[Any], Any], budget: _Budget, settings: probes.ProbeSettings,
              entry: dict[str, Any], failures: list[str]) -> Any:
     """Send the step's request; the JSON answer (None when it is not JSON)."""
     url = urllib.parse.urlsplit(str(fill(step.url)))
@@ -309,10 +319,10 @@ def _request(step: Step, fill: Callable[[Any], Any], deadline: float, settings: 
         headers["Content-Type"] = "application/json"
     headers.update({k: str(fill(v)) for k, v in step.headers})
     try:
-        sock: socket.socket = probes.open_connection(host, port, _left(deadline), settings)
+        sock: socket.socket = probes.open_connection(host, port, _left(budget), settings)
         if secure:
             try:
-                sock.settimeout(_left(deadline))
+                sock.settimeout(_left(budget))
                 sock = probes.client_context(settings).wrap_socket(sock, server_hostname=host)
             except BaseException:
                 sock.close()
@@ -320,14 +330,17 @@ def _request(step: Step, fill: Callable[[Any], Any], deadline: float, settings: 
         connection = (http.client.HTTPSConnection(host, port) if secure else http.client.HTTPConnection(host, port))
         connection.sock = sock  # connected to the resolve override; Host still names the URL's host
         try:
-            sock.settimeout(_left(deadline))
+            sock.settimeout(_left(budget))
             connection.request(step.method, path, body=body, headers=headers)
             response = connection.getresponse()
             raw = response.read(_MAX_BODY)
         finally:
             connection.close()
     except (OSError, http.client.HTTPException) as exc:
-        raise _StepFailed(probes.describe(exc, max(0.0, deadline - time.monotonic()))) from None
+        # Every socket wait is what was left of the run's --timeout: a timeout here is that budget gone.
+        if isinstance(exc, TimeoutError) or budget.deadline - time.monotonic() <= 0:
+            raise _StepFailed(budget.spent) from None
+        raise _StepFailed(probes.describe(exc, budget.deadline - time.monotonic())) from None
     entry["status"] = response.status
     wanted = step.status
     if (response.status not in wanted) if wanted else not 200 <= response.status < 300:
@@ -340,7 +353,7 @@ def _request(step: Step, fill: Callable[[Any], Any], deadline: float, settings: 
         return None
 
 
-def _exchange(step: Step, fill: Callable[[Any], Any], deadline: float, settings: probes.ProbeSettings,
+def _exchange(step: Step, fill: Callable[[Any], Any], budget: _Budget, settings: probes.ProbeSettings,
               entry: dict[str, Any]) -> Any:
     """Connect, send, and read messages until one matches `wait_for`: that message."""
     url = str(fill(step.url))
@@ -349,7 +362,8 @@ def _exchange(step: Step, fill: Callable[[Any], Any], deadline: float, settings:
     port = parts.port or (443 if secure else 80)
     assert step.wait_for is not None
     received = 0
-    limit = _left(deadline, step.within_s)
+    limit = _left(budget, step.within_s)
+    own_limit = limit == step.within_s  # else the run's --timeout ends first
     until = time.monotonic() + limit
     try:
         sock = probes.open_connection(host, port, limit, settings)
@@ -359,7 +373,7 @@ def _exchange(step: Step, fill: Callable[[Any], Any], deadline: float, settings:
                 ssl=probes.client_context(settings) if secure else None,
                 server_hostname=host if secure else None,
                 additional_headers={k: str(fill(v)) for k, v in step.headers},
-                open_timeout=_left(until), close_timeout=_CLOSE_TIMEOUT_S,
+                open_timeout=max(0.001, until - time.monotonic()), close_timeout=_CLOSE_TIMEOUT_S,
                 ping_interval=None, compression=None, user_agent_header=_USER_AGENT,
             ) as connection:
                 entry["status"] = 101
@@ -381,6 +395,8 @@ def _exchange(step: Step, fill: Callable[[Any], Any], deadline: float, settings:
         finally:
             sock.close()
     except TimeoutError:
+        if not own_limit:
+            raise _StepFailed(budget.spent) from None
         raise _StepFailed(f"no message matching {step.wait_for} within {limit:g} s "
                           f"({received} message{'' if received == 1 else 's'} received)") from None
     except ConnectionClosed:
@@ -390,14 +406,17 @@ def _exchange(step: Step, fill: Callable[[Any], Any], deadline: float, settings:
         entry["status"] = int(exc.response.status_code)
         raise _StepFailed(f"the WebSocket upgrade was refused: HTTP {exc.response.status_code}") from None
     except (OSError, WebSocketException, ssl.SSLError) as exc:
+        if not own_limit and until - time.monotonic() <= 0:
+            raise _StepFailed(budget.spent) from None
         raise _StepFailed(probes.describe(exc, limit)) from None
 
 
 def _search(expression: str, document: Any, label: str) -> Any:
+    # The rules' own dialect: `count > '5'` names the field instead of a TypeError.
     try:
-        return jmespath.search(expression, document)
-    except jmespath.exceptions.JMESPathError as exc:
-        raise _StepFailed(f"{label}: {expression} could not be evaluated: {str(exc).splitlines()[0]}") from None
+        return rules.query(expression, document)
+    except rules.ExpressionError as exc:
+        raise _StepFailed(f"{label}: {expression} could not be evaluated: {exc}") from None
 
 
 def _substitute(value: Any, variables: Mapping[str, Any], environ: Mapping[str, str]) -> Any:

@@ -387,12 +387,28 @@ class Criterion:
 
 
 @dataclasses.dataclass(frozen=True)
+class Phase:
+    """One row of the plan's Expected Resolution Timeline (4.1)."""
+
+    name: str  # "Infrastructure Validation"
+    short: str  # as the stakeholder message counts it: "validation"
+    hours: float
+    owner: str  # "Infrastructure Team"
+    done_when: str = ""  # "verdict": done once a run has a verdict; "fixed": once fix mode applied its steps
+
+
+@dataclasses.dataclass(frozen=True)
 class Escalation:
     environment: str = ""
     priority: tuple[tuple[str, str], ...] = ()  # (Overall name, priority label)
     labels: tuple[LabelRule, ...] = ()
     components: tuple[Component, ...] = ()
     criteria: tuple[Criterion, ...] = ()
+    business_impact: str = ""  # the issue update's "Business Impact" line (4.1), in the message's impact (4.3)
+    timeline: tuple[Phase, ...] = ()
+    justification: tuple[tuple[str, str], ...] = ()  # (label, text): the issue update's Business Justification
+    contacts: tuple[tuple[str, str], ...] = ()  # (role, who): the issue update's closing lines
+    recipients: tuple[str, ...] = ()  # who the stakeholder message is for (4.3)
 
 
 @dataclasses.dataclass(frozen=True)

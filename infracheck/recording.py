@@ -92,13 +92,22 @@ def recorded_selection(directory: Path) -> tuple[list[str], list[str]]:
     return include, exclude
 
 
-def check_project(directory: Path, project: str) -> None:
-    """A recording answers only for the project it was recorded from: say so once, not once per command."""
-    recorded = metadata(directory).get("project")
+def check_project(directory: Path, project: str, region: str | None = None) -> None:
+    """A recording answers only for the project (and region) it was recorded from: say so once, not once per command."""
+    meta = metadata(directory)
+    recorded = meta.get("project")
     if isinstance(recorded, str) and recorded != project:
         raise RecordingError(
             f"'{directory}' is a recording of project {recorded}, so it has nothing for project {project}; "
             f"replay it without --project, or record {project}"
+        )
+    # Its regional commands carry its region in their argv: another region's would find only
+    # the global ones (a mixed verdict of one region's load balancer and nothing else).
+    recorded = meta.get("region")
+    if region is not None and isinstance(recorded, str) and recorded != region:
+        raise RecordingError(
+            f"'{directory}' is a recording of region {recorded}, so it has nothing for region {region}; "
+            f"replay it without --region, or record {region}"
         )
 
 

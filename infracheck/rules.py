@@ -69,30 +69,39 @@ class _Mistyped(Exception):
     `_judge` fill it in); `item` names the list element it was found in.
     """
 
-    def __init__(self, value: Any, expected: str, field: str = "", item: str = ""):
+    def __init__(self, value: Any, expected: str, field: str = "", item: str = "", problem: str = ""):
         super().__init__(expected)
         self.value, self.expected, self.field, self.item = value, expected, field, item
+        self.problem = problem  # what is wrong, when the type alone does not say (never the value)
 
     def describe(self, sensitive: bool) -> str:
         got = _kind_of(self.value) if sensitive else f"{_kind_of(self.value)} ({_preview(self.value)})"
         where = f"`{self.field}`" if self.field else "the value"
         item = f" in {self.item}" if self.item else ""
+        if self.problem:
+            return f"{where}{item} {self.problem}"
         return f"{where}{item} is {got}, expected {self.expected}"
 
 
 class _Functions(functions.Functions):
-    """Extra JMESPath functions; each returns null rather than raising on bad input."""
+    """Extra JMESPath functions; each returns null rather than raising on bad input (b64decode says why it cannot decode)."""
 
     @functions.signature({"types": ["string", "null"]})
     def _func_b64decode(self, value: str | None) -> str | None:
-        # Secret Manager payloads are base64; gcloud re-encodes them urlsafe.
+        # Secret Manager payloads are base64; gcloud re-encodes them urlsafe. A
+        # payload that does not decode to text cannot be judged: the rule says
+        # why (a could-not-check), never "does not match" or "whitespace".
         if value is None:
             return None
         try:
             raw = base64.urlsafe_b64decode(value.replace("+", "-").replace("/", "_") + "==")
-            return raw.decode("utf-8")
         except (binascii.Error, ValueError):
-            return None
+            raise _Mistyped(value, "base64", problem="is not valid base64") from None
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Mistyped(value, "base64 of UTF-8 text",
+                            problem="decodes to bytes that are not UTF-8 text (binary data)") from None
 
     @functions.signature({"types": ["string", "null"]})
     def _func_basename(self, value: str | None) -> str | None:
@@ -217,7 +226,12 @@ class _Interpreter(visitor.TreeInterpreter):
         if _is_number(left) and _is_number(right) or isinstance(left, str) and isinstance(right, str):
             return self.COMPARATOR_FUNC[node["value"]](left, right)
         bad = 1 if _is_number(left) else 0  # ordering is for numbers: the side that is not one
-        raise _Mistyped((left, right)[bad], "a number", _field(node["children"][bad], value))
+        sides, values = node["children"], (left, right)
+        if sides[bad]["type"] == "literal" and sides[1 - bad]["type"] != "literal":
+            # `count > '5'`: the field is what the reader knows, the literal is what is off.
+            raise _Mistyped(values[1 - bad], f"{_kind_of(values[bad])} to compare with {_preview(values[bad])}",
+                            _field(sides[1 - bad], value))
+        raise _Mistyped(values[bad], "a number", _field(sides[bad], value))
 
     def visit_function_expression(self, node: Any, value: Any) -> Any:
         args = [self.visit(child, value) for child in node["children"]]
@@ -355,6 +369,32 @@ _TYPE_WORDS = {
 def search(expression: str, document: Any) -> Any:
     """Evaluate; a value of the wrong type raises _Mistyped naming its field."""
     return _Interpreter(_OPTIONS).visit(_parsed(expression), document)
+
+
+class ExpressionError(ValueError):
+    """An expression that cannot be evaluated over a document: one line, naming the field when a type is off."""
+
+
+def compile_problem(expression: str) -> str | None:
+    """None when the expression compiles, else JMESPath's one-line reason."""
+    try:
+        _parsed(expression)
+    except jmespath.exceptions.JMESPathError as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
+def query(expression: str, document: Any) -> Any:
+    """search() for a caller outside the rules (the journey's assertions): every failure is an ExpressionError.
+
+    Values are not quoted (the document may be an answer holding a token): the field and its type are.
+    """
+    try:
+        return search(expression, document)
+    except _Mistyped as exc:
+        raise ExpressionError(exc.describe(sensitive=True)) from None
+    except jmespath.exceptions.JMESPathError as exc:
+        raise ExpressionError(str(exc).splitlines()[0]) from None
 
 
 def lookup(expression: str, document: Any) -> Any:
@@ -679,7 +719,8 @@ def _judge(check: Check, rule: Rule, document: Any, now: dt.datetime,
         return _error(check, CommandError(ErrorKind.INVALID_JSON, message), rule.id)
     shown = None if check.sensitive else _reportable(actual)
     expected = rule.expected or _describe_expected(rule)
-    message = _fill(rule.title if ok and rule.title else rule.message, shown, rule, expected)
+    said = _date_of(shown) if rule.op in _NEEDS_NOW else shown
+    message = _fill(rule.title if ok and rule.title else rule.message, said, rule, expected)
     return Finding(
         check=check.id,
         rule=rule.id,
@@ -808,6 +849,16 @@ def _preview(value: Any) -> str:
 
 def _clip(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _date_of(value: Any) -> Any:
+    """A time a message states as its day, as written ("expires 2026-11-20"); `actual` keeps the instant."""
+    if isinstance(value, str):
+        try:
+            return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).date().isoformat()
+        except ValueError:
+            pass
+    return value
 
 
 def _fill(template: str, actual: Any, rule: Rule, expected: str) -> str:

@@ -220,6 +220,9 @@ def test_cli_a_partial_fix_shows_what_is_new_and_what_is_still_broken(capsys, ou
                  id="other-schema"),
     pytest.param('{"schema": "infracheck/report/v1", "project": "netra-prod", "findings": []}',
                  "is a report on project \"netra-prod\", this run is on 'netra-staging'", id="other-project"),
+    # Another region's connector and services are other resources (issue 17).
+    pytest.param(report_json(region="europe-west1"),
+                 "is a report on region \"europe-west1\", this run is on 'us-central1'", id="other-region"),
 ])
 def test_cli_bad_baseline_is_one_line_and_exit_3_before_anything_runs(capsys, tmp_path, content, message):
     path = tmp_path / "old.json"

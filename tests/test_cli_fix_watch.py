@@ -159,3 +159,21 @@ def test_every_watch_cycle_names_the_root_causes_of_what_it_merged(capsys):
     for c in cycles:
         ready = [f for f in c["findings"] if f["rule"] == "cloudrun.ready"]
         assert ready and all(f["caused_by"] == [{"rule": "vpc.state", "resource": "staging-connector"}] for f in ready)
+
+
+RECREATE = ("gcloud compute networks vpc-access connectors delete staging-connector --region=us-central1 "
+            "--project=netra-staging, then gcloud compute networks vpc-access connectors create staging-connector "
+            "--region=us-central1 --network=staging-vpc --range=10.1.0.0/28 --min-instances=2 --max-instances=10 "
+            "--project=netra-staging")
+
+
+@pytest.mark.parametrize("rule", ["vpc.state", "vpc.network", "vpc.ip-range"])
+def test_a_connector_to_recreate_gets_the_whole_delete_and_create_by_hand(capsys, rule):
+    """ERROR, another network, another range: the plan names both commands with the profile's values (issue 17)."""
+    code, report = _json(capsys, "diagnose", "--replay", str(FIXTURES / "vpc-broken"), "--include", "vpc*",
+                         "--fix-mode", "--format", "json")
+    assert code == 2
+    [step] = [s for s in report["fixes"] if s["fixes"][0]["rule"] == rule]
+    assert step["kind"] == "manual"  # recreating stops its traffic: a person decides when
+    assert RECREATE in step["instruction"]
+    assert "recreate it: gcloud compute networks vpc-access connectors describe" not in step["instruction"]

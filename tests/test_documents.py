@@ -97,7 +97,7 @@ def test_an_expiry_that_is_not_a_date_is_not_judged_as_expiring(tmp_path):
     code, report = _run(tmp_path, documents={CERTS: certs})
     assert (code, report["status"]) == (3, "UNKNOWN")
     found = _not_passed(report)
-    assert [(r, s) for r, s, _ in found] == [("loadbalancer.cert-expiry", "error")] * 2
+    assert [(r, s) for r, s, _ in found] == [("loadbalancer.cert-expired", "error")] * 2
     assert all('"not-a-date"' in m and "expected an RFC 3339 time" in m for _, _, m in found)
     assert not any("less than" in m for _, _, m in found)
 
@@ -120,3 +120,23 @@ def test_the_text_report_prints_every_area(tmp_path):
     for title in ("VPC Connector", "Cloud SQL", "Secret Manager", "Cloud Run", "Load Balancer", "Network"):
         assert title in out
     assert "Overall Status: UNKNOWN" in out
+
+
+SMTP = "gcloud_secrets_versions_access_latest_--secret=smtp-password"
+
+
+@pytest.mark.parametrize("data, reason", [
+    ("not base64!", "`payload.data` is not valid base64"),
+    ("P_8-", "`payload.data` decodes to bytes that are not UTF-8 text (binary data)"),  # bytes 3f ff 3e
+])
+def test_a_payload_that_is_not_text_is_a_could_not_check_with_the_reason(tmp_path, data, reason):
+    """Not "starts or ends with whitespace", not "is empty": the value could not be read (issue 17)."""
+    secret = _recorded(SMTP)
+    secret["payload"]["data"] = data
+    code, report = _run(tmp_path, documents={SMTP: secret})
+    assert (code, report["status"]) == (3, "UNKNOWN")
+    found = [f for f in report["findings"] if f["resource"] == "smtp-password" and f["status"] != "pass"]
+    assert {(f["rule"], f["status"]) for f in found} == {("secrets.non-empty", "error"), ("secrets.whitespace", "error")}
+    assert all(reason in f["message"] for f in found)
+    assert not any("whitespace (" in f["message"] or "is empty" in f["message"] for f in found)
+    assert data not in json.dumps(report)

@@ -56,6 +56,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif self.path == "/slow":
             time.sleep(0.05)
             self._answer(200, {"status": "ok"})
+        elif self.path == "/hang":
+            time.sleep(3)  # longer than the tests' 1 s journey budget
+            self._answer(200, {"status": "late"})
+        elif self.path == "/count":
+            self._answer(200, {"count": 7})
         elif self.path == "/html":
             self._send(200, b"<html>hi</html>", "text/html")
         else:
@@ -216,8 +221,31 @@ def test_the_journey_is_bounded_by_its_timeout(base):
     started = time.monotonic()
     steps = steps_of(run(golden_path(base, **{"ai-response": {"url": f"{base['ws']}/silent", "within_s": 30}}),
                          timeout=2))
-    assert "within" in steps["ai-response"]["failures"][0]
+    # The run's budget ended before the step's own 30 s: it says so, not "within 30 s" (issue 17).
+    assert steps["ai-response"]["failures"] == ["ran out of the run's --timeout (2 s)"]
+    assert steps["ai-response"]["result"] == "failed: ran out of the run's --timeout (2 s)"
     assert time.monotonic() - started < 10  # 2 s budget; generous for a loaded machine
+
+
+def test_an_http_step_that_outlives_the_runs_timeout_says_so(base):
+    """Not "timed out after 0 s (20099 ms)": the step ran out of the run's --timeout (issue 17)."""
+    steps = steps_of(run([{"name": "slow", "url": f"{base['http']}/hang"}, {"name": "next", "url": f"{base['http']}/count"}],
+                         {}, timeout=1))
+    assert steps["slow"]["failures"] == ["ran out of the run's --timeout (1 s)"]
+    assert steps["slow"]["result"] == "failed: ran out of the run's --timeout (1 s)"
+    assert steps["next"]["result"] == "not run: step 'slow' failed" and steps["next"]["blockedBy"] == "slow"
+
+
+@pytest.mark.parametrize("expression, failure", [
+    ("count > '5'", "enough: count > '5' could not be evaluated: `count` is a number, expected a string to "
+                    "compare with \"5\""),
+    ("length(count) > `0`", "enough: length(count) > `0` could not be evaluated: `count` is a number, expected "
+                            "a string or a list or an object"),
+])
+def test_an_assertion_of_the_wrong_type_is_a_failure_naming_the_field(base, expression, failure):
+    """The rules' typed dialect: not "internal error: TypeError" (issue 17)."""
+    raw = [{"name": "counted", "url": f"{base['http']}/count", "expect": {"enough": expression}}]
+    assert steps_of(run(raw, {}))["counted"]["failures"] == [failure]
 
 
 @pytest.mark.parametrize("raw,message", [
@@ -348,3 +376,21 @@ def test_list_names_the_journey_area_even_without_steps(capsys, cli_env):
     out = capsys.readouterr().out
     assert "[journey] Checking Golden Path Journey...\n  (nothing to check with this profile" in out
     assert "[logs] Checking Application Logs...\n  logs.entries\n" in out
+
+
+def test_steps_not_run_are_consequences_of_the_failed_step(base, tmp_path, capsys, cli_env, monkeypatch):
+    """One root cause (login), not three; the checklist counts the others as not run (issue 17)."""
+    from infracheck.cli import main
+
+    monkeypatch.setenv("E2E_PASSWORD", f"wrong-{CANARY}")
+    profile = _profile(tmp_path, golden_path(base))
+    assert main(["diagnose", "--profile", str(profile), "--include", "journey.*", "--format", "json"]) == 2
+    findings = [f for f in json.loads(capsys.readouterr().out)["findings"] if f["area"] == "journey"]
+    assert [(f["resource"], f["caused_by"]) for f in findings] == [
+        ("login", []),
+        ("chat", [{"rule": "journey.step-passed", "resource": "login"}]),
+        ("ai-response", [{"rule": "journey.step-passed", "resource": "login"}])]
+    assert main(["diagnose", "--profile", str(profile), "--include", "journey.*", "--format", "markdown"]) == 2
+    out = capsys.readouterr().out
+    assert "- [ ] Golden Path user flow functional (login → AI response) - 1 failed, 2 not run of 3: " in out
+    assert "- [ ] WebSocket events firing correctly for real-time updates - 1 not run of 1: " in out

@@ -81,6 +81,16 @@ def test_a_replay_uses_the_recorded_selection_and_says_so(fake, capsys, tmp_path
     assert code == 3 and "no recording" in out and "recording's selection" not in err  # an explicit choice wins
 
 
+def test_a_recording_of_another_region_is_refused_like_another_project(capsys):
+    """Not a mixed verdict of the recording's global resources and nothing regional (issue 17)."""
+    code, out, err = run(capsys, "diagnose", "--replay", str(ROOT / "fixtures" / "healthy"),
+                         "--region", "europe-west1", "--format", "json")
+    assert code == 3 and out == ""
+    errors = [line for line in err.splitlines() if line.startswith("infracheck: error:")]
+    assert errors == [f"infracheck: error: '{ROOT / 'fixtures' / 'healthy'}' is a recording of region us-central1, "
+                      "so it has nothing for region europe-west1; replay it without --region, or record europe-west1"]
+
+
 def test_a_recording_of_another_project_is_said_once(capsys):
     code, out, err = run(capsys, "diagnose", "--replay", str(ROOT / "fixtures" / "healthy"),
                          "--project", "netra-production")

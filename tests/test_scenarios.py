@@ -146,9 +146,13 @@ SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
     # Another team's load balancer and health check, an orphan proxy, an unattached
     # certificate and a same-named stack in europe-west1: none is on the chain.
     "lb-neighbours": ("HEALTHY", 0, set()),
-    "lb-neighbours-expired": ("WARNING", 1, {
-        ("loadbalancer.cert-expiry", WEB, FAIL),      # the proxy's own, expired; a valid one lies unattached
+    # Clients refuse an expired certificate: critical, never only a warning (issue 17).
+    "lb-neighbours-expired": ("CRITICAL", 2, {
+        ("loadbalancer.cert-expired", WEB, FAIL),     # the proxy's own, expired; a valid one lies unattached
         ("loadbalancer.cert-provisioning", API, FAIL),  # the API proxy's new certificate, created 10 min before
+    }),
+    "lb-cert-expiring": ("WARNING", 1, {
+        ("loadbalancer.cert-expiry", WEB, FAIL),      # 13 days left: still served, renew it
     }),
     "network-down": ("CRITICAL", 2, {
         ("network.dns-resolves", WEB, FAIL),
@@ -238,6 +242,19 @@ def test_scenario_gives_exactly_its_findings(capsys, name):
     assert not report["incomplete"]
 
 
+@pytest.mark.parametrize("name, status, message", [
+    ("lb-cert-expiring", "warning",
+     "Certificate for staging.netrasystems.ai expires 2026-12-10, less than 30 days ahead"),
+    ("lb-neighbours-expired", "critical", "Certificate for staging.netrasystems.ai expired on 2026-11-20"),
+])
+def test_a_certificate_near_its_expiry_warns_and_an_expired_one_is_critical(capsys, name, status, message):
+    """Clients refuse an expired certificate: never "expires ..., less than 30 days ahead" (issue 17)."""
+    _, report = _replay(capsys, name)
+    [finding] = [f for f in report["findings"] if f["rule"].startswith("loadbalancer.cert-expir")
+                 and f["status"] == "fail"]
+    assert (finding["severity"], finding["message"]) == (status, message)
+
+
 def test_every_recorded_scenario_is_in_the_table():
     recorded = {p.name for p in (FIXTURES / "api").iterdir() if (p / "scenario.toml").is_file()}
     assert recorded == set(SCENARIOS)
@@ -268,7 +285,7 @@ NEIGHBOURS = {
     # The same-named regional stack in europe-west1, if the profile named it:
     "lb_scope=regions/europe-west1": {
         ("loadbalancer.default-service", LB, "no default service"),
-        ("loadbalancer.cert-expiry", WEB, "2026-10-01"),
+        ("loadbalancer.cert-expired", WEB, "expired on 2026-10-01"),
         ("loadbalancer.certificate.exists", API, "covers api-staging"),
         ("loadbalancer.backend-exists", LB, "staging-gone-backend"),
         ("loadbalancer.hc-threshold", "health checks", "staging-worker-hc"),

@@ -16,7 +16,7 @@ import shlex
 from collections.abc import Iterable
 
 from infracheck import __version__, causes, escalation, verdict
-from infracheck.model import Changes, Finding, Mute, Overall, Report, Severity, Status
+from infracheck.model import Changes, Escalation, Finding, Mute, Overall, Report, Severity, Status
 
 MARKER = "<!-- infracheck:issue-update project={project} -->"
 
@@ -76,11 +76,15 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     hidden = verdict.muted(c)  # in the heading: a mute must never turn an outage green unnoticed
     out = [MARKER.format(project=report.project),
            f"## {heading}{issue}{env}: {report.status.name}" + (f", {hidden}" if hidden else ""), ""]
+    esc = report.escalation or Escalation()
+    # The plan's business context is for a run that has something to escalate.
+    escalated = report.status is not Overall.HEALTHY
 
     out += [
         # A trailing backslash is CommonMark's hard line break: one line each, as the plan shows them.
         f"**Status:** {_STATUS_LINE[report.status]}\\",
         f"**Priority:** {prio + ' ' if prio else ''}{report.status.name}\\",
+        *([f"**Business Impact:** {escape(esc.business_impact)}\\"] if escalated and esc.business_impact else []),
         f"**Verdict:** {c['critical']} critical, {c['warning']} warning, {c['error']} could not check, "
         + (f"{c['muted']} muted, " if c.get("muted") else "") + f"{c['passed']} passed\\",
         f"**Checked:** project {code(report.project)}, region {code(report.region)}, "
@@ -111,11 +115,19 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     for number, st in enumerate(states, 1):
         out += _action_item(number, st, report)
 
+    if escalated and esc.timeline:
+        out += ["", "### Expected Resolution Timeline", ""]
+        out += _timeline(report)
+
     out += ["", "### Validation Criteria (plan 5.3)", ""]
     out += _criteria(report)
 
     out += ["", "### Next Steps", ""]
     out += [f"{i}. {escape(a)}" for i, a in enumerate(verdict.next_actions(report.findings, report.incomplete), 1)]
+
+    if escalated and esc.justification:
+        out += ["", "### Business Justification", ""]
+        out += [f"- **{escape(name)}:** {escape(text)}" for name, text in esc.justification]
 
     out += ["", "### Commands infracheck ran", ""]
     out += _commands(report)
@@ -123,10 +135,30 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     rerun = ["infracheck", "diagnose", f"--project={report.project}", f"--region={report.region}"]
     if report.issue:
         rerun += ["--issue", report.issue]
-    out += ["", "---", "",
-            f"_Written by infracheck {__version__} from this run's findings; to refresh: "
+    out += ["", "---", ""]
+    if escalated and esc.contacts:
+        out += [f"**{escape(name)}:** {escape(text)}\\" for name, text in esc.contacts]
+        out[-1] = out[-1].removesuffix("\\")
+        out.append("")
+    out += [f"_Written by infracheck {__version__} from this run's findings; to refresh: "
             f"{code(command_line(tuple(rerun + ['--format', 'markdown'])))}_"]
     return "\n".join(out) + "\n"
+
+
+def _timeline(report: Report) -> list[str]:
+    """The plan's phases with what this run has done of them (escalation.timeline)."""
+    states = escalation.timeline(report)
+    lines = ["| Phase | Duration | Responsibility | Status |", "|---|---|---|---|"]
+    for st in states:
+        status = f"done ({escape(st.why)})" if st.done else "ahead"
+        lines.append(f"| {escape(st.phase.name)} | {escalation.hours(st.phase.hours)} | {escape(st.phase.owner)} "
+                     f"| {status} |")
+    owners = list(dict.fromkeys(st.phase.owner for st in states))
+    total = escalation.hours(sum(st.phase.hours for st in states))
+    left = escalation.hours(sum(st.phase.hours for st in states if not st.done))
+    lines.append(f"| **Total** | **{total}** | **{escape(owners[0]) if len(owners) == 1 else 'Joint effort'}** "
+                 f"| **{left} left** |")
+    return lines
 
 
 def _root_causes(report: Report) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 
 from infracheck import causes, escalation, verdict
-from infracheck.model import Finding, Overall, Report, Severity, Status
+from infracheck.model import Escalation, Finding, Overall, Report, Severity, Status
 
 MAX_LINES = 40
 _LIST = 5  # items per list before "... and N more"
@@ -31,14 +31,20 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     where = f"{env} environment" if env else f"project {report.project}"
     subject = " ".join(p for p in (prio, "Infrastructure", _word(report.status), "-", issue + where) if p)
     hidden = verdict.muted(c)  # in the subject: a mute must never turn an outage green unnoticed
-    lines = [f"Subject: {subject} ({report.status.name}{', ' + hidden if hidden else ''})", "",
-             _HEADLINE[report.status].format(prio=prio or report.status.name), ""]
+    esc = report.escalation or Escalation()
+    escalated = report.status is not Overall.HEALTHY
+    lines = [f"Subject: {subject} ({report.status.name}{', ' + hidden if hidden else ''})"]
+    if esc.recipients:
+        lines.append(f"To: {', '.join(esc.recipients)}")
+    lines += ["", _HEADLINE[report.status].format(prio=prio or report.status.name), ""]
 
     states = escalation.components(report)
     broken = [st.component.name for st in states if st.state in ("CRITICAL", "WARNING", "COULD NOT CHECK")]
     lines.append("IMPACT:")
     lines.append(f"- Overall status {report.status.name}: {c['critical']} critical failure(s), "
                  f"{c['warning']} warning(s), {c['error']} check(s) could not run")
+    if escalated and esc.business_impact:
+        lines.append(f"- Business impact: {_one_line(esc.business_impact)}")
     if broken:
         lines.append(f"- Affected: {', '.join(broken)}")
     if c.get("muted"):
@@ -70,6 +76,10 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
         lines += _bullets([_action(f) for f in actions], "{n}. ")
     else:
         lines += [f"- {a}" for a in verdict.next_actions(report.findings, report.incomplete)]
+
+    resolution = escalation.expected_resolution(report) if escalated else ""
+    if resolution:
+        lines += ["", f"EXPECTED RESOLUTION: {resolution}"]
 
     ran = sum(1 for f in report.findings if f.status is not Status.SKIP)
     checked = ", ".join(st.component.name for st in states if st.checked)

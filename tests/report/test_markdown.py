@@ -76,8 +76,8 @@ def test_structure_of_the_plans_update():
     tokens = parse(text)
     assert headings(tokens, 2) == ["🚨 P0 INFRASTRUCTURE ESCALATION - Issue #1278 - staging: CRITICAL"]
     assert headings(tokens, 3) == [
-        "Root Cause Analysis", "Components", "Infrastructure Team Action Items", "Validation Criteria (plan 5.3)",
-        "Next Steps", "Commands infracheck ran",
+        "Root Cause Analysis", "Components", "Infrastructure Team Action Items", "Expected Resolution Timeline",
+        "Validation Criteria (plan 5.3)", "Next Steps", "Business Justification", "Commands infracheck ran",
     ]
     assert headings(tokens, 4) == [
         "1. VPC Connector staging-connector", "2. Cloud SQL Instance netra-staging-db", "3. Secret Manager Secrets",
@@ -96,8 +96,11 @@ def test_hidden_marker_names_project_and_tool_and_renders_nothing():
 
 
 def test_components_table():
-    (table,) = tables(parse(markdown.render(OUTAGE)))
+    table, timeline = tables(parse(markdown.render(OUTAGE)))
     assert table[0] == ["Component", "Status", "Problems", "Checked"]
+    # The plan's Expected Resolution Timeline (4.1) is a real table too, its total last.
+    assert timeline[0] == ["Phase", "Duration", "Responsibility", "Status"]
+    assert timeline[-1] == ["Total", "5 hours", "Joint effort", "4 hours left"]
     rows = {r[0]: r[1:] for r in table[1:]}
     assert rows["VPC Connector"] == ["🔴 CRITICAL", "2", "2"]
     assert rows["Cloud SQL Instance"] == ["🔴 CRITICAL", "1", "1"]
