@@ -43,7 +43,7 @@ def test_check_refuses_before_the_run(tmp_path):
 def test_write_replaces_whole_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "r.txt"
     target.write_text("old report that is much longer than the new one\n" * 50)
-    outputs.write_all([Output("nagios", target)], report(finding("vpc.state", *CRIT)))
+    outputs.write_all([Output("nagios", target)], report(finding("vpc.state", *CRIT)), str)
     assert target.read_text().startswith("INFRACHECK CRITICAL - 1 critical")
     assert [p.name for p in tmp_path.iterdir()] == ["r.txt"]
     assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
