@@ -198,7 +198,7 @@ class Scrubbed:
 def guard(scrub: Callable[[str], str]) -> Iterator[None]:
     """While inside, whatever infracheck prints on stdout and stderr goes through `scrub` (a run's secret values)."""
     real = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = Scrubbed(real[0], scrub), Scrubbed(real[1], scrub)  # type: ignore[assignment]
+    sys.stdout, sys.stderr = Scrubbed(real[0], scrub), Scrubbed(real[1], scrub)
     try:
         yield
     finally:

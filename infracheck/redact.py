@@ -59,6 +59,9 @@ def scrub(text: str, values: Iterable[str]) -> str:
 MIN_SCRUBBED = 4
 # Where a report cut text short (a log line, gcloud's message), as the formats write the ellipsis.
 _CUT = re.compile(r"…|\.\.\.|\\u2026|&#8230;|&#x2026;")
+# What a value begins with that says only its kind (and is printed on purpose:
+# "an Anthropic key (sk-ant-...)"): a cut beginning must show more than this.
+_PUBLIC_HEAD = re.compile(r"[a-z][a-z0-9+.-]*://|sk-ant-|sk-proj-|sk-|GOCSPX-")
 _PAYLOAD_DATA = re.compile(r"""["']?data["']?\s*[:=]\s*["']([A-Za-z0-9+/_-]{4,}={0,2})["']""")
 
 
@@ -137,7 +140,8 @@ def _written(value: str) -> str:
             written = {json.dumps(char)[1:-1], f"&#{ord(char)};", f"&#x{ord(char):x};", f"%{ord(char):02X}"}
             parts.append("(?:\\s+|" + "|".join(re.escape(w) for w in sorted(written)) + ")")
             continue
-        written = {char, json.dumps(char)[1:-1], json.dumps(char, ensure_ascii=False)[1:-1],
+        # \u0026: JSON encoders other than Python's escape & < > too.
+        written = {char, json.dumps(char)[1:-1], json.dumps(char, ensure_ascii=False)[1:-1], f"\\u{ord(char):04x}",
                    html.escape(char), f"&#{ord(char)};", f"&#x{ord(char):x};", f"&#x{ord(char):X};"}
         if char in string.punctuation:
             written |= {"\\" + char, f"%{ord(char):02X}", f"%{ord(char):02x}"}
@@ -152,7 +156,9 @@ def _cut_values(text: str, forms: Iterable[str]) -> str:
     for cut in reversed(list(_CUT.finditer(text))):
         end = cut.start()
         for form in forms:
-            longest = next((k for k in range(min(len(form), end), MIN_SCRUBBED - 1, -1)
+            head = _PUBLIC_HEAD.match(form)
+            shortest = (head.end() if head else 0) + MIN_SCRUBBED
+            longest = next((k for k in range(min(len(form), end), shortest - 1, -1)
                             if text[end - k:end] == form[:k]), 0)
             if longest:
                 text = text[:end - longest] + "[redacted]" + text[end:]

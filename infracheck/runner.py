@@ -291,6 +291,8 @@ def run(
     """
     users = plan.users
     sensitive = plan.sensitive
+    # Nothing is shown before every secret is read: a streamed area could quote a value not yet known.
+    unread = set(sensitive & users.keys()) if secrets is not None else set()
     waiting = {index: set(check.sources) for index, check in enumerate(plan.checks)}
     finished: dict[tuple[str, ...], Outcome] = {}
     results: dict[int, list[Finding]] = {}
@@ -302,6 +304,7 @@ def run(
         for outcome in collect(users, source, jobs):
             if secrets is not None and outcome.argv in sensitive:
                 secrets.read(outcome.document, outcome.stderr)
+                unread.discard(outcome.argv)
             if on_outcome is not None:
                 on_outcome(outcome)
             finished[outcome.argv] = outcome
@@ -314,7 +317,7 @@ def run(
                     check, finished[check.argv], plan.skipped[index], finished, now=now
                 )
                 remaining[check.area] -= 1
-            if on_judged is not None:
+            if on_judged is not None and not unread:
                 on_judged(results, remaining)
     except KeyboardInterrupt:
         stop()

@@ -217,3 +217,18 @@ def test_a_value_read_in_this_run_never_reaches_a_recording_or_the_terminal(fake
     assert main(["diagnose", "--replay", str(folder), "--include", "secrets.*,logs.*", "--format", "text"]) == 2
     replayed, _ = capsys.readouterr()
     assert "login as mailer with password [redacted] refused" in replayed
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_every_watch_cycle_is_scrubbed_of_the_values_read(leaky_replay, tmp_path, capsys, fmt):
+    report = tmp_path / "last.md"
+    code = main(["watch", "--replay", str(leaky_replay), "--include", "secrets.*,logs.*", "--format", fmt,
+                 "--interval", "0.2", "--max-wait", "1", "--output", f"markdown={report}"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "login as mailer with password [redacted] refused" in out
+    if fmt == "json":
+        assert len(out.splitlines()) >= 2  # several cycles, each scrubbed
+    for name, text in {"stdout": out, "stderr": err, "markdown": report.read_text()}.items():
+        for form in leaked_forms():
+            assert form not in text, (name, form)
