@@ -112,13 +112,16 @@ class Secrets:
             if forms <= set(self._forms):
                 return
             self._forms = tuple(sorted(set(self._forms) | forms, key=len, reverse=True))
-            self._pattern = re.compile("|".join(_written(f) for f in self._forms))
+            self._pattern = None  # compiled on the next scrub: once for all the secrets a run reads together
 
     def scrub(self, text: str) -> str:
         """`text` with every value read in this run, however a format escaped it, replaced by '[redacted]'."""
-        pattern, forms = self._pattern, self._forms
-        if pattern is None:
-            return text
+        with self._lock:
+            forms, pattern = self._forms, self._pattern
+            if not forms:
+                return text
+            if pattern is None:
+                pattern = self._pattern = re.compile("|".join(_written(f) for f in forms))
         text = pattern.sub("[redacted]", text)
         return _cut_values(text, forms) if _CUT.search(text) else text
 
