@@ -26,7 +26,7 @@ from infracheck.exitcodes import ExitStatus
 from infracheck.report import FORMATTERS, MACHINE
 
 if TYPE_CHECKING:
-    from infracheck import fix, plan, runner
+    from infracheck import fix, plan, redact, runner
     from infracheck.catalog import Catalog
     from infracheck.model import Check, Cycle, Finding, Mute, Report
 
@@ -219,15 +219,18 @@ def watch_command(**options: Any) -> None:
     what is failing or could not be checked and print each change with its
     time. --format json prints one report per cycle, one per line (JSON Lines).
     """
+    from infracheck import console, redact
     from infracheck.model import CannotRun
 
+    secrets = redact.Secrets()  # every cycle's secret values, scrubbed from every cycle's output
     try:
-        sys.exit(_watch(options))
+        with console.guard(secrets.scrub):
+            sys.exit(_watch(options, secrets))
     except CannotRun as exc:
-        raise Failure(str(exc)) from None
+        raise Failure(secrets.scrub(str(exc))) from None
 
 
-def _watch(options: dict[str, Any]) -> int:
+def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
     from infracheck import causes, console, mutes, output, plan, recording, runner, verdict, watch
     from infracheck.exitcodes import ExitStatus
     from infracheck.model import CannotRun, Report
@@ -252,7 +255,7 @@ def _watch(options: dict[str, Any]) -> int:
     def diagnose(subset: Sequence[Check] | None) -> Report:
         narrowed = the_plan if subset is None else plan.subset(the_plan, [(c.id, c.resource) for c in subset])
         now = recording.clock(replay_dir)
-        result = runner.run(narrowed, source, options["jobs"], now)
+        result = runner.run(narrowed, source, options["jobs"], now, secrets=secrets)
         findings = causes.analyse([f for i in sorted(result.findings) for f in result.findings[i]])
         if subset is None:  # a full run also says which mutes expired or matched nothing
             findings = mutes.apply(findings + the_plan.skip_findings, accepted, now,
@@ -289,7 +292,7 @@ def _watch(options: dict[str, Any]) -> int:
         return ExitStatus.INTERRUPTED
     finally:
         runner.close(source)
-    output.write_all(files, last.report)  # the last cycle's state, in every format asked for
+    output.write_all(files, last.report, secrets.scrub)  # the last cycle's state, in every format asked for
     return ExitStatus.of(last.report.status)
 
 
@@ -354,21 +357,27 @@ def _warn(warnings: Sequence[str]) -> None:
 
 
 def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:
-    from infracheck import runner
+    from infracheck import console, redact, runner
     from infracheck.model import CannotRun
 
+    # The secret values this run reads (in memory only): whatever leaves the
+    # run (stdout, stderr, report files, the recording, an error) is scrubbed of them.
+    secrets = redact.Secrets()
     # gcloud loads in the warm engine while the catalog is read and the run planned.
     early = None if options.get("replay") else runner.warm_up(options["engine"], options["jobs"], options["timeout"])
     try:
-        return _stages(options, record_dir, early)
+        with console.guard(secrets.scrub):
+            return _stages(options, record_dir, early, secrets)
     except CannotRun as exc:
-        raise Failure(str(exc)) from None
+        raise Failure(secrets.scrub(str(exc))) from None
     finally:
         if early is not None:
             early.discard()  # not taken by the run: an error came first, or no gcloud command was planned
 
 
-def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Early | None) -> int:
+def _stages(
+    options: dict[str, Any], record_dir: Path | None, early: runner.Early | None, secrets: redact.Secrets
+) -> int:
     """load -> plan -> run (judging as it goes, shown on the console) -> report -> files -> exit code."""
     import dataclasses
 
@@ -425,7 +434,8 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
     screen.start(partial)
     try:
         result = runner.run(the_plan, source, options["jobs"], now, screen.outcome,
-                            lambda results, remaining: screen.judged(mutes.mute_all(results, live, expired), remaining))
+                            lambda results, remaining: screen.judged(mutes.mute_all(results, live, expired), remaining),
+                            secrets=secrets)
     finally:
         runner.close(source)
 
@@ -454,7 +464,7 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
                   quiet=live_fix and bool(options.get("yes")) and fmt in MACHINE)
     if live_fix and (options.get("yes") or _confirm(fix_plan, fmt)):  # type: ignore[arg-type]
         assert fix_plan is not None
-        report = _apply_fixes(report, fix_plan, the_plan, options, live)
+        report = _apply_fixes(report, fix_plan, the_plan, options, live, secrets)
         if fmt in MACHINE:
             sys.stdout.write(FORMATTERS[fmt](report, color=False, ascii_only=screen.ascii_only))
         else:
@@ -462,12 +472,12 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
 
             sys.stdout.write(text_report.fixes(report, color=screen.color, ascii_only=screen.ascii_only))
         sys.stdout.flush()
-    output.write_all(files, report)
+    output.write_all(files, report, secrets.scrub)
     if fmt == "github" and not result.incomplete:
-        output.append_step_summary(report, os.environ)
+        output.append_step_summary(report, os.environ, secrets.scrub)
     if record_dir is not None and not result.incomplete:
         written = recording.save(record_dir, report, the_plan.sensitive, recording.clock(),
-                                 (the_plan.include, the_plan.exclude))
+                                 (the_plan.include, the_plan.exclude), scrub=secrets.scrub)
         click.echo(f"infracheck: recorded {len(report.outcomes)} commands ({written} files) into {record_dir}",
                    err=True)
     if result.incomplete:
@@ -485,7 +495,8 @@ def _confirm(fix_plan: fix.FixPlan, fmt: str) -> bool:
 
 
 def _apply_fixes(
-    report: Report, fix_plan: fix.FixPlan, the_plan: plan.Plan, options: dict[str, Any], live: Sequence[Mute]
+    report: Report, fix_plan: fix.FixPlan, the_plan: plan.Plan, options: dict[str, Any], live: Sequence[Mute],
+    secrets: redact.Secrets,
 ) -> Report:
     """Apply the plan through gcloud, re-check what it touched (and what still failed), judge again."""
     import dataclasses
@@ -496,7 +507,7 @@ def _apply_fixes(
     timeout = options["fix_timeout"]
 
     def recheck(keys: Sequence[tuple[str, str]]) -> list[Finding]:
-        result = runner.run(plan.subset(the_plan, keys), source, options["jobs"], recording.clock())
+        result = runner.run(plan.subset(the_plan, keys), source, options["jobs"], recording.clock(), secrets=secrets)
         return [mutes.mute(f, live) for i in sorted(result.findings) for f in result.findings[i]]
 
     def progress(message: str) -> None:

@@ -8,12 +8,13 @@ line on stderr, only on a terminal.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
 from infracheck.model import Area, Finding, Outcome, Report
 from infracheck.report import FORMATTERS, MACHINE
@@ -167,7 +168,44 @@ def _discard(stream: TextIO) -> None:
     os.close(devnull)
 
 
-__all__ = ["Console", "Progress", "can_encode", "use_color"]
+class Scrubbed:
+    """A text stream that scrubs each chunk before it reaches the real one.
+
+    Every writer here writes whole pieces (an area, a report, a line of
+    progress, click's message with its newline), so a value is never split
+    across two writes. There is deliberately no `buffer`: click then writes
+    through this object instead of around it.
+    """
+
+    def __init__(self, stream: TextIO, scrub: Callable[[str], str]) -> None:
+        self._stream, self._scrub = stream, scrub
+
+    def write(self, text: str) -> int:
+        self._stream.write(self._scrub(text))
+        return len(text)
+
+    def writelines(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, fileno, encoding, errors...
+        if name == "buffer":
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def guard(scrub: Callable[[str], str]) -> Iterator[None]:
+    """While inside, whatever infracheck prints on stdout and stderr goes through `scrub` (a run's secret values)."""
+    real = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = Scrubbed(real[0], scrub), Scrubbed(real[1], scrub)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = real
+
+
+__all__ = ["Console", "Progress", "Scrubbed", "can_encode", "guard", "use_color"]
 
 
 def _text() -> ModuleType:

@@ -20,7 +20,7 @@ import dataclasses
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from infracheck.model import CannotRun, Report
@@ -78,10 +78,10 @@ def check(outputs: Iterable[Output], replay_dir: Path | None = None) -> None:
             raise CannotRun(f"--output {out.path}: not writable")
 
 
-def write_all(outputs: Iterable[Output], report: Report) -> None:
-    """Render each format once from this report (no colour) and replace each file whole."""
+def write_all(outputs: Iterable[Output], report: Report, scrub: Callable[[str], str]) -> None:
+    """Render each format once from this report (no colour), `scrub` it (a run's secrets), replace each file whole."""
     for out in outputs:
-        write(out.path, FORMATTERS[out.fmt](report, color=False, ascii_only=False))
+        write(out.path, scrub(FORMATTERS[out.fmt](report, color=False, ascii_only=False)))
 
 
 def write(path: Path, content: str) -> None:
@@ -167,14 +167,14 @@ def _umask() -> int:
     return mask
 
 
-def append_step_summary(report: Report, environ: Mapping[str, str]) -> None:
+def append_step_summary(report: Report, environ: Mapping[str, str], scrub: Callable[[str], str]) -> None:
     """GitHub Actions shows $GITHUB_STEP_SUMMARY on the run's page: append the issue update there."""
     target = environ.get("GITHUB_STEP_SUMMARY")
     if not target:
         return
     try:
         with open(target, "a", encoding="utf-8") as handle:
-            handle.write(FORMATTERS["markdown"](report) + "\n")
+            handle.write(scrub(FORMATTERS["markdown"](report)) + "\n")
     except OSError as exc:
         raise CannotRun(f"cannot append to GITHUB_STEP_SUMMARY {target}: {exc.strerror}") from None
 

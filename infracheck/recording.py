@@ -18,7 +18,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -174,10 +174,13 @@ def save(
     sensitive: Iterable[tuple[str, ...]],
     now: dt.datetime,
     selection: tuple[Sequence[str], Sequence[str]] = ((), ()),
+    *,
+    scrub: Callable[[str], str],
 ) -> int:
     """Record a finished run into a folder `prepare` accepted, replacing an earlier recording whole.
 
     The selection (--include/--exclude) is kept, so a replay judges what was recorded.
+    Every file's text goes through `scrub` (the run's secret values).
     """
     meta: dict[str, Any] = {"recorded_at": now.isoformat(timespec="seconds"), "infracheck": __version__,
                             "project": report.project, "region": report.region}
@@ -189,7 +192,7 @@ def save(
     try:
         if (directory / META).is_file():
             shutil.rmtree(directory)  # prepare() allowed it: an earlier recording, replaced whole
-        return record(directory, report.outcomes, set(sensitive), meta)
+        return record(directory, report.outcomes, set(sensitive), meta, scrub)
     except OSError as exc:
         raise RecordingError(f"cannot record into {directory}: {exc.strerror}") from None
 
@@ -199,8 +202,9 @@ def record(
     outcomes: Iterable[Outcome],
     sensitive: set[tuple[str, ...]],
     meta: dict[str, Any],
+    scrub: Callable[[str], str] = str,
 ) -> int:
-    """Write each outcome; secret payloads masked. Returns the number of files written."""
+    """Write each outcome; secret payloads masked, texts `scrub`bed. Returns the number of files written."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     written = 1
@@ -216,12 +220,16 @@ def record(
                 document = redact_log_entries(document)
             # gcloud's --format=json: two-space indent, keys sorted.
             text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+            if outcome.argv not in sensitive:
+                # A masked payload is already no value; when a value is its own mask (a
+                # recording of a recording replayed live), scrubbing it would break the replay.
+                text = scrub(text)
             stem.with_name(stem.name + ".json").write_text(text, encoding="utf-8")
             written += 1
         # A failure's stderr is what a replay classifies; a success's is kept
         # (compute's warnings) except for secrets, where nothing extra is kept.
         if outcome.error is not None or (outcome.stderr and outcome.argv not in sensitive):
-            stem.with_name(stem.name + ".stderr").write_text(outcome.stderr, encoding="utf-8")
+            stem.with_name(stem.name + ".stderr").write_text(scrub(outcome.stderr), encoding="utf-8")
             written += 1
         if outcome.exit_code not in (0, None):
             stem.with_name(stem.name + ".exit").write_text(f"{outcome.exit_code}\n")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from infracheck import gcloud, recording, rules
+from infracheck import gcloud, recording, redact, rules
 from infracheck.model import CannotRun, Check, CommandError, ErrorKind, Finding, Outcome
 from infracheck.plan import Plan
 
@@ -277,6 +277,7 @@ def run(
     now: dt.datetime,
     on_outcome: Callable[[Outcome], None] | None = None,
     on_judged: Callable[[Mapping[int, Sequence[Finding]], Mapping[str, int]], None] | None = None,
+    secrets: redact.Secrets | None = None,
 ) -> Result:
     """Run every planned source once; judge each check as soon as all its sources are in.
 
@@ -284,8 +285,14 @@ def run(
     findings so far and, per area, how many planned checks are still waiting
     (a streaming report prints an area once its count reaches 0). Ctrl-C stops
     the commands in flight and returns what finished, marked incomplete.
+    `secrets` learns every secret value a sensitive command returned (or its
+    failure echoed), before anything is judged or shown, so that the run's
+    output can be scrubbed of them.
     """
     users = plan.users
+    sensitive = plan.sensitive
+    # Nothing is shown before every secret is read: a streamed area could quote a value not yet known.
+    unread = set(sensitive & users.keys()) if secrets is not None else set()
     waiting = {index: set(check.sources) for index, check in enumerate(plan.checks)}
     finished: dict[tuple[str, ...], Outcome] = {}
     results: dict[int, list[Finding]] = {}
@@ -295,6 +302,9 @@ def run(
     incomplete = False
     try:
         for outcome in collect(users, source, jobs):
+            if secrets is not None and outcome.argv in sensitive:
+                secrets.read(outcome.document, outcome.stderr)
+                unread.discard(outcome.argv)
             if on_outcome is not None:
                 on_outcome(outcome)
             finished[outcome.argv] = outcome
@@ -307,7 +317,7 @@ def run(
                     check, finished[check.argv], plan.skipped[index], finished, now=now
                 )
                 remaining[check.area] -= 1
-            if on_judged is not None:
+            if on_judged is not None and not unread:
                 on_judged(results, remaining)
     except KeyboardInterrupt:
         stop()

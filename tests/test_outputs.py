@@ -43,7 +43,7 @@ def test_check_refuses_before_the_run(tmp_path):
 def test_write_replaces_whole_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "r.txt"
     target.write_text("old report that is much longer than the new one\n" * 50)
-    outputs.write_all([Output("nagios", target)], report(finding("vpc.state", *CRIT)))
+    outputs.write_all([Output("nagios", target)], report(finding("vpc.state", *CRIT)), str)
     assert target.read_text().startswith("INFRACHECK CRITICAL - 1 critical")
     assert [p.name for p in tmp_path.iterdir()] == ["r.txt"]
     assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
@@ -124,7 +124,7 @@ def test_a_fifo_is_written_in_place_and_stays_a_fifo(tmp_path):
     os.mkfifo(fifo)
     got: list[bytes] = []
     reader = _read_fifo(fifo, got)
-    outputs.write_all([Output("nagios", fifo)], NAGIOS_REPORT)
+    outputs.write_all([Output("nagios", fifo)], NAGIOS_REPORT, str)
     reader.join(timeout=10)
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # not replaced by a regular file
     assert got and got[0].decode().startswith("INFRACHECK CRITICAL - 1 critical")
@@ -138,7 +138,7 @@ def test_a_link_to_a_pipe_is_written_through_like_dev_stdout(tmp_path):
     link = tmp_path / "stdout"
     link.symlink_to(f"/proc/self/fd/{write_end}")
     try:
-        outputs.write_all([Output("nagios", link)], NAGIOS_REPORT)
+        outputs.write_all([Output("nagios", link)], NAGIOS_REPORT, str)
         os.close(write_end)
         written = os.read(read_end, 65536).decode()
     finally:
@@ -155,7 +155,7 @@ def test_a_link_to_this_processs_open_file_is_written_through_not_replaced(tmp_p
         handle.flush()
         link = tmp_path / "stdout"
         link.symlink_to(f"/proc/self/fd/{handle.fileno()}")
-        outputs.write_all([Output("nagios", link)], NAGIOS_REPORT)
+        outputs.write_all([Output("nagios", link)], NAGIOS_REPORT, str)
     assert link.is_symlink()
     content = log.read_text()
     assert content.startswith("the text report\nINFRACHECK CRITICAL - 1 critical")  # after, not over it
@@ -170,7 +170,7 @@ def test_as_root_a_device_node_is_written_in_place_and_stays_a_device(tmp_path):
         pytest.skip("this container may not make device nodes")
     link = tmp_path / "link-to-null"
     link.symlink_to(node)
-    outputs.write_all([Output("nagios", node), Output("json", link)], NAGIOS_REPORT)
+    outputs.write_all([Output("nagios", node), Output("json", link)], NAGIOS_REPORT, str)
     assert stat.S_ISCHR(os.lstat(node).st_mode) and os.major(os.lstat(node).st_rdev) == 1
     assert link.is_symlink() and os.readlink(link) == str(node)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link-to-null", "null"]
@@ -182,7 +182,7 @@ def test_a_link_planted_at_the_old_temporary_name_is_not_followed(tmp_path):
     planted = tmp_path / f".r.txt.{os.getpid()}.tmp"  # the name main used to write through
     planted.symlink_to(victim)
     target = tmp_path / "r.txt"
-    outputs.write_all([Output("nagios", target)], NAGIOS_REPORT)
+    outputs.write_all([Output("nagios", target)], NAGIOS_REPORT, str)
     assert victim.read_text() == "precious\n"
     assert not target.is_symlink() and target.read_text().startswith("INFRACHECK CRITICAL")
     assert planted.is_symlink()  # left alone
@@ -210,7 +210,7 @@ def test_the_temporary_is_created_exclusively_whatever_its_name(tmp_path, monkey
                for suffix in (".tmp", "")]
     for link in planted:
         link.symlink_to(victim)
-    outputs.write_all([Output("nagios", target)], NAGIOS_REPORT)
+    outputs.write_all([Output("nagios", target)], NAGIOS_REPORT, str)
     assert created, "the report is written through tempfile.mkstemp"
     assert "planted" not in Path(created[0]).name and Path(created[0]).parent == tmp_path
     assert victim.read_text() == "precious\n"

@@ -209,3 +209,29 @@ def test_a_diagnose_that_fails_before_running_leaves_no_engine(sdk_on_path, caps
     assert len(sdk_on_path) == 1  # it was started at once...
     time.sleep(0.2)
     assert not alive(sdk_on_path[0].pid)  # ...and stopped with the error
+
+
+def test_nothing_is_shown_before_every_secret_is_read_and_each_value_is_learnt():
+    import base64
+    import datetime as dt
+
+    from infracheck import catalog, plan, redact
+    from infracheck.model import Outcome
+
+    the_plan = plan.make(catalog.load(environ={}), include=["vpc", "secrets"])
+    value = "Tr0ub4dor&3-Mailer!"
+    secrets = redact.Secrets()
+    shown: list[int] = []  # how many secrets had been read each time the report could stream
+
+    def source(argv):
+        if argv in the_plan.sensitive:
+            time.sleep(0.05)  # the secrets come in last: the VPC area is judged long before
+            data = base64.b64encode(value.encode()).decode()
+            return Outcome(argv, 0, 0.0, document={"name": "projects/1/secrets/s/versions/1", "payload": {"data": data}})
+        return Outcome(argv, 0, 0.0, document={})
+
+    runner.run(the_plan, source, 4, dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc),
+               on_judged=lambda found, remaining: shown.append(sum(f.area == "secrets" for i in found for f in found[i])),
+               secrets=secrets)
+    assert shown and secrets.scrub(f"pw {value}") == "pw [redacted]"
+    assert all(count >= len(the_plan.sensitive) for count in shown)  # no snapshot before the last secret

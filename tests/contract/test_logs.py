@@ -63,3 +63,21 @@ def test_logs_read_through_real_gcloud_reports_entries_without_secrets(api, gclo
                         env=environment(api, gcloud_config))
     assert replay.code == 1
     assert [f["message"] for f in replay.json()["findings"] if f["area"] == "logs"] == [finding["message"]]
+
+
+SMTP = "Tr0ub4dor&3-Mailer!"  # no shape: only this run's read of the secret can recognise it
+
+
+def test_a_log_line_quoting_a_secret_this_run_read_is_scrubbed_through_real_gcloud(api, gcloud_config, tmp_path):
+    api.set_secret("netra-staging", "smtp-password", SMTP)
+    api.set_body(ENTRIES, {"entries": [entry(1, "auth-staging", textPayload=f"login as mailer with password {SMTP} refused")]})
+    folder, report_file = tmp_path / "rec", tmp_path / "report.md"
+    run = infracheck("record", str(folder), "--include", "secrets.*,logs.*", "--format", "json",
+                     "--output", f"markdown={report_file}", env=environment(api, gcloud_config))
+    assert run.code == 1, run.stderr  # the log entry is a warning; the fake's other secrets are valid
+    [finding] = [f for f in run.json()["findings"] if f["rule"] == "logs.no-errors"]
+    assert finding["message"].endswith("CRITICAL: login as mailer with password [redacted] refused")
+    places = {"stdout": run.stdout, "stderr": run.stderr, "report": report_file.read_text(),
+              **{p.name: p.read_text() for p in folder.iterdir()}}
+    for where, text in places.items():
+        assert SMTP not in text and SMTP.replace("&", "&amp;") not in text and SMTP.replace("&", "\\&") not in text, where
