@@ -1,9 +1,9 @@
 """The validated catalog kept between runs, keyed by everything `catalog.load` reads.
 
 Reading and validating the catalog (TOML parsing, every JMESPath expression
-compiled, every value checked) takes ~50 ms of every invocation, and loading
-catalog.py and its parsers ~35 ms more: most of what `list` and `explain` did,
-and a sixth of a replay. The catalog changes when its inputs change, so the
+compiled, every value checked) and loading catalog.py and its parsers were
+most of what `list` and `explain` did, and a good part of a replay
+(docs/results.md has the start-up figures). The catalog changes when its inputs change, so the
 result is kept as a pickle under $XDG_CACHE_HOME/infracheck (~/.cache) and
 used again only when every input is byte for byte what it was: each *.toml of
 the catalog folder, the --profile file, --set and --project/--region, every

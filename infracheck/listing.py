@@ -4,8 +4,8 @@ Both are pure functions of the catalog, so `views` renders all of them at
 once (the list in each format, the explanation of every check and rule id)
 and catalog_cache keeps the result beside the cached catalog: a later `list`
 or `explain` prints a stored string without loading the model, the rules
-engine or the catalog (0.19 s -> 0.12 s; they are run far more often than
-the catalog changes).
+engine or the catalog (they are run far more often than the catalog changes;
+docs/results.md has what each costs).
 """
 
 from __future__ import annotations
