@@ -112,7 +112,8 @@ def list_markdown(cat: Catalog) -> str:
                 lines += [f"One check for each item of the profile's `{first.foreach}` list (the first shown).", ""]
             if first.why:
                 lines += [" ".join(first.why.split()), ""]
-            lines += ["```", *dict.fromkeys(shlex.join(c.argv) for c in checks), "```", ""]
+            lines += ["```", *dict.fromkeys(shlex.join(c.argv) for c in checks),
+                      *(shlex.join(extra) for _, extra in first.extras), "```", ""]
             if first.role or first.api:
                 lines += [f"Needs: {_needs(first)}.", ""]
             lines += ["| rule | severity | finding | why |", "|---|---|---|---|"]
