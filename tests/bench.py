@@ -495,6 +495,8 @@ def results_page(result: dict[str, Any], measured: str, commit: str) -> str:
         return f"**{s['median']:.2f}{unit}** [{s['min']:.2f}-{s['max']:.2f}]"
 
     jobs = f"--jobs {result['jobs']}" if result["jobs"] is not None else "8 jobs"
+    rounds = (f"Medians of {result['repeat']} rounds in a rotating order, [min-max]" if result["repeat"] > 1
+              else "One round (`--repeat 1`): no spread")
     lines = [
         "# Measured results",
         "",
@@ -506,7 +508,7 @@ def results_page(result: dict[str, Any], measured: str, commit: str) -> str:
         "",
         f"The real gcloud against the fake API serving `{result['scenario']}` with {result['latency_s']:g} s "
         f"per request; network probes excluded (`--exclude '{result['excluded']}'`); infracheck with {jobs}. "
-        f"Medians of {result['repeat']} rounds in a rotating order, [min-max]; CPU seconds are user + system "
+        f"{rounds}; CPU seconds are user + system "
         "of every process started, children included.",
         "",
         "| | wall time | CPU seconds | gcloud processes | API requests |",
