@@ -15,7 +15,7 @@ REGION ?= us-central1
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo demo-healthy diagnose test contract unit lint typecheck fixtures golden bench fuzz clean
+.PHONY: help install demo demo-healthy diagnose test contract unit lint typecheck fixtures golden bench docs fuzz clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -29,7 +29,7 @@ $(STAMP): setup.cfg pyproject.toml
 # pip compiles an installed package's modules; this does it for the editable
 # source. Where PYTHONDONTWRITEBYTECODE=1 is set (as on some CI and dev
 # machines) Python would otherwise compile every infracheck module again at
-# every start: 0.1 s of a 0.35 s replay. A stale .pyc is never used.
+# every start (docs/results.md has what a replay costs). A stale .pyc is never used.
 $(BYTECODE): $(STAMP) $(SOURCES)
 	@$(BIN)/python -m compileall -q infracheck >/dev/null
 	@touch $@
@@ -67,8 +67,13 @@ fixtures: $(STAMP)  ## re-record fixtures/<scenario> from fixtures/api/<scenario
 golden: $(STAMP)  ## rewrite tests/golden/ (every format on outage and healthy); review with git diff
 	$(BIN)/python tests/golden.py
 
-bench: $(STAMP) $(BYTECODE)  ## infracheck vs the seed's sequential commands, real gcloud, fake API with latency
+bench: $(STAMP) $(BYTECODE)  ## infracheck vs the seed's sequential commands, real gcloud, fake API with latency; writes docs/results.md
 	$(BIN)/python tests/bench.py
+
+# The built-in profile's names, whatever the caller's INFRACHECK_* variables say
+# (tests/test_docs.py compares the page with the same command under the same rule).
+docs: $(STAMP) $(BYTECODE)  ## rewrite docs/checks.md from the catalog (infracheck list --format markdown)
+	env $$(env | sed -n 's/^\(INFRACHECK_[A-Za-z0-9_]*\)=.*/-u \1/p') $(BIN)/infracheck list --format markdown > docs/checks.md
 
 fuzz: $(STAMP)  ## the property-based suite at length: 3000 mutated recordings (make test runs 40)
 	INFRACHECK_FUZZ_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_fuzz.py

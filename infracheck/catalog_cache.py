@@ -1,9 +1,9 @@
 """The validated catalog kept between runs, keyed by everything `catalog.load` reads.
 
 Reading and validating the catalog (TOML parsing, every JMESPath expression
-compiled, every value checked) takes ~50 ms of every invocation, and loading
-catalog.py and its parsers ~35 ms more: most of what `list` and `explain` did,
-and a sixth of a replay. The catalog changes when its inputs change, so the
+compiled, every value checked) and loading catalog.py and its parsers were
+most of what `list` and `explain` did, and a good part of a replay
+(docs/results.md has the start-up figures). The catalog changes when its inputs change, so the
 result is kept as a pickle under $XDG_CACHE_HOME/infracheck (~/.cache) and
 used again only when every input is byte for byte what it was: each *.toml of
 the catalog folder, the --profile file, --set and --project/--region, every
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 KEEP = 16  # of each kind kept (profiles, projects): the oldest beyond that are removed
 _FORMAT = b"infracheck catalog cache 1"
 _PACKAGE = Path(__file__).resolve().parent
+# The formats `list` prints (listing.views renders each): kept views that lack one are a miss.
+_LIST_FORMATS = ("text", "json", "markdown")
 
 
 def load(
@@ -91,7 +93,9 @@ def views(
 
     def decode(data: bytes) -> dict[str, Any] | None:
         cached = json.loads(data)
-        return cached if isinstance(cached, dict) and {"warnings", "list", "explain"} <= cached.keys() else None
+        complete = (isinstance(cached, dict) and {"warnings", "list", "explain"} <= cached.keys()
+                    and isinstance(cached["list"], dict) and set(_LIST_FORMATS) <= cached["list"].keys())
+        return cached if complete else None
 
     found: dict[str, Any] = _through(_place("views", ".json", key, env), decode, lambda shown: json.dumps(shown).encode("utf-8"), render)
     return found

@@ -298,7 +298,8 @@ def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
 
 @cli.command(name="list")
 @_profile_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
+              help="markdown: the page docs/checks.md (each check and rule with its title and why).")
 def list_checks(fmt: str, **options: Any) -> None:
     """Every check and rule: id, severity, the exact command it runs."""
     click.echo(_views(options)["list"][fmt], nl=False)

@@ -1,6 +1,7 @@
 """Benchmark: infracheck vs the escalation plan's own sequential gcloud commands.
 
     python tests/bench.py [--latency 0.3] [--repeat 3] [--jobs N] [--json bench-results.json]
+                          [--results docs/results.md]
 
 This is a measurement, not a test (``make bench``). Both sides run the REAL
 gcloud against the fake Google API (tests/fakeapi.py) serving
@@ -29,7 +30,10 @@ gcloud run gets a fresh temporary CLOUDSDK_CONFIG, every infracheck a
 temporary catalog cache: the user's gcloud config and ~/.cache are never read
 or written.
 
-Progress goes to stderr; the table goes to stdout and, as JSON, to --json.
+Progress goes to stderr; the table goes to stdout and, as JSON, to --json;
+the page docs/results.md (--results) is rewritten from the same figures, with
+the date, the commit and the machine they were measured on: it is the one
+place measured figures are written down (the README and docs/ link to it).
 Exit 0 done, 1 a measurement went wrong (message says which), 2 gcloud missing.
 """
 
@@ -482,6 +486,79 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def results_page(result: dict[str, Any], measured: str, commit: str) -> str:
+    """docs/results.md: this run's figures in Markdown, labelled with when and on what they were measured."""
+    warm, proc, bl, r, over = result["warm"], result["process"], result["baseline"], result["ratios"], \
+        result["overhead"]
+
+    def cell(s: dict[str, float], unit: str = "") -> str:
+        return f"**{s['median']:.2f}{unit}** [{s['min']:.2f}-{s['max']:.2f}]"
+
+    jobs = f"--jobs {result['jobs']}" if result["jobs"] is not None else "8 jobs"
+    rounds = (f"Medians of {result['repeat']} rounds in a rotating order, [min-max]" if result["repeat"] > 1
+              else "One round (`--repeat 1`): no spread")
+    lines = [
+        "# Measured results",
+        "",
+        "<!-- Written by `make bench` (tests/bench.py --results): do not edit by hand. -->",
+        "",
+        f"The last `make bench` run: {measured}, commit `{commit}`, gcloud {result['gcloud_version']}, "
+        f"Python {result['python']}, {result['cpus']} CPUs. How it measures, and why the engines differ: "
+        "[Speed](development.md#speed). [Back to the README](../README.md).",
+        "",
+        f"The real gcloud against the fake API serving `{result['scenario']}` with {result['latency_s']:g} s "
+        f"per request; network probes excluded (`--exclude '{result['excluded']}'`); infracheck with {jobs}. "
+        f"{rounds}; CPU seconds are user + system "
+        "of every process started, children included.",
+        "",
+        "| | wall time | CPU seconds | gcloud processes | API requests |",
+        "|---|---|---|---|---|",
+        f"| infracheck `--engine warm` | {cell(warm['wall_s'], ' s')} | {cell(warm['cpu_s'])} | "
+        f"1 ({warm['gcloud_commands']} commands forked from it) | {warm['requests']} |",
+        f"| infracheck `--engine process` | {cell(proc['wall_s'], ' s')} | {cell(proc['cpu_s'])} | "
+        f"{proc['gcloud_processes']} | {proc['requests']} |",
+        f"| the plan's scripts, sequential | {cell(bl['wall_s'], ' s')} | {cell(bl['cpu_s'])} | "
+        f"{bl['gcloud_processes']} ({bl['failed']} fail against real gcloud, "
+        f"{len(result['baseline_skipped'])} never run: `compute ssh`, `sql connect`) | {bl['requests']} |",
+        "",
+        f"Warm / process: **{r['warm_process_wall']:.2f}** of the wall time (target at most 0.25) and "
+        f"**{r['warm_process_cpu']:.2f}** of the CPU (target at most 0.20); the plan's sequential commands take "
+        f"**{r['baseline_warm_wall']:.1f}x** as long as the warm engine (target at least 12x) and "
+        f"{r['baseline_process_wall']:.1f}x as long as the process engine. This machine may be shared: only "
+        "figures from one run compare.",
+        "",
+        f"Start-up, whole process, the same run (median of {OVERHEAD_RUNS} after one unmeasured run, [min-max]):",
+        "",
+        "| | seconds | target |",
+        "|---|---|---|",
+        *(f"| {label} | {cell(over[key + '_s'])} | {target} |" for key, label, target in (
+            ("help", "`infracheck --help`", "0.15"),
+            ("list", "`infracheck list`", "0.15"),
+            ("explain", "`infracheck explain cloudsql.state`", "0.15"),
+            ("replay", f"`infracheck diagnose --replay {result['replay_dir']} --exclude '{result['excluded']}' "
+                       "--format json`", "0.30"),
+            ("list_cold", "`list`, empty catalog cache (the first run after an install or an edit)", ""),
+            ("replay_cold", "the replay, empty catalog cache", ""),
+        )),
+        "",
+        "`bench-results.json` (not committed) holds the per-command details of the run.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def provenance() -> tuple[str, str]:
+    """(UTC date and time, the commit measured: `-dirty` when the work tree differs from it)."""
+    measured = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return measured, "unknown (not a git work tree)"
+    return measured, head + ("-dirty" if dirty else "")
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -492,6 +569,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--jobs", type=int, default=None, help="passed to infracheck (default: its own, 8)")
     parser.add_argument("--json", type=Path, default=ROOT / "bench-results.json",
                         help="where to write the results as JSON (bench-results.json)")
+    parser.add_argument("--results", type=Path, default=ROOT / "docs" / "results.md",
+                        help="the Markdown results page to rewrite (docs/results.md)")
     args = parser.parse_args(argv)
     if args.latency < 0:
         parser.error("--latency must be >= 0")
@@ -592,6 +671,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bench: gcloud is not installed (not on PATH); the benchmark needs the real Google Cloud CLI",
               file=sys.stderr)
         return 2
+    measured, commit = provenance()  # before the run: the code measured is the code checked out now
     try:
         with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
             os.environ["XDG_CACHE_HOME"] = cache  # infracheck's catalog cache: never the user's ~/.cache
@@ -602,6 +682,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(result))
     args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     progress(f"wrote {args.json}")
+    args.results.write_text(results_page(result, measured, commit), encoding="utf-8")
+    progress(f"wrote {args.results}")
     return 0
 
 

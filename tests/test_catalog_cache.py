@@ -158,3 +158,20 @@ def test_broken_views_are_a_miss(home: dict[str, str], folder: Path, loads: list
     for kept in (Path(home["XDG_CACHE_HOME"]) / "infracheck").glob("*-*.*"):
         kept.write_text('{"list": 1}' if kept.suffix == ".json" else "garbage")
     assert catalog_cache.views(folder, {}, environ=home) == listing.views(catalog.load(folder, {}, environ=home))
+
+
+def test_views_kept_without_a_list_format_are_a_miss(home: dict[str, str], folder: Path) -> None:
+    # Views kept by an infracheck whose `list` had fewer formats (no markdown) must not
+    # make `list --format markdown` fail with a KeyError: they are rendered again.
+    import json
+
+    catalog_cache.views(folder, {}, environ=home)
+    for kept in (Path(home["XDG_CACHE_HOME"]) / "infracheck").glob("views-*.json"):
+        old = json.loads(kept.read_text())
+        del old["list"]["markdown"]
+        kept.write_text(json.dumps(old))
+    shown = catalog_cache.views(folder, {}, environ=home)
+    assert shown == listing.views(catalog.load(folder, {}, environ=home))
+    assert shown["list"]["markdown"].startswith("# What is checked")
+    kept = next((Path(home["XDG_CACHE_HOME"]) / "infracheck").glob("views-*.json"))
+    assert "markdown" in json.loads(kept.read_text())["list"]  # rendered again and kept

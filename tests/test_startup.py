@@ -61,8 +61,9 @@ def test_list_loads_no_renderer() -> None:
     assert not {m for m in loaded if m.startswith("infracheck.report.")}, sorted(loaded)
 
 
-@pytest.mark.parametrize("args", [("list",), ("list", "--format", "json"), ("explain", "cloudsql.state")],
-                         ids=["list", "list-json", "explain"])
+@pytest.mark.parametrize("args", [("list",), ("list", "--format", "json"), ("list", "--format", "markdown"),
+                                  ("explain", "cloudsql.state")],
+                         ids=["list", "list-json", "list-markdown", "explain"])
 def test_list_and_explain_from_the_cache_load_no_catalog_or_model(args: tuple[str, ...]) -> None:
     modules_after(*args)  # fills the cache (the suite's own folder, conftest.py)
     loaded = modules_after(*args)
