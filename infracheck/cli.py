@@ -238,6 +238,8 @@ def _watch(options: dict[str, Any]) -> int:
     the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
     replay_dir: Path | None = options.get("replay")
     source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"))
+    include, exclude = plan.globs(options["include"]), plan.globs(options["exclude"])
+    cat, the_plan, found, _ = _discover(options, cat, the_plan, source, include, exclude)
     fmt = options["fmt"]
     if fmt not in ("text", "json"):
         raise CannotRun(f"watch prints text or json (JSON Lines), not {fmt}")
@@ -255,7 +257,7 @@ def _watch(options: dict[str, Any]) -> int:
         result = runner.run(narrowed, source, options["jobs"], now)
         findings = causes.analyse([f for i in sorted(result.findings) for f in result.findings[i]])
         if subset is None:  # a full run also says which mutes expired or matched nothing
-            findings = mutes.apply(findings + the_plan.skip_findings, accepted, now,
+            findings = mutes.apply(findings + the_plan.skip_findings + (found.findings if found else ()), accepted, now,
                                    complete=not result.incomplete, areas=[a.id for a in cat.areas]).findings
         else:
             findings = tuple(mutes.mute(f, mutes.active(accepted, now)) for f in findings)
@@ -398,6 +400,7 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
     the_plan = plan.make(cat, include, exclude)
     source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
                            options["engine"], options["jobs"], early)
+    cat, the_plan, found, done = _discover(options, cat, the_plan, source, include, exclude)
     now = recording.clock(replay_dir)
     project = str(cat.profile["project"])
     # Both files are read before anything runs: a bad one is exit 3 at once, not after the run.
@@ -416,7 +419,8 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
 
     partial = verdict.planned(Report(project, str(cat.profile["region"]), Overall.UNKNOWN, cat.areas,
                                      (), (), issue=options.get("issue"), checks=the_plan.checks,
-                                     escalation=cat.escalation, generated_at=now), the_plan)
+                                     escalation=cat.escalation, generated_at=now,
+                                     load_balancer=found.line if found and found.line else None), the_plan)
     progress = console.Progress(len(the_plan.sources),
                                 sys.stderr.isatty() and not report_only and not console.dumb_terminal())
     screen = console.Console(sys.stdout, cat.areas, fmt, report_only=report_only,
@@ -425,11 +429,13 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
     screen.start(partial)
     try:
         result = runner.run(the_plan, source, options["jobs"], now, screen.outcome,
-                            lambda results, remaining: screen.judged(mutes.mute_all(results, live, expired), remaining))
+                            lambda results, remaining: screen.judged(mutes.mute_all(results, live, expired), remaining),
+                            done)
     finally:
         runner.close(source)
 
     findings = tuple(f for i in sorted(result.findings) for f in result.findings[i]) + the_plan.skip_findings
+    findings += found.findings if found else ()
     findings = causes.analyse(findings)  # order and grouping only: the verdict reads the same findings
     applied = mutes.apply(findings, accepted, now, complete=not result.incomplete, areas=area_ids)
     findings, changes = (applied.findings, None)
@@ -475,6 +481,43 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
     if report_only:
         return ExitStatus.OK
     return ExitStatus.of(report.status)
+
+
+def _discover(
+    options: dict[str, Any], cat: Catalog, the_plan: Any, source: Any, include: Sequence[str], exclude: Sequence[str],
+) -> tuple[Catalog, Any, Any, dict[tuple[str, ...], Any]]:
+    """With `url_map` unset, find the load balancer serving the domains before its checks are judged.
+
+    Returns the catalog and plan anchored on the chain found (or the plan
+    without the load balancer checks, when none can be judged), what was
+    found (None: nothing to find) and the outcomes already read, so no
+    command runs twice.
+    """
+    import dataclasses
+
+    from infracheck import discovery, plan, runner
+
+    if not any(c.area == discovery.AREA for c in the_plan.checks):
+        return cat, the_plan, None, {}
+    if cat.profile.get("url_map"):
+        return cat, the_plan, discovery.Found(str(cat.profile["url_map"]), str(cat.profile["lb_scope"]), (
+            f"load balancer: URL map '{cat.profile['url_map']}' ({cat.profile['lb_scope']}), as url_map names it")), {}
+    lists = discovery.sources([argv for c in cat.checks if c.area == discovery.AREA for argv in c.sources])
+    probes = discovery.dns_sources(the_plan.sources, [str(d) for d in cat.profile["domains"]])
+    done = {o.argv: o for o in runner.collect([*lists.values(), *probes.values()], source, options["jobs"])}
+    found = discovery.find(cat.profile, {name: done[argv] for name, argv in lists.items()},
+                           {domain: done[argv] for domain, argv in probes.items()})
+    if found.url_map:
+        chosen = (*(options.get("settings") or ()), f"url_map={found.url_map}", f"lb_scope={found.lb_scope}")
+        from infracheck import catalog_cache
+
+        cat = _catalog({**options, "settings": chosen}, catalog_cache.load)
+        return cat, plan.make(cat, include, exclude), found, done
+    keep = [i for i, c in enumerate(the_plan.checks) if c.area != discovery.AREA]
+    narrowed = dataclasses.replace(the_plan, checks=tuple(the_plan.checks[i] for i in keep),
+                                   skipped=tuple(the_plan.skipped[i] for i in keep),
+                                   skip_findings=tuple(f for f in the_plan.skip_findings if f.area != discovery.AREA))
+    return cat, narrowed, found, done
 
 
 def _confirm(fix_plan: fix.FixPlan, fmt: str) -> bool:

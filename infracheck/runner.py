@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 import os
 import queue
 import threading
@@ -277,6 +278,7 @@ def run(
     now: dt.datetime,
     on_outcome: Callable[[Outcome], None] | None = None,
     on_judged: Callable[[Mapping[int, Sequence[Finding]], Mapping[str, int]], None] | None = None,
+    done: Mapping[tuple[str, ...], Outcome] | None = None,
 ) -> Result:
     """Run every planned source once; judge each check as soon as all its sources are in.
 
@@ -284,6 +286,7 @@ def run(
     findings so far and, per area, how many planned checks are still waiting
     (a streaming report prints an area once its count reaches 0). Ctrl-C stops
     the commands in flight and returns what finished, marked incomplete.
+    `done` holds outcomes already read (load balancer discovery): never run twice.
     """
     users = plan.users
     waiting = {index: set(check.sources) for index, check in enumerate(plan.checks)}
@@ -293,12 +296,15 @@ def run(
     for check in plan.checks:
         remaining[check.area] = remaining.get(check.area, 0) + 1
     incomplete = False
+    # Every outcome read before counts as this run's (recorded, listed), even one no planned check reads.
+    ready = list((done or {}).values())
+    fresh = collect([argv for argv in users if argv not in (done or {})], source, jobs)
     try:
-        for outcome in collect(users, source, jobs):
+        for outcome in itertools.chain(ready, fresh):
             if on_outcome is not None:
                 on_outcome(outcome)
             finished[outcome.argv] = outcome
-            for index in users[outcome.argv]:
+            for index in users.get(outcome.argv, ()):
                 waiting[index].discard(outcome.argv)
                 if waiting[index]:
                     continue  # a `with` source of this check is still running
@@ -312,5 +318,5 @@ def run(
     except KeyboardInterrupt:
         stop()
         incomplete = True
-    order = {argv: i for i, argv in enumerate(users)}
+    order = {argv: i for i, argv in enumerate([*(done or {}), *users])}
     return Result(results, tuple(sorted(finished.values(), key=lambda o: order[o.argv])), incomplete)
