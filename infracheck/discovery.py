@@ -97,6 +97,13 @@ def find(profile: Mapping[str, Any], outcomes: Mapping[str, Outcome], dns: Mappi
     for chains in candidates.values():  # the first domain's reason is the one said
         for c in chains:
             maps.setdefault(c.label, c)
+    if not maps and _certificate_manager(docs, region):
+        proxies = ", ".join(_certificate_manager(docs, region))
+        return Found(findings=(_unknown(
+            f"Load balancer not judged: no compute certificate or host rule names {', '.join(domains)}; "
+            f"the HTTPS proxies {proxies} serve certificates from Certificate Manager, which infracheck does "
+            f"not read", "gcloud certificate-manager maps entries list --map=MAP --location=global "
+            f"--project={project}; then --set url_map=NAME --set lb_scope=SCOPE"),))
     if not maps:
         names = sorted(_label(m.get("selfLink", "")) or str(m.get("name")) for m in docs["url_maps"])
         existing = ", ".join(names) if names else "none"
@@ -164,6 +171,21 @@ def _serving(domain: str, docs: Mapping[str, list[Any]], region: str) -> list[Ch
             more = tuple(dict.fromkeys(old.addresses + tuple(a for a in fronts[str(proxy["selfLink"])] if a)))
             chains[link] = dataclasses.replace(old, addresses=more)
     return list(chains.values())
+
+
+def _certificate_manager(docs: Mapping[str, list[Any]], region: str) -> list[str]:
+    """The served proxies whose certificates come from Certificate Manager (a map, or //certificatemanager names)."""
+    served = {str(r.get("target")) for r in docs["forwarding_rules"] if isinstance(r, dict)}
+    found = []
+    for proxy in docs["proxies"]:
+        if not isinstance(proxy, dict) or proxy.get("selfLink") not in served:
+            continue
+        scoped = _SCOPE.search(str(proxy.get("urlMap") or ""))
+        if scoped is None or scoped.group(1) not in ("global", f"regions/{region}"):
+            continue
+        if proxy.get("certificateMap") or any(str(c).startswith("//") for c in proxy.get("sslCertificates") or []):
+            found.append(f"'{proxy.get('name')}'")
+    return found
 
 
 def _by_address(maps: Mapping[str, Chain], dns: Mapping[str, Outcome]) -> tuple[Chain, str] | None:
