@@ -224,6 +224,11 @@ def _unreadable(project: str, error: CommandError) -> Found:
     return Found(findings=(_unknown(f"Load balancer not judged: could not list it: {error.message}", ""),))
 
 
+def could_not(reason: str) -> Finding:
+    """The load balancer checks not judged, for a reason of infracheck's own."""
+    return _unknown(f"Load balancer not judged: {reason}", "")
+
+
 def _fail(message: str, domain: str, remedy: str) -> Finding:
     return Finding(check=RULE, rule=RULE, area=AREA, status=Status.FAIL, severity=Severity.CRITICAL,
                    resource=domain, message=message, expected="a load balancer that serves it",
@@ -235,9 +240,4 @@ def _unknown(message: str, remedy: str) -> Finding:
                    resource="load balancer", message=message, remedy=remedy)
 
 
-def is_missing_project(error: CommandError | None) -> bool:
-    """Compute's 404 for the project itself, not for a resource in it."""
-    return error is not None and error.kind is ErrorKind.NOT_FOUND and bool(_NO_PROJECT.search(error.message))
-
-
-__all__ = ["Found", "LISTS", "RULE", "dns_sources", "find", "is_missing_project", "sources"]
+__all__ = ["AREA", "Found", "LISTS", "RULE", "could_not", "dns_sources", "find", "sources"]

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
 import os
 import queue
 import threading
@@ -263,6 +262,21 @@ def stop() -> None:
 
 
 @dataclasses.dataclass(frozen=True)
+class Late:
+    """Checks whose final form depends on what some commands say (the load balancer found by its domains).
+
+    Each check of `indexes` waits for `needs` as well as its own sources; once
+    every command of `needs` is in, `bind` is called once with the outcomes so
+    far and gives, per index, the check to judge (same commands, its names
+    filled in) or the findings that stand for it.
+    """
+
+    indexes: frozenset[int]
+    needs: tuple[tuple[str, ...], ...]
+    bind: Callable[[Mapping[tuple[str, ...], Outcome]], Mapping[int, Check | Sequence[Finding]]]
+
+
+@dataclasses.dataclass(frozen=True)
 class Result:
     """What a run produced: findings per planned check index, outcomes in plan order, interrupted or not."""
 
@@ -278,7 +292,7 @@ def run(
     now: dt.datetime,
     on_outcome: Callable[[Outcome], None] | None = None,
     on_judged: Callable[[Mapping[int, Sequence[Finding]], Mapping[str, int]], None] | None = None,
-    done: Mapping[tuple[str, ...], Outcome] | None = None,
+    late: Late | None = None,
 ) -> Result:
     """Run every planned source once; judge each check as soon as all its sources are in.
 
@@ -286,29 +300,42 @@ def run(
     findings so far and, per area, how many planned checks are still waiting
     (a streaming report prints an area once its count reaches 0). Ctrl-C stops
     the commands in flight and returns what finished, marked incomplete.
-    `done` holds outcomes already read (load balancer discovery): never run twice.
+    `late` checks are judged as their `bind` gives them, in the same run (one
+    pass over the commands, each once).
     """
-    users = plan.users
+    users = {argv: list(indexes) for argv, indexes in plan.users.items()}
     waiting = {index: set(check.sources) for index, check in enumerate(plan.checks)}
+    bound: Mapping[int, Check | Sequence[Finding]] | None = None
+    if late is not None:
+        for argv in late.needs:
+            users.setdefault(argv, []).extend(i for i in sorted(late.indexes) if i not in users[argv])
+        for index in late.indexes:
+            waiting[index] |= set(late.needs)
     finished: dict[tuple[str, ...], Outcome] = {}
     results: dict[int, list[Finding]] = {}
     remaining: dict[str, int] = {}
     for check in plan.checks:
         remaining[check.area] = remaining.get(check.area, 0) + 1
     incomplete = False
-    # Every outcome read before counts as this run's (recorded, listed), even one no planned check reads.
-    ready = list((done or {}).values())
-    fresh = collect([argv for argv in users if argv not in (done or {})], source, jobs)
     try:
-        for outcome in itertools.chain(ready, fresh):
+        for outcome in collect(users, source, jobs):
             if on_outcome is not None:
                 on_outcome(outcome)
             finished[outcome.argv] = outcome
-            for index in users.get(outcome.argv, ()):
+            for index in users[outcome.argv]:
                 waiting[index].discard(outcome.argv)
                 if waiting[index]:
                     continue  # a `with` source of this check is still running
                 check = plan.checks[index]
+                if late is not None and index in late.indexes:
+                    if bound is None:
+                        bound = late.bind(finished)
+                    given = bound[index]
+                    if not isinstance(given, Check):
+                        results[index] = list(given)
+                        remaining[check.area] -= 1
+                        continue
+                    check = given  # the same commands, so its sources are all in
                 results[index] = rules.evaluate(
                     check, finished[check.argv], plan.skipped[index], finished, now=now
                 )
@@ -318,5 +345,5 @@ def run(
     except KeyboardInterrupt:
         stop()
         incomplete = True
-    order = {argv: i for i, argv in enumerate([*(done or {}), *users])}
+    order = {argv: i for i, argv in enumerate(users)}
     return Result(results, tuple(sorted(finished.values(), key=lambda o: order[o.argv])), incomplete)

@@ -123,13 +123,13 @@ def summary(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     if report.incomplete:
         lines.append(s.paint("INCOMPLETE: interrupted; the checks below are those that finished", Fore.YELLOW))
     lines += [s.paint(note, Fore.YELLOW) for note in report.notes]
-    if report.load_balancer:
-        lines.append(report.load_balancer)
     lines += [f"Overall Status: {status}", f"Critical Failures: {c['critical']}", f"Warnings: {c['warning']}"]
     if c["error"]:
         lines.append(f"Could Not Check: {c['error']}")
     if c["muted"]:
         lines.append(f"Muted: {c['muted']}")
+    if report.load_balancer:  # which chain the load balancer checks judged, and why
+        lines.append(report.load_balancer)
     if report.changes:
         lines += _changes(report.changes, s)
 
