@@ -156,7 +156,7 @@ def load(
     checks.sort(key=lambda c: rank[c.area])
     _rules.validate(checks)
     return Catalog(profile=profile, areas=ordered, checks=_link(checks),
-                   escalation=_read_escalation(directory / ESCALATION_FILE, profile), warnings=warnings)
+                   escalation=_read_escalation(directory / ESCALATION_FILE, named), warnings=warnings)
 
 
 def _link(checks: list[Check]) -> tuple[Check, ...]:

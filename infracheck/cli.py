@@ -438,7 +438,7 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
     # The load balancer checks as they were judged: anchored on the chain found, or not judged and why.
     unfinished = verdict.unfinished(the_plan, result)
     cat, the_plan = lb.cat, lb.plan
-    partial = dataclasses.replace(partial, checks=the_plan.checks, load_balancer=lb.line)
+    partial = dataclasses.replace(partial, checks=the_plan.checks, escalation=cat.escalation, load_balancer=lb.line)
 
     findings = tuple(f for i in sorted(result.findings) for f in result.findings[i]) + the_plan.skip_findings
     findings = causes.analyse(findings)  # order and grouping only: the verdict reads the same findings
