@@ -221,7 +221,12 @@ def _unreadable(project: str, error: CommandError) -> Found:
         message = (f"Project '{project}' does not exist or cannot be seen by this account "
                    f"(compute: {error.message}); nothing in it could be checked")
         return Found(findings=(_unknown(message, f"gcloud projects describe {project} (check the --project id)"),))
-    return Found(findings=(_unknown(f"Load balancer not judged: could not list it: {error.message}", ""),))
+    remedy = {
+        ErrorKind.PERMISSION_DENIED: f"Grant roles/compute.viewer to the account running infracheck: gcloud projects "
+                                     f"add-iam-policy-binding {project} --member=user:EMAIL --role=roles/compute.viewer",
+        ErrorKind.API_DISABLED: f"gcloud services enable compute.googleapis.com --project={project}",
+    }.get(error.kind, "retry; or name it: --set url_map=NAME --set lb_scope=SCOPE")
+    return Found(findings=(_unknown(f"Load balancer not judged: could not list it: {error.message}", remedy),))
 
 
 def could_not(reason: str) -> Finding:

@@ -183,3 +183,4 @@ def test_a_list_that_failed_is_could_not_check():
     lists["proxies"] = Outcome(("gcloud",), 0, 0.0, error=CommandError(ErrorKind.PERMISSION_DENIED, "denied"))
     [finding] = discovery.find(PROFILE, lists, {}).findings
     assert finding.status is Status.ERROR and finding.message.endswith("could not list it: denied")
+    assert "--role=roles/compute.viewer" in finding.remedy
