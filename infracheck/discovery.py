@@ -105,7 +105,7 @@ def find(profile: Mapping[str, Any], outcomes: Mapping[str, Outcome], dns: Mappi
             f"not read", "gcloud certificate-manager maps entries list --map=MAP --location=global "
             f"--project={project}; then --set url_map=NAME --set lb_scope=SCOPE"),))
     if not maps:
-        names = sorted(_label(m.get("selfLink", "")) or str(m.get("name")) for m in docs["url_maps"])
+        names = sorted(_label(_text(m.get("selfLink"))) or _text(m.get("name")) for m in _objects(docs["url_maps"]))
         existing = ", ".join(names) if names else "none"
         return Found(findings=tuple(_fail(
             f"No load balancer in {project} serves {d} (URL maps in {project}: {existing})",
@@ -135,63 +135,64 @@ def find(profile: Mapping[str, Any], outcomes: Mapping[str, Outcome], dns: Mappi
 
 def _serving(domain: str, docs: Mapping[str, list[Any]], region: str) -> list[Chain]:
     """Every URL map a served HTTPS proxy routes `domain` to, with the first reason found for each."""
-    certificates = {c.get("selfLink"): c for c in docs["certificates"] if isinstance(c, dict)}
-    maps = {m.get("selfLink"): m for m in docs["url_maps"] if isinstance(m, dict)}
-    fronts: dict[str, list[str]] = {}
-    for rule in docs["forwarding_rules"]:
-        target = str(rule.get("target") or "") if isinstance(rule, dict) else ""
-        if "/targetHttpsProxies/" in target:
-            fronts.setdefault(target, []).append(str(rule.get("IPAddress") or ""))
+    certificates = {_text(c.get("selfLink")): c for c in _objects(docs["certificates"])}
+    maps = {_text(m.get("selfLink")): m for m in _objects(docs["url_maps"])}
     chains: dict[str, Chain] = {}
-    for proxy in docs["proxies"]:
-        if not isinstance(proxy, dict) or proxy.get("selfLink") not in fronts:
-            continue  # no forwarding rule sends traffic to it: it serves nobody
-        link = str(proxy.get("urlMap") or "")
-        scoped = _SCOPE.search(link)
-        if scoped is None or scoped.group(1) not in ("global", f"regions/{region}"):
-            continue  # a regional load balancer of another region is another stack
+    for proxy, link, scoped, addresses in _served(docs, region):
         reason = None
         # certificateMap: GCP ignores sslCertificates; Certificate Manager is not read, host rules still tell.
-        presented = [] if proxy.get("certificateMap") else proxy.get("sslCertificates") or []
+        presented = [] if proxy.get("certificateMap") else _items(proxy.get("sslCertificates"))
         for ref in presented:
-            cert = certificates.get(ref) or {}
-            names = (cert.get("managed") or {}).get("domains") or cert.get("subjectAlternativeNames") or []
+            cert = _object(certificates.get(_text(ref)))
+            names = _items(_object(cert.get("managed")).get("domains")) or _items(cert.get("subjectAlternativeNames"))
             if _covers(names, domain):
                 reason = f"presents a certificate for {domain}"
                 break
-        hosts = [h for r in (maps.get(link) or {}).get("hostRules") or [] for h in r.get("hosts") or []]
+        hosts = [h for r in _objects(_object(maps.get(link)).get("hostRules")) for h in _items(r.get("hosts"))]
         if reason is None and _covers([h for h in hosts if h != "*"], domain):
             reason = f"routes {domain} by a host rule"
-        if reason is not None and (link not in chains or (
-                chains[link].reason.startswith("routes") and reason.startswith("presents"))):
-            chains[link] = Chain(scoped.group(2), scoped.group(1), str(proxy.get("name")), reason,
-                                 tuple(a for a in fronts[str(proxy["selfLink"])] if a))
-        elif reason is not None:
-            old = chains[link]
-            more = tuple(dict.fromkeys(old.addresses + tuple(a for a in fronts[str(proxy["selfLink"])] if a)))
-            chains[link] = dataclasses.replace(old, addresses=more)
+        if reason is None:
+            continue
+        old = chains.get(link)
+        if old is None or (old.reason.startswith("routes") and reason.startswith("presents")):
+            chains[link] = Chain(scoped.group(2), scoped.group(1), _text(proxy.get("name")), reason,
+                                 tuple(dict.fromkeys(addresses + (old.addresses if old else ()))))
+        else:
+            chains[link] = dataclasses.replace(old, addresses=tuple(dict.fromkeys(old.addresses + addresses)))
     return list(chains.values())
+
+
+def _served(docs: Mapping[str, list[Any]], region: str) -> list[tuple[dict[str, Any], str, re.Match[str], tuple[str, ...]]]:
+    """The target HTTPS proxies a forwarding rule sends traffic to, in scope: (proxy, URL map link, its scope, addresses).
+
+    A proxy no forwarding rule targets serves nobody; a regional load balancer
+    of another region than the profile's is another stack.
+    """
+    fronts: dict[str, list[str]] = {}
+    for rule in _objects(docs["forwarding_rules"]):
+        target = _text(rule.get("target"))
+        if "/targetHttpsProxies/" in target:
+            fronts.setdefault(target, []).append(_text(rule.get("IPAddress")))
+    served = []
+    for proxy in _objects(docs["proxies"]):
+        addresses = fronts.get(_text(proxy.get("selfLink")))
+        link = _text(proxy.get("urlMap"))
+        scoped = _SCOPE.search(link)
+        if addresses is None or scoped is None or scoped.group(1) not in ("global", f"regions/{region}"):
+            continue
+        served.append((proxy, link, scoped, tuple(dict.fromkeys(a for a in addresses if a))))
+    return served
 
 
 def _certificate_manager(docs: Mapping[str, list[Any]], region: str) -> list[str]:
     """The served proxies whose certificates come from Certificate Manager (a map, or //certificatemanager names)."""
-    served = {str(r.get("target")) for r in docs["forwarding_rules"] if isinstance(r, dict)}
-    found = []
-    for proxy in docs["proxies"]:
-        if not isinstance(proxy, dict) or proxy.get("selfLink") not in served:
-            continue
-        scoped = _SCOPE.search(str(proxy.get("urlMap") or ""))
-        if scoped is None or scoped.group(1) not in ("global", f"regions/{region}"):
-            continue
-        if proxy.get("certificateMap") or any(str(c).startswith("//") for c in proxy.get("sslCertificates") or []):
-            found.append(f"'{proxy.get('name')}'")
-    return found
+    return [f"'{_text(proxy.get('name'))}'" for proxy, *_ in _served(docs, region)
+            if proxy.get("certificateMap") or any(_text(c).startswith("//") for c in _items(proxy.get("sslCertificates")))]
 
 
 def _by_address(maps: Mapping[str, Chain], dns: Mapping[str, Outcome]) -> tuple[Chain, str] | None:
     """The one candidate whose forwarding rule has an address a domain resolves to (None: not one)."""
-    resolved = {str(a) for o in dns.values() if o.error is None and isinstance(o.document, dict)
-                for a in o.document.get("addresses") or []}
+    resolved = {str(a) for o in dns.values() if o.error is None for a in _items(_object(o.document).get("addresses"))}
     hits = [(c, a) for c in maps.values() for a in c.addresses if a in resolved]
     return hits[0] if len({c.label for c, _ in hits}) == 1 else None
 
@@ -200,7 +201,9 @@ def _covers(names: Sequence[Any], host: str) -> bool:
     # As the catalog's covers(): exact, or a one-label wildcard (*.example.com covers api.example.com).
     host = host.lower()
     for name in names:
-        name = str(name).lower()
+        if not isinstance(name, str):
+            continue
+        name = name.lower()
         if name == host or (name.startswith("*.") and "." in host and host.split(".", 1)[1] == name[2:]):
             return True
     return False
@@ -213,6 +216,23 @@ def _label(self_link: str) -> str | None:
 
 def _list(document: Any) -> list[Any]:
     return document if isinstance(document, list) else []
+
+
+# A document of another shape than GCP's is read as empty where it is wrong, never an exception.
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _objects(value: Any) -> list[dict[str, Any]]:
+    return [v for v in _items(value) if isinstance(v, dict)]
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _unreadable(project: str, error: CommandError) -> Found:

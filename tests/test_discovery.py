@@ -184,3 +184,11 @@ def test_a_list_that_failed_is_could_not_check():
     [finding] = discovery.find(PROFILE, lists, {}).findings
     assert finding.status is Status.ERROR and finding.message.endswith("could not list it: denied")
     assert "--role=roles/compute.viewer" in finding.remedy
+
+
+def test_a_document_of_another_shape_is_read_as_empty_not_an_exception():
+    chain = _chain("global", "web", cert={"managed": ["not", "a", "table"], "subjectAlternativeNames": [7, WEB]})
+    chain["proxies"][0]["sslCertificates"] = [["a list"], chain["certificates"][0]["selfLink"]]
+    chain["url_maps"][0]["hostRules"] = ["not a rule"]
+    chain["forwarding_rules"].append({"target": ["x"], "IPAddress": {"a": 1}})
+    assert _find(chain).url_map == "web"  # the one well-formed path still leads to it
