@@ -614,6 +614,8 @@ def _compile(where: str, expression: str) -> None:
 
 
 # --- evaluation --------------------------------------------------------------
+_PROJECT_GONE = re.compile(r"The resource 'projects/[^/']+' was not found")
+
 
 def evaluate(
     check: Check,
@@ -644,7 +646,9 @@ def _evaluate(
     now: dt.datetime,
 ) -> list[Finding]:
     if outcome.error is not None:
-        if outcome.error.kind is ErrorKind.NOT_FOUND and check.missing is not None:
+        # Compute's 404 for the project itself is not this resource missing: nothing could be checked.
+        if (outcome.error.kind is ErrorKind.NOT_FOUND and check.missing is not None
+                and not _PROJECT_GONE.search(outcome.error.message)):
             return [_missing(check)]
         return [_error(check, outcome.error)]
     document = outcome.document
