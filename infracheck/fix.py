@@ -294,11 +294,13 @@ def _wait(
             return StepResult(step, StepOutcome.WAITED, message=fresh[0].message, duration_s=clock() - started)
         elapsed = clock() - started
         now = fresh[0].message if fresh else "no answer"
-        if elapsed + poll_interval > timeout:
+        if elapsed >= timeout:
             return StepResult(step, StepOutcome.TIMED_OUT, message=f"still failing after {elapsed:.0f} s: {now}",
                               duration_s=elapsed)
         progress(f"step {number}: waiting ({elapsed:.0f} s): {now}")
-        sleep(poll_interval)
+        # The last look is at the timeout itself: a poll that would overrun it is shortened,
+        # never skipped (--fix-timeout 10 with the 10 s poll gave up after the first look).
+        sleep(min(poll_interval, timeout - elapsed))
 
 
 def rows(
