@@ -69,11 +69,39 @@ class Failure(click.ClickException):
         click.echo(f"infracheck: error: {self.format_message()}", err=True)
 
 
-def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    # FloatRange lets nan through (every comparison with nan is false).
-    if not math.isfinite(value):
-        raise click.BadParameter(f"{value} is not a number of seconds between 1 and 3600", ctx, param)
-    return value
+class Seconds(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """A finite number of seconds in [low, high]; every number option uses it.
+
+    click's FloatRange lets nan through (every comparison with nan is false)
+    and float() reads "inf": both would reach a timeout or a sleep.
+    """
+
+    name = "seconds"
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        return _in_range(self, value, seconds, self.low, self.high, "a number of seconds", param, ctx)
+
+
+def _in_range(kind: click.ParamType, value: Any, seconds: float, low: float, high: float, what: str,
+              param: click.Parameter | None, ctx: click.Context | None) -> float:
+    if not (math.isfinite(seconds) and low <= seconds <= high):
+        kind.fail(f"'{value}' is not {what} between {_seconds(low)} and {_seconds(high)}", param, ctx)
+    return seconds
+
+
+def _seconds(value: float) -> str:
+    for unit, size in (("week", 7 * 86400), ("day", 86400), ("h", 3600)):
+        if value >= size and value % size == 0:
+            count = int(value // size)
+            return f"{count} {unit}" if unit == "h" else f"a {unit}" if count == 1 else f"{count} {unit}s"
+    return f"{value:g} s"
 
 
 def _profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -100,8 +128,7 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Skip rules whose id, check id or area matches, e.g. 'network*'."),
         click.option("--jobs", default=8, show_default=True, type=click.IntRange(1, 64),
                      help="Commands run at the same time."),
-        click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(1, 3600),
-                     callback=_finite, help="Seconds before a command is killed (with its children)."),
+        click.option("--timeout", default=60.0, show_default=True, type=Seconds(1, 3600), help="Seconds before a command is killed (with its children)."),
         click.option("--engine", type=click.Choice(["auto", "warm", "process"]), default="auto", show_default=True,
                      help="How gcloud runs: 'warm' loads gcloud once and forks each command from it (same "
                           "output, a fraction of the CPU); 'process' starts one gcloud per command; 'auto' "
@@ -149,9 +176,9 @@ def cli() -> None:
               help="After the diagnosis, print the fix plan: waits, gcloud commands and manual steps, causes "
                    "first. Changes nothing unless confirmed (--yes, or a yes on a terminal).")
 @click.option("--yes", "-y", is_flag=True, help="With --fix-mode: apply the automatic steps without asking.")
-@click.option("--fix-timeout", default=900.0, show_default=True, type=click.FloatRange(10, 7200),
+@click.option("--fix-timeout", default=900.0, show_default=True, type=Seconds(10, 7200),
               help="With --fix-mode: seconds each change (or wait for GCP) may take.")
-@click.option("--fix-poll", default=10.0, type=click.FloatRange(0.1, 600), hidden=True,
+@click.option("--fix-poll", default=10.0, type=Seconds(0.1, 600), hidden=True,
               help="Seconds between two looks at a resource a wait step watches.")
 def diagnose(**options: Any) -> None:
     """Run every check and report HEALTHY / WARNING / CRITICAL / UNKNOWN."""
@@ -190,8 +217,9 @@ class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in ne
             seconds = float(text[:-1] if scale else text) * (scale or 1)
         except ValueError:
             self.fail(f"'{value}' is not a duration (e.g. 900, 15m, 1h)", param, ctx)
-        if not 0 < seconds < 7 * 86400 or seconds != seconds:
+        if seconds <= 0:  # "a duration" is never zero: --max-wait 0 would stop before the first look
             self.fail(f"'{value}' is not a duration between 1 s and a week", param, ctx)
+        return _in_range(self, value, seconds, 1, 7 * 86400, "a duration", param, ctx)
         return seconds
 
 
@@ -205,7 +233,7 @@ re-check that looks healthy is confirmed by a full run first); with
 @_run_options
 @click.option("--replay", type=click.Path(path_type=Path), metavar="DIR",
               help="Read recorded gcloud output from DIR instead of running gcloud.")
-@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(0, 86400),
+@click.option("--interval", default=60.0, show_default=True, type=Seconds(0, 86400),
               help="Seconds between two cycles.")
 @click.option("--until", type=click.Choice(["healthy"]), help="Stop, exit 0, once the stack is HEALTHY.")
 @click.option("--max-wait", type=Duration(), metavar="DURATION",

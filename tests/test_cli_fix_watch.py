@@ -68,6 +68,19 @@ def test_no_plan_for_a_healthy_stack(capsys):
     (["diagnose", "--replay", OUTAGE, "--yes"], "--yes goes with --fix-mode"),
     (["watch", "--replay", OUTAGE, "--max-wait", "soon"], "'soon' is not a duration"),
     (["watch", "--replay", OUTAGE, "--max-wait", "-5"], "is not a duration between 1 s and a week"),
+    # Every number option is finite and in range: nan and inf never reach a timeout or a sleep.
+    (["diagnose", "--replay", OUTAGE, "--fix-mode", "--fix-timeout", "nan"],
+     "'--fix-timeout': 'nan' is not a number of seconds between 10 s and 2 h"),
+    (["diagnose", "--replay", OUTAGE, "--fix-mode", "--fix-timeout", "inf"], "'inf' is not a number of seconds"),
+    (["diagnose", "--replay", OUTAGE, "--fix-mode", "--fix-poll", "nan"], "'--fix-poll': 'nan' is not a number"),
+    (["diagnose", "--replay", OUTAGE, "--timeout", "nan"], "'--timeout': 'nan' is not a number of seconds"),
+    (["diagnose", "--replay", OUTAGE, "--timeout", "-inf"], "'--timeout': '-inf' is not a number of seconds"),
+    (["watch", "--replay", OUTAGE, "--interval", "nan", "--max-wait", "1"],
+     "'--interval': 'nan' is not a number of seconds between 0 s and a day"),
+    (["watch", "--replay", OUTAGE, "--interval", "inf", "--max-wait", "1"], "'--interval': 'inf' is not a number"),
+    (["watch", "--replay", OUTAGE, "--max-wait", "nan"], "'nan' is not a duration between 1 s and a week"),
+    (["watch", "--replay", OUTAGE, "--max-wait", "inf"], "'inf' is not a duration between 1 s and a week"),
+    (["watch", "--replay", OUTAGE, "--max-wait", "infm"], "'infm' is not a duration between 1 s and a week"),
 ])
 def test_refusals_are_one_line_and_exit_3(capsys, args, words):
     assert main(args) == 3
