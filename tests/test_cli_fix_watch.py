@@ -10,6 +10,7 @@ import pytest
 from infracheck.cli import main
 from infracheck.model import Transition, Cycle, Finding, Overall, Report, Severity, Status
 from infracheck.report import text
+from tests.conftest import sigint_restored
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 OUTAGE = str(FIXTURES / "outage")
@@ -136,7 +137,8 @@ def test_ctrl_c_prints_the_last_complete_cycle_and_exits_130(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "infracheck", "watch", "--replay", OUTAGE, "--include", "vpc*",
          "--interval", "600", "--color", "never"],
-        cwd=Path(__file__).resolve().parent.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=Path(__file__).resolve().parent.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=sigint_restored)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()  # the first cycle is printed, then it sleeps 10 minutes
