@@ -28,7 +28,7 @@ from infracheck.report import FORMATTERS, MACHINE
 if TYPE_CHECKING:
     from infracheck import fix, plan, runner
     from infracheck.catalog import Catalog
-    from infracheck.model import Check, Cycle, Finding, Mute, Report
+    from infracheck.model import Check, Cycle, Finding, Mute, Outcome, Report
 
 EXIT_HELP = """\b
 Exit codes (monitoring-plugin convention):
@@ -255,45 +255,74 @@ def watch_command(**options: Any) -> None:
         raise Failure(str(exc)) from None
 
 
+def _stream_formats(command: click.Command) -> click.Command:
+    """watch prints a stream: changes (text), one report per line (json), one status line (nagios).
+
+    The other formats describe one state for a person or a CI system: --output
+    writes them, for the last cycle, when the watch ends.
+    """
+    for param in command.params:
+        if param.name == "fmt":
+            param.type = click.Choice(["json", "nagios", "text"])
+            param.help = ("What each cycle prints: text (what changed), json (the report, one per line: "
+                          "JSON Lines), nagios (one status line); --output writes any format for the last cycle.")
+    return command
+
+
+_stream_formats(watch_command)
+
+
 def _watch(options: dict[str, Any]) -> int:
-    from infracheck import causes, console, mutes, output, plan, recording, runner, verdict, watch
+    import dataclasses
+
+    from infracheck import console, mutes, output, plan, recording, runner, verdict, watch
     from infracheck.exitcodes import ExitStatus
-    from infracheck.model import CannotRun, Report
+    from infracheck.model import Report
     from infracheck.report import json as json_report
     from infracheck.report import text as text_report
 
     cat = _load(options)
-    the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
     replay_dir: Path | None = options.get("replay")
-    source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"))
+    if replay_dir is not None:
+        recording.check_folder(replay_dir)
+        recording.check_project(replay_dir, str(cat.profile["project"]))
+    the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
+    source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
+                           options["engine"], options["jobs"])
     fmt = options["fmt"]
-    if fmt not in ("text", "json"):
-        raise CannotRun(f"watch prints text or json (JSON Lines), not {fmt}")
-    if options.get("baseline_file"):
-        raise CannotRun("watch compares each cycle with the one before; --baseline goes with diagnose")
     accepted = mutes.find(options.get("mute_file"), Path("."), recording.clock(replay_dir))
+    since = None
+    if options.get("baseline_file"):
+        from infracheck import baseline
+
+        since = baseline.load(options["baseline_file"], str(cat.profile["project"]))
     files = output.parse(options["outputs"], fmt)
-    output.check(files)
+    output.check(files, replay_dir)
     color = console.use_color(options["color"], sys.stdout)
     ascii_only = not console.can_encode(sys.stdout)
+    # What the last cycle left: the rules' findings (before mutes and causes) and every command's outcome.
+    known: tuple[Finding, ...] = ()
+    outcomes: dict[tuple[str, ...], Outcome] = {}
 
     def diagnose(subset: Sequence[Check] | None) -> Report:
+        """One cycle: run the subset, merge it into what is known, and judge it all as diagnose does."""
+        nonlocal known
         narrowed = the_plan if subset is None else plan.subset(the_plan, [(c.id, c.resource) for c in subset])
         now = recording.clock(replay_dir)
         result = runner.run(narrowed, source, options["jobs"], now)
-        findings = causes.analyse([f for i in sorted(result.findings) for f in result.findings[i]])
-        if subset is None:  # a full run also says which mutes expired or matched nothing
-            findings = mutes.apply(findings + the_plan.skip_findings, accepted, now,
-                                   complete=not result.incomplete, areas=[a.id for a in cat.areas]).findings
-        else:
-            findings = tuple(mutes.mute(f, mutes.active(accepted, now)) for f in findings)
-        return Report(str(cat.profile["project"]), str(cat.profile["region"]), verdict.overall(findings),
-                      cat.areas, findings, result.outcomes, issue=options.get("issue"),
-                      incomplete=result.incomplete)
+        fresh = tuple(f for i in sorted(result.findings) for f in result.findings[i])
+        known = fresh + the_plan.skip_findings if subset is None else verdict.merge(known, fresh)
+        outcomes.update((o.argv, o) for o in result.outcomes)
+        order = {argv: i for i, argv in enumerate(the_plan.users)}
+        merged = tuple(sorted(outcomes.values(), key=lambda o: order.get(o.argv, len(order))))
+        return _judge(_base(cat, the_plan, options, now), narrowed,
+                      dataclasses.replace(result, outcomes=merged), known, accepted, now, since, source)
 
     def emit(cycle: Cycle) -> None:
         if fmt == "json":
             sys.stdout.write(json_report.cycle_line(cycle))
+        elif fmt != "text":  # nagios: one status line per cycle
+            sys.stdout.write(FORMATTERS[fmt](cycle.report, color=False, ascii_only=ascii_only))
         else:
             sys.stdout.write(text_report.cycle(cycle, color=color, ascii_only=ascii_only))
             if not cycle.changes and cycle.previous is not None and sys.stderr.isatty():
@@ -442,9 +471,7 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
     files = output.parse(options["outputs"], fmt)
     output.check(files, replay_dir)
 
-    partial = verdict.planned(Report(project, str(cat.profile["region"]), Overall.UNKNOWN, cat.areas,
-                                     (), (), issue=options.get("issue"), checks=the_plan.checks,
-                                     escalation=cat.escalation, generated_at=now), the_plan)
+    partial = _base(cat, the_plan, options, now)
     progress = console.Progress(len(the_plan.sources),
                                 sys.stderr.isatty() and not report_only and not console.dumb_terminal())
     screen = console.Console(sys.stdout, cat.areas, fmt, report_only=report_only,
@@ -458,18 +485,7 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
         runner.close(source)
 
     findings = tuple(f for i in sorted(result.findings) for f in result.findings[i]) + the_plan.skip_findings
-    findings = causes.analyse(findings)  # order and grouping only: the verdict reads the same findings
-    applied = mutes.apply(findings, accepted, now, complete=not result.incomplete, areas=area_ids)
-    findings, changes = (applied.findings, None)
-    if since:
-        from infracheck import baseline
-
-        findings, changes = baseline.compare(applied.findings, since)
-    report = dataclasses.replace(partial, status=verdict.overall(findings, result.incomplete), findings=findings,
-                                 outcomes=result.outcomes, incomplete=result.incomplete,
-                                 unfinished=verdict.unfinished(the_plan, result),
-                                 stale_mutes=applied.stale, changes=changes,
-                                 engine=_engine(source), engine_note=_engine_note(source))
+    report = _judge(partial, the_plan, result, findings, accepted, now, since, source)
     fix_plan = None
     if options.get("fix_mode") and not result.incomplete:
         from infracheck import fix
@@ -491,6 +507,8 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
             sys.stdout.write(text_report.fixes(report, color=screen.color, ascii_only=screen.ascii_only))
         sys.stdout.flush()
     output.write_all(files, report)
+    if report.incomplete and not result.incomplete:  # Ctrl-C while the fixes were applied
+        return ExitStatus.INTERRUPTED
     if fmt == "github" and not result.incomplete:
         output.append_step_summary(report, os.environ)
     if record_dir is not None and not result.incomplete:
@@ -503,6 +521,43 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
     if report_only:
         return ExitStatus.OK
     return ExitStatus.of(report.status)
+
+
+def _base(cat: Catalog, the_plan: plan.Plan, options: dict[str, Any], now: Any) -> Report:
+    """The report before anything ran: what diagnose streams into, and what each watch cycle fills."""
+    from infracheck import verdict
+    from infracheck.model import Overall, Report
+
+    return verdict.planned(Report(str(cat.profile["project"]), str(cat.profile["region"]), Overall.UNKNOWN,
+                                  cat.areas, (), (), issue=options.get("issue"), checks=the_plan.checks,
+                                  escalation=cat.escalation, generated_at=now), the_plan)
+
+
+def _judge(
+    base: Report, the_plan: plan.Plan, result: runner.Result, findings: Sequence[Finding], accepted: Sequence[Mute],
+    now: Any, since: Any, source: object,
+) -> Report:
+    """The findings of a run (rules judged, skips added) -> the report: causes, mutes, baseline, verdict.
+
+    diagnose and every watch cycle report through here, so a cycle's report is
+    the one diagnose would give for the same state (every format, --output).
+    """
+    import dataclasses
+
+    from infracheck import causes, mutes, verdict
+
+    findings = causes.analyse(findings)  # order and grouping only: the verdict reads the same findings
+    applied = mutes.apply(findings, accepted, now, complete=not result.incomplete, areas=[a.id for a in base.areas])
+    findings, changes = (applied.findings, None)
+    if since:
+        from infracheck import baseline
+
+        findings, changes = baseline.compare(applied.findings, since)
+    return dataclasses.replace(base, status=verdict.overall(findings, result.incomplete), findings=findings,
+                               outcomes=result.outcomes, incomplete=result.incomplete,
+                               unfinished=verdict.unfinished(the_plan, result),
+                               stale_mutes=applied.stale, changes=changes,
+                               engine=_engine(source), engine_note=_engine_note(source))
 
 
 def _confirm(fix_plan: fix.FixPlan, fmt: str) -> bool:
@@ -525,6 +580,8 @@ def _apply_fixes(
 
     def recheck(keys: Sequence[tuple[str, str]]) -> list[Finding]:
         result = runner.run(plan.subset(the_plan, keys), source, options["jobs"], recording.clock())
+        if result.incomplete:
+            raise KeyboardInterrupt  # Ctrl-C landed inside the re-check: the step was interrupted
         return [mutes.mute(f, live) for i in sorted(result.findings) for f in result.findings[i]]
 
     def progress(message: str) -> None:
@@ -539,11 +596,31 @@ def _apply_fixes(
         poll_interval=options["fix_poll"],
         progress=progress,
     )
+    if fix.interrupted(results):
+        runner.stop()  # the gcloud a step was running, and its children
+        ran = [str(n) for n, r in enumerate(results, 1) if r.outcome in (
+            fix.StepOutcome.APPLIED, fix.StepOutcome.WAITED, fix.StepOutcome.FAILED, fix.StepOutcome.TIMED_OUT,
+            fix.StepOutcome.BLOCKED)]
+        stopped = next(n for n, r in enumerate(results, 1) if r.outcome is fix.StepOutcome.INTERRUPTED)
+        not_run = [str(n) for n, r in enumerate(results, 1) if r.outcome is fix.StepOutcome.NOT_RUN]
+        click.echo(f"infracheck: interrupted during fix step {stopped} (it may or may not have taken effect); "
+                   f"steps run: {', '.join(ran) or 'none'}; not run: {', '.join(not_run) or 'none'}; "
+                   "the findings are the diagnosis's: re-run infracheck diagnose to see the state now", err=True)
+        # Nothing is re-checked after Ctrl-C: the report is the diagnosis with what the steps did.
+        return dataclasses.replace(report, before=report.status, incomplete=True,
+                                   fixes=fix.rows(fix_plan, results))
     for number, result in enumerate(results, 1):
         if result.outcome in (fix.StepOutcome.FAILED, fix.StepOutcome.TIMED_OUT):
             click.echo(f"infracheck: fix step {number} {result.outcome.value}: {result.message}; "
                        "the steps after it were not run", err=True)
-    findings = causes.reanalyse(verdict.merge(report.findings, recheck(fix.affected(fix_plan, results, report.findings))))
+    try:
+        fresh = recheck(fix.affected(fix_plan, results, report.findings))
+    except KeyboardInterrupt:
+        runner.stop()
+        click.echo("infracheck: interrupted while re-checking after the fixes; every automatic step ran: "
+                   "re-run infracheck diagnose to see the state now", err=True)
+        return dataclasses.replace(report, before=report.status, incomplete=True, fixes=fix.rows(fix_plan, results))
+    findings = causes.reanalyse(verdict.merge(report.findings, fresh))
     return dataclasses.replace(report, findings=findings, status=verdict.overall(findings), before=report.status,
                                fixes=fix.rows(fix_plan, results, findings))
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from infracheck.cli import main
 from infracheck.model import Transition, Cycle, Finding, Overall, Report, Severity, Status
-from infracheck.report import text
+from infracheck.report import FORMATTERS, text
 from tests.conftest import sigint_restored
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -174,3 +175,54 @@ def test_every_watch_cycle_names_the_root_causes_of_what_it_merged(capsys):
     for c in cycles:
         ready = [f for f in c["findings"] if f["rule"] == "cloudrun.ready"]
         assert ready and all(f["caused_by"] == [{"rule": "vpc.state", "resource": "staging-connector"}] for f in ready)
+
+
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?")
+
+
+def test_a_watch_cycle_reports_what_diagnose_reports_in_every_format(capsys, tmp_path):
+    # One code path: a cycle (even one that re-ran only what failed) is diagnose's report for the
+    # same state. Before, watch's JSON lost labels and generated_at, and its Markdown the P0 line,
+    # the checklist and the resources of the action items.
+    formats = sorted(FORMATTERS)
+    args = ["--replay", str(FIXTURES / "vpc-down"), "--issue", "1278", "--color", "never"]
+    assert main(["diagnose", *args, "--format", "json",
+                 *[f"--output={f}={tmp_path / ('diagnose.' + f)}" for f in formats]]) == 2
+    diagnosed = json.loads(capsys.readouterr().out)
+    assert main(["watch", *args, "--format", "json", "--interval", "0", "--max-wait", "1", "--full-every", "1000",
+                 *[f"--output={f}={tmp_path / ('watch.' + f)}" for f in formats]]) == 2
+    cycles = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(cycles) >= 2 and not cycles[-1]["watch"]["full"]  # the last cycle re-ran only what failed
+    for cycle in cycles:
+        cycle.pop("watch")
+        assert cycle == diagnosed
+    assert diagnosed["labels"] and diagnosed["generated_at"]
+    for fmt in formats:
+        def read(name: str) -> str:
+            return _TIMESTAMP.sub("<time>", (tmp_path / f"{name}.{fmt}").read_text())
+
+        assert read("watch") == read("diagnose"), fmt
+    markdown = (tmp_path / "watch.markdown").read_text()
+    assert "P0" in markdown and "- [ ]" in markdown
+
+
+def test_watch_prints_a_nagios_line_per_cycle_and_offers_only_what_it_streams(capsys):
+    assert main(["watch", "--replay", OUTAGE, "--include", "vpc*", "--interval", "0", "--max-wait", "1",
+                 "--format", "nagios"]) == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) >= 2 and all(line.startswith("INFRACHECK CRITICAL - 1 critical, 1 warning") for line in lines)
+    assert main(["watch", "--replay", OUTAGE, "--format", "markdown", "--max-wait", "1"]) == 3
+    assert "'markdown' is not one of 'json', 'nagios', 'text'" in capsys.readouterr().err
+    assert main(["watch", "--help"]) == 0
+    assert "[json|nagios|text]" in capsys.readouterr().out
+
+
+def test_watch_marks_each_cycle_against_a_baseline(capsys, tmp_path):
+    baseline = tmp_path / "before.json"
+    assert main(["diagnose", "--replay", OUTAGE, "--format", "json", "--output", f"json={baseline}"]) == 2
+    capsys.readouterr()
+    assert main(["watch", "--replay", str(FIXTURES / "healthy"), "--baseline", str(baseline), "--until", "healthy",
+                 "--interval", "0", "--max-wait", "5", "--format", "json"]) == 0
+    (cycle,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert cycle["status"] == "HEALTHY" and cycle["changes"]["new"] == []
+    assert {(f["rule"], f["resource"]) for f in cycle["changes"]["resolved"]} >= {("vpc.state", "staging-connector")}

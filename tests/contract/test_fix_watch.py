@@ -9,10 +9,15 @@ selected: each live run costs a few gcloud processes, not the catalog.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
 
+from tests.conftest import sigint_restored
 from tests.contract.conftest import ROOT, environment, infracheck
 
 pytestmark = pytest.mark.contract
@@ -106,3 +111,32 @@ def test_watch_until_healthy_follows_the_connector_to_ready(api, gcloud_config):
     assert cycles[2]["watch"]["changed"] == [
         {"rule": "vpc.state", "resource": "staging-connector", "before": "fail", "after": "pass"}]
     assert api.mutations == []
+
+
+def test_ctrl_c_while_fixing_says_which_steps_ran_and_prints_the_partial_report(api, gcloud_config):
+    api.set_scenario(SCENARIO)
+    api.allow_fixes()
+    api.set_sequence(CONNECTOR, [connector("CREATING")])  # never READY: step 1 waits until Ctrl-C
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infracheck", "diagnose", "--fix-mode", "--yes", *SELECT, "--color", "never",
+         "--fix-poll", "0.5"], env=environment(api, gcloud_config), cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_restored)
+    try:
+        deadline = time.monotonic() + 120
+        # The diagnosis read the connector once; a second read is the wait step's first look.
+        while time.monotonic() < deadline and sum(r.route == CONNECTOR for r in api.requests) < 2:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert "interrupted during fix step 1" in err and "steps run: none; not run: 2, 3, 4" in err
+    # The partial report: the diagnosis, then every step with what happened to it.
+    assert "Overall Status: CRITICAL" in out
+    assert " 1. WAIT   until VPC connector is READY (staging-connector)  [interrupted]" in out
+    assert out.count("[not-run]") == 3 and "interrupted (Ctrl-C) before it ran" not in err
+    assert "INTERRUPTED: not re-checked; the findings above are the diagnosis (CRITICAL)" in out
+    assert "Traceback" not in err
+    assert api.changes == []
