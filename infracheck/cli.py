@@ -274,6 +274,7 @@ _stream_formats(watch_command)
 
 def _watch(options: dict[str, Any]) -> int:
     import dataclasses
+    import time
 
     from infracheck import console, mutes, output, plan, recording, runner, verdict, watch
     from infracheck.exitcodes import ExitStatus
@@ -309,7 +310,7 @@ def _watch(options: dict[str, Any]) -> int:
         nonlocal known
         narrowed = the_plan if subset is None else plan.subset(the_plan, [(c.id, c.resource) for c in subset])
         now = recording.clock(replay_dir)
-        result = runner.run(narrowed, source, options["jobs"], now)
+        result = runner.run(narrowed, source, options["jobs"], now, deadline=deadline)
         fresh = tuple(f for i in sorted(result.findings) for f in result.findings[i])
         known = fresh + the_plan.skip_findings if subset is None else verdict.merge(known, fresh)
         outcomes.update((o.argv, o) for o in result.outcomes)
@@ -329,6 +330,8 @@ def _watch(options: dict[str, Any]) -> int:
                 click.echo(f"{cycle.at[11:19]} no change ({cycle.commands} commands)", err=True)
         sys.stdout.flush()
 
+    # --max-wait holds even for a cycle in flight: its commands are stopped at the deadline.
+    deadline = None if options["max_wait"] is None else time.monotonic() + options["max_wait"]
     try:
         last = watch.loop(diagnose, the_plan.checks, interval=options["interval"], emit=emit,
                           until_healthy=options["until"] == "healthy", max_wait=options["max_wait"],
@@ -336,6 +339,9 @@ def _watch(options: dict[str, Any]) -> int:
     except KeyboardInterrupt as exc:
         runner.stop()
         cycle: Cycle | None = getattr(exc, "cycle", None)
+        if cycle is None and deadline is not None and time.monotonic() >= deadline:
+            click.echo("infracheck: --max-wait ran out before the first cycle finished", err=True)
+            return ExitStatus.UNKNOWN
         if cycle is None:
             click.echo("infracheck: interrupted before the first cycle finished", err=True)
         else:

@@ -78,6 +78,8 @@ def loop(
                 subset = None
             run = diagnose(subset)
             if run.incomplete:
+                if last is not None and max_wait is not None and clock() - started >= max_wait:
+                    return last  # --max-wait ran out inside this cycle: the last complete one's verdict
                 raise KeyboardInterrupt  # Ctrl-C landed inside the run: keep the last complete cycle
             ran = len({argv for c in (checks if subset is None else subset) for argv in c.sources})
             cycle = Cycle(number, now().isoformat(timespec="seconds"), run, full, ran,

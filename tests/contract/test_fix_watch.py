@@ -100,10 +100,14 @@ def test_a_refused_change_stops_the_plan_with_a_clear_message(api, gcloud_config
 def test_watch_until_healthy_follows_the_connector_to_ready(api, gcloud_config):
     api.set_scenario(SCENARIO)
     api.set_sequence(CONNECTOR, [connector("CREATING"), connector("CREATING"), connector("READY")])
+    # Three reads reach READY in ~3 s (30 s on a loaded 2-core machine): a watch that misses it
+    # fails at --max-wait, in about a minute, not after ten, and says what each cycle saw.
     run = infracheck("watch", "--include", "vpc.state", "--until", "healthy", "--interval", "0.2",
-                     "--max-wait", "10m", "--format", "json", env=environment(api, gcloud_config), timeout=900)
-    assert run.code == 0, run.stderr
+                     "--max-wait", "60", "--format", "json", env=environment(api, gcloud_config), timeout=120)
     cycles = [json.loads(line) for line in run.stdout.splitlines()]
+    seen = [(c["status"], c["watch"]["full"], c["engine"], [f["message"] for f in c["findings"]
+                                                           if f["status"] not in ("pass", "skip")]) for c in cycles]
+    assert run.code == 0, (run.stderr, len(api.requests), seen[:6], seen[-3:])
     assert [(c["status"], c["watch"]["full"]) for c in cycles] == [
         ("CRITICAL", True), ("CRITICAL", False), ("HEALTHY", False), ("HEALTHY", True)]
     # After the first cycle only the failing check runs: one gcloud call a cycle.
