@@ -89,7 +89,7 @@ class Seconds(click.ParamType):  # type: ignore[type-arg]  # generic only in new
         return _in_range(self, value, seconds, self.low, self.high, "a number of seconds", param, ctx)
 
 
-def _in_range(kind: click.ParamType, value: Any, seconds: float, low: float, high: float, what: str,
+def _in_range(kind: Seconds | Duration, value: Any, seconds: float, low: float, high: float, what: str,
               param: click.Parameter | None, ctx: click.Context | None) -> float:
     if not (math.isfinite(seconds) and low <= seconds <= high):
         kind.fail(f"'{value}' is not {what} between {_seconds(low)} and {_seconds(high)}", param, ctx)
@@ -436,9 +436,9 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
     import dataclasses
 
     # Not fix, baseline or the text renderer: only the options that use them import them.
-    from infracheck import causes, console, mutes, output, plan, recording, runner, verdict
+    from infracheck import console, mutes, output, plan, recording, runner
     from infracheck.exitcodes import ExitStatus
-    from infracheck.model import CannotRun, Overall, Report
+    from infracheck.model import CannotRun
 
     cat = _load(options)
     replay_dir: Path | None = options.get("replay")
