@@ -128,7 +128,8 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Skip rules whose id, check id or area matches, e.g. 'network*'."),
         click.option("--jobs", default=8, show_default=True, type=click.IntRange(1, 64),
                      help="Commands run at the same time."),
-        click.option("--timeout", default=60.0, show_default=True, type=Seconds(1, 3600), help="Seconds before a command is killed (with its children)."),
+        click.option("--timeout", default=60.0, show_default=True, type=Seconds(1, 3600),
+                     help="Seconds before a command is killed (with its children)."),
         click.option("--engine", type=click.Choice(["auto", "warm", "process"]), default="auto", show_default=True,
                      help="How gcloud runs: 'warm' loads gcloud once and forks each command from it (same "
                           "output, a fraction of the CPU); 'process' starts one gcloud per command; 'auto' "
@@ -220,7 +221,6 @@ class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in ne
         if seconds <= 0:  # "a duration" is never zero: --max-wait 0 would stop before the first look
             self.fail(f"'{value}' is not a duration between 1 s and a week", param, ctx)
         return _in_range(self, value, seconds, 1, 7 * 86400, "a duration", param, ctx)
-        return seconds
 
 
 @cli.command(name="watch", epilog=EXIT_HELP + """
