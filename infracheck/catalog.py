@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from infracheck import default_dir, escalation
+from infracheck import default_dir, escalation, metrics
 from infracheck import rules as _rules
 from infracheck.environment import PREFIX as ENV_PREFIX
 from infracheck.environment import VARIABLES  # INFRACHECK_* that are not profile names
@@ -483,6 +483,12 @@ def _expand(
                 shape=shape,
             )
         )
+        for source in checks[-1].sources:
+            if source[:2] == metrics.QUERY:
+                try:
+                    metrics.parse(source)
+                except metrics.QueryError as exc:
+                    raise CatalogError(f"{path.name}: {where}: {exc}") from None
     return checks
 
 
@@ -536,8 +542,8 @@ def _tokens(path: Path, where: str, command: Any) -> list[str]:
         tokens = shlex.split(str(command))
     except ValueError as exc:
         raise CatalogError(f"{path.name}: {where}: command does not parse: {exc}") from None
-    if not tokens or tokens[0] not in ("gcloud", "probe"):
-        raise CatalogError(f"{path.name}: {where}: command must start with 'gcloud' or 'probe'")
+    if not tokens or tokens[0] not in ("gcloud", "probe", "monitoring"):
+        raise CatalogError(f"{path.name}: {where}: command must start with 'gcloud', 'probe' or 'monitoring'")
     return tokens
 
 

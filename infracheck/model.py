@@ -99,6 +99,7 @@ class ErrorKind(enum.Enum):
     API_ERROR = "api-error"
     INTERRUPTED = "interrupted"
     MISSING_CREDENTIAL = "missing-credential"  # the journey's ${env:NAME} is not set
+    NOT_RECORDED = "not-recorded"  # a replay of a folder recorded before metrics were read: a skip, not an error
 
 
 @dataclasses.dataclass(frozen=True)
