@@ -37,6 +37,9 @@ ESCALATION_FILE = "escalation.toml"  # the issue update's data (plan section 4),
 # own engine (the journey's JMESPath and JSON bodies hold spaces by nature).
 OWN_VALIDATION = frozenset({"journey"})
 
+# Profile names whose command-line flag is spelled otherwise.
+_FLAG_OF = {"metrics_window": "window"}
+
 # Names a message may use that are only known once a rule has been judged.
 RUNTIME_NAMES = frozenset({"actual", "value", "expected"})
 
@@ -113,7 +116,7 @@ def load(
         if raw is not None:
             accept(name, raw, f"${ENV_PREFIX}{name.upper()}")
     given = [(f"--set {name}", name, raw) for name, raw in (overrides or {}).items()]
-    given += [(f"--{name}", name, raw) for name, raw in (flags or {}).items()]
+    given += [(f"--{_FLAG_OF.get(name, name)}", name, raw) for name, raw in (flags or {}).items()]
     for origin, name, raw in given:
         if name not in defaults:
             known = ", ".join(sorted(defaults))

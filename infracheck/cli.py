@@ -86,6 +86,10 @@ def _profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="A TOML file of profile values to use over the built-in one."),
         click.option("--catalog", "catalog_dir", type=click.Path(file_okay=False, path_type=Path),
                      help="Use another catalog folder instead of the built-in commands/."),
+        click.option("--window", "metrics_window", metavar="DURATION",
+                     help="How far back load is read from Cloud Monitoring (default 30m)."),
+        click.option("--trend", metavar="DAYS",
+                     help="Read daily peaks over this period (e.g. 7d) and project when limits are reached."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -341,7 +345,8 @@ def _catalog(options: dict[str, Any], read: Callable[..., Any]) -> Any:
         if not sep or not name:
             raise click.BadParameter(f"'{item}' is not NAME=VALUE", param_hint="--set")
         overrides[name.strip()] = value
-    flags = {name: options[name] for name in ("project", "region") if options.get(name) is not None}
+    flags = {name: options[name] for name in ("project", "region", "metrics_window", "trend")
+             if options.get(name) is not None}
     try:
         return read(options.get("catalog_dir"), overrides, profile_file=options.get("profile_file"), flags=flags)
     except CannotRun as exc:

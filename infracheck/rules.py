@@ -309,7 +309,7 @@ def _fit(series: list[Any]) -> dict[str, Any] | None:
     spread = sum((x - mean_x) ** 2 for x, _ in points)
     slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0
     newest = max(x for x, _ in points)
-    return {"points": n, "per_day": round(slope, 3), "latest": round(mean_y + slope * (newest - mean_x), 3)}
+    return {"points": n, "per_day": round(slope, 2), "latest": round(mean_y + slope * (newest - mean_x), 1)}
 
 
 _FUNCTIONS = _Functions()

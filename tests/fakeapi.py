@@ -973,10 +973,13 @@ class FakeGoogleAPI(_FixMixin):
         if isinstance(override, dict):
             layers.append(override.get("raw", []))
         else:
-            for directory in chain:
+            for directory in chain:  # the scenario first; `"inherit": false` stops at it (nothing from the base)
                 file = directory / (route + ".json")
                 if file.is_file():
-                    layers.append(json.loads(file.read_text(encoding="utf-8")).get("raw", []))
+                    layer = json.loads(file.read_text(encoding="utf-8"))
+                    layers.append(layer.get("raw", []))
+                    if layer.get("inherit") is False:
+                        break
         try:
             body = fakemonitoring.answer(record.params, fakemonitoring.merge(layers), self.monitoring_page_points)
         except fakemonitoring.BadRequest as exc:

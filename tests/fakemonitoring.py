@@ -185,7 +185,8 @@ def _align(series: Mapping[str, Any], aligner: str, period: int, start: dt.datet
         return [_point(t, t, v, value_type) for t, v in sorted(samples, key=lambda s: s[0], reverse=True)]
     buckets: dict[int, list[Any]] = {}
     for t, v in samples:
-        index = max(0, math.ceil((end - t).total_seconds() / period) - 1) if t < end else 0
+        # Period k holds (end - (k+1)p, end - kp]: a sample at end - p closes period 1.
+        index = int((end - t).total_seconds() // period)
         buckets.setdefault(index, []).append(v)
     points = []
     for index in sorted(buckets):  # 0 is the newest period: newest first, as the API sends them
