@@ -401,6 +401,8 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
                 click.echo(f"infracheck: replaying with the recording's selection {chosen} "
                            "(give --include or --exclude to choose)", err=True)
     the_plan = plan.make(cat, include, exclude)
+    if replay_dir is not None:
+        the_plan = runner.recorded_only(the_plan, replay_dir)
     source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
                            options["engine"], options["jobs"], early)
     now = recording.clock(replay_dir)

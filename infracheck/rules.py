@@ -206,10 +206,10 @@ class _Functions(functions.Functions):
                 out.append(_point_value(point))
         return out
 
-    @functions.signature({"types": ["array-number"]}, {"types": ["number", "string", "null"]})
-    def _func_count_at_least(self, values: list[float], limit: Any) -> int | None:
-        # How many points reached a limit (a connector at its maxInstances).
-        return None if limit is None else sum(1 for v in values if v >= _number(limit))
+    @functions.signature({"types": ["array-number"]}, {"types": ["number", "string"]})
+    def _func_count_at_least(self, values: list[float], limit: Any) -> int:
+        # How many points reached a limit (a connector at its maxInstances); no limit is not judged.
+        return sum(1 for v in values if v >= _number(limit))
 
     @functions.signature({"types": ["number", "null"]}, {"types": ["number", "string", "null"]})
     def _func_percent(self, part: float | None, whole: Any) -> float | None:

@@ -195,6 +195,17 @@ def live(
     return Live(timeout, env, settings, started, steps=steps)
 
 
+def recorded_only(planned: Plan, directory: Path) -> Plan:
+    """A folder recorded before infracheck read Cloud Monitoring has no load to replay: its load checks are
+    left out with one note, not reported as failures of the stack nor as one skip each."""
+    if any(directory.glob(recording.name_for(metrics.QUERY) + "*")):
+        return planned
+    from infracheck import plan
+
+    return plan.without(planned, lambda c: any(s[:2] == metrics.QUERY for s in c.sources),
+                        "Load (Cloud Monitoring) not judged: this recording holds none of its reads")
+
+
 def replay(directory: Path) -> Source:
     """Read what a scenario folder recorded; classified exactly as a live run would be."""
     try:
