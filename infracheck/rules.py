@@ -258,9 +258,13 @@ class _Functions(functions.Functions):
     @functions.signature({"types": ["object", "null"]}, {"types": ["number", "string", "null"]})
     def _func_days_until(self, fitted: dict[str, Any] | None, limit: Any) -> float | None:
         # Days until a fitted line reaches limit; null when it does not grow (or nothing was fitted).
-        if not fitted or limit is None or fitted["per_day"] <= 0:
+        if not fitted or limit is None:
             return None
-        return round(max(0.0, (_number(limit) - fitted["latest"]) / fitted["per_day"]), 1)
+        per_day, latest = _number(fitted.get("per_day")), _number(fitted.get("latest"))
+        if per_day <= 0:
+            return None
+        days: float = round(max(0.0, (_number(limit) - latest) / per_day), 1)
+        return days
 
 
 def _point_value(point: Any) -> float:
