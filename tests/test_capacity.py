@@ -203,6 +203,22 @@ def test_config_helper_runs_once_per_run(api, cat):
     assert helper.calls == 1
 
 
+def test_reads_start_beside_the_gcloud_commands_and_are_consumed_once(api, cat):
+    import time
+
+    argvs = [c.argv for c in cat.checks if c.argv[:2] == metrics.QUERY]
+    read = reader(api)
+    read.start(argvs)
+    deadline = time.monotonic() + 10
+    while len([r for r in api.requests if r.finished]) < len(set(argvs)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(api.requests) == len(set(argvs))  # all read before anyone asked
+    assert all(read(argv).error is None for argv in dict.fromkeys(argvs))
+    assert len(api.requests) == len(set(argvs))  # collected, not read again
+    read(argvs[0])
+    assert len(api.requests) == len(set(argvs)) + 1  # asked again later (a watch cycle): read again
+
+
 def test_no_account_is_one_classified_error_for_every_query(api, cat):
     helper = Helper(api.port, fails=True)
     read = reader(api, helper=helper)
