@@ -7,7 +7,6 @@ one); the scenarios are replayed from their recordings.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -473,8 +472,10 @@ def test_a_live_run_sends_config_helper_to_the_warm_engine_first():
         def take(self) -> Engine:
             return Engine()
 
-    runner.live(5, env={}, settings=dataclasses.replace(__import__("infracheck.probes", fromlist=["x"]).ProbeSettings()),
-                engine="warm", argvs=[("monitoring", "timeseries", "--project=p"), ("gcloud", "sql", "x")],
+    from infracheck import probes
+
+    runner.live(5, env={}, settings=probes.ProbeSettings(), engine="warm",
+                argvs=[("monitoring", "timeseries", "--project=p"), ("gcloud", "sql", "x")],
                 early=Early())  # type: ignore[arg-type]
     assert submitted == [metrics.CONFIG_HELPER, ("gcloud", "sql", "x")]
 
