@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from infracheck import default_dir, escalation
+from infracheck import default_dir, escalation, metrics
 from infracheck import rules as _rules
 from infracheck.environment import PREFIX as ENV_PREFIX
 from infracheck.environment import VARIABLES  # INFRACHECK_* that are not profile names
@@ -36,6 +36,9 @@ ESCALATION_FILE = "escalation.toml"  # the issue update's data (plan section 4),
 # Profile names whose values never reach an argv and are validated by their
 # own engine (the journey's JMESPath and JSON bodies hold spaces by nature).
 OWN_VALIDATION = frozenset({"journey"})
+
+# Profile names whose command-line flag is spelled otherwise.
+_FLAG_OF = {"metrics_window": "window"}
 
 # Names a message may use that are only known once a rule has been judged.
 RUNTIME_NAMES = frozenset({"actual", "value", "expected"})
@@ -115,7 +118,7 @@ def load(
         if raw is not None:
             accept(name, raw, f"${ENV_PREFIX}{name.upper()}")
     given = [(f"--set {name}", name, raw) for name, raw in (overrides or {}).items()]
-    given += [(f"--{name}", name, raw) for name, raw in (flags or {}).items()]
+    given += [(f"--{_FLAG_OF.get(name, name)}", name, raw) for name, raw in (flags or {}).items()]
     for origin, name, raw in given:
         if name not in defaults:
             known = ", ".join(sorted(defaults))
@@ -503,6 +506,12 @@ def _expand(
                 shape=shape,
             )
         )
+        for source in checks[-1].sources:
+            if source[:2] == metrics.QUERY:
+                try:
+                    metrics.parse(source)
+                except metrics.QueryError as exc:
+                    raise CatalogError(f"{path.name}: {where}: {exc}") from None
     return checks
 
 
@@ -556,8 +565,8 @@ def _tokens(path: Path, where: str, command: Any) -> list[str]:
         tokens = shlex.split(str(command))
     except ValueError as exc:
         raise CatalogError(f"{path.name}: {where}: command does not parse: {exc}") from None
-    if not tokens or tokens[0] not in ("gcloud", "probe"):
-        raise CatalogError(f"{path.name}: {where}: command must start with 'gcloud' or 'probe'")
+    if not tokens or tokens[0] not in ("gcloud", "probe", "monitoring"):
+        raise CatalogError(f"{path.name}: {where}: command must start with 'gcloud', 'probe' or 'monitoring'")
     return tokens
 
 

@@ -114,6 +114,10 @@ def _profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="A TOML file of profile values to use over the built-in one."),
         click.option("--catalog", "catalog_dir", type=click.Path(file_okay=False, path_type=Path),
                      help="Use another catalog folder instead of the built-in commands/."),
+        click.option("--window", "metrics_window", metavar="DURATION",
+                     help="How far back load is read from Cloud Monitoring (default 30m)."),
+        click.option("--trend", metavar="DAYS",
+                     help="Read daily peaks over this period (e.g. 7d) and project when limits are reached."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -292,6 +296,8 @@ def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
         recording.check_project(replay_dir, str(cat.profile["project"]))
     include, exclude = plan.globs(options["include"]), plan.globs(options["exclude"])
     the_plan = plan.make(cat, include, exclude)
+    if replay_dir is not None:
+        the_plan = runner.recorded_only(the_plan, replay_dir)
     source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
                            options["engine"], options["jobs"])
     lb = _Discovery(options, cat, the_plan, include, exclude)
@@ -412,7 +418,8 @@ def _catalog(options: dict[str, Any], read: Callable[..., Any]) -> Any:
         if not sep or not name:
             raise click.BadParameter(f"'{item}' is not NAME=VALUE", param_hint="--set")
         overrides[name.strip()] = value
-    flags = {name: options[name] for name in ("project", "region") if options.get(name) is not None}
+    flags = {name: options[name] for name in ("project", "region", "metrics_window", "trend")
+             if options.get(name) is not None}
     try:
         return read(options.get("catalog_dir"), overrides, profile_file=options.get("profile_file"), flags=flags)
     except CannotRun as exc:
@@ -473,6 +480,8 @@ def _stages(
                 click.echo(f"infracheck: replaying with the recording's selection {chosen} "
                            "(give --include or --exclude to choose)", err=True)
     the_plan = plan.make(cat, include, exclude)
+    if replay_dir is not None:
+        the_plan = runner.recorded_only(the_plan, replay_dir)
     source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
                            options["engine"], options["jobs"], early)
     lb = _Discovery(options, cat, the_plan, include, exclude)
@@ -644,6 +653,10 @@ class _Discovery:
                 self.found = discovery.Found(findings=(discovery.could_not(str(exc)),))
             else:
                 anchored = plan.make(cat, self.include, self.exclude)
+                if self.options.get("replay") is not None:  # narrowed as the plan it replaces was
+                    from infracheck import runner
+
+                    anchored = runner.recorded_only(anchored, self.options["replay"])
                 # The same checks reading the same commands (the URL map's name is in no command).
                 same = [(c.id, c.sources) for c in anchored.checks] == [(c.id, c.sources) for c in self.plan.checks]
                 if same:

@@ -26,7 +26,7 @@ _DONE_WHEN = {"", "verdict", "fixed"}
 _NAMED_KEYS = {"name", "text"}
 _LABEL_KEYS = {"name", "status", "failing"}
 _COMPONENT_KEYS = {"area", "name", "resource", "expected"}
-_CRITERION_KEYS = {"group", "text", "verified_by", "verdict", "manual"}
+_CRITERION_KEYS = {"group", "text", "verified_by", "verdict", "manual", "requires"}
 
 
 class EscalationError(ValueError):
@@ -66,6 +66,7 @@ def parse(data: Mapping[str, Any], environment: str, text: Callable[[str], str])
             verified_by=_strings(raw, "verified_by", "[[criterion]]"),
             verdict=str(raw.get("verdict", "")),
             manual=str(raw.get("manual", "")),
+            requires=_strings(raw, "requires", "[[criterion]]"),
         )
         if criterion.verdict and criterion.verdict not in Overall.__members__:
             raise EscalationError(f"[[criterion]] '{criterion.text}': verdict must be one of {list(Overall.__members__)}")
@@ -236,6 +237,12 @@ def _judge(criterion: Criterion, report: Report) -> CriterionResult:
         return CriterionResult(criterion, False, why)
     bad = [f for f in relevant if f.status is not Status.PASS]
     if not bad:
+        for glob in criterion.requires:
+            judged = [f for f in report.findings if f.status is not Status.SKIP and matches(f, [glob])]
+            if not judged:
+                said = next((f.message for f in report.findings if f.status is Status.SKIP
+                             and matches(f, [glob, *criterion.verified_by])), "not read in this run")
+                return CriterionResult(criterion, False, f"{glob} not judged: {said}")
         return CriterionResult(criterion, True, f"{len(relevant)} check(s) passed")
     check_of = {(f.rule, f.resource): f.check for f in report.findings}
     not_run = sum(1 for f in bad if f.status is Status.FAIL and f.muted is None and _not_run(f, check_of))

@@ -99,6 +99,7 @@ class ErrorKind(enum.Enum):
     API_ERROR = "api-error"
     INTERRUPTED = "interrupted"
     MISSING_CREDENTIAL = "missing-credential"  # the journey's ${env:NAME} is not set
+    NOT_RECORDED = "not-recorded"  # a replay of a folder recorded before metrics were read: a skip, not an error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -385,6 +386,9 @@ class Criterion:
     verified_by: tuple[str, ...] = ()  # globs as in LabelRule.failing; every match must pass
     verdict: str = ""  # ticked when the overall verdict is this (e.g. "HEALTHY")
     manual: str = ""  # why a person must verify it when nothing in the run does
+    # Globs each of which must match a judged finding (not a skip): what "verified" cannot do without
+    # (the connector's load, read from Cloud Monitoring: no data never ticks "adequate capacity").
+    requires: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)

@@ -202,6 +202,136 @@ class _Functions(functions.Functions):
     def _func_split(self, value: str | None, sep: str) -> list[str]:
         return [] if not value else value.split(sep)
 
+    # --- Cloud Monitoring time series (metrics.py's documents) ---
+
+    @functions.signature({"types": ["array", "null"]})
+    def _func_values(self, series: list[Any] | None) -> list[float]:
+        # Every point's value of a list of TimeSeries, as numbers, newest first
+        # within each series as the API sends them: int64Value is a string in
+        # JSON, doubleValue a number, an aligned distribution its mean.
+        out: list[float] = []
+        for one in series or []:
+            for point in (one.get("points") or []) if isinstance(one, dict) else []:
+                out.append(_point_value(point))
+        return out
+
+    @functions.signature({"types": ["array-number"]}, {"types": ["number", "string"]})
+    def _func_count_at_least(self, values: list[float], limit: Any) -> int:
+        # How many points reached a limit (a connector at its maxInstances); no limit is not judged.
+        return sum(1 for v in values if v >= _number(limit))
+
+    @functions.signature({"types": ["number", "null"]}, {"types": ["number", "string", "null"]})
+    def _func_percent(self, part: float | None, whole: Any) -> float | None:
+        # part as a percentage of whole, one decimal; null when either is unknown or whole is 0.
+        if part is None or whole is None or _number(whole) == 0:
+            return None
+        return round(100 * _float(part) / _float(whole), 1)
+
+    @functions.signature({"types": ["array-number"]}, {"types": ["number"]})
+    def _func_percentile(self, values: list[float], rank: float) -> float | None:
+        # Nearest-rank percentile of the window's points; null for no points.
+        if not values:
+            return None
+        ordered = sorted(values)
+        index = max(0, math.ceil(rank / 100 * len(ordered)) - 1)
+        return ordered[min(index, len(ordered) - 1)]
+
+    @functions.signature({"types": ["number", "null"]}, {"types": ["array"]})
+    def _func_step(self, value: float | None, table: list[Any]) -> Any:
+        # A step table [[from, result], ...] (ascending): the result of the last
+        # row whose `from` is at most value (GCP's defaults by memory tier).
+        if value is None:
+            return None
+        found = None
+        for row in table:
+            if not isinstance(row, list) or len(row) != 2:
+                raise _Mistyped(row, "a [from, result] pair")
+            if value >= _number(row[0]):
+                found = row[1]
+        return found
+
+    @functions.signature({"types": ["string", "null"]})
+    def _func_tier_memory_gb(self, tier: str | None) -> float | None:
+        # A Cloud SQL machine tier's memory in GB (settings.tier): db-custom-CPUS-MB,
+        # the shared-core db-f1-micro and db-g1-small, db-n1-standard-N and
+        # db-n1-highmem-N (3.75 and 6.5 GB per vCPU); null for a tier not known here.
+        return _tier_memory_gb(tier) if tier else None
+
+    @functions.signature({"types": ["array", "null"]})
+    def _func_fit(self, series: list[Any] | None) -> dict[str, Any] | None:
+        # A least-squares line through the points of a series list, by day:
+        # {points, per_day (growth a day), latest (the line's value at the
+        # newest point)}; null for fewer than 3 points.
+        return _fit(series or [])
+
+    @functions.signature({"types": ["object", "null"]}, {"types": ["number", "string", "null"]})
+    def _func_days_until(self, fitted: dict[str, Any] | None, limit: Any) -> float | None:
+        # Days until a fitted line reaches limit; null when it does not grow (or nothing was fitted).
+        if not fitted or limit is None:
+            return None
+        per_day, latest = _float(fitted.get("per_day")), _float(fitted.get("latest"))
+        if per_day <= 0:
+            return None
+        days: float = round(max(0.0, (_float(limit) - latest) / per_day), 1)
+        return days
+
+
+def _float(value: Any) -> float:
+    """_number as a float, for arithmetic (a share, a fit): an integer past a float's range is mistyped."""
+    try:
+        return float(_number(value))
+    except OverflowError:
+        raise _Mistyped(value, "a number within a float's range") from None
+
+
+def _point_value(point: Any) -> float:
+    value = point.get("value") if isinstance(point, dict) else None
+    if not isinstance(value, dict):
+        raise _Mistyped(point, "a point with a value")
+    for key in ("int64Value", "doubleValue"):
+        if key in value:
+            return _number(value[key])
+    if isinstance(value.get("distributionValue"), dict):
+        return _number(value["distributionValue"].get("mean", 0))
+    raise _Mistyped(value, "an int64Value, doubleValue or distributionValue")
+
+
+_TIER_GB = {"db-f1-micro": 0.6, "db-g1-small": 1.7}
+_TIER_PER_CPU_GB = {"standard": 3.75, "highmem": 6.5}
+
+
+def _tier_memory_gb(tier: str) -> float | None:
+    if tier in _TIER_GB:
+        return _TIER_GB[tier]
+    custom = re.fullmatch(r"db-(?:custom|perf-optimized-N)-([0-9]+)-([0-9]+)", tier)
+    if custom:
+        return int(custom.group(2)) / 1024
+    n1 = re.fullmatch(r"db-n1-(standard|highmem)-([0-9]+)", tier)
+    if n1:
+        return _TIER_PER_CPU_GB[n1.group(1)] * int(n1.group(2))
+    return None
+
+
+def _fit(series: list[Any]) -> dict[str, Any] | None:
+    points = []
+    for one in series:
+        for point in (one.get("points") or []) if isinstance(one, dict) else []:
+            end = (point.get("interval") or {}).get("endTime") if isinstance(point, dict) else None
+            try:
+                when = dt.datetime.fromisoformat(str(end).replace("Z", "+00:00"))
+            except ValueError:
+                raise _Mistyped(end, "an RFC 3339 endTime") from None
+            points.append((when.timestamp() / 86400, _float(_point_value(point))))
+    if len(points) < 3:
+        return None
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    spread = sum((x - mean_x) ** 2 for x, _ in points)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / spread if spread else 0.0
+    newest = max(x for x, _ in points)
+    return {"points": n, "per_day": round(slope, 2), "latest": round(mean_y + slope * (newest - mean_x), 1)}
+
 
 _FUNCTIONS = _Functions()
 _OPTIONS = jmespath.Options(custom_functions=_FUNCTIONS)
@@ -650,6 +780,8 @@ def _evaluate(
         if (outcome.error.kind is ErrorKind.NOT_FOUND and check.missing is not None
                 and not _PROJECT_GONE.search(outcome.error.message)):
             return [_missing(check)]
+        if outcome.error.kind is ErrorKind.NOT_RECORDED:
+            return [_not_judged(check, NotJudged("", outcome.error.message[:1].upper() + outcome.error.message[1:]), None)]
         return [_error(check, outcome.error)]
     document = outcome.document
     if check.shape is not None:

@@ -42,6 +42,11 @@ from types import FrameType, TracebackType
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
+try:
+    from tests import fakemonitoring
+except ImportError:  # run as a script: tests/ is on sys.path, not the repository root
+    import fakemonitoring  # type: ignore[no-redef]
+
 __all__ = [
     "FAULTS",
     "PROJECT_NUMBER",
@@ -74,6 +79,7 @@ _SERVICES: Final[dict[str, tuple[str, str]]] = {
     "vpcaccess.test": ("vpcaccess", "Serverless VPC Access"),
     "compute.test": ("compute", "Compute Engine"),
     "logging.test": ("logging", "Cloud Logging"),
+    "monitoring.test": ("monitoring", "Cloud Monitoring"),
 }
 
 # POST routes that only read (Google's list methods that take their query in
@@ -906,6 +912,7 @@ class FakeGoogleAPI(_FixMixin):
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_VPCACCESS": "http://vpcaccess.test/",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": "http://compute.test/compute/v1/",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING": "http://logging.test/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_MONITORING": "http://monitoring.test/",
             "CLOUDSDK_PROXY_TYPE": "http",
             "CLOUDSDK_PROXY_ADDRESS": "127.0.0.1",
             "CLOUDSDK_PROXY_PORT": str(self.port),
@@ -981,6 +988,31 @@ class FakeGoogleAPI(_FixMixin):
                     self._log[i] = done
                     break
 
+    # Points per page of timeSeries.list (the real API's pageSize default is 100000); tests lower it to page.
+    monitoring_page_points: int = 100000
+
+    def _time_series(self, route: str, record: LoggedRequest) -> _Answer:
+        """Monitoring v3 timeSeries.list, computed from the scenario's raw samples (tests/fakemonitoring.py)."""
+        with self._lock:
+            override = self._bodies.get(route)
+            chain = self._scenario.chain
+        layers = []
+        if isinstance(override, dict):
+            layers.append(override.get("raw", []))
+        else:
+            for directory in chain:  # the scenario first; `"inherit": false` stops at it (nothing from the base)
+                file = directory / (route + ".json")
+                if file.is_file():
+                    layer = json.loads(file.read_text(encoding="utf-8"))
+                    layers.append(layer.get("raw", []))
+                    if layer.get("inherit") is False:
+                        break
+        try:
+            body = fakemonitoring.answer(record.params, fakemonitoring.merge(layers), self.monitoring_page_points)
+        except fakemonitoring.BadRequest as exc:
+            return _json_answer(400, _error(400, str(exc), "INVALID_ARGUMENT"))
+        return _json_answer(200, body)
+
     def _handle(self, handler: _Handler) -> None:
         """Answer one request (called on the connection's handler thread)."""
         host, path, query = handler.target()
@@ -1041,6 +1073,8 @@ class FakeGoogleAPI(_FixMixin):
             return None
         if fault == "notjson":
             return 200, b"<html>oops</html>", "text/html; charset=UTF-8"
+        if fault is None and _TIME_SERIES.match(route):
+            return self._time_series(route, record)
         if fault in (None, "unreachable"):
             try:
                 found, body = self._body_for(route)
@@ -1060,6 +1094,7 @@ class FakeGoogleAPI(_FixMixin):
 
 
 _Answer = tuple[int, bytes, str]
+_TIME_SERIES: Final = re.compile(r"^monitoring\.test/v3/projects/[^/]+/timeSeries$")
 
 
 

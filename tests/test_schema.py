@@ -45,6 +45,7 @@ RUN = "run.v1.run_v1_messages"
 VPCACCESS = "vpcaccess.v1.vpcaccess_v1_messages"
 COMPUTE = "compute.v1.compute_v1_messages"
 LOGGING = "logging.v2.logging_v2_messages"
+MONITORING = "monitoring.v3.monitoring_v3_messages"
 
 # Files that are not gcloud/API documents: probe results, recording metadata,
 # scenario definitions, and the stderr/exit code of a failed command.
@@ -111,12 +112,18 @@ COMMAND_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"gcloud_secrets_versions_access{_ARGS}"), f"{SECRETS}:AccessSecretVersionResponse"),
     (re.compile(rf"gcloud_secrets_(?:list|describe){_ARGS}"), f"{SECRETS}:Secret"),
     (re.compile(rf"gcloud_logging_read{_ARGS}"), f"{LOGGING}:LogEntry"),
+    # infracheck's own Monitoring reads (metrics.py): the API's body, pages joined.
+    (re.compile(rf"monitoring_timeseries{_ARGS}"), f"{MONITORING}:ListTimeSeriesResponse"),
 ]
 
 
 def is_ignored(path: Path) -> bool:
     """Files that are not documents gcloud decodes: probes, metadata, a failed command's stderr/exit."""
     name = path.name
+    # The fake's raw samples (tests/fakemonitoring.py), not a body: the answers it computes from them are
+    # checked against ListTimeSeriesResponse in tests/contract/test_capacity.py.
+    if "monitoring.test" in path.parts:
+        return True
     return (name in IGNORED_NAMES or name.endswith(IGNORED_SUFFIXES)
             or (name.startswith("probe_") and name.endswith(".json")) or name.startswith("."))
 
