@@ -238,9 +238,13 @@ def _watch(options: dict[str, Any]) -> int:
     from infracheck.report import json as json_report
     from infracheck.report import text as text_report
 
-    cat = _load(options)
-    the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
+    from infracheck import tracks
+
     replay_dir: Path | None = options.get("replay")
+    cat = tracks.resolve(_load(options), tracks.for_run(replay_dir))
+    the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
+    if replay_dir is not None:
+        the_plan = runner.recorded_only(the_plan, replay_dir)
     source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"))
     fmt = options["fmt"]
     if fmt not in ("text", "json"):
@@ -382,8 +386,11 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
     from infracheck.exitcodes import ExitStatus
     from infracheck.model import CannotRun, Overall, Report
 
-    cat = _load(options)
+    from infracheck import tracks
+
     replay_dir: Path | None = options.get("replay")
+    ran_on = tracks.for_run(replay_dir)  # gcloud's release track of each group that moves between them
+    cat = tracks.resolve(_load(options), ran_on)
     if options.get("yes") and not options.get("fix_mode"):
         raise CannotRun("--yes goes with --fix-mode")
     if options.get("yes") and replay_dir is not None:
@@ -474,7 +481,7 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
         output.append_step_summary(report, os.environ)
     if record_dir is not None and not result.incomplete:
         written = recording.save(record_dir, report, the_plan.sensitive, recording.clock(),
-                                 (the_plan.include, the_plan.exclude))
+                                 (the_plan.include, the_plan.exclude), ran_on)
         click.echo(f"infracheck: recorded {len(report.outcomes)} commands ({written} files) into {record_dir}",
                    err=True)
     if result.incomplete:
