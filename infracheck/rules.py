@@ -195,12 +195,14 @@ class _Functions(functions.Functions):
 
     # --- Cloud Monitoring alert policies and uptime checks (watching.py) ---
 
-    @functions.signature({"types": ["array", "null"]}, {"types": ["object"]})
-    def _func_alert_gap(self, policies: list[Any] | None, wanted: dict[str, Any]) -> str | None:
-        # null when an enabled policy with a channel watches the series `wanted` names; else what is missing.
+    @functions.signature({"types": ["array", "null"]}, {"types": ["object"]}, {"types": ["array"]})
+    def _func_alert_gap(self, policies: list[Any] | None, wanted: dict[str, Any], required: list[Any]) -> str | None:
+        # null when an enabled policy with a channel watches the series `wanted` names (and its filter names
+        # each key of `required`); else what is missing.
         from infracheck import watching
 
-        return watching.gap(policies, {str(k): str(v) for k, v in wanted.items() if v is not None})
+        return watching.gap(policies, {str(k): str(v) for k, v in wanted.items() if v is not None},
+                            [str(k) for k in required])
 
     @functions.signature({"types": ["array", "null"]}, {"types": ["string"]})
     def _func_uptime_checks(self, configs: list[Any] | None, url: str) -> list[Any]:

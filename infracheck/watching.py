@@ -152,52 +152,55 @@ class _Parser:
         return lambda actual: any(re.fullmatch(a, actual) for a in args)
 
 
-def selects(text: str, wanted: Mapping[str, str]) -> bool:
-    """Whether a Monitoring filter selects the series `wanted` describes (key -> value)."""
+def selects(text: str, wanted: Mapping[str, str], required: Sequence[str] = ()) -> bool:
+    """Whether a Monitoring filter selects the series `wanted` describes (key -> value) and names the metric
+    and every key in `required` (a 5xx policy must name the response code class, not count all requests)."""
     wanted = {_normal(k): v for k, v in wanted.items()}
     parser = _Parser(text, wanted)
     try:
         result = parser.parse()
     except (FilterError, re.error):
         return False
-    named = {k for k in wanted if k.startswith("metric.")}
+    named = {"metric.type"} | {_normal(k) for k in required}
     return result is not False and named <= parser.keys
 
 
-def _query_names(text: str, wanted: Mapping[str, str]) -> bool:
-    """MQL / PromQL: the metric (as MQL or PromQL spells it) and every metric label's value appear quoted."""
+def _query_names(text: str, wanted: Mapping[str, str], required: Sequence[str]) -> bool:
+    """MQL / PromQL: the metric (as MQL or PromQL spells it) and each required label's value appear quoted,
+    and a label value of this stack that the query names (or none of it: it covers every resource)."""
     metric = wanted.get("metric.type", "")
     service, _, path = metric.partition("/")
     promql = service.replace(".", "_") + ":" + path.replace("/", "_").replace(".", "_")
     if metric not in text and promql not in text:
         return False
-    values = [v for k, v in wanted.items() if k != "metric.type"]
+    values = [v for k, v in wanted.items() if k in required]
     return all(f"'{v}'" in text or f'"{v}"' in text for v in values)
 
 
-def _condition_selects(condition: Any, wanted: Mapping[str, str]) -> bool:
+def _condition_selects(condition: Any, wanted: Mapping[str, str], required: Sequence[str]) -> bool:
     if not isinstance(condition, dict):
         return False
     for kind in ("conditionThreshold", "conditionAbsent"):
         body = condition.get(kind)
-        if isinstance(body, dict) and isinstance(body.get("filter"), str) and selects(body["filter"], wanted):
+        if isinstance(body, dict) and isinstance(body.get("filter"), str) and selects(body["filter"], wanted, required):
             return True
     for kind in ("conditionMonitoringQueryLanguage", "conditionPrometheusQueryLanguage"):
         body = condition.get(kind)
-        if isinstance(body, dict) and isinstance(body.get("query"), str) and _query_names(body["query"], wanted):
+        if isinstance(body, dict) and isinstance(body.get("query"), str) and _query_names(body["query"], wanted, required):
             return True
     return False
 
 
-def watching(policies: Sequence[Any] | None, wanted: Mapping[str, str]) -> list[dict[str, Any]]:
+def watching(policies: Sequence[Any] | None, wanted: Mapping[str, str],
+             required: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The policies with a condition that selects the wanted series."""
     return [p for p in policies or [] if isinstance(p, dict)
-            and any(_condition_selects(c, wanted) for c in p.get("conditions") or [])]
+            and any(_condition_selects(c, wanted, required) for c in p.get("conditions") or [])]
 
 
-def gap(policies: Sequence[Any] | None, wanted: Mapping[str, str]) -> str | None:
+def gap(policies: Sequence[Any] | None, wanted: Mapping[str, str], required: Sequence[str] = ()) -> str | None:
     """None when an enabled policy with a notification channel watches the series; else what is missing."""
-    found = watching(policies, wanted)
+    found = watching(policies, wanted, required)
     if not found:
         return f"no alert policy reads {wanted.get('metric.type', 'its metric')} for it"
     if any(p.get("enabled") is True and p.get("notificationChannels") for p in found):
