@@ -208,9 +208,10 @@ def gap(policies: Sequence[Any] | None, wanted: Mapping[str, str], required: Seq
     enabled = [p for p in found if p.get("enabled") is True]
     if enabled:
         names = ", ".join(f"'{p.get('displayName') or p.get('name', '?')}'" for p in enabled)
-        return f"alert policy {names} has no notification channel: it fires, and nobody is told"
+        verb = "has" if len(enabled) == 1 else "have"
+        return f"alert policy {names} {verb} no notification channel: it fires, and nobody is told"
     names = ", ".join(f"'{p.get('displayName') or p.get('name', '?')}'" for p in found)
-    return f"alert policy {names} is disabled"
+    return f"alert policy {names} {'is' if len(found) == 1 else 'are'} disabled"
 
 
 def uptime_checks(configs: Sequence[Any] | None, url: str) -> list[dict[str, Any]]:
