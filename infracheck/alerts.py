@@ -35,6 +35,9 @@ class Policy:
     rule: str  # the monitoring.* rule its absence fails
     resource: str  # that finding's resource
     body: dict[str, Any]
+    # The series it watches, as watching.gap reads a policy (commands/monitoring.toml asks the same).
+    wanted: tuple[tuple[str, str], ...] = ()
+    required: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +114,9 @@ def policies(profile: Mapping[str, Any], max_connections: int | None = None) -> 
             f'metric.type="vpcaccess.googleapis.com/connector/instances" AND resource.type="vpc_access_connector" '
             f'AND resource.labels.connector_name="{connector}"',
             [{"alignmentPeriod": "60s", "perSeriesAligner": "ALIGN_MAX"}],
-            top - 1, _minutes(saturated)), channels)))
+            top - 1, _minutes(saturated)), channels),
+        (("metric.type", "vpcaccess.googleapis.com/connector/instances"),
+         ("resource.labels.connector_name", connector))))
 
     limit = max_connections or int(profile["sql_max_connections"])
     database = f"{project}:{instance}"
@@ -129,7 +134,9 @@ def policies(profile: Mapping[str, Any], max_connections: int | None = None) -> 
                 f'AND resource.type="cloudsql_database" AND resource.labels.database_id="{database}"',
                 [{"alignmentPeriod": "60s", "perSeriesAligner": "ALIGN_MAX", "crossSeriesReducer": "REDUCE_SUM",
                   "groupByFields": ["resource.labels.database_id"]}],
-                round(limit * pct / 100, 1), "0s"), channels)))
+                round(limit * pct / 100, 1), "0s"), channels),
+            (("metric.type", "cloudsql.googleapis.com/database/postgresql/num_backends"),
+             ("resource.labels.database_id", database))))
 
     share = float(profile["run_5xx_max_pct"])
     for service in profile.get("services") or []:
@@ -146,7 +153,9 @@ def policies(profile: Mapping[str, Any], max_connections: int | None = None) -> 
             _condition(
                 f"5xx share of {service} above {share:g}%",
                 total + ' AND metric.labels.response_code_class="5xx"', per_window, share / 100, "0s",
-                denominatorFilter=total, denominatorAggregations=per_window), channels)))
+                denominatorFilter=total, denominatorAggregations=per_window), channels),
+            (("metric.type", "run.googleapis.com/request_count"), ("resource.labels.service_name", str(service)),
+             ("metric.labels.response_code_class", "5xx")), ("metric.labels.response_code_class",)))
 
     for host in hosts(profile):
         found.append(Policy(f"uptime-{_slug(host)}", "monitoring.uptime-alert", host, _policy(
@@ -158,7 +167,9 @@ def policies(profile: Mapping[str, Any], max_connections: int | None = None) -> 
                 f'AND resource.labels.host="{host}"',
                 [{"alignmentPeriod": "60s", "perSeriesAligner": "ALIGN_NEXT_OLDER",
                   "crossSeriesReducer": "REDUCE_COUNT_FALSE", "groupByFields": ["resource.labels.host"]}],
-                1, "60s"), channels)))
+                1, "60s"), channels),
+            (("metric.type", "monitoring.googleapis.com/uptime_check/check_passed"),
+             ("resource.labels.host", host))))
     return found
 
 
@@ -224,3 +235,114 @@ def write(directory: Path, profile: Mapping[str, Any], run_tracks: tracks.Tracks
     script.write_text("\n".join(lines) + "\n", encoding="utf-8")
     written.append(script)
     return written
+
+
+# --- fix mode ------------------------------------------------------------------
+
+# GCP's default max_connections for Cloud SQL for PostgreSQL by memory (GB), as commands/capacity.toml cites:
+# https://cloud.google.com/sql/docs/postgres/quotas#maximum_concurrent_connections
+_DEFAULT_LIMIT = "[[0, 25], [1.7, 50], [3.75, 100], [6, 200], [7.5, 400], [15, 500], [30, 600], [60, 800], [120, 1000]]"
+_LIMIT = ("to_number(settings.databaseFlags[?name=='max_connections'].value | [0]) "
+          f"|| step(tier_memory_gb(settings.tier), `{_DEFAULT_LIMIT}`)")
+
+
+def max_connections(instance: Any) -> int | None:
+    """The database's limit as capacity.sql-connections judges it: the flag, else GCP's default for its tier."""
+    from infracheck import rules
+
+    try:
+        limit = rules.lookup(_LIMIT, instance) if isinstance(instance, dict) else None
+    except Exception:  # noqa: BLE001 - a document of another shape: the profile's limit then
+        return None
+    return int(limit) if isinstance(limit, (int, float)) and limit > 0 else None
+
+
+def fix_steps(fix_plan: Any, checks: Sequence[Any], outcomes: Mapping[tuple[str, ...], Any],
+              profile: Mapping[str, Any], run_tracks: tracks.Tracks) -> Any:
+    """Fix mode's plan with the monitoring area's manual steps replaced by what infracheck can generate.
+
+    A missing uptime check or policy: its create command (applied with --yes;
+    the policy inline as --policy=JSON, so the plan is exact and needs no
+    file). A disabled policy: the command that enables it, for a person (it
+    was disabled on purpose, perhaps). A policy without a channel: the
+    profile's alert_channels added, else the manual step that creates one.
+    """
+    from infracheck import fix, watching
+
+    ours = [s for s in fix_plan.steps if any(f.area == "monitoring" for f in s.findings)]
+    if not ours:
+        return fix_plan
+    failing = [f for s in ours for f in s.findings]
+    project = str(profile["project"])
+    documents = {c.id: outcomes[c.argv].document for c in checks
+                 if c.argv in outcomes and outcomes[c.argv].error is None}
+    listed = next((documents[c.id] for c in checks if c.id.startswith("monitoring.") and c.id in documents
+                   and "policies" in c.argv), None)
+    instance = next((o.document for argv, o in outcomes.items() if argv[:4] == ("gcloud", "sql", "instances",
+                                                                                 "describe")), None)
+    channels = [str(c) for c in profile.get("alert_channels") or []]
+    steps: list[Any] = []
+
+    def about(rule: str, resource: str) -> list[Any]:
+        return [f for f in failing if f.rule == rule and (f.resource == resource or
+                (rule == "monitoring.uptime-alert" and urllib.parse.urlsplit(f.resource).hostname == resource))]
+
+    for uptime in uptime_checks(profile):
+        found = about("monitoring.uptime-check", uptime.url)
+        if found:
+            steps.append(fix.Step(fix.StepKind.APPLY, tuple(found), f"create the uptime check of {uptime.url}",
+                                  argv=uptime.argv, changes=(f"uptime check of {uptime.url}: none -> every 1 min",)))
+    created = False
+    for policy in policies(profile, max_connections(instance)):
+        wanted = dict(policy.wanted)
+        found = about(policy.rule, policy.resource)
+        if policy.rule == "monitoring.uptime-alert":  # a new uptime check needs its alert too
+            found += [f for f in failing if f.rule == "monitoring.uptime-check"
+                      and urllib.parse.urlsplit(f.resource).hostname == policy.resource]
+        if not found:
+            continue
+        gap = watching.gap(listed, wanted, policy.required) if isinstance(listed, list) else "no policies read"
+        name = policy.body["displayName"]
+        if gap is None:
+            continue
+        if gap.startswith("no alert policy") or gap == "no policies read":
+            created = True
+            threshold = policy.body["conditions"][0]["conditionThreshold"]["thresholdValue"]
+            steps.append(fix.Step(fix.StepKind.APPLY, tuple(found), f"create alert policy '{name}'",
+                                  argv=create_argv(policy, project, run_tracks),
+                                  changes=(f"alert policy: none -> '{name}' (threshold {threshold:g})",)))
+            continue
+        watchers = watching.watching(listed, wanted, policy.required)
+        for existing in watchers:
+            policy_name = str(existing.get("name", ""))
+            if existing.get("enabled") is not True:
+                steps.append(fix.Step(
+                    fix.StepKind.MANUAL, tuple(found), f"enable alert policy '{existing.get('displayName')}'",
+                    argv=tracks.argv(("gcloud", "monitoring", "policies", "update", policy_name, "--enabled",
+                                      f"--project={project}"), run_tracks),
+                    instruction="Turn the policy back on once whoever disabled it agrees",
+                    reason="a policy is disabled on purpose (a deploy, a noisy week): enabling it is their call"))
+            elif not existing.get("notificationChannels"):
+                if channels:
+                    steps.append(fix.Step(
+                        fix.StepKind.APPLY, tuple(found), f"notify alert_channels from '{existing.get('displayName')}'",
+                        argv=tracks.argv(("gcloud", "monitoring", "policies", "update", policy_name,
+                                          "--add-notification-channels=" + ",".join(channels),
+                                          f"--project={project}"), run_tracks),
+                        changes=(f"notification channels: none -> {', '.join(channels)}",)))
+                else:
+                    created = True
+    if created and not channels:
+        steps.append(fix.Step(
+            fix.StepKind.MANUAL, tuple(f for f in failing if f.rule != "monitoring.uptime-check"),
+            "add a notification channel: an alert policy without one tells nobody",
+            argv=channel_argv(project, run_tracks),
+            instruction="Create the channel with the on-call address, put its name (projects/"
+                        f"{project}/notificationChannels/ID) in the profile's alert_channels, and run --fix-mode "
+                        "again: it adds the channel to the policies",
+            reason="a notification channel needs a person's address"))
+    # Whatever the generator has no answer for keeps the catalog's manual step.
+    handled = {id(f) for s in steps for f in s.findings}
+    rest = [s for s in ours if not all(id(f) in handled for f in s.findings)]
+    others = [s for s in fix_plan.steps if s not in ours]
+    return dataclasses.replace(fix_plan, steps=tuple(others + steps + rest))

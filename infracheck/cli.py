@@ -461,6 +461,11 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
         from infracheck import fix
 
         fix_plan = fix.plan(the_plan.checks, report.findings, {o.argv: o for o in result.outcomes})
+        if any(f.area == "monitoring" for s in fix_plan.steps for f in s.findings):
+            from infracheck import alerts
+
+            fix_plan = alerts.fix_steps(fix_plan, the_plan.checks, {o.argv: o for o in result.outcomes},
+                                        cat.profile, ran_on)
         report = dataclasses.replace(report, fixes=fix.rows(fix_plan))
     live_fix = fix_plan is not None and bool(fix_plan.automatic) and replay_dir is None
     # A machine format prints one document: with --yes, the one after the fixes.

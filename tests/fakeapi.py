@@ -529,6 +529,8 @@ class Change:
 _CONNECTOR = re.compile(r"^vpcaccess\.test/v1/projects/([^/]+)/locations/([^/]+)/connectors/([^/]+)$")
 _OPERATION = re.compile(r"^vpcaccess\.test/v1/projects/[^/]+/locations/[^/]+/operations/[^/]+$")
 _RUN_SERVICE = re.compile(r"^([a-z0-9-]+-run\.test)/apis/serving\.knative\.dev/v1/namespaces/([^/]+)/services/([^/]+)$")
+# Monitoring's create calls (fix mode's alert policies and uptime checks): POST to the collection.
+_MONITORING_CREATE = re.compile(r"^monitoring\.test/v3/projects/([^/]+)/(alertPolicies|uptimeCheckConfigs)$")
 _RUN_REVISION = re.compile(r"^([a-z0-9-]+-run\.test)/apis/serving\.knative\.dev/v1/namespaces/([^/]+)/revisions/([^/]+)$")
 
 
@@ -559,6 +561,8 @@ class _FixMixin:
             answer = self._patch_connector(route, record.params, body)
         elif record.method == "PUT" and _RUN_SERVICE.match(route) and isinstance(body, dict):
             answer = self._put_service(route, body)
+        elif record.method == "POST" and _MONITORING_CREATE.match(route) and isinstance(body, dict):
+            answer = self._create_monitoring(route, body)
         else:
             msg = f"fakeapi: {record.method} {route} is not a change fix mode makes."
             answer = _json_answer(405, _error(405, msg, "METHOD_NOT_ALLOWED"))
@@ -617,6 +621,22 @@ class _FixMixin:
         with self._lock:
             self._bodies[list_route] = {**listed, "items": [new if s is old else s for s in items]}
         return _json_answer(200, new)
+
+    def _create_monitoring(self, route: str, body: dict[str, Any]) -> _Answer:
+        """Add the created policy or uptime check to its list, named as the API names it, and answer it."""
+        project, collection = _MONITORING_CREATE.match(route).groups()  # type: ignore[union-attr]
+        found, listed = self._body_for(route)
+        items = list(listed.get(collection, [])) if found and isinstance(listed, dict) else []
+        created = copy.deepcopy(body)
+        number = 1900000000000000000 + len(items)
+        created["name"] = f"projects/{project}/{collection}/{number}"
+        if collection == "alertPolicies":
+            for index, condition in enumerate(created.get("conditions", [])):
+                condition["name"] = f"{created['name']}/conditions/{number + index + 1}"
+            created.setdefault("enabled", True)
+        with self._lock:
+            self._bodies[route] = {collection: items + [created], "totalSize": len(items) + 1}
+        return _json_answer(200, created)
 
     def _derived_read(self, route: str) -> Any:
         """In fix mode, what gcloud reads around a change: a service alone, a revision."""
@@ -1014,7 +1034,8 @@ class FakeGoogleAPI(_FixMixin):
 
     def _answer(self, handler: _Handler, record: LoggedRequest) -> _Answer | None:
         """Decide the answer (status, body, content type); None means close without one."""
-        if record.method in ("PATCH", "PUT") and self._fixes_allowed:
+        if self._fixes_allowed and (record.method in ("PATCH", "PUT") or (
+                record.method == "POST" and _MONITORING_CREATE.match(record.route))):
             length = int(handler.headers.get("Content-Length") or 0)
             raw = handler.rfile.read(length) if length else b""
             return self._fix(record, raw)
