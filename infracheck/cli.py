@@ -320,6 +320,26 @@ def explain(rule_id: str, **options: Any) -> None:
     click.echo(text, nl=False)
 
 
+@cli.command(name="alerts", epilog="The same policies and uptime checks `diagnose --fix-mode` proposes; "
+             "docs/monitoring.md says what each watches and why.")
+@click.option("--output", "output_dir", required=True, metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write into (created if missing; files of the same name are replaced).")
+@_profile_options
+def alerts_command(output_dir: Path, **options: Any) -> None:
+    """Write the stack's alert policies (AlertPolicy JSON) and uptime checks, built from the profile's
+    thresholds, and a commands.sh that creates them: for teams who keep monitoring in Terraform or Git."""
+    from infracheck import alerts, tracks
+
+    cat = _load(options)
+    try:
+        written = alerts.write(output_dir, cat.profile, tracks.for_run(None))
+    except OSError as exc:
+        raise Failure(f"cannot write into {output_dir}: {exc.strerror or exc}") from None
+    for path in written:
+        click.echo(str(path))
+
+
 # --- the pipeline ------------------------------------------------------------
 
 def _load(options: dict[str, Any]) -> Catalog:
