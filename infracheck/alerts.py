@@ -343,6 +343,8 @@ def fix_steps(fix_plan: Any, checks: Sequence[Any], outcomes: Mapping[tuple[str,
                         f"{project}/notificationChannels/ID) in the profile's alert_channels, and run --fix-mode "
                         "again: it adds the channel to the policies",
             reason="a notification channel needs a person's address"))
+    # Two generated policies (the database's warning and critical) find the same existing one: one step each.
+    steps = list({(s.kind, s.argv or s.title): s for s in steps}.values())
     # Whatever the generator has no answer for keeps the catalog's manual step.
     handled = {id(f) for s in steps for f in s.findings}
     rest = [s for s in ours if not all(id(f) in handled for f in s.findings)]

@@ -173,8 +173,13 @@ def _query_names(text: str, wanted: Mapping[str, str], required: Sequence[str]) 
     promql = service.replace(".", "_") + ":" + path.replace("/", "_").replace(".", "_")
     if metric not in text and promql not in text:
         return False
-    values = [v for k, v in wanted.items() if k in required]
-    return all(f"'{v}'" in text or f'"{v}"' in text for v in values)
+    for key, value in wanted.items():
+        if key == "metric.type":
+            continue
+        named = key in required or key.rsplit(".", 1)[-1] in text  # a label the query restricts
+        if named and f"'{value}'" not in text and f'"{value}"' not in text:
+            return False
+    return True
 
 
 def _condition_selects(condition: Any, wanted: Mapping[str, str], required: Sequence[str]) -> bool:
