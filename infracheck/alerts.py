@@ -19,9 +19,13 @@ import shlex
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infracheck import tracks
+
+if TYPE_CHECKING:
+    from infracheck.fix import FixPlan, Step
+    from infracheck.model import Check, Outcome
 
 LABELS = {"managed-by": "infracheck"}
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
@@ -259,8 +263,8 @@ def max_connections(instance: Any) -> int | None:
     return int(limit) if isinstance(limit, (int, float)) and limit > 0 else None
 
 
-def fix_steps(fix_plan: Any, checks: Sequence[Any], outcomes: Mapping[tuple[str, ...], Any],
-              profile: Mapping[str, Any], run_tracks: tracks.Tracks) -> Any:
+def fix_steps(fix_plan: FixPlan, checks: Sequence[Check], outcomes: Mapping[tuple[str, ...], Outcome],
+              profile: Mapping[str, Any], run_tracks: tracks.Tracks) -> FixPlan:
     """Fix mode's plan with the monitoring area's manual steps replaced by what infracheck can generate.
 
     A missing uptime check or policy: its create command (applied with --yes;
@@ -283,7 +287,7 @@ def fix_steps(fix_plan: Any, checks: Sequence[Any], outcomes: Mapping[tuple[str,
     instance = next((o.document for argv, o in outcomes.items() if argv[:4] == ("gcloud", "sql", "instances",
                                                                                  "describe")), None)
     channels = [str(c) for c in profile.get("alert_channels") or []]
-    steps: list[Any] = []
+    steps: list[Step] = []
 
     def about(rule: str, resource: str) -> list[Any]:
         return [f for f in failing if f.rule == rule and (f.resource == resource or
