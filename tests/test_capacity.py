@@ -7,7 +7,6 @@ one); the scenarios are replayed from their recordings.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -201,6 +200,22 @@ def test_config_helper_runs_once_per_run(api, cat):
         if c.argv[:2] == metrics.QUERY:
             assert read(c.argv).error is None
     assert helper.calls == 1
+
+
+def test_reads_start_beside_the_gcloud_commands_and_are_consumed_once(api, cat):
+    import time
+
+    argvs = [c.argv for c in cat.checks if c.argv[:2] == metrics.QUERY]
+    read = reader(api)
+    read.start(argvs)
+    deadline = time.monotonic() + 10
+    while len([r for r in api.requests if r.finished]) < len(set(argvs)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(api.requests) == len(set(argvs))  # all read before anyone asked
+    assert all(read(argv).error is None for argv in dict.fromkeys(argvs))
+    assert len(api.requests) == len(set(argvs))  # collected, not read again
+    read(argvs[0])
+    assert len(api.requests) == len(set(argvs)) + 1  # asked again later (a watch cycle): read again
 
 
 def test_no_account_is_one_classified_error_for_every_query(api, cat):
@@ -457,8 +472,10 @@ def test_a_live_run_sends_config_helper_to_the_warm_engine_first():
         def take(self) -> Engine:
             return Engine()
 
-    runner.live(5, env={}, settings=dataclasses.replace(__import__("infracheck.probes", fromlist=["x"]).ProbeSettings()),
-                engine="warm", argvs=[("monitoring", "timeseries", "--project=p"), ("gcloud", "sql", "x")],
+    from infracheck import probes
+
+    runner.live(5, env={}, settings=probes.ProbeSettings(), engine="warm",
+                argvs=[("monitoring", "timeseries", "--project=p"), ("gcloud", "sql", "x")],
                 early=Early())  # type: ignore[arg-type]
     assert submitted == [metrics.CONFIG_HELPER, ("gcloud", "sql", "x")]
 
