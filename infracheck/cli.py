@@ -506,7 +506,8 @@ def _stages(options: dict[str, Any], record_dir: Path | None, early: runner.Earl
         output.append_step_summary(report, os.environ)
     if record_dir is not None and not result.incomplete:
         written = recording.save(record_dir, report, the_plan.sensitive, recording.clock(),
-                                 (the_plan.include, the_plan.exclude), ran_on)
+                                 (the_plan.include, the_plan.exclude),
+                                 ran_on if tracks.ran(ran_on, the_plan.sources) else None)
         click.echo(f"infracheck: recorded {len(report.outcomes)} commands ({written} files) into {record_dir}",
                    err=True)
     if result.incomplete:

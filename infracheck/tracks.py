@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,11 @@ def argv(command: tuple[str, ...], tracks: Tracks) -> tuple[str, ...]:
             track = tracks.get(key(group), "ga")
             return command if track == "ga" else (command[0], track) + command[1:]
     return command
+
+
+def ran(tracks: Tracks, argvs: Iterable[tuple[str, ...]]) -> bool:
+    """Whether any of argvs is a command of a group whose track was not GA (a recording then keeps them)."""
+    return any(argv[:2] == ("gcloud", track) for argv in argvs for track in set(tracks.values()) - {"ga"})
 
 
 def resolve(catalog: Catalog, tracks: Tracks) -> Catalog:

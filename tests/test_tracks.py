@@ -76,3 +76,12 @@ def test_a_recording_keeps_its_tracks_and_its_replay_uses_them(tmp_path):
                  "monitoring*", "--color", "never"]) == 0
     assert tracks.recorded({"tracks": {"monitoring policies": "nightly", "x": "beta"}}) == {"x": "beta"}
     assert tracks.recorded({"tracks": "alpha"}) == {}
+
+
+def test_a_recording_names_tracks_only_when_a_tracked_command_ran():
+    found = {"monitoring policies": "alpha", "monitoring channels": "beta"}
+    assert tracks.ran(found, [("gcloud", "alpha", "monitoring", "policies", "list")])
+    assert not tracks.ran(found, [("gcloud", "sql", "instances", "describe", "db")])
+    assert not tracks.ran({"monitoring policies": "ga"}, [("gcloud", "monitoring", "policies", "list")])
+    # The seed's outage was recorded without the monitoring area: its metadata has no tracks.
+    assert "tracks" not in json.loads((ROOT / "fixtures" / "outage" / "recording.json").read_text())
