@@ -72,6 +72,21 @@ def test_yes_creates_the_missing_monitoring_and_the_recheck_finds_the_stack_watc
     assert {c.status for c in api.changes} == {200}
 
 
+def test_yes_adds_the_profiles_channel_to_a_policy_without_one(api, gcloud_config):
+    api.set_scenario(ROOT / "fixtures" / "api" / "monitoring-no-channel")
+    api.allow_fixes()
+    run = infracheck("diagnose", "--fix-mode", "--yes", "--include", "monitoring*", "--format", "json",
+                     "--set", f"alert_channels={CHANNEL}", env=environment(api, gcloud_config), timeout=600)
+    assert run.code == 0, run.stderr
+    assert (run.json()["status_before_fixes"], run.json()["status"]) == ("WARNING", "HEALTHY")
+    patched = [c for c in api.changes if c.method == "PATCH"]
+    # The two database policies, each given the channel and nothing else changed.
+    assert len(patched) == 2 and {c.status for c in patched} == {200}
+    assert all(c.body["notificationChannels"] == [CHANNEL] and "updateMask=notification_channels" in c.query
+               for c in patched)
+    assert not [c for c in api.changes if c.method == "POST"]
+
+
 def test_a_channel_is_a_manual_step_naming_the_command(api, gcloud_config):
     api.set_scenario(NONE)
     run = infracheck("diagnose", "--fix-mode", "--include", "monitoring*", "--format", "json",
