@@ -339,13 +339,18 @@ def fix_steps(fix_plan: FixPlan, checks: Sequence[Check], outcomes: Mapping[tupl
                 else:
                     created = True
     if created and not channels:
+        # Channels the project's policies already notify: often the on-call one, reused without a new address.
+        seen = list(dict.fromkeys(str(c) for p in (listed if isinstance(listed, list) else [])
+                                  if isinstance(p, dict) for c in p.get("notificationChannels") or []))
+        reuse = (f" (or reuse one the project's policies already notify: --set alert_channels={seen[0]})"
+                 if seen else "")
         steps.append(fix.Step(
             fix.StepKind.MANUAL, tuple(f for f in failing if f.rule != "monitoring.uptime-check"),
             "add a notification channel: an alert policy without one tells nobody",
             argv=channel_argv(project, run_tracks),
             instruction="Create the channel with the on-call address, put its name (projects/"
                         f"{project}/notificationChannels/ID) in the profile's alert_channels, and run --fix-mode "
-                        "again: it adds the channel to the policies",
+                        "again: it adds the channel to the policies" + reuse,
             reason="a notification channel needs a person's address"))
     # Two generated policies (the database's warning and critical) find the same existing one: one step each.
     steps = list({(s.kind, s.argv or s.title): s for s in steps}.values())

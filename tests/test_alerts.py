@@ -169,3 +169,11 @@ def test_a_policy_without_a_channel_gets_the_profiles_channels(capsys):
     # Without channels in the profile: the one manual step that says how to make one.
     steps = fix_plan(capsys, "monitoring-no-channel")
     assert [(s["kind"], s["argv"][3]) for s in steps] == [("manual", "channels")]
+
+
+def test_the_channel_step_offers_a_channel_the_project_already_notifies(capsys):
+    (step,) = [s for s in fix_plan(capsys, "monitoring-uptime-unwatched") if s["kind"] == "manual"]
+    assert step["instruction"].endswith(f"(or reuse one the project's policies already notify: "
+                                        f"--set alert_channels={CHANNEL})")
+    (step,) = [s for s in fix_plan(capsys, "monitoring-none") if s["kind"] == "manual"]
+    assert "reuse" not in step["instruction"]  # no policy, no channel to offer
