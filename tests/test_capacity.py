@@ -409,7 +409,7 @@ def test_exhausted_connections_say_which_limit(capsys):
 
 
 def test_no_traffic_is_said_and_never_a_pass(capsys):
-    code, out = main(["diagnose", "--replay", str(FIXTURES / "capacity-idle"), "--format", "json"]), None
+    assert main(["diagnose", "--replay", str(FIXTURES / "capacity-idle"), "--format", "json"]) == 0
     report = json.loads(capsys.readouterr().out)
     load = [f for f in report["findings"] if f["area"] == "capacity"]
     assert load and {f["status"] for f in load} == {"skip"}
