@@ -289,11 +289,13 @@ def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
     from infracheck.report import json as json_report
     from infracheck.report import text as text_report
 
-    cat = _load(options)
+    from infracheck import tracks
+
     replay_dir: Path | None = options.get("replay")
+    cat = tracks.resolve(_load(options), tracks.for_run(replay_dir))
     if replay_dir is not None:
         recording.check_folder(replay_dir)
-        recording.check_project(replay_dir, str(cat.profile["project"]))
+        recording.check_project(replay_dir, str(cat.profile["project"]), str(cat.profile["region"]))
     include, exclude = plan.globs(options["include"]), plan.globs(options["exclude"])
     the_plan = plan.make(cat, include, exclude)
     if replay_dir is not None:
@@ -389,6 +391,26 @@ def explain(rule_id: str, **options: Any) -> None:
     click.echo(text, nl=False)
 
 
+@cli.command(name="alerts", epilog="The same policies and uptime checks `diagnose --fix-mode` proposes; "
+             "docs/monitoring.md says what each watches and why.")
+@click.option("--output", "output_dir", required=True, metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write into (created if missing; files of the same name are replaced).")
+@_profile_options
+def alerts_command(output_dir: Path, **options: Any) -> None:
+    """Write the stack's alert policies (AlertPolicy JSON) and uptime checks, built from the profile's
+    thresholds, and a commands.sh that creates them: for teams who keep monitoring in Terraform or Git."""
+    from infracheck import alerts, tracks
+
+    cat = _load(options)
+    try:
+        written = alerts.write(output_dir, cat.profile, tracks.for_run(None))
+    except OSError as exc:
+        raise Failure(f"cannot write into {output_dir}: {exc.strerror or exc}") from None
+    for path in written:
+        click.echo(str(path))
+
+
 # --- the pipeline ------------------------------------------------------------
 
 def _load(options: dict[str, Any]) -> Catalog:
@@ -461,8 +483,11 @@ def _stages(
     from infracheck.exitcodes import ExitStatus
     from infracheck.model import CannotRun
 
-    cat = _load(options)
+    from infracheck import tracks
+
     replay_dir: Path | None = options.get("replay")
+    ran_on = tracks.for_run(replay_dir)  # gcloud's release track of each group that moves between them
+    cat = tracks.resolve(_load(options), ran_on)
     if options.get("yes") and not options.get("fix_mode"):
         raise CannotRun("--yes goes with --fix-mode")
     if options.get("yes") and replay_dir is not None:
@@ -525,6 +550,11 @@ def _stages(
         from infracheck import fix
 
         fix_plan = fix.plan(the_plan.checks, report.findings, {o.argv: o for o in result.outcomes})
+        if any(f.area == "monitoring" for s in fix_plan.steps for f in s.findings):
+            from infracheck import alerts
+
+            fix_plan = alerts.fix_steps(fix_plan, the_plan.checks, {o.argv: o for o in result.outcomes},
+                                        cat.profile, ran_on)
         report = dataclasses.replace(report, fixes=fix.rows(fix_plan))
     live_fix = fix_plan is not None and bool(fix_plan.automatic) and replay_dir is None
     # A machine format prints one document: with --yes, the one after the fixes.
@@ -547,7 +577,8 @@ def _stages(
         output.append_step_summary(report, os.environ, secrets.scrub)
     if record_dir is not None and not result.incomplete:
         written = recording.save(record_dir, report, the_plan.sensitive, recording.clock(),
-                                 (the_plan.include, the_plan.exclude), scrub=secrets.scrub)
+                                 (the_plan.include, the_plan.exclude),
+                                 ran_on if tracks.ran(ran_on, the_plan.sources) else None, scrub=secrets.scrub)
         click.echo(f"infracheck: recorded {len(report.outcomes)} commands ({written} files) into {record_dir}",
                    err=True)
     if result.incomplete:
@@ -652,6 +683,10 @@ class _Discovery:
             except (CannotRun, click.ClickException) as exc:  # a name GCP gave that the profile refuses
                 self.found = discovery.Found(findings=(discovery.could_not(str(exc)),))
             else:
+                from infracheck import tracks
+
+                # The same release tracks as the run's own catalog (tracks.py), so the same argv.
+                cat = tracks.resolve(cat, tracks.for_run(self.options.get("replay")))
                 anchored = plan.make(cat, self.include, self.exclude)
                 if self.options.get("replay") is not None:  # narrowed as the plan it replaces was
                     from infracheck import runner

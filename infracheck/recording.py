@@ -179,16 +179,20 @@ def save(
     sensitive: Iterable[tuple[str, ...]],
     now: dt.datetime,
     selection: tuple[Sequence[str], Sequence[str]] = ((), ()),
+    tracks: Mapping[str, str] | None = None,
     *,
     scrub: Callable[[str], str],
 ) -> int:
     """Record a finished run into a folder `prepare` accepted, replacing an earlier recording whole.
 
-    The selection (--include/--exclude) is kept, so a replay judges what was recorded.
+    The selection (--include/--exclude) is kept, so a replay judges what was recorded, and so are the
+    release tracks gcloud's commands ran on (tracks.py), so a replay asks for the same argv.
     Every file's text goes through `scrub` (the run's secret values).
     """
     meta: dict[str, Any] = {"recorded_at": now.isoformat(timespec="seconds"), "infracheck": __version__,
                             "project": report.project, "region": report.region}
+    if tracks:
+        meta["tracks"] = dict(sorted(tracks.items()))
     include, exclude = selection
     if include:
         meta["include"] = list(include)

@@ -202,6 +202,24 @@ class _Functions(functions.Functions):
     def _func_split(self, value: str | None, sep: str) -> list[str]:
         return [] if not value else value.split(sep)
 
+    # --- Cloud Monitoring alert policies and uptime checks (watching.py) ---
+
+    @functions.signature({"types": ["array", "null"]}, {"types": ["object"]}, {"types": ["array"]})
+    def _func_alert_gap(self, policies: list[Any] | None, wanted: dict[str, Any], required: list[Any]) -> str | None:
+        # null when an enabled policy with a channel watches the series `wanted` names (and its filter names
+        # each key of `required`); else what is missing.
+        from infracheck import watching
+
+        return watching.gap(policies, {str(k): str(v) for k, v in wanted.items() if v is not None},
+                            [str(k) for k in required])
+
+    @functions.signature({"types": ["array", "null"]}, {"types": ["string"]})
+    def _func_uptime_checks(self, configs: list[Any] | None, url: str) -> list[Any]:
+        # The uptime checks (UptimeCheckConfig) that probe this URL.
+        from infracheck import watching
+
+        return watching.uptime_checks(configs, url)
+
     # --- Cloud Monitoring time series (metrics.py's documents) ---
 
     @functions.signature({"types": ["array", "null"]})

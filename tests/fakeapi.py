@@ -545,6 +545,9 @@ class Change:
 _CONNECTOR = re.compile(r"^vpcaccess\.test/v1/projects/([^/]+)/locations/([^/]+)/connectors/([^/]+)$")
 _OPERATION = re.compile(r"^vpcaccess\.test/v1/projects/[^/]+/locations/[^/]+/operations/[^/]+$")
 _RUN_SERVICE = re.compile(r"^([a-z0-9-]+-run\.test)/apis/serving\.knative\.dev/v1/namespaces/([^/]+)/services/([^/]+)$")
+# Monitoring's create calls (fix mode's alert policies and uptime checks): POST to the collection.
+_MONITORING_CREATE = re.compile(r"^monitoring\.test/v3/projects/([^/]+)/(alertPolicies|uptimeCheckConfigs)$")
+_ALERT_POLICY = re.compile(r"^monitoring\.test/v3/projects/([^/]+)/alertPolicies/([^/]+)$")
 _RUN_REVISION = re.compile(r"^([a-z0-9-]+-run\.test)/apis/serving\.knative\.dev/v1/namespaces/([^/]+)/revisions/([^/]+)$")
 
 
@@ -575,6 +578,10 @@ class _FixMixin:
             answer = self._patch_connector(route, record.params, body)
         elif record.method == "PUT" and _RUN_SERVICE.match(route) and isinstance(body, dict):
             answer = self._put_service(route, body)
+        elif record.method == "POST" and _MONITORING_CREATE.match(route) and isinstance(body, dict):
+            answer = self._create_monitoring(route, body)
+        elif record.method == "PATCH" and _ALERT_POLICY.match(route) and isinstance(body, dict):
+            answer = self._patch_policy(route, record.params, body)
         else:
             msg = f"fakeapi: {record.method} {route} is not a change fix mode makes."
             answer = _json_answer(405, _error(405, msg, "METHOD_NOT_ALLOWED"))
@@ -634,8 +641,54 @@ class _FixMixin:
             self._bodies[list_route] = {**listed, "items": [new if s is old else s for s in items]}
         return _json_answer(200, new)
 
+    def _create_monitoring(self, route: str, body: dict[str, Any]) -> _Answer:
+        """Add the created policy or uptime check to its list, named as the API names it, and answer it."""
+        project, collection = _MONITORING_CREATE.match(route).groups()  # type: ignore[union-attr]
+        found, listed = self._body_for(route)
+        items = list(listed.get(collection, [])) if found and isinstance(listed, dict) else []
+        created = copy.deepcopy(body)
+        number = 1900000000000000000 + len(items)
+        created["name"] = f"projects/{project}/{collection}/{number}"
+        if collection == "alertPolicies":
+            for index, condition in enumerate(created.get("conditions", [])):
+                condition["name"] = f"{created['name']}/conditions/{number + index + 1}"
+            created.setdefault("enabled", True)
+        with self._lock:
+            self._bodies[route] = {collection: items + [created], "totalSize": len(items) + 1}
+        return _json_answer(200, created)
+
+    def _policies(self, route: str) -> tuple[str, list[dict[str, Any]]]:
+        project = _ALERT_POLICY.match(route).group(1)  # type: ignore[union-attr]
+        list_route = f"monitoring.test/v3/projects/{project}/alertPolicies"
+        found, listed = self._body_for(list_route)
+        return list_route, list(listed.get("alertPolicies", [])) if found and isinstance(listed, dict) else []
+
+    def _patch_policy(self, route: str, params: Mapping[str, list[str]], body: dict[str, Any]) -> _Answer:
+        """alertPolicies.patch: the fields in updateMask (all of them without one) replace the policy's."""
+        list_route, items = self._policies(route)
+        name = route.split("/", 2)[2]
+        old = next((p for p in items if p.get("name") == name), None)
+        if old is None:
+            return _json_answer(404, _error(404, f"Resource '{name}' was not found", "NOT_FOUND"))
+        # Mask paths are the proto's field names (gcloud sends notification_channels); bodies are camelCase.
+        mask = [re.sub(r"_([a-z])", lambda m: m.group(1).upper(), f)
+                for v in params.get("updateMask", []) for f in v.split(",") if f]
+        new = copy.deepcopy(old)
+        for field in mask or list(body):
+            if field in body:
+                new[field] = body[field]
+            else:
+                new.pop(field, None)
+        with self._lock:
+            self._bodies[list_route] = {"alertPolicies": [new if p is old else p for p in items],
+                                        "totalSize": len(items)}
+        return _json_answer(200, new)
+
     def _derived_read(self, route: str) -> Any:
-        """In fix mode, what gcloud reads around a change: a service alone, a revision."""
+        """In fix mode, what gcloud reads around a change: a service alone, a revision, an alert policy."""
+        if _ALERT_POLICY.match(route):
+            name = route.split("/", 2)[2]
+            return next((p for p in self._policies(route)[1] if p.get("name") == name), None)
         match = _RUN_SERVICE.match(route)
         if match:
             return self._service(*match.groups())
@@ -1041,7 +1094,8 @@ class FakeGoogleAPI(_FixMixin):
 
     def _answer(self, handler: _Handler, record: LoggedRequest) -> _Answer | None:
         """Decide the answer (status, body, content type); None means close without one."""
-        if record.method in ("PATCH", "PUT") and self._fixes_allowed:
+        if self._fixes_allowed and (record.method in ("PATCH", "PUT") or (
+                record.method == "POST" and _MONITORING_CREATE.match(record.route))):
             length = int(handler.headers.get("Content-Length") or 0)
             raw = handler.rfile.read(length) if length else b""
             return self._fix(record, raw)

@@ -245,6 +245,30 @@ SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
         *{(f"capacity.{check}", service, ERROR) for service in (BACKEND, AUTH)
           for check in ("run-instances", "run-errors", "run-latency", "run-startup")},
     }),
+    # Monitoring in place (commands/monitoring.toml): healthy is watched; each of these lacks one thing.
+    "monitoring-watched": ("HEALTHY", 0, set()),
+    "monitoring-none": ("WARNING", 1, {
+        *{("monitoring.uptime-check", url, FAIL) for url in (FRONT, API_HEALTH, AUTH_HEALTH)},
+        ("monitoring.connector-alert", CONNECTOR, FAIL),
+        ("monitoring.sql-alert", DB, FAIL),
+        *{("monitoring.run-5xx-alert", service, FAIL) for service in (BACKEND, AUTH)},
+    }),
+    "monitoring-other-connector": ("WARNING", 1, {("monitoring.connector-alert", CONNECTOR, FAIL)}),
+    "monitoring-disabled": ("WARNING", 1, {("monitoring.connector-alert", CONNECTOR, FAIL)}),
+    "monitoring-no-channel": ("WARNING", 1, {("monitoring.sql-alert", DB, FAIL)}),
+    "monitoring-uptime-unwatched": ("WARNING", 1, {
+        ("monitoring.uptime-alert", url, FAIL) for url in (FRONT, API_HEALTH, AUTH_HEALTH)}),
+    "monitoring-denied": ("UNKNOWN", 3, {
+        *{(f"capacity.{check}", CONNECTOR, ERROR) for check in ("connector", "connector-cpu", "connector-throughput")},
+        *{(f"capacity.{check}", DB, ERROR) for check in ("sql-connections", "sql-cpu", "sql-memory", "sql-disk")},
+        *{(f"capacity.{check}", service, ERROR) for service in (BACKEND, AUTH)
+          for check in ("run-instances", "run-errors", "run-latency", "run-startup")},
+        ("monitoring.uptime-frontend", FRONT, ERROR),
+        *{("monitoring.uptime-health", url, ERROR) for url in (API_HEALTH, AUTH_HEALTH)},
+        ("monitoring.connector-alert", CONNECTOR, ERROR),
+        ("monitoring.sql-alert", DB, ERROR),
+        *{("monitoring.run-5xx-alert", service, ERROR) for service in (BACKEND, AUTH)},
+    }),
     "capacity-throttled": ("UNKNOWN", 3, {
         *{(f"capacity.{check}", CONNECTOR, ERROR) for check in ("connector", "connector-cpu", "connector-throughput")},
         *{(f"capacity.{check}", DB, ERROR) for check in ("sql-connections", "sql-cpu", "sql-memory", "sql-disk")},

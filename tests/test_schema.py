@@ -97,6 +97,9 @@ REST_RULES: list[tuple[re.Pattern[str], str]] = [
      f"{COMPUTE}:{{aggregated}}"),
     (re.compile(rf"compute\.test/compute/v1/projects/{_NAME}/global/networks/{_NAME}"), f"{COMPUTE}:Network"),
     (re.compile(r"logging\.test/v2/entries:list"), f"{LOGGING}:ListLogEntriesResponse"),
+    (re.compile(rf"monitoring\.test/v3/projects/{_NAME}/alertPolicies"), f"{MONITORING}:ListAlertPoliciesResponse"),
+    (re.compile(rf"monitoring\.test/v3/projects/{_NAME}/uptimeCheckConfigs"),
+     f"{MONITORING}:ListUptimeCheckConfigsResponse"),
 ]
 
 # Recorded file stem (``gcloud_<argv joined by _>``, see recording.name_for) -> class. First match wins.
@@ -114,6 +117,9 @@ COMMAND_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"gcloud_logging_read{_ARGS}"), f"{LOGGING}:LogEntry"),
     # infracheck's own Monitoring reads (metrics.py): the API's body, pages joined.
     (re.compile(rf"monitoring_timeseries{_ARGS}"), f"{MONITORING}:ListTimeSeriesResponse"),
+    # The track (alpha in gcloud 528, GA later) is part of the recorded name (infracheck/tracks.py).
+    (re.compile(rf"gcloud_(?:alpha_|beta_)?monitoring_policies_list{_ARGS}"), f"{MONITORING}:AlertPolicy"),
+    (re.compile(rf"gcloud_(?:alpha_|beta_)?monitoring_uptime_list-configs{_ARGS}"), f"{MONITORING}:UptimeCheckConfig"),
 ]
 
 
@@ -122,7 +128,7 @@ def is_ignored(path: Path) -> bool:
     name = path.name
     # The fake's raw samples (tests/fakemonitoring.py), not a body: the answers it computes from them are
     # checked against ListTimeSeriesResponse in tests/contract/test_capacity.py.
-    if "monitoring.test" in path.parts:
+    if "monitoring.test" in path.parts and path.name == "timeSeries.json":
         return True
     return (name in IGNORED_NAMES or name.endswith(IGNORED_SUFFIXES)
             or (name.startswith("probe_") and name.endswith(".json")) or name.startswith("."))
