@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from infracheck import escalation
-from infracheck.model import Cycle, Escalation, Overall, Phase, Report, Status
+from infracheck.model import Cycle, Escalation, Finding, Overall, Phase, Report, Status
 
 
 @dataclasses.dataclass(frozen=True)
@@ -233,6 +233,8 @@ class Clock:
                      ((self._name("extended-escalation.txt"), "\n".join(lines) + "\n"),))
 
     def _resolved(self, report: Report, at: dt.datetime, esc: Escalation) -> Event:
+        from infracheck.report.markdown import escape
+
         assert self._opened is not None
         phases = self.phases()
         first = self._verdicts[0][1].name if self._verdicts else "?"
@@ -241,7 +243,7 @@ class Clock:
         where = f"{env} environment" if env else f"project {report.project}"
         planned = sum(p.hours for p in esc.timeline)
         total = self._elapsed(at)
-        out = [f"## Resolution summary: {issue}{where}", "",
+        out = [f"## Resolution summary: {escape(issue + where)}", "",
                f"**Status:** HEALTHY at {_clock(at)} (was {first} at the first verdict)",
                f"**Clock:** {_duration(total)} from {_clock(self._opened)} to the first HEALTHY verdict"
                + (f"; the plan expected {escalation.hours(planned)}" if planned else "")]
@@ -255,13 +257,13 @@ class Clock:
         for pt in phases:
             seconds = pt.seconds
             if seconds is None:
-                out.append(f"| {pt.phase.name} | {escalation.hours(pt.phase.hours)} | not observed | | | | "
-                           f"{pt.note.removeprefix('not observed: ')} |")
+                out.append(f"| {escape(pt.phase.name)} | {escalation.hours(pt.phase.hours)} | not observed | | | | "
+                           f"{escape(pt.note.removeprefix('not observed: '))} |")
                 continue
             over = seconds - pt.phase.hours * 3600
             verdict = f"over by {_duration(over)}" if over > 0 else "within"
-            out.append(f"| {pt.phase.name} | {escalation.hours(pt.phase.hours)} | {_duration(seconds)} | {verdict} "
-                       f"| {_clock(pt.start)} | {_clock(pt.end)} | {pt.note} |")
+            out.append(f"| {escape(pt.phase.name)} | {escalation.hours(pt.phase.hours)} | {_duration(seconds)} "
+                       f"| {verdict} | {_clock(pt.start)} | {_clock(pt.end)} | {escape(pt.note)} |")
         if planned:
             out.append(f"| **Total** | **{escalation.hours(planned)}** | **{_duration(total)}** | "
                        f"**{'over' if total > planned * 3600 else 'within'}** | {_clock(self._opened)} | "
@@ -276,35 +278,37 @@ class Clock:
                      ((self._name("resolution.md"), "\n".join(out) + "\n"),))
 
     def _table(self, at: dt.datetime) -> list[str]:
+        from infracheck.report.markdown import escape
+
         return ["| Phase | Plan | So far |", "|---|---|---|"] + [
-            f"| {row.split(': ', 1)[0]} | {row.split(': ', 1)[1]}" for row in self._rows(at)]
+            f"| {escape(short)} | {plan} | {escape(state)} |" for short, plan, state in self._rows(at)]
 
     def _plain(self, at: dt.datetime) -> list[str]:
-        return [row.replace(" | ", ", ") for row in self._rows(at)]
+        return [f"{short}: {plan}, {state}" for short, plan, state in self._rows(at)]
 
-    def _rows(self, at: dt.datetime) -> list[str]:
-        """'Phase: plan | state' for each phase, ended or not, at this moment."""
-        rows: list[str] = []
+    def _rows(self, at: dt.datetime) -> list[tuple[str, str, str]]:
+        """(phase, plan, state) for each phase, ended or not, at this moment."""
+        rows: list[tuple[str, str, str]] = []
         start = self._opened
         current = False  # the phase now running has been named: the later ones are ahead
         for phase, end in zip(self._timeline, self._ends):
             plan = f"plan {escalation.hours(phase.hours)}"
             if end is not None and start is not None:
-                rows.append(f"{phase.short}: {plan} | took {_duration((end - start).total_seconds())}, "
-                            f"ended {_clock(end)}")
+                rows.append((phase.short, plan, f"took {_duration((end - start).total_seconds())}, "
+                                                f"ended {_clock(end)}"))
                 start = end
             elif not current and start is not None and (phase.passing or phase.done_when == "verdict"):
                 current = True
                 running = (at - start).total_seconds()
                 late = (f", over plan by {_duration(running - phase.hours * 3600)}"
                         if running > phase.hours * 3600 else "")
-                rows.append(f"{phase.short}: {plan} | running for {_duration(running)} (since {_clock(start)}){late}")
+                rows.append((phase.short, plan, f"running for {_duration(running)} (since {_clock(start)}){late}"))
             else:
-                rows.append(f"{phase.short}: {plan} | ahead" if phase.passing else f"{phase.short}: {plan} | not measured")
+                rows.append((phase.short, plan, "ahead" if phase.passing else "not measured"))
         return rows
 
 
-def _evaluated(report: Report, phase: Phase) -> list:  # type: ignore[type-arg]
+def _evaluated(report: Report, phase: Phase) -> list[Finding]:
     return [f for f in report.findings
             if f.status is not Status.SKIP and phase.passing and escalation.matches(f, phase.passing)]
 

@@ -116,6 +116,8 @@ def test_a_watch_over_four_hours_writes_the_0h_and_2h_messages_and_a_measured_re
     assert fixed.line == "escalation clock: verdict still CRITICAL; remediation ended"
     assert redeployed.line == "escalation clock: verdict WARNING (was CRITICAL); redeployment ended"
     assert fixed.files[0][1].startswith("## Escalation clock: verdict still CRITICAL; remediation ended\n")
+    assert "| remediation | plan 2 hours | took 2 h 35 min, ended 2026-11-27 12:36:00 UTC |" in fixed.files[0][1]
+    assert "## 🚨 P0 INFRASTRUCTURE ESCALATION - staging: CRITICAL" in fixed.files[0][1]  # then the issue update
 
     # Recovery: each phase's measured time against the plan's.
     (name, summary), = resolved.files
