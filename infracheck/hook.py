@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from infracheck import redact
 
@@ -40,23 +41,33 @@ def run(argv: Sequence[str], timeout: float, extra_env: Mapping[str, str]) -> st
         proc.wait(timeout=timeout)
         proc.process.wait()
     except sh.TimeoutException:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait()
-        except (sh.ErrorReturnCode, sh.SignalException, sh.TimeoutException):
-            pass
+        _stop(proc)
         return f"timed out after {timeout:g} s (stopped)"
     except sh.SignalException as exc:
         return f"killed by a signal ({exc})"
+    except BaseException:  # Ctrl-C while it runs: the hook goes with the watch
+        _stop(proc)
+        raise
     code = proc.exit_code
     if code == 0:
         return None
     stderr = proc.stderr.decode("utf-8", "replace") if isinstance(proc.stderr, bytes) else str(proc.stderr)
     said = redact.excerpt(stderr, 200)
     return f"exit {code}" + (f": {said}" if said else "")
+
+
+def _stop(proc: Any) -> None:
+    """Kill the hook's whole process group (the session leader's pid is its id) and reap it."""
+    import sh
+
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait()
+    except (sh.ErrorReturnCode, sh.SignalException, sh.TimeoutException):
+        pass
 
 
 __all__ = ["check", "run"]

@@ -166,7 +166,7 @@ def test_healthy_from_the_start_escalates_nothing_and_a_relapse_opens_the_clock_
 
 
 def test_no_extended_escalation_before_its_threshold():
-    script = [{"vpc": BAD}] * 4 + [{}]  # healthy at 10:01 + 4 x 31 min = 12:05, never past 2 h unhealthy
+    script = [{"vpc": BAD}] * 4 + [{}]  # failing until 11:28, HEALTHY at 11:57: 3 min short of 2 h
     events = _run(Simulation(script), interval=1800 - 120)
     assert "extended" not in [e.kind for e in events]
 
