@@ -64,7 +64,7 @@ class Clock:
     """Watches cycles for the incident's milestones; one instance per watch."""
 
     def __init__(self, started: dt.datetime, interval: float) -> None:
-        self.started = started
+        self.started = started.replace(microsecond=0)  # as a cycle's time is written: whole seconds
         self.interval = interval
         self.stamp = started.strftime("%Y%m%dT%H%M%SZ")
         self._count = 0  # files written so far: their names keep their order

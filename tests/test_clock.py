@@ -224,12 +224,12 @@ def test_a_failing_or_hanging_hook_is_said_and_the_watch_goes_on(tmp_path):
 
 def test_watch_writes_the_start_and_extended_messages_and_runs_the_hook_on_each(tmp_path, capsys):
     profile = tmp_path / "profile.toml"
-    # 0.0002 h is 0.72 s: the extended escalation without waiting two hours.
-    profile.write_text('[escalation.extended]\nafter_hours = 0.0002\nrecipients = ["cto@example.com"]\n'
+    # 0.0001 h is 0.36 s: the extended escalation without waiting two hours (due by the second cycle).
+    profile.write_text('[escalation.extended]\nafter_hours = 0.0001\nrecipients = ["cto@example.com"]\n'
                        'actions = ["Call GCP support"]\n')
     script, log = _hook(tmp_path)
     out = tmp_path / "esc"
-    code = main(["watch", "--replay", OUTAGE, "--include", "vpc*", "--interval", "0.5", "--max-wait", "2",
+    code = main(["watch", "--replay", OUTAGE, "--include", "vpc*", "--interval", "1", "--max-wait", "4",
                  "--profile", str(profile), "--escalation-dir", str(out), "--on-change", f"sh {script}",
                  "--color", "never"])
     err = capsys.readouterr().err

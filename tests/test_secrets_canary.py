@@ -236,13 +236,14 @@ def test_every_watch_cycle_is_scrubbed_of_the_values_read(leaky_replay, tmp_path
 
 def test_the_escalation_clocks_files_and_hook_are_scrubbed_of_the_values_read(leaky_replay, tmp_path, capsys):
     profile = tmp_path / "profile.toml"
-    profile.write_text("[escalation.extended]\nafter_hours = 0.0001\n")  # 0.36 s: the 2 h message too
+    # 0.36 s: the 2 h message too, due by the second cycle (a cycle's time is in whole seconds)
+    profile.write_text("[escalation.extended]\nafter_hours = 0.0001\n")
     folder, log = tmp_path / "escalation", tmp_path / "hook.log"
     hook = tmp_path / "hook.sh"
     hook.write_text(f'#!/bin/sh\ncat "$1" >> "{log}"\n')
     hook.chmod(0o755)
-    code = main(["watch", "--replay", str(leaky_replay), "--include", "secrets.*,logs.*", "--interval", "0.2",
-                 "--max-wait", "1", "--profile", str(profile), "--escalation-dir", str(folder),
+    code = main(["watch", "--replay", str(leaky_replay), "--include", "secrets.*,logs.*", "--interval", "1",
+                 "--max-wait", "4", "--profile", str(profile), "--escalation-dir", str(folder),
                  "--on-change", str(hook)])
     out, err = capsys.readouterr()
     assert code == 2
