@@ -244,6 +244,15 @@ re-check that looks healthy is confirmed by a full run first); with
               help="Stop after this long (900, 15m, 1h) with the last cycle's verdict as exit code.")
 @click.option("--full-every", default=10, show_default=True, type=click.IntRange(1, 10000),
               help="Re-run every check every N cycles; the cycles between re-run only what fails.")
+@click.option("--escalation-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Keep the escalation clock (commands/escalation.toml): write the stakeholder message and issue "
+                   "update at the start, the extended escalation once after [extended] after_hours, a note on each "
+                   "verdict or phase change, and the resolution summary with each phase's measured time, into DIR.")
+@click.option("--on-change", metavar="CMD",
+              help="With --escalation-dir: run CMD (split like a shell would, run without one) with the path of "
+                   "each file the clock writes appended, e.g. 'gh issue comment 1278 --body-file'.")
+@click.option("--on-change-timeout", default=60.0, show_default=True, type=Seconds(1, 3600),
+              help="Seconds before the --on-change command is stopped.")
 def watch_command(**options: Any) -> None:
     """Re-run the diagnosis on an interval and print only what changed, until healthy.
 
@@ -279,6 +288,43 @@ def _stream_formats(command: click.Command) -> click.Command:
 _stream_formats(watch_command)
 
 
+def _escalation_clock(options: dict[str, Any]) -> Callable[[Cycle, Callable[[str], str]], None] | None:
+    """--escalation-dir: a clock fed each cycle, writing its events there (and running --on-change)."""
+    import datetime as dt
+    import shlex
+
+    from infracheck import clock, hook
+    from infracheck.model import CannotRun
+
+    directory: Path | None = options.get("escalation_dir")
+    command: list[str] | None = None
+    if options.get("on_change") is not None:
+        if directory is None:
+            raise CannotRun("--on-change needs --escalation-dir DIR: the files it is given are written there")
+        try:
+            command = shlex.split(options["on_change"])
+        except ValueError as exc:
+            raise CannotRun(f"--on-change: cannot split {options['on_change']!r}: {exc}") from None
+        why = hook.check(command)
+        if why:
+            raise CannotRun(f"--on-change: {why}")
+    if directory is None:
+        return None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CannotRun(f"--escalation-dir {directory}: {exc.strerror}") from None
+    if not os.access(directory, os.W_OK):
+        raise CannotRun(f"--escalation-dir {directory}: not writable")
+    keeper = clock.Clock(dt.datetime.now(dt.timezone.utc), options["interval"])
+
+    def feed(cycle: Cycle, scrub: Callable[[str], str]) -> None:
+        clock.deliver(keeper.observe(cycle), directory, command, options["on_change_timeout"], scrub,
+                      lambda line: click.echo(line, err=True))
+
+    return feed
+
+
 def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
     import dataclasses
     import time
@@ -293,6 +339,7 @@ def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
 
     replay_dir: Path | None = options.get("replay")
     cat = tracks.resolve(_load(options), tracks.for_run(replay_dir))
+    keeper = _escalation_clock(options)  # checked before anything runs; its clock starts now
     if replay_dir is not None:
         recording.check_folder(replay_dir)
         recording.check_project(replay_dir, str(cat.profile["project"]), str(cat.profile["region"]))
@@ -344,6 +391,8 @@ def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
             if not cycle.changes and cycle.previous is not None and sys.stderr.isatty():
                 click.echo(f"{cycle.at[11:19]} no change ({cycle.commands} commands)", err=True)
         sys.stdout.flush()
+        if keeper is not None:
+            keeper(cycle, secrets.scrub)
 
     # --max-wait holds even for a cycle in flight: its commands are stopped at the deadline.
     deadline = None if options["max_wait"] is None else time.monotonic() + options["max_wait"]

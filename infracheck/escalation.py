@@ -14,14 +14,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from infracheck.model import (
-    Component, Criterion, Escalation, Finding, LabelRule, Overall, Phase, Report, Severity, Status,
+    Component, Criterion, Escalation, Extended, Finding, LabelRule, Overall, Phase, Report, Severity, Status,
 )
 
 _TOP_KEYS = {"priority", "label", "component", "criterion", "business_impact", "timeline", "justification",
-             "contact", "recipients"}
+             "contact", "recipients", "extended"}
 # What a profile's [escalation] table may replace: the business context, not the rules.
-OVERRIDABLE = {"business_impact", "timeline", "justification", "contact", "recipients"}
-_PHASE_KEYS = {"phase", "short", "hours", "owner", "done_when"}
+OVERRIDABLE = {"business_impact", "timeline", "justification", "contact", "recipients", "extended"}
+_PHASE_KEYS = {"phase", "short", "hours", "owner", "done_when", "passing"}
+_EXTENDED_KEYS = {"after_hours", "recipients", "actions"}
 _DONE_WHEN = {"", "verdict", "fixed"}
 _NAMED_KEYS = {"name", "text"}
 _LABEL_KEYS = {"name", "status", "failing"}
@@ -89,7 +90,24 @@ def parse(data: Mapping[str, Any], environment: str, text: Callable[[str], str])
         contacts=tuple((_str(raw, "name", "[[contact]]"), text(_str(raw, "text", "[[contact]]")))
                        for raw in _tables(data, "contact", _NAMED_KEYS)),
         recipients=tuple(text(r) for r in _strings(data, "recipients", "'recipients'")),
+        extended=_extended(data.get("extended"), text),
     )
+
+
+def _extended(raw: Any, text: Callable[[str], str]) -> Extended | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise EscalationError("[extended] must be a table (after_hours, recipients, actions)")
+    unknown = set(raw) - _EXTENDED_KEYS
+    if unknown:
+        raise EscalationError(f"[extended]: unknown key(s) {sorted(unknown)}")
+    after = raw.get("after_hours")
+    if isinstance(after, bool) or not isinstance(after, (int, float)) or not 0 < after < 1000:
+        raise EscalationError("[extended]: 'after_hours' must be a number of hours above 0")
+    return Extended(after_hours=float(after),
+                    recipients=tuple(text(r) for r in _strings(raw, "recipients", "[extended]")),
+                    actions=tuple(text(a) for a in _strings(raw, "actions", "[extended]")))
 
 
 def _phase(raw: Mapping[str, Any], text: Callable[[str], str]) -> Phase:
@@ -101,7 +119,8 @@ def _phase(raw: Mapping[str, Any], text: Callable[[str], str]) -> Phase:
     if done_when not in _DONE_WHEN:
         raise EscalationError(f"[[timeline]] '{name}': 'done_when' is \"verdict\" or \"fixed\", not {done_when!r}")
     return Phase(name=text(name), short=text(str(raw.get("short") or name.lower())), hours=float(hours),
-                 owner=text(_str(raw, "owner", f"[[timeline]] '{name}'")), done_when=done_when)
+                 owner=text(_str(raw, "owner", f"[[timeline]] '{name}'")), done_when=done_when,
+                 passing=_strings(raw, "passing", f"[[timeline]] '{name}'"))
 
 
 def _tables(data: Mapping[str, Any], key: str, allowed: set[str]) -> list[dict[str, Any]]:

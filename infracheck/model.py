@@ -400,6 +400,16 @@ class Phase:
     hours: float
     owner: str  # "Infrastructure Team"
     done_when: str = ""  # "verdict": done once a run has a verdict; "fixed": once fix mode applied its steps
+    passing: tuple[str, ...] = ()  # watch's clock: the phase ends once every finding these globs match passes
+
+
+@dataclasses.dataclass(frozen=True)
+class Extended:
+    """The extended escalation (plan 5.2): what watch's clock says once, when the outage outlasts `after_hours`."""
+
+    after_hours: float
+    recipients: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -414,6 +424,7 @@ class Escalation:
     justification: tuple[tuple[str, str], ...] = ()  # (label, text): the issue update's Business Justification
     contacts: tuple[tuple[str, str], ...] = ()  # (role, who): the issue update's closing lines
     recipients: tuple[str, ...] = ()  # who the stakeholder message is for (4.3)
+    extended: Extended | None = None  # plan 5.2, for watch's escalation clock; None: the catalog has none
 
 
 @dataclasses.dataclass(frozen=True)

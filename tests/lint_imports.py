@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 OWNERS = {
-    "sh": {"infracheck/gcloud.py", "infracheck/warm.py"},
+    "sh": {"infracheck/gcloud.py", "infracheck/warm.py", "infracheck/hook.py"},  # hook: the --on-change command
     "subprocess": set(),
     # One JMESPath dialect: the journey's expect/wait_for go through rules.query.
     "jmespath": {"infracheck/rules.py"},
