@@ -72,7 +72,8 @@ class Failure(click.ClickException):
 def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
     # FloatRange lets nan through (every comparison with nan is false).
     if not math.isfinite(value):
-        raise click.BadParameter(f"{value} is not a number of seconds between 1 and 3600", ctx, param)
+        low, high = getattr(param.type, "min", 1), getattr(param.type, "max", 3600)
+        raise click.BadParameter(f"{value} is not a number of seconds between {low:g} and {high:g}", ctx, param)
     return value
 
 
@@ -231,40 +232,22 @@ def watch_command(**options: Any) -> None:
 
 
 def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
-    from infracheck import causes, console, mutes, output, plan, recording, runner, verdict, watch
+    from infracheck import console, output, runner, watch
     from infracheck.exitcodes import ExitStatus
-    from infracheck.model import CannotRun, Report
+    from infracheck.model import CannotRun
     from infracheck.report import json as json_report
     from infracheck.report import text as text_report
 
-    cat = _load(options)
-    the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
-    replay_dir: Path | None = options.get("replay")
-    source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"))
     fmt = options["fmt"]
     if fmt not in ("text", "json"):
         raise CannotRun(f"watch prints text or json (JSON Lines), not {fmt}")
     if options.get("baseline_file"):
         raise CannotRun("watch compares each cycle with the one before; --baseline goes with diagnose")
-    accepted = mutes.find(options.get("mute_file"), Path("."), recording.clock(replay_dir))
     files = output.parse(options["outputs"], fmt)
     output.check(files)
+    the_plan, source, diagnose = _cycles(options, secrets)
     color = console.use_color(options["color"], sys.stdout)
     ascii_only = not console.can_encode(sys.stdout)
-
-    def diagnose(subset: Sequence[Check] | None) -> Report:
-        narrowed = the_plan if subset is None else plan.subset(the_plan, [(c.id, c.resource) for c in subset])
-        now = recording.clock(replay_dir)
-        result = runner.run(narrowed, source, options["jobs"], now, secrets=secrets)
-        findings = causes.analyse([f for i in sorted(result.findings) for f in result.findings[i]])
-        if subset is None:  # a full run also says which mutes expired or matched nothing
-            findings = mutes.apply(findings + the_plan.skip_findings, accepted, now,
-                                   complete=not result.incomplete, areas=[a.id for a in cat.areas]).findings
-        else:
-            findings = tuple(mutes.mute(f, mutes.active(accepted, now)) for f in findings)
-        return Report(str(cat.profile["project"]), str(cat.profile["region"]), verdict.overall(findings),
-                      cat.areas, findings, result.outcomes, issue=options.get("issue"),
-                      incomplete=result.incomplete)
 
     def emit(cycle: Cycle) -> None:
         if fmt == "json":
@@ -294,6 +277,78 @@ def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
         runner.close(source)
     output.write_all(files, last.report, secrets.scrub)  # the last cycle's state, in every format asked for
     return ExitStatus.of(last.report.status)
+
+
+class Address(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """HOST:PORT, [IPv6]:PORT, or a bare PORT on 127.0.0.1."""
+
+    name = "address"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, int]:
+        text = str(value).strip()
+        host, sep, port = text.rpartition(":")
+        host = (host if sep else "127.0.0.1").strip("[]")
+        if not port.isdigit() or not 0 <= int(port) <= 65535 or not host or (":" in host and "[" not in text):
+            self.fail(f"'{value}' is not HOST:PORT (e.g. 127.0.0.1:9847, [::1]:9847, 0.0.0.0:9847)", param, ctx)
+        return host, int(port)
+
+
+def _without(*names: str) -> Callable[[click.Command], click.Command]:
+    """Drop shared options a command has no use for (serve prints no report: no --format, --output...)."""
+    def strip(command: click.Command) -> click.Command:
+        command.params = [p for p in command.params if p.name not in names]
+        return command
+    return strip
+
+
+@_without("fmt", "outputs", "color", "baseline_file")
+@cli.command(epilog="""\b
+Endpoints (the last complete run; a request never starts or waits for a cycle):
+  /metrics      Prometheus exposition: infracheck_up, infracheck_verdict,
+                infracheck_rule_status, infracheck_rule_value, age and staleness
+  /healthz      200 while the last run is HEALTHY (and WARNING with
+                --warning-is-healthy) and not stale; 503 otherwise
+  /report.json  the last report, as diagnose --format json prints it
+SIGTERM or Ctrl-C stops it (exit 0 after SIGTERM, 130 after Ctrl-C).
+Recipes (systemd, Kubernetes, Cloud Run): docs/monitor.md.""")
+@_profile_options
+@_run_options
+@click.option("--replay", type=click.Path(path_type=Path), metavar="DIR",
+              help="Read recorded gcloud output from DIR instead of running gcloud (every cycle replays it).")
+@click.option("--listen", default="127.0.0.1:9847", show_default=True, type=Address(), metavar="HOST:PORT",
+              help="Where to serve; 0.0.0.0:PORT to be reached from other hosts (a container), port 0: any free port.")
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(0.1, 86400), callback=_finite,
+              help="Seconds from one cycle's start to the next's (a longer cycle is followed at once).")
+@click.option("--stale-after", type=Duration(), metavar="DURATION",
+              help="The last run counts for this long (900, 15m, 1h); default: three intervals, or an interval "
+                   "and two --timeout, whichever is longer.")
+@click.option("--warning-is-healthy", is_flag=True, help="/healthz answers 200 for a WARNING run too.")
+def serve(**options: Any) -> None:
+    """Re-run the diagnosis on an interval and serve its last complete run to Prometheus and health checks."""
+    from infracheck import console, redact
+    from infracheck.model import CannotRun
+
+    secrets = redact.Secrets()  # every cycle's secret values, scrubbed from everything served or logged
+    try:
+        with console.guard(secrets.scrub):
+            sys.exit(_serve(options, secrets))
+    except CannotRun as exc:
+        raise Failure(secrets.scrub(str(exc))) from None
+
+
+def _serve(options: dict[str, Any], secrets: redact.Secrets) -> int:
+    from infracheck import runner, serve as serving
+
+    interval, timeout = options["interval"], options["timeout"]
+    settings = serving.Settings(interval, options["stale_after"] or max(3 * interval, interval + 2 * timeout),
+                                warning_ok=options["warning_is_healthy"])
+    _, source, diagnose = _cycles(options, secrets)
+    try:
+        host, port = options["listen"]
+        return serving.run(lambda: diagnose(None), host, port, settings, scrub=secrets.scrub,
+                           stop_commands=runner.stop, log=lambda line: click.echo(f"infracheck: {line}", err=True))
+    finally:
+        runner.close(source)
 
 
 @cli.command(name="list")
@@ -394,18 +449,7 @@ def _stages(
     if options.get("yes") and replay_dir is not None:
         raise CannotRun("--yes changes a live project: with --replay, --fix-mode only prints the plan "
                         "for the recorded state")
-    include, exclude = plan.globs(options["include"]), plan.globs(options["exclude"])
-    if replay_dir is not None:
-        recording.check_folder(replay_dir)
-        recording.check_project(replay_dir, str(cat.profile["project"]), str(cat.profile["region"]))
-        if not include and not exclude:
-            include, exclude = recording.recorded_selection(replay_dir)
-            if include or exclude:
-                chosen = " ".join([f"--include {','.join(include)}"] * bool(include) +
-                                  [f"--exclude {','.join(exclude)}"] * bool(exclude))
-                click.echo(f"infracheck: replaying with the recording's selection {chosen} "
-                           "(give --include or --exclude to choose)", err=True)
-    the_plan = plan.make(cat, include, exclude)
+    the_plan = _plan(options, cat)
     source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
                            options["engine"], options["jobs"], early)
     now = recording.clock(replay_dir)
@@ -486,6 +530,68 @@ def _stages(
     if report_only:
         return ExitStatus.OK
     return ExitStatus.of(report.status)
+
+
+def _plan(options: dict[str, Any], cat: Catalog) -> plan.Plan:
+    """The checks --include/--exclude select; a replay checks its folder first and, given neither, keeps the
+    selection it was recorded with."""
+    from infracheck import plan, recording
+
+    include, exclude = plan.globs(options["include"]), plan.globs(options["exclude"])
+    replay_dir: Path | None = options.get("replay")
+    if replay_dir is not None:
+        recording.check_folder(replay_dir)
+        recording.check_project(replay_dir, str(cat.profile["project"]), str(cat.profile["region"]))
+        if not include and not exclude:
+            include, exclude = recording.recorded_selection(replay_dir)
+            if include or exclude:
+                chosen = " ".join([f"--include {','.join(include)}"] * bool(include) +
+                                  [f"--exclude {','.join(exclude)}"] * bool(exclude))
+                click.echo(f"infracheck: replaying with the recording's selection {chosen} "
+                           "(give --include or --exclude to choose)", err=True)
+    return plan.make(cat, include, exclude)
+
+
+def _cycles(
+    options: dict[str, Any], secrets: redact.Secrets
+) -> tuple[plan.Plan, runner.Source, Callable[[Sequence[Check] | None], Report]]:
+    """What watch and serve run on every cycle: the plan and the source made once (a warm gcloud is kept
+    between cycles; the caller closes it with runner.close), and diagnose(checks or None for all) -> the
+    run's Report, a full one built as `diagnose` builds it (its --format json is the same document)."""
+    import dataclasses
+
+    from infracheck import causes, mutes, plan, recording, runner, verdict
+    from infracheck.model import Overall, Report
+
+    cat = _load(options)
+    replay_dir: Path | None = options.get("replay")
+    the_plan = _plan(options, cat)
+    accepted = mutes.find(options.get("mute_file"), Path("."), recording.clock(replay_dir))
+    project, region = str(cat.profile["project"]), str(cat.profile["region"])
+    area_ids = [a.id for a in cat.areas]
+    source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
+                           options["engine"], options["jobs"])
+
+    def diagnose(subset: Sequence[Check] | None) -> Report:
+        narrowed = the_plan if subset is None else plan.subset(the_plan, [(c.id, c.resource) for c in subset])
+        now = recording.clock(replay_dir)
+        base = verdict.planned(Report(project, region, Overall.UNKNOWN, cat.areas, (), (), issue=options.get("issue"),
+                                      checks=narrowed.checks, escalation=cat.escalation, generated_at=now), narrowed)
+        result = runner.run(narrowed, source, options["jobs"], now, secrets=secrets)
+        judged = tuple(f for i in sorted(result.findings) for f in result.findings[i])
+        stale: tuple[Mute, ...] = ()
+        if subset is None:  # a full run also says which mutes expired or matched nothing
+            applied = mutes.apply(causes.analyse(judged + the_plan.skip_findings), accepted, now,
+                                  complete=not result.incomplete, areas=area_ids)
+            findings, stale = applied.findings, applied.stale
+        else:
+            findings = tuple(mutes.mute(f, mutes.active(accepted, now)) for f in causes.analyse(judged))
+        return dataclasses.replace(base, status=verdict.overall(findings, result.incomplete), findings=findings,
+                                   outcomes=result.outcomes, incomplete=result.incomplete,
+                                   unfinished=verdict.unfinished(narrowed, result), stale_mutes=stale,
+                                   engine=_engine(source), engine_note=_engine_note(source))
+
+    return the_plan, source, diagnose
 
 
 def _confirm(fix_plan: fix.FixPlan, fmt: str) -> bool:
