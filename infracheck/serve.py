@@ -266,7 +266,7 @@ def run(cycle: Cycle, host: str, port: int, settings: Settings, *, scrub: Callab
     stopping = stopping or threading.Event()
     state = State()
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(Collector(state, settings))  # type: ignore[arg-type]  # a Collector by protocol
+    registry.register(Collector(state, settings))
     server = listen(host, port, handler(state, settings, registry))
     received: list[int] = []
 
@@ -278,7 +278,7 @@ def run(cycle: Cycle, host: str, port: int, settings: Settings, *, scrub: Callab
     if threading.current_thread() is threading.main_thread():
         for signum in (signal.SIGTERM, signal.SIGINT):
             previous[signum] = signal.signal(signum, on_signal)
-    bound_host, bound_port = server.server_address[:2]
+    bound_host, bound_port = server.socket.getsockname()[:2]
     address = f"[{bound_host}]:{bound_port}" if server.address_family == socket.AF_INET6 else \
         f"{bound_host}:{bound_port}"
     http_thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},

@@ -68,9 +68,9 @@ def families(report: Report, scrub: Callable[[str], str] = str) -> list[Metric]:
             status.add_metric(identity + [severity, state.value], 1.0 if f.status is state else 0.0)
         if f.status is Status.FAIL and f.muted is not None:
             muted.add_metric(identity, 1.0)
-        number = _number(f.actual)
-        if number is not None and (f.check, f.resource) in plain:
-            values.add_metric(identity, number)
+        read = _number(f.actual)
+        if read is not None and (f.check, f.resource) in plain:
+            values.add_metric(identity, read)
 
     info = GaugeMetricFamily("infracheck_info", "Which infracheck judged which project (always 1).",
                              labels=["version", "project", "region", "engine", "issue"])
@@ -119,7 +119,7 @@ class Fixed:
 def exposition(metrics: Sequence[Metric]) -> str:
     """The text exposition format (version 0.0.4) of these families."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(Fixed(metrics))  # type: ignore[arg-type]  # a Collector by protocol
+    registry.register(Fixed(metrics))
     return generate_latest(registry).decode("utf-8")
 
 
