@@ -45,7 +45,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
     if not GCLOUD:
         terminalreporter.write_line(f"WARNING: {SKIP_LINE}", yellow=True, bold=True)
     if realtools.missing():
-        terminalreporter.write_line(f"WARNING: {realtools.SKIP_LINE}", yellow=True, bold=True)
+        terminalreporter.write_line(f"WARNING: {realtools.summary_line()}", yellow=True, bold=True)
 
 
 @pytest.fixture
