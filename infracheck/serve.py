@@ -19,6 +19,7 @@ import dataclasses
 import http.server
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -210,6 +211,12 @@ def handler(state: State, settings: Settings, registry: CollectorRegistry,
 
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True  # a stuck client never holds the process at exit
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """One line, not socketserver's traceback; a scraper that hung up (timeout, restart) is not news."""
+        error = sys.exc_info()[1]
+        if not isinstance(error, (ConnectionError, TimeoutError)):
+            print(f"infracheck: a request failed: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
 
 
 def listen(host: str, port: int, handler_class: type[http.server.BaseHTTPRequestHandler]) -> _Server:
