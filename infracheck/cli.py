@@ -340,8 +340,11 @@ def _serve(options: dict[str, Any], secrets: redact.Secrets) -> int:
     from infracheck import runner, serve as serving
 
     interval, timeout = options["interval"], options["timeout"]
-    settings = serving.Settings(interval, options["stale_after"] or max(3 * interval, interval + 2 * timeout),
-                                warning_ok=options["warning_is_healthy"])
+    stale_after = options["stale_after"] or max(3 * interval, interval + 2 * timeout)
+    if stale_after <= interval:
+        raise click.BadParameter(f"{stale_after:g} s is not longer than --interval {interval:g} s: every run "
+                                 "would be stale before the next one could finish", param_hint="--stale-after")
+    settings = serving.Settings(interval, stale_after, warning_ok=options["warning_is_healthy"])
     _, source, diagnose = _cycles(options, secrets)
     try:
         host, port = options["listen"]

@@ -343,3 +343,14 @@ def test_serve_refuses_what_it_cannot_serve(capsys):
     assert "No such option '--format'" in capsys.readouterr().err
     assert main(["serve", "--replay", str(ROOT / "fixtures" / "nope")]) == 3
     assert capsys.readouterr().err.startswith("infracheck: error: ")
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--interval", "60", "--stale-after", "30"], "30 s is not longer than --interval 60 s"),
+    (["--interval", "nan"], "nan is not a number of seconds between 0.1 and 86400"),
+    (["--stale-after", "5x"], "'5x' is not a duration"),
+])
+def test_timing_that_cannot_work_is_refused(args, says, capsys):
+    assert main(["serve", "--replay", str(ROOT / "fixtures" / "healthy"), *args]) == 3
+    err = capsys.readouterr().err
+    assert says in err.splitlines()[0] and "Traceback" not in err
