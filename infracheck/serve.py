@@ -243,6 +243,13 @@ def cycles(cycle: Cycle, state: State, settings: Settings, stopping: threading.E
         state.begin(wall())
         try:
             report = cycle()
+            if stopping.is_set():  # stopped mid-run: what it judged is not a run
+                state.idle()
+                break
+            if report.incomplete:
+                raise CannotRun("the run was interrupted before every check was judged")
+            duration = clock() - started
+            state.publish(snapshot(report, number, wall(), duration, scrub))
         except CannotRun as exc:
             state.fail()
             log(f"cycle {number} could not run: {scrub(str(exc))}")
@@ -250,11 +257,6 @@ def cycles(cycle: Cycle, state: State, settings: Settings, stopping: threading.E
             state.fail()
             log(f"cycle {number} failed: {type(exc).__name__}: {scrub(str(exc))}")
         else:
-            if stopping.is_set() or report.incomplete:  # stopped mid-run: what it judged is not a run
-                state.idle()
-                break
-            duration = clock() - started
-            state.publish(snapshot(report, number, wall(), duration, scrub))
             if report.status is not last:
                 log(f"cycle {number}: {report.status.name} in {duration:.1f} s")
                 last = report.status

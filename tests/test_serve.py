@@ -171,6 +171,15 @@ def test_a_cycle_that_cannot_run_costs_itself_only():
     assert "cycle 2 could not run: gcloud is not installed" in logged
 
 
+def test_an_interrupted_run_is_not_published_and_the_cycles_go_on():
+    answers = [report(finding("vpc.state", *CRIT), incomplete=True)]
+    with serving(lambda: answers.pop() if answers else HEALTHY) as (base, logged, _):
+        until(lambda: metrics(base).get("infracheck_cycles_total", 0) >= 1)
+        assert get(base + "/healthz")[0] == 200  # the interrupted CRITICAL never showed
+        assert metrics(base)["infracheck_cycle_failures_total"] == 1.0
+    assert "cycle 1 could not run: the run was interrupted before every check was judged" in logged
+
+
 def test_health_reads_the_age_against_the_limit():
     snap = serve.snapshot(HEALTHY, 3, finished=1000.0, duration_s=2.0, scrub=str)
     view = serve.View(snap, None, 3, 0, False)
