@@ -326,60 +326,22 @@ def _escalation_clock(options: dict[str, Any]) -> Callable[[Cycle, Callable[[str
 
 
 def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
-    import dataclasses
     import time
 
-    from infracheck import console, mutes, output, plan, recording, runner, verdict, watch
+    from infracheck import console, output, runner, watch
     from infracheck.exitcodes import ExitStatus
-    from infracheck.model import Report
     from infracheck.report import json as json_report
     from infracheck.report import text as text_report
 
-    from infracheck import tracks
-
-    replay_dir: Path | None = options.get("replay")
-    cat = tracks.resolve(_load(options), tracks.for_run(replay_dir))
     keeper = _escalation_clock(options)  # checked before anything runs; its clock starts now
-    if replay_dir is not None:
-        recording.check_folder(replay_dir)
-        recording.check_project(replay_dir, str(cat.profile["project"]), str(cat.profile["region"]))
-    include, exclude = plan.globs(options["include"]), plan.globs(options["exclude"])
-    the_plan = plan.make(cat, include, exclude)
-    if replay_dir is not None:
-        the_plan = runner.recorded_only(the_plan, replay_dir)
-    source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
-                           options["engine"], options["jobs"])
-    lb = _Discovery(options, cat, the_plan, include, exclude)
-    lb.upfront(source)
-    cat, the_plan = lb.cat, lb.plan
     fmt = options["fmt"]
-    accepted = mutes.find(options.get("mute_file"), Path("."), recording.clock(replay_dir))
-    since = None
-    if options.get("baseline_file"):
-        from infracheck import baseline
-
-        since = baseline.load(options["baseline_file"], str(cat.profile["project"]))
     files = output.parse(options["outputs"], fmt)
-    output.check(files, replay_dir)
+    output.check(files, options.get("replay"))
     color = console.use_color(options["color"], sys.stdout)
     ascii_only = not console.can_encode(sys.stdout)
-    # What the last cycle left: the rules' findings (before mutes and causes) and every command's outcome.
-    known: tuple[Finding, ...] = ()
-    outcomes: dict[tuple[str, ...], Outcome] = {}
-
-    def diagnose(subset: Sequence[Check] | None) -> Report:
-        """One cycle: run the subset, merge it into what is known, and judge it all as diagnose does."""
-        nonlocal known
-        narrowed = the_plan if subset is None else plan.subset(the_plan, [(c.id, c.resource) for c in subset])
-        now = recording.clock(replay_dir)
-        result = runner.run(narrowed, source, options["jobs"], now, secrets=secrets, deadline=deadline)
-        fresh = tuple(f for i in sorted(result.findings) for f in result.findings[i])
-        known = fresh + the_plan.skip_findings + lb.findings if subset is None else verdict.merge(known, fresh)
-        outcomes.update((o.argv, o) for o in result.outcomes)
-        order = {argv: i for i, argv in enumerate(the_plan.users)}
-        merged = tuple(sorted(outcomes.values(), key=lambda o: order.get(o.argv, len(order))))
-        return _judge(_base(cat, the_plan, options, now, lb.line), narrowed,
-                      dataclasses.replace(result, outcomes=merged), known, accepted, now, since, source)
+    # --max-wait holds even for a cycle in flight: its commands are stopped at the deadline.
+    deadline = None if options["max_wait"] is None else time.monotonic() + options["max_wait"]
+    the_plan, source, diagnose = _cycles(options, secrets, deadline)
 
     def emit(cycle: Cycle) -> None:
         if fmt == "json":
@@ -394,8 +356,6 @@ def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
         if keeper is not None:
             keeper(cycle, secrets.scrub)
 
-    # --max-wait holds even for a cycle in flight: its commands are stopped at the deadline.
-    deadline = None if options["max_wait"] is None else time.monotonic() + options["max_wait"]
     try:
         last = watch.loop(diagnose, the_plan.checks, interval=options["interval"], emit=emit,
                           until_healthy=options["until"] == "healthy", max_wait=options["max_wait"],
@@ -418,6 +378,81 @@ def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
         runner.close(source)
     output.write_all(files, last.report, secrets.scrub)  # the last cycle's state, in every format asked for
     return ExitStatus.of(last.report.status)
+
+
+class Address(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """HOST:PORT, [IPv6]:PORT, or a bare PORT on 127.0.0.1."""
+
+    name = "address"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, int]:
+        text = str(value).strip()
+        host, sep, port = text.rpartition(":")
+        host = (host if sep else "127.0.0.1").strip("[]")
+        if not port.isdigit() or not 0 <= int(port) <= 65535 or not host or (":" in host and "[" not in text):
+            self.fail(f"'{value}' is not HOST:PORT (e.g. 127.0.0.1:9847, [::1]:9847, 0.0.0.0:9847)", param, ctx)
+        return host, int(port)
+
+
+def _without(*names: str) -> Callable[[click.Command], click.Command]:
+    """Drop shared options a command has no use for (serve prints no report: no --format, --output...)."""
+    def strip(command: click.Command) -> click.Command:
+        command.params = [p for p in command.params if p.name not in names]
+        return command
+    return strip
+
+
+@_without("fmt", "outputs", "color", "baseline_file")
+@cli.command(epilog="""\b
+Endpoints (the last complete run; a request never starts or waits for a cycle):
+  /metrics      Prometheus exposition: infracheck_up, infracheck_verdict,
+                infracheck_rule_status, infracheck_rule_value, age and staleness
+  /healthz      200 while the last run is HEALTHY (and WARNING with
+                --warning-is-healthy) and not stale; 503 otherwise
+  /report.json  the last report, as diagnose --format json prints it
+SIGTERM or Ctrl-C stops it (exit 0 after SIGTERM, 130 after Ctrl-C).
+Recipes (systemd, Kubernetes, Cloud Run): docs/monitor.md.""")
+@_profile_options
+@_run_options
+@click.option("--replay", type=click.Path(path_type=Path), metavar="DIR",
+              help="Read recorded gcloud output from DIR instead of running gcloud (every cycle replays it).")
+@click.option("--listen", default="127.0.0.1:9847", show_default=True, type=Address(), metavar="HOST:PORT",
+              help="Where to serve; 0.0.0.0:PORT to be reached from other hosts (a container), port 0: any free port.")
+@click.option("--interval", default=60.0, show_default=True, type=Seconds(0.1, 86400),
+              help="Seconds from one cycle's start to the next's (a longer cycle is followed at once).")
+@click.option("--stale-after", type=Duration(), metavar="DURATION",
+              help="The last run counts for this long (900, 15m, 1h); default: three intervals, or an interval "
+                   "and two --timeout, whichever is longer.")
+@click.option("--warning-is-healthy", is_flag=True, help="/healthz answers 200 for a WARNING run too.")
+def serve(**options: Any) -> None:
+    """Re-run the diagnosis on an interval and serve its last complete run to Prometheus and health checks."""
+    from infracheck import console, redact
+    from infracheck.model import CannotRun
+
+    secrets = redact.Secrets()  # every cycle's secret values, scrubbed from everything served or logged
+    try:
+        with console.guard(secrets.scrub):
+            sys.exit(_serve(options, secrets))
+    except CannotRun as exc:
+        raise Failure(secrets.scrub(str(exc))) from None
+
+
+def _serve(options: dict[str, Any], secrets: redact.Secrets) -> int:
+    from infracheck import runner, serve as serving
+
+    interval, timeout = options["interval"], options["timeout"]
+    stale_after = options["stale_after"] or max(3 * interval, interval + 2 * timeout)
+    if stale_after <= interval:
+        raise click.BadParameter(f"{stale_after:g} s is not longer than --interval {interval:g} s: every run "
+                                 "would be stale before the next one could finish", param_hint="--stale-after")
+    settings = serving.Settings(interval, stale_after, warning_ok=options["warning_is_healthy"])
+    _, source, diagnose = _cycles(options, secrets)
+    try:
+        host, port = options["listen"]
+        return serving.run(lambda: diagnose(None), host, port, settings, scrub=secrets.scrub,
+                           stop_commands=runner.stop, log=lambda line: click.echo(f"infracheck: {line}", err=True))
+    finally:
+        runner.close(source)
 
 
 @cli.command(name="list")
@@ -542,23 +577,10 @@ def _stages(
     if options.get("yes") and replay_dir is not None:
         raise CannotRun("--yes changes a live project: with --replay, --fix-mode only prints the plan "
                         "for the recorded state")
-    include, exclude = plan.globs(options["include"]), plan.globs(options["exclude"])
-    if replay_dir is not None:
-        recording.check_folder(replay_dir)
-        recording.check_project(replay_dir, str(cat.profile["project"]), str(cat.profile["region"]))
-        if not include and not exclude:
-            include, exclude = recording.recorded_selection(replay_dir)
-            if include or exclude:
-                chosen = " ".join([f"--include {','.join(include)}"] * bool(include) +
-                                  [f"--exclude {','.join(exclude)}"] * bool(exclude))
-                click.echo(f"infracheck: replaying with the recording's selection {chosen} "
-                           "(give --include or --exclude to choose)", err=True)
-    the_plan = plan.make(cat, include, exclude)
-    if replay_dir is not None:
-        the_plan = runner.recorded_only(the_plan, replay_dir)
+    the_plan = _plan(options, cat)
     source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
                            options["engine"], options["jobs"], early)
-    lb = _Discovery(options, cat, the_plan, include, exclude)
+    lb = _Discovery(options, cat, the_plan)
     now = recording.clock(replay_dir)
     project = str(cat.profile["project"])
     # Both files are read before anything runs: a bad one is exit 3 at once, not after the run.
@@ -637,6 +659,74 @@ def _stages(
     return ExitStatus.of(report.status)
 
 
+def _cycles(
+    options: dict[str, Any], secrets: redact.Secrets, deadline: float | None = None
+) -> tuple[plan.Plan, runner.Source, Callable[[Sequence[Check] | None], Report]]:
+    """What watch and serve run on every cycle: the plan and the source made once (a warm gcloud is kept
+    between cycles; the caller closes it with runner.close), and diagnose(checks, or None for all) -> the
+    cycle's Report, built as `diagnose` builds it (its --format json is the same document).
+
+    A partial cycle merges what it re-ran into what the last one knew. `deadline` (time.monotonic())
+    stops a cycle's commands like Ctrl-C: watch's --max-wait."""
+    import dataclasses
+
+    from infracheck import mutes, plan, recording, runner, tracks, verdict
+
+    replay_dir: Path | None = options.get("replay")
+    cat = tracks.resolve(_load(options), tracks.for_run(replay_dir))
+    the_plan = _plan(options, cat)
+    source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
+                           options["engine"], options["jobs"])
+    lb = _Discovery(options, cat, the_plan)
+    lb.upfront(source)
+    cat, the_plan = lb.cat, lb.plan
+    accepted = mutes.find(options.get("mute_file"), Path("."), recording.clock(replay_dir))
+    since = None
+    if options.get("baseline_file"):
+        from infracheck import baseline
+
+        since = baseline.load(options["baseline_file"], str(cat.profile["project"]), str(cat.profile["region"]))
+    # What the last cycle left: the rules' findings (before mutes and causes) and every command's outcome.
+    known: tuple[Finding, ...] = ()
+    outcomes: dict[tuple[str, ...], Outcome] = {}
+
+    def diagnose(subset: Sequence[Check] | None) -> Report:
+        nonlocal known
+        narrowed = the_plan if subset is None else plan.subset(the_plan, [(c.id, c.resource) for c in subset])
+        now = recording.clock(replay_dir)
+        result = runner.run(narrowed, source, options["jobs"], now, secrets=secrets, deadline=deadline)
+        fresh = tuple(f for i in sorted(result.findings) for f in result.findings[i])
+        known = fresh + the_plan.skip_findings + lb.findings if subset is None else verdict.merge(known, fresh)
+        outcomes.update((o.argv, o) for o in result.outcomes)
+        order = {argv: i for i, argv in enumerate(the_plan.users)}
+        merged = tuple(sorted(outcomes.values(), key=lambda o: order.get(o.argv, len(order))))
+        return _judge(_base(cat, the_plan, options, now, lb.line), narrowed,
+                      dataclasses.replace(result, outcomes=merged), known, accepted, now, since, source)
+
+    return the_plan, source, diagnose
+
+
+def _plan(options: dict[str, Any], cat: Catalog) -> plan.Plan:
+    """The checks --include/--exclude select; a replay checks its folder first, keeps the selection it was
+    recorded with when given neither, and leaves out what it holds no reads of."""
+    from infracheck import plan, recording, runner
+
+    include, exclude = plan.globs(options["include"]), plan.globs(options["exclude"])
+    replay_dir: Path | None = options.get("replay")
+    if replay_dir is not None:
+        recording.check_folder(replay_dir)
+        recording.check_project(replay_dir, str(cat.profile["project"]), str(cat.profile["region"]))
+        if not include and not exclude:
+            include, exclude = recording.recorded_selection(replay_dir)
+            if include or exclude:
+                chosen = " ".join([f"--include {','.join(include)}"] * bool(include) +
+                                  [f"--exclude {','.join(exclude)}"] * bool(exclude))
+                click.echo(f"infracheck: replaying with the recording's selection {chosen} "
+                           "(give --include or --exclude to choose)", err=True)
+    the_plan = plan.make(cat, include, exclude)
+    return runner.recorded_only(the_plan, replay_dir) if replay_dir is not None else the_plan
+
+
 def _base(cat: Catalog, the_plan: plan.Plan, options: dict[str, Any], now: Any,
           load_balancer: str | None = None) -> Report:
     """The report before anything ran: what diagnose streams into, and what each watch cycle fills."""
@@ -686,12 +776,11 @@ class _Discovery:
     that says why none is judged. `found` and `plan` are what bind decided.
     """
 
-    def __init__(self, options: dict[str, Any], cat: Catalog, the_plan: Any,
-                 include: Sequence[str], exclude: Sequence[str]) -> None:
+    def __init__(self, options: dict[str, Any], cat: Catalog, the_plan: Any) -> None:
         from infracheck import discovery
 
         self.options, self.cat, self.plan = options, cat, the_plan
-        self.include, self.exclude = include, exclude
+        self.include, self.exclude = the_plan.include, the_plan.exclude
         self.indexes = frozenset(i for i, c in enumerate(the_plan.checks) if c.area == discovery.AREA)
         self.found: Any = None
         if self.indexes and cat.profile.get("url_map"):

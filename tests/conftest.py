@@ -52,8 +52,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    from tests import realtools
+
     if not GCLOUD:
         terminalreporter.write_line(f"WARNING: {SKIP_LINE}", yellow=True, bold=True)
+    if realtools.missing():
+        terminalreporter.write_line(f"WARNING: {realtools.summary_line()}", yellow=True, bold=True)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from infracheck.report import FORMATTERS  # noqa: E402
 SCENARIOS = ("outage", "healthy")
 GOLDEN = ROOT / "tests" / "golden"
 EXTENSION = {"text": "txt", "json": "json", "markdown": "md", "labels": "txt", "message": "txt",
-             "junit": "xml", "nagios": "txt", "github": "txt"}
+             "junit": "xml", "nagios": "txt", "github": "txt", "prometheus": "prom"}
 
 
 def name(fmt: str) -> str:

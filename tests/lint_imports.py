@@ -12,6 +12,8 @@ OWNERS = {
     "colorama": {"infracheck/report/text.py"},
     "cryptography": {"infracheck/probes.py"},
     "websockets": {"infracheck/probes.py", "infracheck/journey.py"},
+    # Loaded only when serve runs or the prometheus format renders (tests/test_startup.py).
+    "prometheus_client": {"infracheck/report/prometheus.py", "infracheck/serve.py"},
 }
 
 root = Path(__file__).resolve().parent.parent

@@ -46,11 +46,12 @@ def test_commands_that_run_nothing_import_no_probe_or_process_module(args: tuple
 # the run stage's judges, every renderer.
 CATALOG_AND_AFTER = {"infracheck.model", "infracheck.catalog", "infracheck.rules", "infracheck.plan", "jmespath",
                      "tomllib", "infracheck.report.text", "infracheck.report.json", "infracheck.console",
-                     "infracheck.fix", "infracheck.mutes", "infracheck.recording", "dataclasses"}
+                     "infracheck.fix", "infracheck.mutes", "infracheck.recording", "dataclasses",
+                     "prometheus_client", "infracheck.serve", "http.server"}
 
 
-@pytest.mark.parametrize("args", [(), ("--help",), ("diagnose", "--help"), ("--version",)],
-                         ids=["import", "help", "diagnose-help", "version"])
+@pytest.mark.parametrize("args", [(), ("--help",), ("diagnose", "--help"), ("serve", "--help"), ("--version",)],
+                         ids=["import", "help", "diagnose-help", "serve-help", "version"])
 def test_help_loads_no_catalog_model_or_renderer(args: tuple[str, ...]) -> None:
     loaded = modules_after(*args)
     assert not loaded & CATALOG_AND_AFTER, sorted(loaded & CATALOG_AND_AFTER)
@@ -75,5 +76,6 @@ def test_a_replay_imports_no_probe_or_process_runner() -> None:
     loaded = modules_after("diagnose", "--replay", str(ROOT / "fixtures" / "healthy"), "--exclude", "network*",
                            "--format", "json")
     assert "infracheck.runner" in loaded  # it did run
+    assert "prometheus_client" not in loaded  # only serve and --format prometheus need it
     assert not loaded & (LIVE_ONLY - {"infracheck.gcloud", "infracheck.runner"}), sorted(loaded & LIVE_ONLY)
 

@@ -22,6 +22,7 @@ _MODULES = {
     "junit": "junit",
     "nagios": "nagios",
     "github": "github",
+    "prometheus": "prometheus",
 }
 
 

@@ -23,7 +23,8 @@ HEALTHY = report(*[finding(r.id, check=c.id, resource=c.resource)
 
 
 def test_every_format_is_registered_and_owns_stdout():
-    assert set(FORMATTERS) == {"text", "json", "markdown", "labels", "message", "junit", "nagios", "github"}
+    assert set(FORMATTERS) == {"text", "json", "markdown", "labels", "message", "junit", "nagios", "github",
+                               "prometheus"}
     assert MACHINE == set(FORMATTERS) - {"text"}
 
 
