@@ -79,7 +79,7 @@ class SharedCause:
     rule: str
     status: str
     severity: str | None
-    targets: tuple[tuple[str, str, str], ...]  # (target, resource, message)
+    targets: tuple[tuple[str, str, str], ...]  # (target, its resources, its first one's message)
 
 
 def member(target: Target | Listed, report: Mapping[str, Any]) -> Member:
@@ -122,24 +122,23 @@ def root_causes(m: Member) -> list[Mapping[str, Any]]:
 
 
 def shared_causes(fleet: Fleet) -> tuple[SharedCause, ...]:
-    """Root-cause rules failed by two or more checked targets, most targets first.
+    """Root-cause rules failed by two or more checked targets: most targets, then critical, first.
 
     Grouped by rule and outcome, not resource: each project names its
     connector or instance its own way, and the fix is the same.
     """
-    groups: dict[tuple[str, str, str | None], list[tuple[str, str, str]]] = {}
+    groups: dict[tuple[str, str, str | None], dict[str, tuple[list[str], str]]] = {}
     for m in fleet.members:
         if m.reason:
             continue  # listed as not checked, not as N more root causes
-        seen: set[tuple[str, str, str | None]] = set()
         for cause in root_causes(m):
             key = (str(cause.get("rule")), str(cause.get("status")), cause.get("severity"))
-            if key not in seen:
-                seen.add(key)
-                groups.setdefault(key, []).append((m.target.name, str(cause.get("resource")), str(cause.get("message"))))
-    shared = [SharedCause(rule, st, severity, tuple(found)) for (rule, st, severity), found in groups.items()
-              if len(found) > 1]
-    return tuple(sorted(shared, key=lambda s: (-len(s.targets), s.rule)))
+            resources, message = groups.setdefault(key, {}).setdefault(m.target.name, ([], str(cause.get("message"))))
+            resources.append(str(cause.get("resource")))
+    shared = [SharedCause(rule, st, severity, tuple((name, ", ".join(res), msg) for name, (res, msg) in found.items()))
+              for (rule, st, severity), found in groups.items() if len(found) > 1]
+    rank = {"critical": 0, "warning": 1}
+    return tuple(sorted(shared, key=lambda s: (-len(s.targets), rank.get(s.severity or "", 2), s.rule)))
 
 
 def gather(selected: Sequence[Target], which: Shard | None, members: Sequence[Member],

@@ -17,6 +17,10 @@ from infracheck.fleet import FLEET_SCHEMA, Fleet, Member
 from infracheck.model import Finding, Overall, Report, Status
 
 
+# The rule of the one finding of a target nothing ran for (its v1 report's could-not-check).
+UNCHECKED_RULE = "target.checked"
+
+
 def as_dict(fleet: Fleet) -> dict[str, Any]:
     checked = [m for m in fleet.members if not m.reason]
     by_status = {o.name: sum(1 for m in fleet.members if m.status is o) for o in reversed(Overall)}
@@ -55,7 +59,7 @@ def _unchecked_report(m: Member) -> Mapping[str, Any]:
     from infracheck.report import json as json_report
 
     reason = m.reason or "no report"
-    finding = Finding(check="target", rule="target.checked", area="target", status=Status.ERROR, severity=None,
+    finding = Finding(check="target", rule=UNCHECKED_RULE, area="target", status=Status.ERROR, severity=None,
                       resource=m.target.name, message=f"Target {m.target.name} could not be checked: {reason}")
     report = Report(m.target.project, m.target.region, Overall.UNKNOWN, (), (finding,), ())
     return json_report.as_dict(report)
@@ -87,9 +91,8 @@ def render_text(fleet: Fleet, *, color: bool = False, ascii_only: bool = False) 
         lines.append("")
     for s in shared:
         found = ", ".join(f"{t} ({r})" for t, r, _ in s.targets)
-        lines.append(f"the same root cause in {len(s.targets)} targets: {s.rule} "
-                     f"({s.severity or s.status}): {found}")
-        lines.append(f"  e.g. {fleet_stage.first_line(s.targets[0][2])}")
+        lines.append(f"the same root cause in {len(s.targets)} targets: {s.rule} ({s.severity or s.status}): "
+                     f"{found} - e.g. {fleet_stage.first_line(s.targets[0][2])}")
     skipped = [m for m in fleet.members if m.reason]
     line = f"{total - len(skipped)}/{total} targets checked"
     if skipped:
@@ -113,7 +116,9 @@ def _target_text(m: Member) -> list[str]:
     if m.reason:
         lines.append(f"  not checked: {m.reason}")
     remedies = {(f.get("rule"), f.get("resource")): f.get("remedy") for f in m.report.get("findings") or ()}
-    causes = fleet_stage.root_causes(m)
+    # A target nothing ran for has one could-not-check, its reason, said on the line above.
+    # A target nothing ran for has one could-not-check, its reason, said on the line above.
+    causes = [c for c in fleet_stage.root_causes(m) if c.get("rule") != UNCHECKED_RULE]
     shown = causes[:3] if m.reason else causes  # a target out of reach: every check says the same
     for cause in shown:
         label = (cause.get("severity") or cause.get("status") or "").upper()
