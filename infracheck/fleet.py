@@ -106,8 +106,8 @@ def not_checked(report: Mapping[str, Any]) -> str | None:
         return None
     kinds = {c["error_kind"] for c in commands}
     headline = next(words for kind, words in _OUT_OF_REACH.items() if kind in kinds)
-    refused = "refused" if headline == "permission denied" else "failed"
-    return f"{headline}: every gcloud command was {refused} ({len(commands)})"
+    refused = "was refused" if headline == "permission denied" else "failed"
+    return f"{headline}: every gcloud command {refused} ({len(commands)})"
 
 
 def status(fleet: Fleet) -> Overall:
