@@ -354,7 +354,7 @@ def targets_command(targets_file: Path, target_names: tuple[str, ...], tags: tup
         which = targets.shard(shard, shards, os.environ)
         mine = targets.slice_of(selected, which)
         if fmt == "json":
-            click.echo(json.dumps(targets.matrix(mine), separators=(",", ":")))
+            click.echo(json.dumps(targets.matrix(selected, mine), separators=(",", ":")))
         else:
             click.echo(targets.table(mine, len(every), which), nl=False)
     except CannotRun as exc:

@@ -368,14 +368,22 @@ def names_of_shard(names: Sequence[str], index: int, count: int) -> tuple[str, .
 
 # --- listing -------------------------------------------------------------------------
 
-def matrix(selected: Sequence[Target]) -> dict[str, Any]:
-    """A GitHub Actions matrix (`strategy.matrix: ${{ fromJSON(...) }}`): one job per target."""
-    if len(selected) > MATRIX_MAX:
-        raise CannotRun(f"{len(selected)} targets: a GitHub Actions matrix runs at most {MATRIX_MAX} jobs; "
-                        f"split it with --shard I/N (e.g. {-(-len(selected) // MATRIX_MAX)} matrices: "
-                        f"--shard 0/{-(-len(selected) // MATRIX_MAX)}, ...) or narrow it with --tag")
-    return {"include": [{"target": t.name, "project": t.project, "region": t.region, "tags": dict(t.tags)}
-                        for t in selected]}
+def matrix(selected: Sequence[Target], mine: Sequence[Target]) -> dict[str, Any]:
+    """A GitHub Actions matrix (`strategy.matrix: ${{ fromJSON(...) }}`): one job per target of `mine`.
+
+    Each job's `shard` is "I/N" over the whole selection (N its size), whose
+    slice is that one target: every job's fleet report is then a shard of
+    one fleet, and `infracheck merge` puts them together, even across several
+    matrices cut with --shard.
+    """
+    if len(mine) > MATRIX_MAX:
+        parts = -(-len(mine) // MATRIX_MAX)
+        raise CannotRun(f"{len(mine)} targets: a GitHub Actions matrix runs at most {MATRIX_MAX} jobs; "
+                        f"split it into {parts} matrices with --shard 0/{parts} ... --shard {parts - 1}/{parts}, "
+                        "or narrow it with --tag")
+    index = {t.name: i for i, t in enumerate(sorted(selected, key=lambda t: t.name))}
+    return {"include": [{"target": t.name, "project": t.project, "region": t.region, "tags": dict(t.tags),
+                         "shard": f"{index[t.name]}/{len(selected)}"} for t in mine]}
 
 
 def table(selected: Sequence[Target], total: int, which: Shard | None) -> str:

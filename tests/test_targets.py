@@ -209,7 +209,18 @@ def test_targets_json_is_one_line_a_github_actions_matrix_of_this_shard(good: Pa
     out = capsys.readouterr().out
     assert out.count("\n") == 1  # fits `echo "matrix=$(...)" >> "$GITHUB_OUTPUT"`
     assert json.loads(out) == {"include": [{"target": "staging", "project": "netra-staging", "region": "us-central1",
-                                            "tags": {"env": "staging", "team": "platform"}}]}
+                                            "tags": {"env": "staging", "team": "platform"}, "shard": "1/2"}]}
+
+
+def test_each_matrix_job_is_the_shard_of_exactly_its_target() -> None:
+    """So each job's fleet report is a shard of one fleet, and merge puts them together."""
+    every = _many(7)
+    for part in range(2):  # two matrices, as --shard 0/2 and 1/2 cut them
+        mine = targets.slice_of(every, targets.Shard(part, 2, "--shard"))
+        for job in targets.matrix(every, mine)["include"]:
+            index, count = job["shard"].split("/")
+            assert targets.slice_of(every, targets.Shard(int(index), int(count), "--shard")) == \
+                tuple(t for t in every if t.name == job["target"])
 
 
 def test_targets_text_lists_the_selection(good: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -226,6 +237,7 @@ def test_a_matrix_above_256_jobs_is_refused_with_how_to_split(tmp_path: Path, ca
                             for i in range(300)))
     assert main(["targets", "--targets", str(path), "--format", "json"]) == 3
     err = capsys.readouterr().err
-    assert "300 targets: a GitHub Actions matrix runs at most 256 jobs; split it with --shard I/N" in err
+    assert ("300 targets: a GitHub Actions matrix runs at most 256 jobs; split it into 2 matrices with "
+            "--shard 0/2 ... --shard 1/2") in err
     assert main(["targets", "--targets", str(path), "--format", "json", "--shard", "1/2"]) == 0
     assert len(json.loads(capsys.readouterr().out)["include"]) == 150
