@@ -22,11 +22,16 @@ import hashlib
 import json
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infracheck.errors import CannotRun
+
+if TYPE_CHECKING:  # the catalog loads only when a file is read: `targets --help` stays light
+    from infracheck.catalog import Values
+
+Where = Callable[..., str]  # where(key=None) -> "FILE:LINE: target 'NAME'", for messages
 
 # A DNS label (RFC 1123): the name becomes a folder (record DIR/<name>/) and a CI job name.
 _NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
@@ -80,7 +85,7 @@ class Shard:
         return f"{self.index}/{self.count}"
 
 
-def load(path: Path, values: Any = None) -> tuple[Target, ...]:
+def load(path: Path, values: Values | None = None) -> tuple[Target, ...]:
     """Every [[target]] of the file, validated, sorted by name; CannotRun with file:line otherwise.
 
     `values` checks profile values (catalog.values()); the built-in catalog's when None.
@@ -138,7 +143,7 @@ def _line_of(lines: Sequence[str], start: int, end: int, key: str) -> int:
     return 0
 
 
-def _target(path: Path, raw: Mapping[str, Any], values: Any, lines: Sequence[str], start: int, end: int) -> Target:
+def _target(path: Path, raw: Mapping[str, Any], values: Values, lines: Sequence[str], start: int, end: int) -> Target:
     name = raw.get("name")
 
     def where(key: str | None = None) -> str:
@@ -167,12 +172,12 @@ def _target(path: Path, raw: Mapping[str, Any], values: Any, lines: Sequence[str
     profile = None
     if "profile" in raw:
         profile = _profile(path, raw["profile"], values, where("profile"))
-    settings = _settings(raw.get("set", {}), values, where, lines, start, end)
+    settings = _settings(raw.get("set", {}), values, where)
     tags = _tags(raw.get("tags", {}), where)
     return Target(name, project, region, profile, settings, tags, start, raw.get("profile", ""))
 
 
-def _checked(values: Any, name: str, raw: str, origin: str) -> str:
+def _checked(values: Values, name: str, raw: str, origin: str) -> str:
     from infracheck.errors import CatalogError
 
     try:
@@ -181,7 +186,7 @@ def _checked(values: Any, name: str, raw: str, origin: str) -> str:
         raise CannotRun(str(exc)) from None
 
 
-def _profile(path: Path, raw: Any, values: Any, origin: str) -> Path:
+def _profile(path: Path, raw: Any, values: Values, origin: str) -> Path:
     from infracheck.errors import CatalogError
 
     if not isinstance(raw, str) or not raw.strip():
@@ -200,7 +205,7 @@ def _profile(path: Path, raw: Any, values: Any, origin: str) -> Path:
     return resolved
 
 
-def _settings(raw: Any, values: Any, where: Any, lines: Sequence[str], start: int, end: int) -> tuple[tuple[str, str], ...]:
+def _settings(raw: Any, values: Values, where: Where) -> tuple[tuple[str, str], ...]:
     """[target.set]: each value checked as `--set NAME=VALUE` is, kept as that text."""
     if not isinstance(raw, dict):
         raise CannotRun(f"{where('set')} set takes a table of profile NAME = VALUE ([target.set])")
@@ -227,7 +232,7 @@ def _settings(raw: Any, values: Any, where: Any, lines: Sequence[str], start: in
     return tuple(sorted(settings))
 
 
-def _tags(raw: Any, where: Any) -> tuple[tuple[str, str], ...]:
+def _tags(raw: Any, where: Where) -> tuple[tuple[str, str], ...]:
     if not isinstance(raw, dict):
         raise CannotRun(f"{where('tags')} tags takes a table of KEY = \"VALUE\" (e.g. tags = {{ env = \"prod\" }})")
     tags = []
