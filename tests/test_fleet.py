@@ -254,3 +254,16 @@ def test_gather_names_a_target_without_a_report(tmp_path: Path) -> None:
                                                                    ("c", "no report was made for it")]
     doc = fleet_report.as_dict(result)
     assert doc["status"] == "UNKNOWN" and doc["shard"] == {"index": 0, "count": 2, "attempt": 0, "source": "--shard"}
+
+
+def test_a_live_fleet_and_the_merge_of_its_document_print_the_same(place: Path, runs: dict[str, int]) -> None:
+    """A target nothing ran for reads the same before and after its report went through JSON."""
+    every = targets.load(place / "targets.toml")
+    doc = _read(place, "all.json")
+    members = [fleet.member(t, {k: v for k, v in e.items() if k not in ("target", "tags", "not_checked")})
+               for t in every for e in doc["targets"] if e["target"] == t.name and t.name != "gone"]
+    live = fleet.gather(every, None, members + [fleet.unchecked(next(t for t in every if t.name == "gone"), GONE)],
+                        generated_at=doc["generated_at"])
+    merged, _ = fleet.merge([("all.json", fleet_report.as_dict(live))])
+    assert fleet_report.render_text(merged) == fleet_report.render_text(live)
+    assert fleet_report.as_dict(merged) == fleet_report.as_dict(live) == doc

@@ -107,18 +107,18 @@ def render_text(fleet: Fleet, *, color: bool = False, ascii_only: bool = False) 
 def _target_text(m: Member) -> list[str]:
     """One target's part: its verdict and counts, each root cause with its remedy, its next actions."""
     head = f"== {m.target.name} ({m.target.project}, {m.target.region}): {m.status.name}"
-    if m.report is None:
-        return [head, f"  could not be checked: {m.reason}"]
-    counts = m.report.get("counts") or {}
+    # The document's v1 report, so a live run and a merge of its shards print the same text.
+    report = m.report if m.report is not None else _unchecked_report(m)
+    counts = report.get("counts") or {}
     lines = [head, "  " + ", ".join(f"{counts.get(k, 0)} {label}" for k, label in
                                     (("critical", "critical"), ("warning", "warning"),
                                      ("error", "could not be checked"), ("passed", "passed")))]
     if m.reason:
         lines.append(f"  not checked: {m.reason}")
-    remedies = {(f.get("rule"), f.get("resource")): f.get("remedy") for f in m.report.get("findings") or ()}
+    remedies = {(f.get("rule"), f.get("resource")): f.get("remedy") for f in report.get("findings") or ()}
     # A target nothing ran for has one could-not-check, its reason, said on the line above.
     # A target nothing ran for has one could-not-check, its reason, said on the line above.
-    causes = [c for c in fleet_stage.root_causes(m) if c.get("rule") != UNCHECKED_RULE]
+    causes = [c for c in report.get("root_causes") or () if c.get("rule") != UNCHECKED_RULE]
     shown = causes[:3] if m.reason else causes  # a target out of reach: every check says the same
     for cause in shown:
         label = (cause.get("severity") or cause.get("status") or "").upper()
@@ -130,6 +130,6 @@ def _target_text(m: Member) -> list[str]:
             lines.append(f"      fix: {fleet_stage.first_line(str(remedy))}")
     if len(shown) < len(causes):
         lines.append(f"  ... and {len(causes) - len(shown)} more could-not-checks like these")
-    for action in m.report.get("next_actions") or ():
+    for action in report.get("next_actions") or ():
         lines.append(f"  next: {action}")
     return lines
