@@ -68,7 +68,7 @@ _OR_TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*):or\}")
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)+$")
 
 
-__all__ = ["Catalog", "CatalogError", "default_dir", "load"]
+__all__ = ["Catalog", "CatalogError", "Values", "default_dir", "load", "values"]
 
 
 def load(
@@ -162,6 +162,50 @@ def load(
     _rules.validate(checks)
     return Catalog(profile=profile, areas=ordered, checks=_link(checks),
                    escalation=_read_escalation(directory / ESCALATION_FILE, named, business), warnings=warnings)
+
+
+@dataclasses.dataclass(frozen=True)
+class Values:
+    """The built-in profile's names, defaults and patterns, to check a value from elsewhere (a targets
+    file) exactly as `load` checks a --set, and a profile file as `load` checks --profile."""
+
+    defaults: Mapping[str, Any]
+    spec: _Spec
+    retired: Mapping[str, Any]
+
+    def check(self, name: str, raw: Any, origin: str) -> Any:
+        """`raw` in the default's type, validated; CatalogError naming `origin` otherwise."""
+        if name in self.retired:
+            raise CatalogError(f"{origin}: '{name}' is no longer read: {self.retired[name]}")
+        if name not in self.defaults:
+            raise CatalogError(f"{origin}: unknown profile name '{name}' (known: {', '.join(sorted(self.defaults))})")
+        value = _coerce(name, raw, self.defaults[name], origin)
+        if name not in OWN_VALIDATION:
+            _validate_value(name, value, self.spec, origin)
+        return value
+
+    def check_file(self, path: Path) -> None:
+        """Every value of a --profile file, as `load` would check it (its own [patterns] included)."""
+        extra, extra_spec = _read_profile(path, known=self.defaults)
+        extra.pop("escalation", None)  # its own schema, checked by the escalation loader on the run
+        spec = _Spec(dict(self.spec.patterns), dict(self.spec.words), set(self.spec.cidr))
+        spec.update(extra_spec)
+        for name, raw in extra.items():
+            if name in self.retired:
+                raise CatalogError(f"{path}: '{name}' is no longer read: {self.retired[name]}")
+            value = _coerce(name, raw, self.defaults[name], f"{path}: {name}")
+            if name not in OWN_VALIDATION:
+                _validate_value(name, value, spec, f"{path}: {name}")
+
+
+def values(directory: Path | None = None) -> Values:
+    """The checker of profile values for the catalog in `directory` (default: the built-in one)."""
+    builtin = (directory or default_dir()) / PROFILE_FILE
+    if not builtin.is_file():
+        raise CatalogError(f"{builtin.parent}: no {PROFILE_FILE} (is this a catalog folder?)")
+    defaults, spec = _read_profile(builtin)
+    retired = defaults.pop("retired", {})
+    return Values(defaults, spec, retired if isinstance(retired, dict) else {})
 
 
 def _link(checks: list[Check]) -> tuple[Check, ...]:

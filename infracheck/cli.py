@@ -495,6 +495,83 @@ def alerts_command(output_dir: Path, **options: Any) -> None:
         click.echo(str(path))
 
 
+def _target_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--targets", "targets_file", required=True, metavar="FILE",
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help="TOML file of [[target]] tables: name, project, region, profile, [target.set], tags."),
+        click.option("--target", "target_names", multiple=True, metavar="NAME",
+                     help="Only this target (repeatable)."),
+        click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE",
+                     help="Only targets with this tag (repeatable; every key must match, any of a key's values)."),
+        click.option("--shard", metavar="I/N",
+                     help="Only shard I of N (from 0) of the selection; default from CLOUD_RUN_TASK_INDEX/"
+                          "CLOUD_RUN_TASK_COUNT, or JOB_COMPLETION_INDEX with --shards."),
+        click.option("--shards", type=click.IntRange(1, 100000), metavar="N",
+                     help="The count of shards when JOB_COMPLETION_INDEX (Kubernetes Indexed Job) gives the index."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@cli.command(name="targets", epilog="--format json is one line: a GitHub Actions matrix "
+             "(strategy.matrix: ${{ fromJSON(...) }}) of at most 256 jobs. See docs/fleet.md.")
+@_target_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def targets_command(targets_file: Path, target_names: tuple[str, ...], tags: tuple[str, ...], shard: str | None,
+                    shards: int | None, fmt: str) -> None:
+    """The targets a fleet run selects (after --target, --tag and this shard)."""
+    import json
+
+    from infracheck import targets
+    from infracheck.errors import CannotRun
+
+    try:
+        every = targets.load(targets_file)
+        selected = targets.select(every, target_names, tags)
+        which = targets.shard(shard, shards, os.environ)
+        mine = targets.slice_of(selected, which)
+        if fmt == "json":
+            click.echo(json.dumps(targets.matrix(selected, mine), separators=(",", ":")))
+        else:
+            click.echo(targets.table(mine, len(every), which), nl=False)
+    except CannotRun as exc:
+        raise Failure(str(exc)) from None
+
+
+@cli.command(epilog="Exit code: the merged fleet's verdict (0 HEALTHY, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def merge(files: tuple[Path, ...], fmt: str) -> None:
+    """Put the shards' fleet reports (JSON) together into the report one unsharded run gives.
+
+    A missing shard, or one given twice, leaves its targets UNKNOWN by name.
+    """
+    import json
+
+    from infracheck import fleet
+    from infracheck.errors import CannotRun
+    from infracheck.report import fleet as fleet_report
+
+    documents = []
+    for path in files:
+        try:
+            documents.append((str(path), json.loads(path.read_text(encoding="utf-8"))))
+        except OSError as exc:
+            raise Failure(f"{path}: cannot read: {exc.strerror}") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise Failure(f"{path}: not JSON: {exc}") from None
+    try:
+        merged, notes = fleet.merge(documents)
+    except CannotRun as exc:
+        raise Failure(str(exc)) from None
+    _warn(notes)
+    render = fleet_report.render if fmt == "json" else fleet_report.render_text
+    sys.stdout.write(render(merged))
+    sys.exit(ExitStatus.of(fleet.status(merged)))
+
+
 # --- the pipeline ------------------------------------------------------------
 
 def _load(options: dict[str, Any]) -> Catalog:

@@ -277,6 +277,20 @@ SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
     }),
     # Today's load is fine; the growth shows only with --trend (tests/test_capacity.py).
     "capacity-trend": ("HEALTHY", 0, set()),
+    # A project this identity may not read: every Google API answers 403, so every GCP check
+    # is a could-not-check (never a pass, never "missing"); the endpoints still answer.
+    "denied": ("UNKNOWN", 3, {
+        ("vpc.connector", CONNECTOR, ERROR),
+        ("cloudsql.instance", DB, ERROR),
+        ("cloudsql.operations", DB, ERROR),
+        *{("secrets.secret", name, ERROR) for name in (
+            "database-url", "database-direct-url", "jwt-secret-staging", "redis-url", "oauth-client-id",
+            "oauth-client-secret", "openai-api-key", "anthropic-api-key", "smtp-password", "cors-allowed-origins")},
+        *{(rule, service, ERROR) for rule in ("cloudrun.service", "cloudrun.secret-refs") for service in (BACKEND, AUTH)},
+        # The load balancer cannot be found when its lists are refused: said once (issue 17).
+        ("loadbalancer.chain", "load balancer", ERROR),
+        ("logs.entries", f"{BACKEND}, {AUTH}", ERROR),
+    }),
 }
 
 # Rules no recorded scenario can fail, and why.

@@ -50,8 +50,9 @@ CATALOG_AND_AFTER = {"infracheck.model", "infracheck.catalog", "infracheck.rules
                      "prometheus_client", "infracheck.serve", "http.server"}
 
 
-@pytest.mark.parametrize("args", [(), ("--help",), ("diagnose", "--help"), ("serve", "--help"), ("--version",)],
-                         ids=["import", "help", "diagnose-help", "serve-help", "version"])
+@pytest.mark.parametrize("args", [(), ("--help",), ("diagnose", "--help"), ("serve", "--help"), ("--version",),
+                                  ("targets", "--help"), ("merge", "--help")],
+                         ids=["import", "help", "diagnose-help", "serve-help", "version", "targets-help", "merge-help"])
 def test_help_loads_no_catalog_model_or_renderer(args: tuple[str, ...]) -> None:
     loaded = modules_after(*args)
     assert not loaded & CATALOG_AND_AFTER, sorted(loaded & CATALOG_AND_AFTER)
