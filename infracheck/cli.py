@@ -27,7 +27,7 @@ from infracheck.report import FORMATTERS, MACHINE
 
 if TYPE_CHECKING:
     from infracheck import fix, plan, redact, runner
-    from infracheck.catalog import Catalog
+    from infracheck.catalog.loader import Catalog
     from infracheck.model import Check, Cycle, Finding, Mute, Report
 
 EXIT_HELP = """\b
@@ -167,7 +167,7 @@ def diagnose(**options: Any) -> None:
               help="Replace an earlier recording in DIRECTORY (only a folder holding recording.json).")
 def record(directory: Path, force: bool, **options: Any) -> None:
     """Run live and save every command's output into DIRECTORY for --replay."""
-    from infracheck import recording
+    from infracheck.runner import recording
     from infracheck.model import CannotRun
 
     options.update(replay=None, report_only=False)
@@ -219,7 +219,8 @@ def watch_command(**options: Any) -> None:
     what is failing or could not be checked and print each change with its
     time. --format json prints one report per cycle, one per line (JSON Lines).
     """
-    from infracheck import console, redact
+    from infracheck import redact
+    from infracheck.report import console
     from infracheck.model import CannotRun
 
     secrets = redact.Secrets()  # every cycle's secret values, scrubbed from every cycle's output
@@ -231,7 +232,10 @@ def watch_command(**options: Any) -> None:
 
 
 def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
-    from infracheck import causes, console, mutes, output, plan, recording, runner, verdict, watch
+    from infracheck import plan, runner, watch
+    from infracheck.judge import causes, mutes, verdict
+    from infracheck.report import console, output
+    from infracheck.runner import recording
     from infracheck.exitcodes import ExitStatus
     from infracheck.model import CannotRun, Report
     from infracheck.report import json as json_report
@@ -319,18 +323,18 @@ def explain(rule_id: str, **options: Any) -> None:
 # --- the pipeline ------------------------------------------------------------
 
 def _load(options: dict[str, Any]) -> Catalog:
-    from infracheck import catalog_cache
+    from infracheck.catalog import cache
 
-    cat: Catalog = _catalog(options, catalog_cache.load)
+    cat: Catalog = _catalog(options, cache.load)
     _warn(cat.warnings)
     return cat
 
 
 def _views(options: dict[str, Any]) -> dict[str, Any]:
     """What `list` and `explain` print for this catalog (listing.py), kept beside the cached catalog."""
-    from infracheck import catalog_cache
+    from infracheck.catalog import cache
 
-    shown: dict[str, Any] = _catalog(options, catalog_cache.views)
+    shown: dict[str, Any] = _catalog(options, cache.views)
     _warn(shown["warnings"])
     return shown
 
@@ -358,7 +362,8 @@ def _warn(warnings: Sequence[str]) -> None:
 
 
 def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:
-    from infracheck import console, redact, runner
+    from infracheck import redact, runner
+    from infracheck.report import console
     from infracheck.model import CannotRun
 
     # The secret values this run reads (in memory only): whatever leaves the
@@ -383,7 +388,10 @@ def _stages(
     import dataclasses
 
     # Not fix, baseline or the text renderer: only the options that use them import them.
-    from infracheck import causes, console, mutes, output, plan, recording, runner, verdict
+    from infracheck import plan, runner
+    from infracheck.judge import causes, mutes, verdict
+    from infracheck.report import console, output
+    from infracheck.runner import recording
     from infracheck.exitcodes import ExitStatus
     from infracheck.model import CannotRun, Overall, Report
 
@@ -417,7 +425,7 @@ def _stages(
     expired = mutes.expired(accepted, now, area_ids)
     since = None
     if options.get("baseline_file"):
-        from infracheck import baseline
+        from infracheck.judge import baseline
 
         since = baseline.load(options["baseline_file"], project, str(cat.profile["region"]))
     fmt, report_only = options["fmt"], options["report_only"]
@@ -445,7 +453,7 @@ def _stages(
     applied = mutes.apply(findings, accepted, now, complete=not result.incomplete, areas=area_ids)
     findings, changes = (applied.findings, None)
     if since:
-        from infracheck import baseline
+        from infracheck.judge import baseline
 
         findings, changes = baseline.compare(applied.findings, since)
     report = dataclasses.replace(partial, status=verdict.overall(findings, result.incomplete), findings=findings,
@@ -502,7 +510,9 @@ def _apply_fixes(
     """Apply the plan through gcloud, re-check what it touched (and what still failed), judge again."""
     import dataclasses
 
-    from infracheck import causes, fix, mutes, plan, recording, runner, verdict
+    from infracheck import fix, plan, runner
+    from infracheck.judge import causes, mutes, verdict
+    from infracheck.runner import recording
 
     source = runner.live(options["timeout"])
     timeout = options["fix_timeout"]

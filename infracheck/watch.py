@@ -14,7 +14,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 
-from infracheck import causes, verdict
+from infracheck.judge import causes, verdict
 from infracheck.model import Transition, Check, Cycle, Finding, Overall, Report, Status
 
 

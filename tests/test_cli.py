@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from infracheck.cli import main
-from tests.seed import SEED_CRITICAL, SEED_WARNINGS
+from tests.tools.seed import SEED_CRITICAL, SEED_WARNINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTAGE = str(ROOT / "fixtures" / "outage")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from infracheck import runner
-from tests.fakes import run
+from tests.tools.fakes import run
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

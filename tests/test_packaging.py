@@ -21,7 +21,7 @@ def test_non_editable_install_finds_the_catalog(tmp_path):
     # Run from elsewhere, with only the installed copy importable (not the source tree).
     env = {**os.environ, "PYTHONPATH": str(target)}
     done = subprocess.run([sys.executable, "-c",
-                           "import infracheck.catalog as c; print(c.default_dir()); print(len(c.load().checks))"],
+                           "import infracheck.catalog.loader as c; print(c.default_dir()); print(len(c.load().checks))"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert done.returncode == 0, done.stderr
     where, count = done.stdout.split()

@@ -11,7 +11,7 @@ new scenario or file is covered without touching this file):
 
 A fixture whose route or command has no rule below FAILS, so new fixtures
 cannot skip the check; only the files in ``IGNORED_*`` are not schema-checked.
-All the checks run in one gcloud-Python process (tests/gcloud_schema.py --batch).
+All the checks run in one gcloud-Python process (tests/tools/gcloud_schema.py --batch).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ if shutil.which("gcloud") is None:
     pytest.skip("gcloud is not installed: schema checks against gcloud's message classes SKIPPED",
                 allow_module_level=True)
 
-from tests import gcloud_schema  # noqa: E402
+from tests.tools import gcloud_schema  # noqa: E402
 
 pytestmark = pytest.mark.contract
 

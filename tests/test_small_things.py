@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import run
+from tests.tools.fakes import run
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTAGE = str(ROOT / "fixtures" / "outage")

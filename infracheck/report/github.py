@@ -13,7 +13,7 @@ or a newline could end the command early or start a forged one.
 
 from __future__ import annotations
 
-from infracheck import verdict
+from infracheck.judge import verdict
 from infracheck.model import Finding, Report, Severity, Status
 
 

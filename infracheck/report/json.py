@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
-from infracheck import causes, escalation, verdict
+from infracheck.judge import causes, escalation, verdict
 from infracheck.model import REPORT_SCHEMA, Cycle, Finding, FixStep, Mute, Report, Status
 
 SCHEMA = REPORT_SCHEMA

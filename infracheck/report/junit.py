@@ -15,7 +15,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from infracheck import escalation
+from infracheck.judge import escalation
 from infracheck.model import Finding, Report, Severity, Status
 
 

@@ -15,7 +15,8 @@ import re
 import shlex
 from collections.abc import Iterable
 
-from infracheck import __version__, causes, escalation, verdict
+from infracheck import __version__
+from infracheck.judge import causes, escalation, verdict
 from infracheck.model import Changes, Escalation, Finding, Mute, Overall, Report, Severity, Status
 
 MARKER = "<!-- infracheck:issue-update project={project} -->"

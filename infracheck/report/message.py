@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 
-from infracheck import causes, escalation, verdict
+from infracheck.judge import causes, escalation, verdict
 from infracheck.model import Escalation, Finding, Overall, Report, Severity, Status
 
 MAX_LINES = 40

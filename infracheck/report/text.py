@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from colorama import Fore, Style
 
-from infracheck import causes, verdict
+from infracheck.judge import causes, verdict
 from infracheck.model import Area, Changes, Cycle, Finding, Mute, Overall, Report, Severity, Status
 
 RULE = "=" * 70

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from infracheck import catalog, gcloud, warm
+from infracheck.catalog import loader
+from infracheck.runner import gcloud, warm
 from tests.contract.conftest import ROOT, environment, infracheck
 from tests.contract.test_faults import MATRIX, TIMEOUT
-from tests.fakeapi import FakeGoogleAPI
-from tests.fakesdk import make_sdk
+from tests.tools.fakeapi import FakeGoogleAPI
+from tests.tools.fakesdk import make_sdk
 
 pytestmark = pytest.mark.contract
 
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.contract
 # them: two processes a second apart differ there and nowhere else.
 _DATE = re.compile(rb"'date': '[^']*'")
 
-ARGVS = sorted({argv for check in catalog.load(None, {}).checks for argv in check.sources if argv[0] == "gcloud"})
+ARGVS = sorted({argv for check in loader.load(None, {}).checks for argv in check.sources if argv[0] == "gcloud"})
 # The hung route ends at its timeout whatever the load; every other command gets
 # room for a loaded machine (and for Cloud SQL's ~30 s of 5xx retries).
 HUNG = {argv for argv in ARGVS for _, fault, (_, name), *_ in MATRIX if fault == "hang" and f"--secret={name}" in argv}

@@ -1,0 +1,456 @@
+"""The Golden Path journey: the profile's steps, run in order -> one JSON document, one entry per step.
+
+A run-stage engine like the probes: ('probe', 'journey', NAME) answers with
+a document, so the catalog's rules judge it and record/replay work
+unchanged. Each step is an HTTP request (method, URL, headers, JSON body) or
+a WebSocket exchange (connect, send, wait for a message matching a JMESPath
+within a time limit). A step can extract values from its JSON answer with
+JMESPath into variables that later steps use as `${name}`; credentials come
+only from environment variables, as `${env:NAME}`.
+
+Credentials and extracted values are secrets: the document never carries
+them (URLs are shown as written in the profile, with their `${...}`
+placeholders), and every text in it is scrubbed of their exact values and of
+anything shaped like a secret (redact.py) before it leaves this module, so
+neither reports nor recordings can hold them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import json
+import re
+import socket
+import ssl
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+from websockets.sync.client import connect as ws_connect
+
+from infracheck import __version__, redact, rules
+from infracheck.runner import probes
+from infracheck.model import CommandError, ErrorKind, Outcome
+
+_STEP_KEYS = {"name", "url", "method", "headers", "json", "status", "max_ms", "extract", "expect",
+              "send", "wait_for", "within_s"}
+_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"}
+_VARIABLE = re.compile(r"\$\{(env:)?([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+# Names under which a literal value is a credential that belongs in the environment.
+_CREDENTIAL_NAME = re.compile(r"pass(word)?|secret|token|api[-_]?key|credential|authorization|cookie", re.I)
+_MAX_BODY = 1 << 20  # answers above a megabyte are cut: assertions need the JSON, not a download
+_USER_AGENT = f"infracheck/{__version__}"
+_CLOSE_TIMEOUT_S = 0.5
+_DEFAULT_WITHIN_S = 10.0
+
+
+class JourneyError(ValueError):
+    """A journey definition that cannot run, worded for the person who edits the profile."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One step as written in the profile; `${...}` placeholders still in place."""
+
+    name: str
+    url: str
+    websocket: bool = False
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: Any = None  # JSON sent (HTTP) or the message sent after connecting (WebSocket)
+    status: tuple[int, ...] = ()  # empty: any 2xx
+    max_ms: int | None = None
+    extract: tuple[tuple[str, str], ...] = ()  # (variable, JMESPath over the JSON answer)
+    expect: tuple[tuple[str, str], ...] = ()  # (what it means, JMESPath that must be truthy)
+    wait_for: str | None = None
+    within_s: float = _DEFAULT_WITHIN_S
+
+
+def parse(raw: Any) -> tuple[Step, ...]:
+    """The profile's `journey` list -> Steps; JourneyError names the step and the problem."""
+    if raw in (None, []):
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise JourneyError("journey: must be a list of [[journey]] step tables")
+    steps: list[Step] = []
+    defined: set[str] = set()
+    for index, item in enumerate(raw, 1):
+        step = _parse_step(index, item)
+        if step.name in {s.name for s in steps}:
+            raise JourneyError(f"journey step '{step.name}': the name is used twice")
+        for name in _placeholders(step, env=False):
+            if name not in defined:
+                raise JourneyError(f"journey step '{step.name}': ${{{name}}} is not extracted by an earlier step")
+        defined.update(var for var, _ in step.extract)
+        steps.append(step)
+    return tuple(steps)
+
+
+def credentials(steps: Iterable[Step]) -> list[str]:
+    """The environment variables the journey reads, in order of first use."""
+    return list(dict.fromkeys(name for step in steps for name in _placeholders(step, env=True)))
+
+
+def run(argv: tuple[str, ...], steps: tuple[Step, ...], timeout: float,
+        settings: probes.ProbeSettings, environ: Mapping[str, str]) -> Outcome:
+    """Run every step in order within `timeout` s in total.
+
+    A missing credential variable stops the journey before any request: a
+    could-not-check naming the variables. Otherwise exit code 0 and a
+    document {"kind": "journey", "steps": [{name, request, status,
+    latencyMs, result, failures}]}; a step after a failed one is "not run"
+    and names it in `blockedBy` (its finding is that step's consequence).
+    """
+    started = time.monotonic()
+    missing = [name for name in credentials(steps) if not environ.get(name)]
+    if missing:
+        names = ", ".join(missing)
+        return Outcome(argv, None, 0.0, error=CommandError(
+            ErrorKind.MISSING_CREDENTIAL,
+            f"environment variable {names} {'is' if len(missing) == 1 else 'are'} not set "
+            "(the journey reads its credentials from the environment)"))
+    secrets = [environ[name] for name in credentials(steps)]
+    variables: dict[str, Any] = {}
+    results: list[dict[str, Any]] = []
+    failed: str | None = None
+    budget = _Budget(started + timeout, timeout)
+    for step in steps:
+        if failed is not None:
+            results.append(_entry(step, result=f"not run: step '{failed}' failed", blockedBy=failed))
+            continue
+        entry = _run_step(step, variables, environ, budget, settings)
+        # Extracted values are secrets from the moment they exist.
+        secrets += [_text(v) for v in variables.values()]
+        results.append(_scrubbed(entry, secrets))
+        if entry["failures"]:
+            failed = step.name
+    return Outcome(argv, 0, time.monotonic() - started, document={"kind": "journey", "steps": results})
+
+
+# --- parsing -------------------------------------------------------------------
+
+def _parse_step(index: int, raw: Mapping[str, Any]) -> Step:
+    name = raw.get("name")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise JourneyError(f"journey step {index}: 'name' must be lower-case letters, digits and '-'")
+    where = f"journey step '{name}'"
+    unknown = set(raw) - _STEP_KEYS
+    if unknown:
+        raise JourneyError(f"{where}: unknown key(s) {sorted(unknown)} (known: {', '.join(sorted(_STEP_KEYS))})")
+    url = raw.get("url")
+    if not isinstance(url, str):
+        raise JourneyError(f"{where}: needs a 'url'")
+    scheme = urllib.parse.urlsplit(url).scheme
+    if scheme not in ("http", "https", "ws", "wss") or not urllib.parse.urlsplit(url).hostname:
+        raise JourneyError(f"{where}: url '{url}' is not an http(s):// or ws(s):// URL")
+    websocket = scheme in ("ws", "wss")
+    method = str(raw.get("method", "GET")).upper()
+    if method not in _METHODS:
+        raise JourneyError(f"{where}: method '{method}' is not one of {', '.join(sorted(_METHODS))}")
+    if websocket and ("method" in raw or "status" in raw or "max_ms" in raw):
+        raise JourneyError(f"{where}: a WebSocket step takes send, wait_for and within_s, not method/status/max_ms")
+    if not websocket and ("wait_for" in raw or "within_s" in raw or "send" in raw):
+        raise JourneyError(f"{where}: wait_for, within_s and send are for ws:// or wss:// steps; use json for a body")
+    if websocket and not raw.get("wait_for"):
+        raise JourneyError(f"{where}: a WebSocket step needs 'wait_for' (a JMESPath over each message)")
+    headers = _string_table(where, "headers", raw.get("headers", {}))
+    extract = _string_table(where, "extract", raw.get("extract", {}))
+    expect = _string_table(where, "expect", raw.get("expect", {}))
+    for label, expression in [*extract, *expect, *([("wait_for", raw["wait_for"])] if websocket else [])]:
+        _compile(where, label, expression)
+    for var, _ in extract:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
+            raise JourneyError(f"{where}: extract name '{var}' must be a word (it is used as ${{{var}}})")
+    body = raw.get("send") if websocket else raw.get("json")
+    _no_literal_credentials(where, "headers", dict(headers))
+    _no_literal_credentials(where, "send" if websocket else "json", body)
+    return Step(
+        name=name, url=url, websocket=websocket, method=method, headers=headers, body=body,
+        status=_statuses(where, raw.get("status")), max_ms=_positive(where, "max_ms", raw.get("max_ms")),
+        extract=extract, expect=expect, wait_for=raw.get("wait_for"),
+        within_s=float(_positive(where, "within_s", raw.get("within_s")) or _DEFAULT_WITHIN_S),
+    )
+
+
+def _string_table(where: str, key: str, raw: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, dict) or not all(isinstance(v, str) and v for v in raw.values()):
+        raise JourneyError(f"{where}: '{key}' must be a table of name = \"text\"")
+    return tuple((str(k), v) for k, v in raw.items())
+
+
+def _compile(where: str, label: str, expression: str) -> None:
+    problem = rules.compile_problem(expression)
+    if problem:
+        raise JourneyError(f"{where}: {label}: JMESPath does not compile: {expression!r}: {problem}")
+
+
+def _statuses(where: str, raw: Any) -> tuple[int, ...]:
+    values = raw if isinstance(raw, list) else [] if raw is None else [raw]
+    if not all(isinstance(v, int) and 100 <= v <= 599 for v in values):
+        raise JourneyError(f"{where}: 'status' must be an HTTP status or a list of them")
+    return tuple(values)
+
+
+def _positive(where: str, key: str, raw: Any) -> int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw <= 0:
+        raise JourneyError(f"{where}: '{key}' must be a positive whole number")
+    return raw
+
+
+def _no_literal_credentials(where: str, key: str, value: Any) -> None:
+    """A password, token or key written into the profile is refused: it belongs in ${env:NAME}."""
+    if isinstance(value, dict):
+        for name, inner in value.items():
+            if isinstance(inner, str) and _CREDENTIAL_NAME.search(str(name)) and "${" not in inner:
+                raise JourneyError(f"{where}: {key}.{name} is written in the profile; credentials come from "
+                                   "the environment: \"${env:NAME}\" (or a value extracted earlier: \"${name}\")")
+            _no_literal_credentials(where, f"{key}.{name}", inner)
+    elif isinstance(value, list):
+        for inner in value:
+            _no_literal_credentials(where, key, inner)
+
+
+def _placeholders(step: Step, env: bool) -> list[str]:
+    texts = [step.url, *(v for _, v in step.headers), *_strings(step.body)]
+    return [m.group(2) for t in texts for m in _VARIABLE.finditer(t) if bool(m.group(1)) == env]
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+# --- running -------------------------------------------------------------------
+
+class _StepFailed(Exception):
+    """A failure that ends the step; its text is the one line a person reads."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Budget:
+    """The run's --timeout, shared by every step: when it ends, and how long it was."""
+
+    deadline: float
+    timeout: float
+
+    @property
+    def spent(self) -> str:
+        # What a step says when the whole journey's time is gone, not its own limit.
+        return f"ran out of the run's --timeout ({self.timeout:g} s)"
+
+
+def _entry(step: Step, **fields: Any) -> dict[str, Any]:
+    """A step's document with every key present, so rules see a stable shape."""
+    request = f"WebSocket {step.url}" if step.websocket else f"{step.method} {step.url}"
+    entry: dict[str, Any] = {"name": step.name, "request": request, "status": None, "latencyMs": None, "result": "",
+             "failures": [], "blockedBy": None}
+    entry.update(fields)
+    return entry
+
+
+def _run_step(step: Step, variables: dict[str, Any], environ: Mapping[str, str], budget: _Budget,
+              settings: probes.ProbeSettings) -> dict[str, Any]:
+    def fill(value: Any) -> Any:
+        return _substitute(value, variables, environ)
+
+    entry = _entry(step)
+    started = time.monotonic()
+    failures: list[str] = entry["failures"]
+    try:
+        if step.websocket:
+            answer = _exchange(step, fill, budget, settings, entry)
+        else:
+            answer = _request(step, fill, budget, settings, entry, failures)
+        entry["latencyMs"] = round((time.monotonic() - started) * 1000)
+        if step.max_ms is not None and entry["latencyMs"] > step.max_ms:
+            failures.append(f"took {entry['latencyMs']} ms, limit {step.max_ms} ms")
+        for label, expression in step.expect:
+            value = _search(expression, answer, label)
+            if not value:
+                failures.append(f"'{label}' does not hold ({expression} is {_short(value)})")
+        for var, expression in step.extract:
+            value = _search(expression, answer, f"extract {var}")
+            if value in (None, "", [], {}):
+                failures.append(f"extract {var}: {expression} found nothing in the answer")
+            else:
+                variables[var] = value
+    except _StepFailed as exc:
+        failures.append(str(exc))
+    if entry["latencyMs"] is None:
+        entry["latencyMs"] = round((time.monotonic() - started) * 1000)
+    if failures and failures[-1] == budget.spent:
+        entry["result"] = "failed: " + "; ".join(failures)  # its latency is the run's budget, not the step's
+    elif failures:
+        entry["result"] = "failed: " + "; ".join(failures) + f" ({entry['latencyMs']} ms)"
+    else:
+        got = "the awaited message" if step.websocket else f"{entry['status']}"
+        entry["result"] = f"passed: {got} in {entry['latencyMs']} ms"
+    return entry
+
+
+def _left(budget: _Budget, limit: float | None = None) -> float:
+    left = budget.deadline - time.monotonic()
+    if left <= 0:
+        raise _StepFailed(budget.spent)
+    return left if limit is None else min(left, limit)
+
+
+def _request(step: Step, fill: Callable[[Any], Any], budget: _Budget, settings: probes.ProbeSettings,
+             entry: dict[str, Any], failures: list[str]) -> Any:
+    """Send the step's request; the JSON answer (None when it is not JSON)."""
+    url = urllib.parse.urlsplit(str(fill(step.url)))
+    host, secure = url.hostname or "", url.scheme == "https"
+    port = url.port or (443 if secure else 80)
+    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    headers = {"User-Agent": _USER_AGENT, "Accept": "application/json", "Connection": "close"}
+    body = None
+    if step.body is not None:
+        body = json.dumps(fill(step.body)).encode("utf-8")
+        headers["Content-Type"] = "application/json"
+    headers.update({k: str(fill(v)) for k, v in step.headers})
+    try:
+        sock: socket.socket = probes.open_connection(host, port, _left(budget), settings)
+        if secure:
+            try:
+                sock.settimeout(_left(budget))
+                sock = probes.client_context(settings).wrap_socket(sock, server_hostname=host)
+            except BaseException:
+                sock.close()
+                raise
+        connection = (http.client.HTTPSConnection(host, port) if secure else http.client.HTTPConnection(host, port))
+        connection.sock = sock  # connected to the resolve override; Host still names the URL's host
+        try:
+            sock.settimeout(_left(budget))
+            connection.request(step.method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            raw = response.read(_MAX_BODY)
+        finally:
+            connection.close()
+    except (OSError, http.client.HTTPException) as exc:
+        # Every socket wait is what was left of the run's --timeout: a timeout here is that budget gone.
+        if isinstance(exc, TimeoutError) or budget.deadline - time.monotonic() <= 0:
+            raise _StepFailed(budget.spent) from None
+        raise _StepFailed(probes.describe(exc, budget.deadline - time.monotonic())) from None
+    entry["status"] = response.status
+    wanted = step.status
+    if (response.status not in wanted) if wanted else not 200 <= response.status < 300:
+        failures.append(f"answered {response.status}, expected {' or '.join(map(str, wanted)) or '2xx'}")
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        if step.expect or step.extract:
+            failures.append("the answer is not JSON")
+        return None
+
+
+def _exchange(step: Step, fill: Callable[[Any], Any], budget: _Budget, settings: probes.ProbeSettings,
+              entry: dict[str, Any]) -> Any:
+    """Connect, send, and read messages until one matches `wait_for`: that message."""
+    url = str(fill(step.url))
+    parts = urllib.parse.urlsplit(url)
+    host, secure = parts.hostname or "", parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    assert step.wait_for is not None
+    received = 0
+    limit = _left(budget, step.within_s)
+    own_limit = limit == step.within_s  # else the run's --timeout ends first
+    until = time.monotonic() + limit
+    try:
+        sock = probes.open_connection(host, port, limit, settings)
+        try:
+            with ws_connect(
+                url, sock=sock,
+                ssl=probes.client_context(settings) if secure else None,
+                server_hostname=host if secure else None,
+                additional_headers={k: str(fill(v)) for k, v in step.headers},
+                open_timeout=max(0.001, until - time.monotonic()), close_timeout=_CLOSE_TIMEOUT_S,
+                ping_interval=None, compression=None, user_agent_header=_USER_AGENT,
+            ) as connection:
+                entry["status"] = 101
+                if step.body is not None:
+                    message = fill(step.body)
+                    connection.send(message if isinstance(message, str) else json.dumps(message))
+                while True:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError
+                    text = connection.recv(timeout=left)
+                    received += 1
+                    try:
+                        document = json.loads(text)
+                    except ValueError:
+                        continue  # not JSON: cannot match a JMESPath, keep waiting
+                    if _search(step.wait_for, document, "wait_for"):
+                        return document
+        finally:
+            sock.close()
+    except TimeoutError:
+        if not own_limit:
+            raise _StepFailed(budget.spent) from None
+        raise _StepFailed(f"no message matching {step.wait_for} within {limit:g} s "
+                          f"({received} message{'' if received == 1 else 's'} received)") from None
+    except ConnectionClosed:
+        raise _StepFailed(f"the server closed the WebSocket before a message matched {step.wait_for} "
+                          f"({received} received)") from None
+    except InvalidStatus as exc:
+        entry["status"] = int(exc.response.status_code)
+        raise _StepFailed(f"the WebSocket upgrade was refused: HTTP {exc.response.status_code}") from None
+    except (OSError, WebSocketException, ssl.SSLError) as exc:
+        if not own_limit and until - time.monotonic() <= 0:
+            raise _StepFailed(budget.spent) from None
+        raise _StepFailed(probes.describe(exc, limit)) from None
+
+
+def _search(expression: str, document: Any, label: str) -> Any:
+    # The rules' own dialect: `count > '5'` names the field instead of a TypeError.
+    try:
+        return rules.query(expression, document)
+    except rules.ExpressionError as exc:
+        raise _StepFailed(f"{label}: {expression} could not be evaluated: {exc}") from None
+
+
+def _substitute(value: Any, variables: Mapping[str, Any], environ: Mapping[str, str]) -> Any:
+    """`${name}` and `${env:NAME}` filled in; a string that is exactly one placeholder keeps the value's type."""
+    if isinstance(value, str):
+        whole = _VARIABLE.fullmatch(value)
+        if whole:
+            return environ[whole.group(2)] if whole.group(1) else variables[whole.group(2)]
+        return _VARIABLE.sub(
+            lambda m: environ[m.group(2)] if m.group(1) else _text(variables[m.group(2)]), value)
+    if isinstance(value, dict):
+        return {k: _substitute(v, variables, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, variables, environ) for v in value]
+    return value
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _scrubbed(entry: dict[str, Any], secrets: list[str]) -> dict[str, Any]:
+    """Every text of a step's document without the journey's secrets or secret-shaped strings."""
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return redact.scrub(value, secrets)
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return value
+
+    return {k: clean(v) for k, v in entry.items()}
