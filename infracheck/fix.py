@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from infracheck import rules
+from infracheck.rules.dialect import lookup
+from infracheck.rules.values import display
 from infracheck.model import Check, Finding, Fix, FixStep, Outcome, Rule, Status
 
 # A value fix mode copies from a document onto a gcloud command line must be
@@ -133,7 +134,7 @@ def _document(check: Check, outcomes: Mapping[tuple[str, ...], Outcome]) -> Any:
     outcome = outcomes.get(check.argv)
     if outcome is None or outcome.error is not None:
         return None
-    return rules.lookup(check.select, outcome.document) if check.select else outcome.document
+    return lookup(check.select, outcome.document) if check.select else outcome.document
 
 
 def _step(finding: Finding, check: Check | None, rule: Rule | None, document: Any) -> Step:
@@ -141,7 +142,7 @@ def _step(finding: Finding, check: Check | None, rule: Rule | None, document: An
     if check is not None and finding.rule == f"{check.id}.exists" and check.missing is not None:
         remedy = check.missing.remedy
     label = finding.message
-    if fix is None or (fix.when and not rules.lookup(fix.when, document)):
+    if fix is None or (fix.when and not lookup(fix.when, document)):
         default = SECRET_REASON if check is not None and check.sensitive else DEFAULT_REASON
         if finding.caused_by and fix is None:
             # Nothing to do here of its own: fixing its cause clears it (and the re-check shows it).
@@ -173,7 +174,7 @@ def _step(finding: Finding, check: Check | None, rule: Rule | None, document: An
 def _vars(fix: Fix, document: Any) -> tuple[dict[str, str], str]:
     values: dict[str, str] = {}
     for name, expression in fix.vars:
-        value = rules.lookup(expression, document)
+        value = lookup(expression, document)
         if isinstance(value, float) and value == int(value):
             value = int(value)
         text = "" if value is None else str(value)
@@ -190,7 +191,7 @@ def _fill(template: str, values: Mapping[str, str]) -> str:
 
 
 def _changes(fix: Fix, finding: Finding, document: Any, values: Mapping[str, str]) -> str:
-    actual = "" if finding.actual is None else rules.display(finding.actual)
+    actual = "" if finding.actual is None else display(finding.actual)
     return _fill(fix.changes, {**values, "actual": actual or "(unset)", "expected": finding.expected})
 
 

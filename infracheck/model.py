@@ -1,4 +1,4 @@
-"""Enums and frozen dataclasses shared by every stage; no logic beyond ordering."""
+"""Enums and frozen dataclasses shared by every stage; no logic beyond ordering and the commands a check's own data spells."""
 
 from __future__ import annotations
 
@@ -217,6 +217,18 @@ class Check:
     @property
     def sources(self) -> tuple[tuple[str, ...], ...]:
         return (self.argv,) + tuple(argv for _, argv in self.extras + self.context)
+
+    def project(self, unknown: str = "") -> str:
+        """The project its command reads (`--project=`), else `unknown`."""
+        return next((a.split("=", 1)[1] for a in self.argv if a.startswith("--project=")), unknown)
+
+    def grant_role(self, project: str) -> str:
+        """The command that grants its `role` (what a permission error asks for), named once."""
+        return f"gcloud projects add-iam-policy-binding {project} --member=user:EMAIL --role={self.role}"
+
+    def enable_api(self, project: str) -> str:
+        """The command that enables its `api` (what a disabled API asks for), named once."""
+        return f"gcloud services enable {self.api} --project={project}"
 
 
 @dataclasses.dataclass(frozen=True)

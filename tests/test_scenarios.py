@@ -27,7 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from infracheck import rules
+from infracheck.plan import skipped_finding
+from infracheck.rules.evaluate import evaluate
 from infracheck.catalog import loader
 from infracheck.cli import main
 from infracheck.model import Outcome, Status
@@ -321,7 +322,7 @@ def test_not_judged_is_said_in_the_text_report():
     judged = Finding("loadbalancer.url-maps", "loadbalancer.url-map-exists", "loadbalancer", Status.PASS,
                      None, LB, "exists")
     health_checks = next(c for c in loader.load(environ={}).checks if c.id == "loadbalancer.health-checks")
-    excluded = rules.skipped_finding(health_checks, health_checks.rules[0])
+    excluded = skipped_finding(health_checks, health_checks.rules[0])
     report = Report("netra-staging", "us-central1", Overall.HEALTHY, (area,), (judged, skip, excluded), ())
     out = text.render(report, ascii_only=True)
     assert "[OK] all valid\n   [i] Certificate for staging.netrasystems.ai not judged: Certificate Manager" in out
@@ -522,7 +523,7 @@ def test_rule_on_a_hand_built_document(default_catalog, check_id, resource, rule
                  if c.id == check_id and (resource is None or c.resource == resource))
     names = dict(check.extras)
     outcomes = {names[name]: Outcome(names[name], 0, 0.0, document=doc) for name, doc in extras.items()}
-    findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=document), extras=outcomes,
+    findings = evaluate(check, Outcome(check.argv, 0, 0.0, document=document), extras=outcomes,
                               now=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc))
     finding = next(f for f in findings if f.rule == rule_id)
     assert finding.status is Status(expected), finding.message

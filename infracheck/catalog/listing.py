@@ -15,7 +15,7 @@ import shlex
 from collections.abc import Sequence
 from typing import Any
 
-from infracheck import rules
+from infracheck.rules.validate import applies
 from infracheck.model import Catalog, Check, Rule
 
 def views(cat: Catalog) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def views(cat: Catalog) -> dict[str, Any]:
         for key in (check.id, f"{check.id}.exists", f"{check.id}.not-judged"):
             explained.setdefault(key, explain_check(check))
         for rule in check.rules:
-            if rule.id not in explained and rules.applies(rule, check):  # the first item the rule judges
+            if rule.id not in explained and applies(rule, check):  # the first item the rule judges
                 explained[rule.id] = explain_rule(check, rule)
     return {
         "warnings": list(cat.warnings),
@@ -179,19 +179,18 @@ def _needs(check: Check) -> str:
 
 def _needs_lines(check: Check, pad: str) -> list[str]:
     """The IAM role a check's command needs and the API to enable (what a permission error asks for)."""
-    project = next((a.split("=", 1)[1] for a in check.argv if a.startswith("--project=")), "PROJECT")
+    project = check.project("PROJECT")
     lines = []
     if check.role:
-        lines.append(f"role:   {pad}{check.role}  (gcloud projects add-iam-policy-binding {project} "
-                     f"--member=user:EMAIL --role={check.role})")
+        lines.append(f"role:   {pad}{check.role}  ({check.grant_role(project)})")
     if check.api:
-        lines.append(f"api:    {pad}{check.api}  (gcloud services enable {check.api} --project={project})")
+        lines.append(f"api:    {pad}{check.api}  ({check.enable_api(project)})")
     return lines
 
 
 def _sample(rule: Rule, checks: Sequence[Check]) -> str:
     """The failure message as the first item the rule applies to would read it."""
-    check = next((c for c in checks if rules.applies(rule, c)), checks[0])
+    check = next((c for c in checks if applies(rule, c)), checks[0])
     return _filled(next(r for r in check.rules if r.id == rule.id).message, rule)
 
 

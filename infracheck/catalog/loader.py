@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from infracheck import default_dir
-from infracheck import rules as _rules
 from infracheck.catalog import entries, escalation, profile as _profile
 from infracheck.model import Area, Catalog, CatalogError, Check, Dependency
+from infracheck.rules.validate import validate
 
 PROFILE_FILE = _profile.FILE
 ESCALATION_FILE = escalation.FILE
@@ -39,7 +39,7 @@ def load(
     Precedence of a profile value: `flags` (--project, --region) and
     `overrides` (--set) > `environ` (INFRACHECK_NAME) > `profile_file` > the
     catalog's profile.toml (profile.py). Every expression compiles and every
-    operator exists once this returns (`rules.validate`), so no later stage
+    operator exists once this returns (`rules/validate.py`), so no later stage
     meets a catalog typo.
     """
     directory = directory or default_dir()
@@ -72,7 +72,7 @@ def load(
     ordered = tuple(a for _, a in sorted(areas, key=lambda pair: pair[0]))
     rank = {a.id: i for i, a in enumerate(ordered)}
     checks.sort(key=lambda c: rank[c.area])
-    _rules.validate(checks)
+    validate(checks)
     return Catalog(profile=profile, areas=ordered, checks=_link(checks),
                    escalation=escalation.read(directory / ESCALATION_FILE, profile, business), warnings=warnings)
 

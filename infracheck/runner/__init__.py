@@ -20,7 +20,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from infracheck import redact, rules
+from infracheck import redact
+from infracheck.rules import evaluate
 from infracheck.runner import gcloud, recording
 from infracheck.model import CannotRun, Check, CommandError, ErrorKind, Finding, Outcome
 from infracheck.plan import Plan
@@ -314,7 +315,7 @@ def run(
                 if waiting[index]:
                     continue  # a `with` source of this check is still running
                 check = plan.checks[index]
-                results[index] = rules.evaluate(
+                results[index] = evaluate.evaluate(
                     check, finished[check.argv], plan.skipped[index], finished, now=now
                 )
                 remaining[check.area] -= 1

@@ -31,7 +31,8 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.sync.client import connect as ws_connect
 
-from infracheck import __version__, redact, rules
+from infracheck import __version__, redact
+from infracheck.rules import dialect
 from infracheck.runner import probes
 from infracheck.model import CommandError, ErrorKind, Outcome
 
@@ -183,7 +184,7 @@ def _string_table(where: str, key: str, raw: Any) -> tuple[tuple[str, str], ...]
 
 
 def _compile(where: str, label: str, expression: str) -> None:
-    problem = rules.compile_problem(expression)
+    problem = dialect.compile_problem(expression)
     if problem:
         raise JourneyError(f"{where}: {label}: JMESPath does not compile: {expression!r}: {problem}")
 
@@ -415,8 +416,8 @@ def _exchange(step: Step, fill: Callable[[Any], Any], budget: _Budget, settings:
 def _search(expression: str, document: Any, label: str) -> Any:
     # The rules' own dialect: `count > '5'` names the field instead of a TypeError.
     try:
-        return rules.query(expression, document)
-    except rules.ExpressionError as exc:
+        return dialect.query(expression, document)
+    except dialect.ExpressionError as exc:
         raise _StepFailed(f"{label}: {expression} could not be evaluated: {exc}") from None
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from infracheck import __version__, redact
+from infracheck.timeutil import parse_rfc3339
 from infracheck.model import CannotRun, CommandError, ErrorKind, Outcome, Report
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
@@ -79,7 +80,7 @@ def metadata(directory: Path) -> dict[str, Any]:
 def recorded_at(directory: Path) -> dt.datetime | None:
     """When the folder was recorded (dates are judged as of then), if it says."""
     try:
-        return parse_time(metadata(directory)["recorded_at"])
+        return parse_rfc3339(metadata(directory)["recorded_at"])
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
@@ -131,16 +132,11 @@ def clock(replay_dir: Path | None = None, environ: Mapping[str, str] | None = No
     pinned = env.get("INFRACHECK_NOW")
     if pinned:
         try:
-            return parse_time(pinned)
+            return parse_rfc3339(pinned)
         except ValueError:
             raise CannotRun(f"INFRACHECK_NOW '{pinned}' is not an ISO 8601 time") from None
     recorded = recorded_at(replay_dir) if replay_dir is not None else None
     return recorded or dt.datetime.now(dt.timezone.utc)
-
-
-def parse_time(text: str) -> dt.datetime:
-    when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
 
 
 def replay(directory: Path, argv: tuple[str, ...]) -> tuple[int | None, str, str] | None:

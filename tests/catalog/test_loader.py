@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from infracheck import plan, rules
+from infracheck import plan
+from infracheck.rules.validate import validate
 from infracheck.catalog import loader
 from infracheck.catalog.loader import CatalogError
 
@@ -16,7 +17,7 @@ COMMANDS = Path(__file__).resolve().parents[2] / "commands"
 
 def test_default_catalog_loads_and_validates():
     cat = loader.load(environ={})
-    rules.validate(cat.checks)
+    validate(cat.checks)
     assert [a.id for a in cat.areas] == ["vpc", "cloudsql", "secrets", "cloudrun", "loadbalancer", "network", "logs",
                                         "journey"]
     assert cat.profile["project"] == "netra-staging"
@@ -160,7 +161,7 @@ def test_broken_catalog_fails_at_load_naming_file_and_check(tmp_path, file, old,
     folder = _broken(tmp_path, file, old, new)
     with pytest.raises(CatalogError) as err:
         cat = loader.load(folder, environ={})
-        rules.validate(cat.checks)
+        validate(cat.checks)
     for word in words:
         assert word in str(err.value)
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from infracheck import rules
+from infracheck.rules.evaluate import evaluate
+from infracheck.rules.validate import validate
 from infracheck.catalog import loader
 from infracheck.model import CommandError, ErrorKind, Outcome, Severity, Status
 
@@ -15,7 +16,7 @@ CANARY = "Zx9CanaryValue"
 
 def _check(**overrides: str):
     cat = loader.load(overrides=overrides, environ={})
-    rules.validate(cat.checks)
+    validate(cat.checks)
     [check] = [c for c in cat.checks if c.id == "logs.entries"]
     return check
 
@@ -35,7 +36,7 @@ def entry(n: int, severity: str = "CRITICAL", service: str = "netra-backend-stag
 
 def judge(document: Any, **overrides: str):
     check = _check(**overrides)
-    [finding] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=document))
+    [finding] = evaluate(check, Outcome(check.argv, 0, 0.0, document=document))
     return finding
 
 
@@ -96,7 +97,7 @@ def test_a_structured_payload_without_message_is_shown_as_json_redacted():
 def test_permission_denied_is_a_could_not_check_naming_the_role():
     check = _check()
     error = CommandError(ErrorKind.PERMISSION_DENIED, "permission denied: Permission 'logging.logEntries.list' denied")
-    [f] = rules.evaluate(check, Outcome(check.argv, 1, 0.0, error=error))
+    [f] = evaluate(check, Outcome(check.argv, 1, 0.0, error=error))
     assert f.status is Status.ERROR and "roles/logging.viewer" in f.remedy
 
 

@@ -6,7 +6,9 @@ import datetime as dt
 
 import pytest
 
-from infracheck import rules
+from infracheck.rules.dialect import duration, search
+from infracheck.rules.evaluate import evaluate
+from infracheck.rules.shapes import shape_problem
 from infracheck.model import Category, Check, CommandError, ErrorKind, Missing, Outcome, Rule, Severity, Shape, Status
 
 NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
@@ -52,15 +54,15 @@ NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
 ])
 def test_operators(op, actual, value, ok):
     check = _check(Rule("t.r", "v", op, value, Severity.CRITICAL, "failed: {actual}"))
-    finding = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"v": actual}), now=NOW)[0]
+    finding = evaluate(check, Outcome(check.argv, 0, 0.0, document={"v": actual}), now=NOW)[0]
     assert finding.status is {True: Status.PASS, False: Status.FAIL, None: Status.ERROR}[ok]
 
 
 def test_dates_are_judged_as_of_the_now_passed_in():
     check = _check(Rule("t.r", "v", "days-ahead-gte", 30, Severity.CRITICAL, "expires {actual}"))
     outcome = Outcome(check.argv, 0, 0.0, document={"v": "2026-12-10T00:00:00Z"})
-    assert rules.evaluate(check, outcome, now=NOW)[0].status is Status.FAIL
-    assert rules.evaluate(check, outcome, now=NOW - dt.timedelta(days=60))[0].status is Status.PASS
+    assert evaluate(check, outcome, now=NOW)[0].status is Status.FAIL
+    assert evaluate(check, outcome, now=NOW - dt.timedelta(days=60))[0].status is Status.PASS
 
 
 @pytest.mark.parametrize("expression,document,expected", [
@@ -97,7 +99,7 @@ def test_dates_are_judged_as_of_the_now_passed_in():
     ("where_in(p, 'selfLink', f)", {"p": ["L/a", {"selfLink": "L/a"}], "f": ["L/a"]}, [{"selfLink": "L/a"}]),
 ])
 def test_functions(expression, document, expected):
-    assert rules.search(expression, document) == expected
+    assert search(expression, document) == expected
 
 
 def _check(*rule_list: Rule, **kw) -> Check:
@@ -110,27 +112,27 @@ RULE = Rule("t.state", "state", "eq", "READY", Severity.CRITICAL, "state is '{ac
 
 
 def test_fail_message_carries_actual_and_value():
-    [f] = rules.evaluate(_check(RULE), Outcome(("gcloud",), 0, 0.0, document={"state": "CREATING"}))
+    [f] = evaluate(_check(RULE), Outcome(("gcloud",), 0, 0.0, document={"state": "CREATING"}))
     assert (f.status, f.severity, f.message, f.actual, f.remedy) == (
         Status.FAIL, Severity.CRITICAL, "state is 'CREATING', expected 'READY'", "CREATING", "fix it")
 
 
 def test_pass_uses_the_title():
-    [f] = rules.evaluate(_check(RULE), Outcome(("gcloud",), 0, 0.0, document={"state": "READY"}))
+    [f] = evaluate(_check(RULE), Outcome(("gcloud",), 0, 0.0, document={"state": "READY"}))
     assert (f.status, f.message, f.remedy) == (Status.PASS, "state READY", "")
 
 
 def test_missing_resource_is_a_finding_not_an_error():
     check = _check(RULE, missing=Missing(Severity.CRITICAL, "Thing 'x' is missing"))
     outcome = Outcome(check.argv, 1, 0.0, error=CommandError(ErrorKind.NOT_FOUND, "not found"))
-    [f] = rules.evaluate(check, outcome)
+    [f] = evaluate(check, outcome)
     assert (f.status, f.severity, f.message, f.rule) == (Status.FAIL, Severity.CRITICAL, "Thing 'x' is missing", "t.check.exists")
 
 
 def test_permission_denied_is_an_error_with_the_role_to_grant():
     check = _check(RULE, role="roles/secretmanager.secretAccessor")
     outcome = Outcome(check.argv, 1, 0.0, error=CommandError(ErrorKind.PERMISSION_DENIED, "permission denied: nope"))
-    [f] = rules.evaluate(check, outcome)
+    [f] = evaluate(check, outcome)
     assert f.status is Status.ERROR and f.severity is None
     assert "roles/secretmanager.secretAccessor" in f.remedy and "--project=p" not in f.remedy and " p " in f.remedy
 
@@ -138,34 +140,34 @@ def test_permission_denied_is_an_error_with_the_role_to_grant():
 def test_api_disabled_says_how_to_enable():
     check = _check(RULE, api="sqladmin.googleapis.com")
     outcome = Outcome(check.argv, 1, 0.0, error=CommandError(ErrorKind.API_DISABLED, "the API is disabled"))
-    [f] = rules.evaluate(check, outcome)
+    [f] = evaluate(check, outcome)
     assert f.remedy == "gcloud services enable sqladmin.googleapis.com --project=p"
 
 
 def test_sensitive_check_never_carries_the_value():
     secret = Rule("t.len", "v", "regex", "^sk-", Severity.CRITICAL, "does not match sk-")
-    [f] = rules.evaluate(_check(secret, sensitive=True), Outcome(("gcloud",), 0, 0.0, document={"v": "CANARY-123"}))
+    [f] = evaluate(_check(secret, sensitive=True), Outcome(("gcloud",), 0, 0.0, document={"v": "CANARY-123"}))
     assert f.status is Status.FAIL and f.actual is None and "CANARY" not in repr(f)
 
 
 def test_when_limits_a_rule_to_matching_items():
     only_pg = Rule("t.pg", "v", "present", None, Severity.CRITICAL, "x", when="format == 'pg'")
     check = _check(only_pg, item={"name": "redis-url", "format": "redis"})
-    assert rules.evaluate(check, Outcome(("gcloud",), 0, 0.0, document={"v": 1})) == []
+    assert evaluate(check, Outcome(("gcloud",), 0, 0.0, document={"v": 1})) == []
 
 
 def test_if_absent_pass_skips_unset_values():
     r = Rule("t.max", "flag", "gte", 100, Severity.WARNING, "low", if_absent="pass")
-    [f] = rules.evaluate(_check(r), Outcome(("gcloud",), 0, 0.0, document={}))
+    [f] = evaluate(_check(r), Outcome(("gcloud",), 0, 0.0, document={}))
     assert f.status is Status.PASS
 
 
 def test_select_picks_the_item_from_a_list_and_missing_when_absent():
     check = _check(RULE, select="[?name=='b'] | [0]", missing=Missing(Severity.CRITICAL, "b is missing"))
     listing = [{"name": "a", "state": "READY"}, {"name": "b", "state": "FAILED"}]
-    [f] = rules.evaluate(check, Outcome(("gcloud",), 0, 0.0, document=listing))
+    [f] = evaluate(check, Outcome(("gcloud",), 0, 0.0, document=listing))
     assert f.actual == "FAILED"
-    [f] = rules.evaluate(check, Outcome(("gcloud",), 0, 0.0, document=listing[:1]))
+    [f] = evaluate(check, Outcome(("gcloud",), 0, 0.0, document=listing[:1]))
     assert f.message == "b is missing"
 
 
@@ -174,7 +176,7 @@ def test_extras_are_visible_beside_the_resource():
     extra_argv = ("gcloud", "secrets", "list")
     check = _check(r, extras=(("other", extra_argv),))
     extras = {extra_argv: Outcome(extra_argv, 0, 0.0, document=[{"name": "a"}])}
-    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"refs": ["a", "b"]}), extras=extras)
+    [f] = evaluate(check, Outcome(check.argv, 0, 0.0, document={"refs": ["a", "b"]}), extras=extras)
     assert (f.status, f.message) == (Status.FAIL, "missing b")
 
 
@@ -186,10 +188,10 @@ def test_with_select_sees_the_extras_and_rules_see_the_selection_beside_them():
                    select="where_in(resource, 'selfLink', proxies[].cert) | [0]")
     listing = [{"selfLink": "c/1", "state": "FAILED"}, {"selfLink": "c/2", "state": "READY"}]
     attached = {extra_argv: Outcome(extra_argv, 0, 0.0, document=[{"cert": "c/2"}])}
-    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=listing), extras=attached)
+    [f] = evaluate(check, Outcome(check.argv, 0, 0.0, document=listing), extras=attached)
     assert (f.status, f.actual) == (Status.PASS, "READY")
     nothing = {extra_argv: Outcome(extra_argv, 0, 0.0, document=[])}
-    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=listing), extras=nothing)
+    [f] = evaluate(check, Outcome(check.argv, 0, 0.0, document=listing), extras=nothing)
     assert (f.rule, f.status, f.message) == ("t.check.exists", Status.FAIL, "none attached")
 
 
@@ -200,17 +202,17 @@ def test_not_judged_is_a_shown_skip_instead_of_missing():
                    select="where_in(resource, 'selfLink', proxies[].cert) | [0]",
                    not_judged=NotJudged("!resource && proxies[0].map", "served from {actual}: not judged", "see {actual}"))
     served_by_map = {extra_argv: Outcome(extra_argv, 0, 0.0, document=[{"map": "//cm/maps/m"}])}
-    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=[]), extras=served_by_map)
+    [f] = evaluate(check, Outcome(check.argv, 0, 0.0, document=[]), extras=served_by_map)
     assert (f.rule, f.status, f.severity) == ("t.check.not-judged", Status.SKIP, None)
     assert (f.message, f.remedy) == ("served from //cm/maps/m: not judged", "see //cm/maps/m")
     plain = {extra_argv: Outcome(extra_argv, 0, 0.0, document=[{"cert": "c/9"}])}
-    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=[]), extras=plain)
+    [f] = evaluate(check, Outcome(check.argv, 0, 0.0, document=[]), extras=plain)
     assert f.message == "none attached"
 
 
 def test_type_error_inside_an_expression_is_an_error_not_a_crash():
     r = Rule("t.len", "length(v)", "gt", 0, Severity.CRITICAL, "x")
-    [f] = rules.evaluate(_check(r), Outcome(("gcloud",), 0, 0.0, document={"v": 5}))
+    [f] = evaluate(_check(r), Outcome(("gcloud",), 0, 0.0, document={"v": 5}))
     assert f.status is Status.ERROR
 
 
@@ -258,7 +260,7 @@ def default_checks():
 def test_a_failing_finding_names_what_it_depends_on(default_checks, check_id, resource, rule_id, document, expected):
     check = next(c for c in default_checks if c.id == check_id and c.resource == resource)
     extras = {argv: Outcome(argv, 0, 0.0, document=[]) for _, argv in check.extras}
-    findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=document), extras=extras)
+    findings = evaluate(check, Outcome(check.argv, 0, 0.0, document=document), extras=extras)
     [f] = [f for f in findings if f.rule == rule_id]
     assert f.status is Status.FAIL
     assert {(on, n.resource) for n in f.needs for on in n.on} == expected
@@ -266,17 +268,17 @@ def test_a_failing_finding_names_what_it_depends_on(default_checks, check_id, re
 
 def test_missing_and_unchecked_carry_class_and_needs(default_checks):
     ops = next(c for c in default_checks if c.id == "cloudsql.operations")
-    [f] = rules.evaluate(ops, Outcome(ops.argv, 1, 0.0, error=CommandError(ErrorKind.NOT_FOUND, "gone")))
+    [f] = evaluate(ops, Outcome(ops.argv, 1, 0.0, error=CommandError(ErrorKind.NOT_FOUND, "gone")))
     assert f.status is Status.ERROR and f.category is None
     assert [(n.on, n.resource, n.checks) for n in f.needs] == [(("cloudsql.instance.exists",), "netra-staging-db", ("cloudsql.instance",))]
     sql = next(c for c in default_checks if c.id == "cloudsql.instance")
-    [f] = rules.evaluate(sql, Outcome(sql.argv, 1, 0.0, error=CommandError(ErrorKind.NOT_FOUND, "gone")))
+    [f] = evaluate(sql, Outcome(sql.argv, 1, 0.0, error=CommandError(ErrorKind.NOT_FOUND, "gone")))
     assert (f.rule, f.category) == ("cloudsql.instance.exists", Category.INFRASTRUCTURE)
 
 
 def test_a_pass_needs_nothing(default_checks):
     check = next(c for c in default_checks if c.id == "cloudrun.service")
-    [ready] = [f for f in rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=[
+    [ready] = [f for f in evaluate(check, Outcome(check.argv, 0, 0.0, document=[
         _service(check.resource, "staging-connector", ready="True")])) if f.rule == "cloudrun.ready"]
     assert ready.status is Status.PASS and ready.needs == ()
 
@@ -291,15 +293,15 @@ NOW = dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc)
     (86400 * 2, "2 d"), (-305 * 60, "5 h 5 min in the future"),
 ])
 def test_duration_reads_as_a_person_would(seconds, text):
-    assert rules.duration(dt.timedelta(seconds=seconds)) == text
+    assert duration(dt.timedelta(seconds=seconds)) == text
 
 
 def test_since_and_age_are_judged_as_of_the_runs_clock():
     r = Rule("t.age", "join(' / ', [since(t), to_string(age_minutes(t))])", "eq", "x", Severity.WARNING, "{actual}")
     check = _check(r)
-    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"t": "2026-11-26T22:10:00.000Z"}), now=NOW)
+    [f] = evaluate(check, Outcome(check.argv, 0, 0.0, document={"t": "2026-11-26T22:10:00.000Z"}), now=NOW)
     assert f.actual == "1 h 50 min / 110.0"
-    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"t": "2026-11-26T14:10:00-08:00"}), now=NOW)
+    [f] = evaluate(check, Outcome(check.argv, 0, 0.0, document={"t": "2026-11-26T14:10:00-08:00"}), now=NOW)
     assert f.actual == "1 h 50 min / 110.0"         # offsets as gcloud prints compute times
 
 
@@ -347,7 +349,7 @@ def test_a_failing_finding_carries_what_gcp_says(default_checks, check_id, resou
                           if context == "error" else Outcome(argv, 0, 0.0, document=context))
     for name, argv in check.extras:
         outcomes[argv] = Outcome(argv, 0, 0.0, document=_LB_SOURCES[name])
-    findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=document), extras=outcomes, now=NOW)
+    findings = evaluate(check, Outcome(check.argv, 0, 0.0, document=document), extras=outcomes, now=NOW)
     [f] = [f for f in findings if f.rule == rule_id]
     assert f.status is Status.FAIL       # a context source that failed costs the check nothing
     assert f.detail == detail
@@ -356,14 +358,14 @@ def test_a_failing_finding_carries_what_gcp_says(default_checks, check_id, resou
 def test_a_pass_has_no_detail(default_checks):
     check = next(c for c in default_checks if c.id == "cloudsql.instance")
     outcomes = {argv: Outcome(argv, 0, 0.0, document=_OPS) for _, argv in check.context}
-    findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=_SQL | {"state": "RUNNABLE"}), extras=outcomes, now=NOW)
+    findings = evaluate(check, Outcome(check.argv, 0, 0.0, document=_SQL | {"state": "RUNNABLE"}), extras=outcomes, now=NOW)
     assert [f.detail for f in findings if f.rule == "cloudsql.state"] == [""]
 
 
 # --- documents and values of the wrong type (issue #7 section 2) -----------------------------------
 
 def _one(rule: Rule, document, **kw):
-    [f] = rules.evaluate(_check(rule, **kw), Outcome(("gcloud",), 0, 0.0, document=document), now=NOW)
+    [f] = evaluate(_check(rule, **kw), Outcome(("gcloud",), 0, 0.0, document=document), now=NOW)
     return f
 
 
@@ -442,13 +444,13 @@ LIST = Shape("list", (("name", ("string",)),))
     (Shape("list"), "x", "expected a list, got a string"),
 ])
 def test_shape_problem(shape, document, problem):
-    found = rules.shape_problem(shape, document)
+    found = shape_problem(shape, document)
     assert found == problem if problem is None else problem in found
 
 
 def test_a_document_of_another_shape_is_one_error_and_no_rule_is_judged():
     check = _check(RULE, Rule("t.other", "name", "present", None, Severity.CRITICAL, "x"), shape=SHAPE)
-    findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=[{"state": "READY"}]))
+    findings = evaluate(check, Outcome(check.argv, 0, 0.0, document=[{"state": "READY"}]))
     assert [(f.rule, f.status) for f in findings] == [("t.check", Status.ERROR)]
     assert findings[0].message == (
         "Thing: unexpected document from `gcloud x`: expected an object with `name`, `state`, `spec.size`, got a list")
@@ -456,7 +458,7 @@ def test_a_document_of_another_shape_is_one_error_and_no_rule_is_judged():
 
 def test_a_select_that_fails_on_the_document_is_one_error():
     check = _check(RULE, select="sort_by(@, &name) | [0]")
-    [f] = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document={"name": "x"}))
+    [f] = evaluate(check, Outcome(check.argv, 0, 0.0, document={"name": "x"}))
     assert f.status is Status.ERROR and "cannot select" in f.message and "expected a list" in f.message
 
 

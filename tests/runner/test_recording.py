@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from infracheck import rules
+from infracheck.rules.dialect import search
 from infracheck.runner import recording
 from infracheck.model import CommandError, ErrorKind, Outcome
 
@@ -53,7 +53,7 @@ def test_mask_document_redoes_crc_and_hides_base64():
     assert "Canary" not in text and base64.b64encode(value).decode() not in text
     raw = base64.urlsafe_b64decode(masked["payload"]["data"])
     assert masked["payload"]["dataCrc32c"] == str(recording.crc32c(raw))
-    assert rules.search("b64decode(payload.data)", masked).startswith("sk-proj-")
+    assert search("b64decode(payload.data)", masked).startswith("sk-proj-")
 
 
 def test_crc32c_check_value():

@@ -8,7 +8,7 @@ OWNERS = {
     "sh": {"infracheck/runner/gcloud.py", "infracheck/runner/warm.py"},
     "subprocess": set(),
     # One JMESPath dialect: the journey's expect/wait_for go through rules.query.
-    "jmespath": {"infracheck/rules/__init__.py"},
+    "jmespath": {"infracheck/rules/dialect.py"},
     "colorama": {"infracheck/report/text.py"},
     "cryptography": {"infracheck/runner/probes.py"},
     "websockets": {"infracheck/runner/probes.py", "infracheck/runner/journey.py"},
