@@ -26,6 +26,7 @@ from typing import Any
 
 from infracheck.rules.dialect import lookup
 from infracheck.rules.values import display
+from infracheck.judge import verdict
 from infracheck.model import Check, Finding, Fix, FixStep, Outcome, Rule, Status
 
 # A value fix mode copies from a document onto a gcloud command line must be
@@ -100,7 +101,7 @@ def plan(
     by_key = {(c.id, c.resource): c for c in checks}
     order = {c.id: i for i, c in enumerate(checks)}
     # A muted finding is accepted as it is (a reason, an owner, an expiry): nothing to fix.
-    failing = [f for f in findings if f.status is Status.FAIL and f.muted is None]
+    failing = [f for f in findings if verdict.counted(f)]
     # Causes before consequences: a root cause (no caused_by) first, then the
     # catalog's order, which follows the request path (connector, database,
     # secrets, services, load balancer, reachability).
@@ -340,5 +341,5 @@ def affected(fix_plan: FixPlan, results: Sequence[StepResult], findings: Sequenc
     touched = [(f.check, f.resource) for r in results
                if r.outcome in (StepOutcome.APPLIED, StepOutcome.WAITED, StepOutcome.FAILED)
                for f in r.step.findings]
-    bad = [(f.check, f.resource) for f in findings if f.status in (Status.FAIL, Status.ERROR)]
+    bad = [(f.check, f.resource) for f in findings if verdict.problem(f)]
     return list(dict.fromkeys(touched + bad))

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from infracheck.judge import verdict
 from infracheck.model import REPORT_SCHEMA, CannotRun, Change, Changes, Finding, Severity, Status
 
 
@@ -32,7 +33,6 @@ class Baseline:
     findings: tuple[Finding, ...]
 
 
-_PROBLEM = (Status.FAIL, Status.ERROR)
 
 
 def load(path: Path, project: str, region: str | None = None) -> Baseline:
@@ -106,10 +106,10 @@ def compare(findings: Iterable[Finding], baseline: Baseline) -> tuple[tuple[Find
     then: dict[tuple[str, str], Finding] = {}
     for f in baseline.findings:
         key = (f.rule, f.resource)
-        if f.status in _PROBLEM and key not in then:
+        if verdict.problem(f) and key not in then:
             then[key] = f
         # One identity, several findings (rare): a problem anywhere is the state to compare with.
-        if key not in before or f.status in _PROBLEM:
+        if key not in before or verdict.problem(f):
             before[key] = f.status
     marked = []
     resolved: set[tuple[str, str]] = set()
@@ -134,8 +134,8 @@ def compare(findings: Iterable[Finding], baseline: Baseline) -> tuple[tuple[Find
 
 
 def _change(before: Status | None, now: Status) -> Change | None:
-    if now in _PROBLEM:
+    if now in verdict.PROBLEM:
         return Change.STILL if before is now else Change.NEW
-    if now is Status.PASS and before in _PROBLEM:
+    if now is Status.PASS and before in verdict.PROBLEM:
         return Change.RESOLVED
     return None

@@ -17,9 +17,9 @@ import fnmatch
 from collections.abc import Iterable, Sequence
 from urllib.parse import urlsplit
 
+from infracheck.judge import verdict
 from infracheck.model import Category, Finding, Need, Severity, Status
 
-_BAD = (Status.FAIL, Status.ERROR)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,7 +64,7 @@ def resource_key(name: str) -> str:
 
 def analyse(findings: Sequence[Finding]) -> tuple[Finding, ...]:
     """The same findings, in the same order, each failing one with the roots that explain it."""
-    bad = [i for i, f in enumerate(findings) if f.status in _BAD]
+    bad = [i for i, f in enumerate(findings) if verdict.problem(f)]
     by_resource: dict[str, list[int]] = {}
     for i in bad:
         by_resource.setdefault(resource_key(findings[i].resource), []).append(i)
@@ -126,7 +126,7 @@ def root_causes(findings: Iterable[Finding]) -> tuple[RootCause, ...]:
     """Roots of an analysed run, worst first: critical, warning, then could-not-check."""
     # A muted failure is accepted: shown once, as muted, and not counted here either.
     items = [f for f in findings if f.muted is None]
-    roots = [f for f in items if f.status in _BAD and not f.caused_by]
+    roots = [f for f in items if verdict.problem(f) and not f.caused_by]
     rank = {Severity.CRITICAL: 0, Severity.WARNING: 1}
 
     def order(f: Finding) -> int:

@@ -12,6 +12,7 @@ import dataclasses
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 
+from infracheck.judge import verdict
 from infracheck.model import Component, Criterion, Escalation, Finding, Overall, Phase, Report, Severity, Status
 
 # --- deriving from a finished run ----------------------------------------------
@@ -20,11 +21,6 @@ def matches(finding: Finding, globs: Iterable[str]) -> bool:
     """A glob matches the rule id, the check id, the area, or `rule@resource`."""
     names = (finding.rule, finding.check, finding.area, f"{finding.rule}@{finding.resource}")
     return any(fnmatch.fnmatchcase(n, g) for g in globs for n in names)
-
-
-def is_problem(f: Finding) -> bool:
-    """A failure nobody has accepted (not muted), or a check that could not run."""
-    return (f.status is Status.FAIL and f.muted is None) or f.status is Status.ERROR
 
 
 def priority(report: Report) -> str:
@@ -36,7 +32,7 @@ def priority(report: Report) -> str:
 def labels(report: Report) -> tuple[str, ...]:
     """The issue's labels (plan 4.2), derived from this run: priority first, then catalog order."""
     esc = report.escalation or Escalation()
-    fails = [f for f in report.findings if is_problem(f) and f.status is Status.FAIL]
+    fails = [f for f in report.findings if verdict.counted(f)]
     result = [priority(report)] if priority(report) else []
     for rule in esc.labels:
         hit = report.status.name in rule.status or any(matches(f, rule.failing) for f in fails)
@@ -64,8 +60,8 @@ def components(report: Report) -> list[ComponentState]:
     for area in report.areas:
         comp = named.get(area.id) or Component(area=area.id, name=area.title.removeprefix("Checking ").rstrip("."))
         mine = [f for f in report.findings if f.area == area.id and f.status is not Status.SKIP]
-        problems = tuple(f for f in mine if is_problem(f))
-        muted = tuple(f for f in mine if f.status is Status.FAIL and f.muted is not None)
+        problems = tuple(f for f in mine if verdict.open_problem(f))
+        muted = tuple(f for f in mine if verdict.muted_failure(f))
         result.append(ComponentState(comp, _state(mine), problems, len(mine), muted))
     return result
 
@@ -73,7 +69,7 @@ def components(report: Report) -> list[ComponentState]:
 def _state(findings: Sequence[Finding]) -> str:
     if not findings:
         return "NOT CHECKED"
-    fails = [f for f in findings if f.status is Status.FAIL and f.muted is None]
+    fails = [f for f in findings if verdict.counted(f)]
     if any(f.severity is Severity.CRITICAL for f in fails):
         return "CRITICAL"
     if any(f.status is Status.ERROR for f in findings):
@@ -98,8 +94,6 @@ def criteria(report: Report) -> list[CriterionResult]:
 
 def _judge(criterion: Criterion, report: Report) -> CriterionResult:
     if criterion.verdict:
-        from infracheck.judge import verdict  # the judge's counts; verdict imports nothing of this module
-
         hidden = verdict.muted(verdict.counts(report.findings))
         # A verdict reached by muting failures is not the evidence the item asks for.
         met = report.status.name == criterion.verdict and not report.incomplete and not hidden
@@ -116,15 +110,15 @@ def _judge(criterion: Criterion, report: Report) -> CriterionResult:
     if not bad:
         return CriterionResult(criterion, True, f"{len(relevant)} check(s) passed")
     check_of = {(f.rule, f.resource): f.check for f in report.findings}
-    not_run = sum(1 for f in bad if f.status is Status.FAIL and f.muted is None and _not_run(f, check_of))
-    failed = sum(1 for f in bad if f.status is Status.FAIL and f.muted is None) - not_run
-    muted = sum(1 for f in bad if f.status is Status.FAIL and f.muted is not None)
+    not_run = sum(1 for f in bad if verdict.counted(f) and _not_run(f, check_of))
+    failed = sum(1 for f in bad if verdict.counted(f)) - not_run
+    muted = sum(1 for f in bad if verdict.muted_failure(f))
     errors = len(bad) - failed - not_run - muted
     parts = [f"{failed} failed"] if failed else []
     parts += [f"{not_run} not run"] if not_run else []
     parts += [f"{muted} failed but muted"] if muted else []
     parts += [f"{errors} could not be checked"] if errors else []
-    first = next((f for f in bad if is_problem(f)), bad[0])
+    first = next((f for f in bad if verdict.open_problem(f)), bad[0])
     return CriterionResult(criterion, False, f"{', '.join(parts)} of {len(relevant)}: {first.message}")
 
 
@@ -182,6 +176,6 @@ def expected_resolution(report: Report) -> str:
 
 
 __all__ = [
-    "ComponentState", "CriterionResult", "EscalationError", "OVERRIDABLE", "PhaseState", "components", "criteria",
-    "expected_resolution", "hours", "is_problem", "labels", "matches", "parse", "priority", "timeline",
+    "ComponentState", "CriterionResult", "PhaseState", "components", "criteria", "expected_resolution", "hours",
+    "labels", "matches", "priority", "timeline",
 ]

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from infracheck.judge import verdict
 from infracheck.model import CannotRun, Category, Finding, Mute, Severity, Status
 
 DEFAULT_FILE = ".infracheck-mute.toml"
@@ -215,7 +216,7 @@ def active(mutes: Iterable[Mute], now: dt.datetime) -> tuple[Mute, ...]:
 
 def mute(finding: Finding, mutes: Sequence[Mute]) -> Finding:
     """The finding, muted by the first mute that matches it if it failed (never an ERROR)."""
-    if finding.status is not Status.FAIL or finding.muted is not None:
+    if not verdict.counted(finding):
         return finding
     for candidate in mutes:
         if matches(candidate, finding):

@@ -13,6 +13,30 @@ if TYPE_CHECKING:  # only for annotations: verdict stays free of the run stage's
     from infracheck.runner import Result
 
 
+# A status that says something is wrong with what was checked, muted or not.
+PROBLEM = frozenset({Status.FAIL, Status.ERROR})
+
+
+def counted(f: Finding) -> bool:
+    """A counted failure: failed and not muted (what the verdict, the counts and fix mode weigh)."""
+    return f.status is Status.FAIL and f.muted is None
+
+
+def muted_failure(f: Finding) -> bool:
+    """A failure a mute accepts: shown and counted apart, never in the verdict."""
+    return f.status is Status.FAIL and f.muted is not None
+
+
+def problem(f: Finding) -> bool:
+    """Failed or could not be checked, muted or not (what a baseline compares and causes explain)."""
+    return f.status in PROBLEM
+
+
+def open_problem(f: Finding) -> bool:
+    """A failure nobody has accepted, or a check that could not run (what escalation and CI annotate)."""
+    return counted(f) or f.status is Status.ERROR
+
+
 def planned(base: Report, plan: "Plan") -> Report:
     """The report before anything ran: what is planned, and what the selection left out."""
     return dataclasses.replace(
@@ -36,7 +60,7 @@ def overall(findings: Iterable[Finding], incomplete: bool = False) -> Overall:
     judged = False
     for f in findings:
         judged = judged or f.status is not Status.SKIP
-        if f.status is Status.FAIL and f.muted is None:
+        if counted(f):
             worst = max(worst, Overall.CRITICAL if f.severity is Severity.CRITICAL else Overall.WARNING)
         elif f.status is Status.ERROR:
             worst = max(worst, Overall.UNKNOWN)
@@ -48,7 +72,7 @@ def counts(findings: Iterable[Finding]) -> dict[str, int]:
     result = {"critical": 0, "warning": 0, "error": 0, "muted": 0, "muted_critical": 0, "muted_warning": 0,
               "passed": 0, "skipped": 0}
     for f in findings:
-        if f.status is Status.FAIL and f.muted is not None:
+        if muted_failure(f):
             result["muted"] += 1
             result["muted_critical" if f.severity is Severity.CRITICAL else "muted_warning"] += 1
         elif f.status is Status.FAIL:

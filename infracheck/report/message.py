@@ -56,7 +56,7 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     if report.incomplete:
         lines.append("- The run was interrupted: only the checks that finished are counted")
 
-    fails = [f for f in report.findings if f.status is Status.FAIL and f.muted is None]
+    fails = [f for f in report.findings if verdict.counted(f)]
     critical = [f for f in fails if f.severity is Severity.CRITICAL]
     errors = [f for f in report.findings if f.status is Status.ERROR]
     roots = list(causes.root_causes(report.findings))

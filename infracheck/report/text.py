@@ -75,8 +75,8 @@ def area_block(
     elif not mine:
         lines.append("   (no checks selected)")
         return "\n".join(lines) + "\n"
-    fails = [f for f in mine if f.status is Status.FAIL and f.muted is None]
-    muted = [f for f in mine if f.status is Status.FAIL and f.muted is not None]
+    fails = [f for f in mine if verdict.counted(f)]
+    muted = [f for f in mine if verdict.muted_failure(f)]
     errors = [f for f in mine if f.status is Status.ERROR]
     if area.summary:
         resources = list(dict.fromkeys(list(planned or ()) + [f.resource for f in mine]))
@@ -147,11 +147,11 @@ def summary(report: Report, *, color: bool, ascii_only: bool = False) -> str:
             if f.caused_by:
                 lines.append("     caused by: " + _names(f.caused_by))
 
-    fails = [f for f in findings if f.status is Status.FAIL and f.muted is None]
+    fails = [f for f in findings if verdict.counted(f)]
     section(f"{s.marks['fail']} CRITICAL FAILURES:", [f for f in fails if f.severity is Severity.CRITICAL], Fore.RED)
     section(f"{s.marks['warn']} WARNINGS:", [f for f in fails if f.severity is Severity.WARNING], Fore.YELLOW)
     section(f"{s.marks['warn']} COULD NOT CHECK:", [f for f in findings if f.status is Status.ERROR], Fore.MAGENTA)
-    lines += _muted([f for f in findings if f.status is Status.FAIL and f.muted is not None], s)
+    lines += _muted([f for f in findings if verdict.muted_failure(f)], s)
     lines += _stale(report.stale_mutes, s)
     lines += ["", f"{s.marks['next']} NEXT ACTIONS:"]
     lines += [f"   - {a}" for a in verdict.next_actions(findings, report.incomplete)]
@@ -305,7 +305,7 @@ def cycle(c: Cycle, *, color: bool, ascii_only: bool = False) -> str:
         lines.append(f"{stamp} {status}: {counts['critical']} critical, {counts['warning']} warning, "
                      f"{counts['error']} could not check ({c.commands} commands)")
         for f in c.report.findings:
-            if f.status in (Status.FAIL, Status.ERROR):
+            if verdict.problem(f):
                 lines.append(f"   {_mark(s, f)} {f.message}")
         return "\n".join(lines) + "\n"
     for change in c.changes:
