@@ -42,6 +42,11 @@ class Split:
     def total(self) -> int:
         return self.infrastructure + self.configuration + self.unchecked
 
+    def words(self) -> str:
+        """'2 infrastructure, 1 configuration, 1 could not be checked': the split as every format says it."""
+        parts = [f"{self.infrastructure} infrastructure", f"{self.configuration} configuration"]
+        return ", ".join(parts + ([f"{self.unchecked} could not be checked"] if self.unchecked else []))
+
 
 def resource_key(name: str) -> str:
     """One spelling per resource, however a check or a document names it.
@@ -138,6 +143,13 @@ def root_causes(findings: Iterable[Finding]) -> tuple[RootCause, ...]:
     )
 
 
+def kind(f: Finding) -> str:
+    """A root's label: its class and severity ('infrastructure, critical'), or 'could not check'."""
+    if f.status is Status.FAIL and f.category is not None:
+        return f"{f.category.value}, {f.severity.name.lower()}" if f.severity else f.category.value
+    return "could not check"
+
+
 def split(roots: Iterable[RootCause]) -> Split:
     """How many root causes are infrastructure, configuration, or could not be checked."""
     kinds = [r.finding.category if r.finding.status is Status.FAIL else None for r in roots]
@@ -148,4 +160,4 @@ def split(roots: Iterable[RootCause]) -> Split:
     )
 
 
-__all__ = ["RootCause", "Split", "analyse", "resource_key", "root_causes", "split"]
+__all__ = ["RootCause", "Split", "analyse", "kind", "resource_key", "root_causes", "split"]

@@ -170,21 +170,14 @@ def _root_causes(report: Report) -> list[str]:
     if not roots:
         return ["No infrastructure failure found: every check that ran passed."]
     split = causes.split(roots)
-    parts = [f"{split.infrastructure} infrastructure", f"{split.configuration} configuration"]
-    if split.unchecked:
-        parts.append(f"{split.unchecked} could not be checked")
     judged = split.infrastructure + split.configuration
     share = (f" - {round(100 * split.infrastructure / judged)}% infrastructure, "
              f"{round(100 * split.configuration / judged)}% configuration") if judged else ""
-    lines = [f"**Root causes: {split.total}** ({', '.join(parts)}){share}. Fix these first; "
+    lines = [f"**Root causes: {split.total}** ({split.words()}){share}. Fix these first; "
              "the findings each one explains are listed under it.", ""]
     for number, root in enumerate(roots, 1):
         f = root.finding
-        if f.status is Status.FAIL and f.category is not None:
-            kind = f"{f.category.value}, {f.severity.name.lower()}" if f.severity else f.category.value
-        else:
-            kind = "could not check"
-        lines.append(f"{number}. **{escape(kind)}** - {_where(f, names)}: {escape(f.message)}")
+        lines.append(f"{number}. **{escape(causes.kind(f))}** - {_where(f, names)}: {escape(f.message)}")
         if root.explains:
             explained = ", ".join(f"{code(e.rule)} ({code(e.resource)})" for e in root.explains)
             lines.append(f"   - explains {len(root.explains)}: {explained}")

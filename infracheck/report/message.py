@@ -62,10 +62,7 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     roots = list(causes.root_causes(report.findings))
     if roots:
         split = causes.split(roots)
-        lines += ["", "ROOT CAUSE:",
-                  f"- {split.total} root cause(s): {split.infrastructure} infrastructure, "
-                  f"{split.configuration} configuration" + (f", {split.unchecked} could not be checked"
-                                                            if split.unchecked else "")]
+        lines += ["", "ROOT CAUSE:", f"- {split.total} root cause(s): {split.words()}"]
         lines += _bullets([r.finding.message + (f" (explains {len(r.explains)} more)" if r.explains else "")
                            for r in roots], "- ")
 

@@ -260,17 +260,10 @@ def root_causes(report: Report, s: _Style) -> list[str]:
     if not roots:
         return []
     split = causes.split(roots)
-    parts = [f"{split.infrastructure} infrastructure", f"{split.configuration} configuration"]
-    if split.unchecked:
-        parts.append(f"{split.unchecked} could not be checked")
-    lines = [s.bold(f"{s.marks['root']} ROOT CAUSES"), f"Root causes: {split.total} ({', '.join(parts)})"]
+    lines = [s.bold(f"{s.marks['root']} ROOT CAUSES"), f"Root causes: {split.total} ({split.words()})"]
     for number, root in enumerate(roots, 1):
         f = root.finding
-        if f.status is Status.FAIL and f.category is not None:
-            label = f"{f.category.value}, {f.severity.name.lower() if f.severity else ''}".rstrip(", ")
-        else:
-            label = "could not check"
-        lines.append(f"   {number}. [{label}] {f.message}")
+        lines.append(f"   {number}. [{causes.kind(f)}] {f.message}")
         if f.detail:
             lines.append(f"      detail: {f.detail}")
         if root.explains:
