@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LIVE_ONLY = {"infracheck.runner.probes", "infracheck.runner.gcloud", "infracheck.runner.warm", "infracheck.runner", "sh", "websockets", "cryptography",
+LIVE_ONLY = {"infracheck.runner.probes", "infracheck.runner.net", "infracheck.runner.gcloud", "infracheck.runner.warm",
+             "infracheck.runner", "sh", "websockets", "cryptography",
              "asyncio", "ssl"}
 
 

@@ -12,7 +12,6 @@ import dataclasses
 import difflib
 import ipaddress
 import json
-import os
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping

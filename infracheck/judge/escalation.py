@@ -13,7 +13,7 @@ import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 
 from infracheck.judge import verdict
-from infracheck.model import Component, Criterion, Escalation, Finding, Overall, Phase, Report, Severity, Status
+from infracheck.model import Component, Criterion, Escalation, Finding, Phase, Report, Severity, Status
 
 # --- deriving from a finished run ----------------------------------------------
 

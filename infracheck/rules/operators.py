@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from infracheck import timeutil
-from infracheck.rules.values import Mistyped, is_number, number
+from infracheck.rules.values import Mistyped, number
 
 
 def _num(value: Any) -> float | None:

@@ -27,7 +27,7 @@ from infracheck.model import CannotRun, Check, CommandError, ErrorKind, Finding,
 from infracheck.plan import Plan
 
 if TYPE_CHECKING:
-    from infracheck.runner import journey, probes, warm
+    from infracheck.runner import journey, net, warm
 
 Source = Callable[[tuple[str, ...]], Outcome]
 ENGINES = ("auto", "warm", "process")
@@ -100,7 +100,7 @@ def source(
 class Live:
     """gcloud and the network, for real: gcloud warm (one loaded gcloud) or one process per command."""
 
-    def __init__(self, timeout: float, env: Mapping[str, str], settings: probes.ProbeSettings,
+    def __init__(self, timeout: float, env: Mapping[str, str], settings: net.ProbeSettings,
                  warm_engine: warm.Engine | None = None, note: str = "",
                  steps: tuple[journey.Step, ...] = ()) -> None:
         self._timeout, self._env, self._settings, self._warm = timeout, env, settings, warm_engine
@@ -138,7 +138,7 @@ class Live:
 def live(
     timeout: float,
     env: Mapping[str, str] | None = None,
-    settings: probes.ProbeSettings | None = None,
+    settings: net.ProbeSettings | None = None,
     steps: tuple[journey.Step, ...] = (),
     engine: str = "process",
     jobs: int = 8,
@@ -154,13 +154,13 @@ def live(
     once in the warm engine; "auto" falls back to one process per command
     when the engine cannot start, "warm" is then an error.
     """
-    from infracheck.runner import probes
+    from infracheck.runner import net
 
     if env is None:
         env = early.env if early is not None else gcloud.environment(timeout)
     if settings is None:
         try:
-            settings = probes.settings_from_env(os.environ)
+            settings = net.settings_from_env(os.environ)
         except ValueError as exc:
             raise CannotRun(str(exc)) from None
     commands = list(dict.fromkeys(a for a in argvs if a[0] == "gcloud"))

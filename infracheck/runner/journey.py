@@ -18,7 +18,6 @@ neither reports nor recordings can hold them.
 from __future__ import annotations
 
 import dataclasses
-import http.client
 import json
 import re
 import socket
@@ -28,13 +27,10 @@ import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
-from websockets.sync.client import connect as ws_connect
-
-from infracheck import __version__, redact
-from infracheck.rules import dialect
-from infracheck.runner import probes
+from infracheck import redact
 from infracheck.model import CommandError, ErrorKind, Outcome
+from infracheck.rules import dialect
+from infracheck.runner import net
 
 _STEP_KEYS = {"name", "url", "method", "headers", "json", "status", "max_ms", "extract", "expect",
               "send", "wait_for", "within_s"}
@@ -44,8 +40,6 @@ _NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 # Names under which a literal value is a credential that belongs in the environment.
 _CREDENTIAL_NAME = re.compile(r"pass(word)?|secret|token|api[-_]?key|credential|authorization|cookie", re.I)
 _MAX_BODY = 1 << 20  # answers above a megabyte are cut: assertions need the JSON, not a download
-_USER_AGENT = f"infracheck/{__version__}"
-_CLOSE_TIMEOUT_S = 0.5
 _DEFAULT_WITHIN_S = 10.0
 
 
@@ -97,7 +91,7 @@ def credentials(steps: Iterable[Step]) -> list[str]:
 
 
 def run(argv: tuple[str, ...], steps: tuple[Step, ...], timeout: float,
-        settings: probes.ProbeSettings, environ: Mapping[str, str]) -> Outcome:
+        settings: net.ProbeSettings, environ: Mapping[str, str]) -> Outcome:
     """Run every step in order within `timeout` s in total.
 
     A missing credential variable stops the journey before any request: a
@@ -261,7 +255,7 @@ def _entry(step: Step, **fields: Any) -> dict[str, Any]:
 
 
 def _run_step(step: Step, variables: dict[str, Any], environ: Mapping[str, str], budget: _Budget,
-              settings: probes.ProbeSettings) -> dict[str, Any]:
+              settings: net.ProbeSettings) -> dict[str, Any]:
     def fill(value: Any) -> Any:
         return _substitute(value, variables, environ)
 
@@ -307,30 +301,24 @@ def _left(budget: _Budget, limit: float | None = None) -> float:
     return left if limit is None else min(left, limit)
 
 
-def _request(step: Step, fill: Callable[[Any], Any], budget: _Budget, settings: probes.ProbeSettings,
+def _request(step: Step, fill: Callable[[Any], Any], budget: _Budget, settings: net.ProbeSettings,
              entry: dict[str, Any], failures: list[str]) -> Any:
     """Send the step's request; the JSON answer (None when it is not JSON)."""
     url = urllib.parse.urlsplit(str(fill(step.url)))
     host, secure = url.hostname or "", url.scheme == "https"
     port = url.port or (443 if secure else 80)
     path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-    headers = {"User-Agent": _USER_AGENT, "Accept": "application/json", "Connection": "close"}
+    headers = {"User-Agent": net.USER_AGENT, "Accept": "application/json", "Connection": "close"}
     body = None
     if step.body is not None:
         body = json.dumps(fill(step.body)).encode("utf-8")
         headers["Content-Type"] = "application/json"
     headers.update({k: str(fill(v)) for k, v in step.headers})
     try:
-        sock: socket.socket = probes.open_connection(host, port, _left(budget), settings)
+        sock: socket.socket = net.connect(host, port, _left(budget), settings)
         if secure:
-            try:
-                sock.settimeout(_left(budget))
-                sock = probes.client_context(settings).wrap_socket(sock, server_hostname=host)
-            except BaseException:
-                sock.close()
-                raise
-        connection = (http.client.HTTPSConnection(host, port) if secure else http.client.HTTPConnection(host, port))
-        connection.sock = sock  # connected to the resolve override; Host still names the URL's host
+            sock = net.tls(sock, host, net.client_context(settings.cafile), lambda: _left(budget))
+        connection = net.http_connection(host, port, sock, secure)
         try:
             sock.settimeout(_left(budget))
             connection.request(step.method, path, body=body, headers=headers)
@@ -338,11 +326,11 @@ def _request(step: Step, fill: Callable[[Any], Any], budget: _Budget, settings: 
             raw = response.read(_MAX_BODY)
         finally:
             connection.close()
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, *net.ERRORS) as exc:
         # Every socket wait is what was left of the run's --timeout: a timeout here is that budget gone.
         if isinstance(exc, TimeoutError) or budget.deadline - time.monotonic() <= 0:
             raise _StepFailed(budget.spent) from None
-        raise _StepFailed(probes.describe(exc, budget.deadline - time.monotonic())) from None
+        raise _StepFailed(net.describe(exc, budget.deadline - time.monotonic())) from None
     entry["status"] = response.status
     wanted = step.status
     if (response.status not in wanted) if wanted else not 200 <= response.status < 300:
@@ -355,7 +343,7 @@ def _request(step: Step, fill: Callable[[Any], Any], budget: _Budget, settings: 
         return None
 
 
-def _exchange(step: Step, fill: Callable[[Any], Any], budget: _Budget, settings: probes.ProbeSettings,
+def _exchange(step: Step, fill: Callable[[Any], Any], budget: _Budget, settings: net.ProbeSettings,
               entry: dict[str, Any]) -> Any:
     """Connect, send, and read messages until one matches `wait_for`: that message."""
     url = str(fill(step.url))
@@ -368,16 +356,10 @@ def _exchange(step: Step, fill: Callable[[Any], Any], budget: _Budget, settings:
     own_limit = limit == step.within_s  # else the run's --timeout ends first
     until = time.monotonic() + limit
     try:
-        sock = probes.open_connection(host, port, limit, settings)
+        sock = net.connect(host, port, limit, settings)
         try:
-            with ws_connect(
-                url, sock=sock,
-                ssl=probes.client_context(settings) if secure else None,
-                server_hostname=host if secure else None,
-                additional_headers={k: str(fill(v)) for k, v in step.headers},
-                open_timeout=max(0.001, until - time.monotonic()), close_timeout=_CLOSE_TIMEOUT_S,
-                ping_interval=None, compression=None, user_agent_header=_USER_AGENT,
-            ) as connection:
+            with net.websocket(url, sock, host, secure, settings, max(0.001, until - time.monotonic()),
+                               [(k, str(fill(v))) for k, v in step.headers]) as connection:
                 entry["status"] = 101
                 if step.body is not None:
                     message = fill(step.body)
@@ -401,16 +383,16 @@ def _exchange(step: Step, fill: Callable[[Any], Any], budget: _Budget, settings:
             raise _StepFailed(budget.spent) from None
         raise _StepFailed(f"no message matching {step.wait_for} within {limit:g} s "
                           f"({received} message{'' if received == 1 else 's'} received)") from None
-    except ConnectionClosed:
+    except net.Closed:
         raise _StepFailed(f"the server closed the WebSocket before a message matched {step.wait_for} "
                           f"({received} received)") from None
-    except InvalidStatus as exc:
+    except net.UpgradeRefused as exc:
         entry["status"] = int(exc.response.status_code)
         raise _StepFailed(f"the WebSocket upgrade was refused: HTTP {exc.response.status_code}") from None
-    except (OSError, WebSocketException, ssl.SSLError) as exc:
+    except (OSError, net.WebSocketError, ssl.SSLError) as exc:
         if not own_limit and until - time.monotonic() <= 0:
             raise _StepFailed(budget.spent) from None
-        raise _StepFailed(probes.describe(exc, limit)) from None
+        raise _StepFailed(net.describe(exc, limit)) from None
 
 
 def _search(expression: str, document: Any, label: str) -> Any:

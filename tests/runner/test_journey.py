@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
-from infracheck.runner import journey, probes
+from infracheck.runner import journey, net
 from infracheck.model import ErrorKind
 
 CANARY = "Zx9JourneyCanary"
@@ -133,7 +133,7 @@ def golden_path(base: dict[str, str], **changes: Any) -> list[dict[str, Any]]:
 
 def run(raw: list[dict[str, Any]], environ: dict[str, str] | None = None, timeout: float = TIMEOUT):
     return journey.run(("probe", "journey", "golden-path"), journey.parse(raw), timeout,
-                       probes.ProbeSettings(), ENV if environ is None else environ)
+                       net.ProbeSettings(), ENV if environ is None else environ)
 
 
 def steps_of(outcome) -> dict[str, dict[str, Any]]:

@@ -16,7 +16,7 @@ import pytest
 import trustme
 from websockets.sync.server import ServerConnection, serve
 
-from infracheck.runner import probes
+from infracheck.runner import net, probes
 from infracheck.model import ErrorKind
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -128,14 +128,14 @@ def ports(ca: trustme.CA) -> Iterator[dict[str, int]]:
 
 
 @pytest.fixture(scope="module")
-def settings(ports: dict[str, int], cafile: str) -> probes.ProbeSettings:
+def settings(ports: dict[str, int], cafile: str) -> net.ProbeSettings:
     """The test CA trusted, and every test host name pointed at its local server."""
     at = {host: f"127.0.0.1:{ports[role]}" for host, role in [
         ("staging.example.test", "https"), ("wrong.example.test", "https"),
         ("api-staging.example.test", "ws"), ("expiring.example.test", "expiring"),
         ("expired.example.test", "expired"), ("silent.example.test", "silent"),
         ("closed.example.test", "closed")]}
-    return probes.ProbeSettings(cafile=cafile, resolve=at, now=lambda: NOW)
+    return net.ProbeSettings(cafile=cafile, resolve=at, now=lambda: NOW)
 
 
 def has(*words: str) -> Callable[[Any], bool]:
@@ -183,7 +183,7 @@ def _check(document: dict[str, Any], kind: str, expected: dict[str, Any]) -> Non
 
 
 @pytest.mark.parametrize("kind,target,expected", CASES, ids=[f"{k}-{t}" for k, t, _ in CASES])
-def test_probe(kind: str, target: str, expected: dict[str, Any], settings: probes.ProbeSettings) -> None:
+def test_probe(kind: str, target: str, expected: dict[str, Any], settings: net.ProbeSettings) -> None:
     outcome = probes.run(("probe", kind, target), TIMEOUT, settings)
     assert outcome.error is None and outcome.exit_code == 0
     assert outcome.argv == ("probe", kind, target)
@@ -192,9 +192,9 @@ def test_probe(kind: str, target: str, expected: dict[str, Any], settings: probe
 
 @pytest.mark.parametrize("kind,target", [("tls", "staging.example.test"), ("http", "https://staging.example.test/health"),
                                          ("ws", "wss://api-staging.example.test/ws")])
-def test_untrusted_ca(kind: str, target: str, settings: probes.ProbeSettings) -> None:
+def test_untrusted_ca(kind: str, target: str, settings: net.ProbeSettings) -> None:
     """Without the test CA the system store does not know the issuer."""
-    untrusted = probes.ProbeSettings(resolve=settings.resolve, now=settings.now)
+    untrusted = net.ProbeSettings(resolve=settings.resolve, now=settings.now)
     document = probes.run(("probe", kind, target), TIMEOUT, untrusted).document
     assert document["error"].startswith("certificate verify failed")
     assert document.get("valid", False) is False and document.get("upgraded", False) is False
@@ -206,7 +206,7 @@ def test_untrusted_ca(kind: str, target: str, settings: probes.ProbeSettings) ->
 @pytest.mark.parametrize("kind,target", [("tls", "silent.example.test"), ("http", "https://silent.example.test/health"),
                                          ("http", "http://silent.example.test/health"),
                                          ("ws", "wss://silent.example.test/ws"), ("ws", "ws://silent.example.test/ws")])
-def test_silent_server_times_out(kind: str, target: str, settings: probes.ProbeSettings) -> None:
+def test_silent_server_times_out(kind: str, target: str, settings: net.ProbeSettings) -> None:
     started = time.monotonic()
     outcome = probes.run(("probe", kind, target), 0.5, settings)
     elapsed = time.monotonic() - started
@@ -221,7 +221,7 @@ def test_hung_resolver_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(probes.socket, "getaddrinfo", lambda *a, **k: release.wait(60) and [])
     started = time.monotonic()
     try:
-        document = probes.run(("probe", "dns", "hung.example.test"), 0.3, probes.ProbeSettings()).document
+        document = probes.run(("probe", "dns", "hung.example.test"), 0.3, net.ProbeSettings()).document
     finally:
         release.set()
     assert document == {"kind": "dns", "host": "hung.example.test", "addresses": [], "error": "timed out after 0.3 s"}
@@ -248,14 +248,14 @@ def test_usage_errors(argv: tuple[str, ...], words: list[str]) -> None:
 
 
 def test_settings_from_env(cafile: str) -> None:
-    settings = probes.settings_from_env({
+    settings = net.settings_from_env({
         "INFRACHECK_CA_BUNDLE": cafile,
         "INFRACHECK_RESOLVE": "a.example.test=10.0.0.1, b.example.test=127.0.0.1:8443,c.example.test=[::1]:8443",
     })
     assert settings.cafile == cafile
     assert dict(settings.resolve) == {"a.example.test": "10.0.0.1", "b.example.test": "127.0.0.1:8443",
                                       "c.example.test": "[::1]:8443"}
-    assert probes.settings_from_env({}) == probes.ProbeSettings()
+    assert net.settings_from_env({}) == net.ProbeSettings()
 
 
 @pytest.mark.parametrize("environ,variable", [
@@ -268,4 +268,4 @@ def test_settings_from_env(cafile: str) -> None:
 ])
 def test_settings_from_env_refuses(environ: dict[str, str], variable: str) -> None:
     with pytest.raises(ValueError, match=variable):
-        probes.settings_from_env(environ)
+        net.settings_from_env(environ)

@@ -11,7 +11,7 @@ OWNERS = {
     "jmespath": {"infracheck/rules/dialect.py"},
     "colorama": {"infracheck/report/text.py"},
     "cryptography": {"infracheck/runner/probes.py"},
-    "websockets": {"infracheck/runner/probes.py", "infracheck/runner/journey.py"},
+    "websockets": {"infracheck/runner/net.py"},
 }
 
 root = Path(__file__).resolve().parents[2]
