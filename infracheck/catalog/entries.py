@@ -101,22 +101,16 @@ def expand(
         if len(set(ids)) != len(ids):
             raise CatalogError(f"{path.name}: {where}: duplicate rule id")
         missing = None
-        if "missing" in raw:
-            m = raw["missing"]
-            if not isinstance(m, dict):
-                raise CatalogError(f"{path.name}: {where}: 'missing' must be a table")
-            _no_unknown(path, m, _MISSING_KEYS, f"{where} missing")
+        m = _subtable(path, raw, "missing", _MISSING_KEYS, where)
+        if m is not None:
             missing = Missing(
                 severity=_severity(path, where, m.get("severity", "critical")),
                 message=sub.text(require(path, m, "message", f"{where} missing")),
                 remedy=sub.text(m.get("remedy", "")),
             )
         not_judged = None
-        if "not_judged" in raw:
-            nj = raw["not_judged"]
-            if not isinstance(nj, dict):
-                raise CatalogError(f"{path.name}: {where}: 'not_judged' must be a table")
-            _no_unknown(path, nj, _NOT_JUDGED_KEYS, f"{where} not_judged")
+        nj = _subtable(path, raw, "not_judged", _NOT_JUDGED_KEYS, where)
+        if nj is not None:
             not_judged = NotJudged(
                 path=sub.jmespath(require(path, nj, "path", f"{where} not_judged")),
                 message=sub.text(require(path, nj, "message", f"{where} not_judged"), runtime=True),
@@ -327,6 +321,17 @@ def require(path: Path, raw: Mapping[str, Any], key: str, where: str) -> Any:
     if key not in raw or raw[key] in ("", None):
         raise CatalogError(f"{path.name}: {where}: missing '{key}'")
     return raw[key]
+
+
+def _subtable(path: Path, raw: Mapping[str, Any], key: str, allowed: set[str], where: str) -> Mapping[str, Any] | None:
+    """A check's optional table (`missing`, `not_judged`), its keys checked; None when absent."""
+    if key not in raw:
+        return None
+    table = raw[key]
+    if not isinstance(table, dict):
+        raise CatalogError(f"{path.name}: {where}: '{key}' must be a table")
+    _no_unknown(path, table, allowed, f"{where} {key}")
+    return table
 
 
 def _no_unknown(path: Path, raw: Mapping[str, Any], allowed: set[str], where: str) -> None:

@@ -230,24 +230,19 @@ def _changes(changes: Changes, s: _Style) -> list[str]:
 
 def _muted(findings: Sequence[Finding], s: _Style) -> list[str]:
     """Each muted finding once: what it says, and who accepted it, why, until when."""
-    if not findings:
-        return []
-    lines = ["", s.paint(f"{s.marks['mute']} MUTED (not counted):", Fore.CYAN)]
-    for f in findings:
-        if f.muted is not None:
-            lines.append(f"   - {f.message}")
-            lines.append(f"     muted: {f.muted.reason} ({_who(f.muted)}, until {f.muted.expires})")
-    return lines
+    items = [line for f in findings if f.muted is not None for line in (
+        f"   - {f.message}", f"     muted: {f.muted.reason} ({_who(f.muted)}, until {f.muted.expires})")]
+    return _mute_block("MUTED (not counted):", items, s)
 
 
 def _stale(mutes: Sequence[Mute], s: _Style) -> list[str]:
-    if not mutes:
-        return []
-    lines = ["", s.paint(f"{s.marks['mute']} STALE MUTES (match no finding; remove them):", Fore.CYAN)]
-    for m in mutes:
-        target = m.rule + (f" on {m.resource}" if m.resource else "")
-        lines.append(f"   - {m.file}:{m.line} {target} ({_who(m)}, until {m.expires}): {m.reason}")
-    return lines
+    items = [f"   - {m.file}:{m.line} {m.rule + (f' on {m.resource}' if m.resource else '')} "
+             f"({_who(m)}, until {m.expires}): {m.reason}" for m in mutes]
+    return _mute_block("STALE MUTES (match no finding; remove them):", items, s)
+
+
+def _mute_block(title: str, items: list[str], s: _Style) -> list[str]:
+    return ["", s.paint(f"{s.marks['mute']} {title}", Fore.CYAN), *items] if items else []
 
 
 def _who(m: Mute) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 
@@ -109,16 +110,25 @@ def _huge(value: int) -> str:
     return f"{'-' if value < 0 else ''}a number of about {int(value.bit_length() * 0.30103)} digits"
 
 
+def each_leaf(value: Any, change: Callable[[Any], Any]) -> Any:
+    """A JSON value with `change` applied to every value that is not a list or an object."""
+    if isinstance(value, list):
+        return [each_leaf(v, change) for v in value]
+    if isinstance(value, dict):
+        return {k: each_leaf(v, change) for k, v in value.items()}
+    return change(value)
+
+
 def reportable(value: Any) -> Any:
     """`actual` as a strict JSON report can carry it: no NaN/Infinity, no int JSON can't print."""
+    return each_leaf(value, _reportable_leaf)
+
+
+def _reportable_leaf(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > _BIG_BITS:
         return _huge(value)
-    if isinstance(value, list):
-        return [reportable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: reportable(v) for k, v in value.items()}
     return value
 
 

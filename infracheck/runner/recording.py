@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from infracheck import __version__, redact
+from infracheck.rules.values import each_leaf
 from infracheck.timeutil import parse_rfc3339
 from infracheck.model import CannotRun, CommandError, ErrorKind, Outcome, Report
 
@@ -279,7 +280,7 @@ def redact_log_entries(document: Any) -> Any:
     entries = []
     for entry in document:
         if isinstance(entry, dict):
-            entry = {k: _redact_strings(v) if k in _LOG_TEXT_FIELDS else v for k, v in entry.items()}
+            entry = {k: each_leaf(v, _redact_string) if k in _LOG_TEXT_FIELDS else v for k, v in entry.items()}
             if isinstance(entry.get("textPayload"), str):
                 entry["textPayload"] = _first_line(entry["textPayload"])
             payload = entry.get("jsonPayload")
@@ -291,16 +292,6 @@ def redact_log_entries(document: Any) -> Any:
 
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
-
-
-def _redact_strings(value: Any) -> Any:
-    if isinstance(value, str):
-        return redact.redact(value)
-    if isinstance(value, list):
-        return [_redact_strings(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _redact_strings(v) for k, v in value.items()}
-    return value
 
 
 def mask_document(document: Any) -> Any:
@@ -328,3 +319,7 @@ def crc32c(data: bytes) -> int:
         for _ in range(8):
             crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
     return crc ^ 0xFFFFFFFF
+
+
+def _redact_string(value: Any) -> Any:
+    return redact.redact(value) if isinstance(value, str) else value
