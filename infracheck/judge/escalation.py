@@ -9,6 +9,7 @@ Pure functions over data: no processes, no output.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -41,12 +42,22 @@ def labels(report: Report) -> tuple[str, ...]:
     return tuple(result)
 
 
+class State(enum.Enum):
+    """An action item's one-word state, as the issue update prints it."""
+
+    CRITICAL = "CRITICAL"
+    WARNING = "WARNING"
+    COULD_NOT_CHECK = "COULD NOT CHECK"
+    OK = "OK"
+    NOT_CHECKED = "NOT CHECKED"
+
+
 @dataclasses.dataclass(frozen=True)
 class ComponentState:
     """An action item: its component, its findings (no passes, no skips) and a one-word state."""
 
     component: Component
-    state: str  # CRITICAL, WARNING, COULD NOT CHECK, OK, NOT CHECKED
+    state: State
     problems: tuple[Finding, ...]
     checked: int  # findings that were evaluated (pass, fail or error)
     muted: tuple[Finding, ...] = ()  # failures accepted by a mute: shown, not counted
@@ -66,17 +77,17 @@ def components(report: Report) -> list[ComponentState]:
     return result
 
 
-def _state(findings: Sequence[Finding]) -> str:
+def _state(findings: Sequence[Finding]) -> State:
     if not findings:
-        return "NOT CHECKED"
+        return State.NOT_CHECKED
     fails = [f for f in findings if verdict.counted(f)]
     if any(f.severity is Severity.CRITICAL for f in fails):
-        return "CRITICAL"
+        return State.CRITICAL
     if any(f.status is Status.ERROR for f in findings):
-        return "COULD NOT CHECK"
+        return State.COULD_NOT_CHECK
     if fails:
-        return "WARNING"
-    return "OK"
+        return State.WARNING
+    return State.OK
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,6 +187,6 @@ def expected_resolution(report: Report) -> str:
 
 
 __all__ = [
-    "ComponentState", "CriterionResult", "PhaseState", "components", "criteria", "expected_resolution", "hours",
+    "ComponentState", "CriterionResult", "PhaseState", "State", "components", "criteria", "expected_resolution", "hours",
     "labels", "matches", "priority", "timeline",
 ]

@@ -33,7 +33,8 @@ _STATUS_LINE = {
     Overall.WARNING: "DEGRADED - configuration warnings",
     Overall.HEALTHY: "INFRASTRUCTURE HEALTHY - focus on the application layer",
 }
-_STATE_MARK = {"CRITICAL": "🔴", "WARNING": "🟡", "COULD NOT CHECK": "🟣", "OK": "🟢", "NOT CHECKED": "⚪"}
+_STATE_MARK = {escalation.State.CRITICAL: "🔴", escalation.State.WARNING: "🟡", escalation.State.COULD_NOT_CHECK: "🟣",
+               escalation.State.OK: "🟢", escalation.State.NOT_CHECKED: "⚪"}
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the
 # ones that can start or end structure inside a line (emphasis, links, HTML,
@@ -110,7 +111,7 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     states = escalation.components(report)
     for st in states:
         mark = "" if ascii_only else _STATE_MARK[st.state] + " "
-        out.append(f"| {escape(st.component.name)} | {mark}{st.state} | {len(st.problems)} | {st.checked} |")
+        out.append(f"| {escape(st.component.name)} | {mark}{st.state.value} | {len(st.problems)} | {st.checked} |")
 
     out += ["", "### Infrastructure Team Action Items"]
     for number, st in enumerate(states, 1):
@@ -192,9 +193,9 @@ def _action_item(number: int, st: escalation.ComponentState, report: Report) -> 
     comp = st.component
     name = escape(comp.name) + (f" {code(comp.resource)}" if comp.resource else "")
     lines = ["", f"#### {number}. {name}", ""]
-    if st.state == "OK":
+    if st.state is escalation.State.OK:
         summary = f"{st.checked} check(s) passed"
-    elif st.state == "NOT CHECKED":
+    elif st.state is escalation.State.NOT_CHECKED:
         summary = "no check of this component ran"
     else:
         kinds = [f for f in st.problems]
@@ -203,7 +204,7 @@ def _action_item(number: int, st: escalation.ComponentState, report: Report) -> 
         err = sum(1 for f in kinds if f.status is Status.ERROR)
         parts = [f"{n} {w}" for n, w in ((crit, "critical"), (warn, "warning"), (err, "could not check")) if n]
         summary = ", ".join(parts)
-    lines.append(f"**Status:** {st.state} - {summary}")
+    lines.append(f"**Status:** {st.state.value} - {summary}")
     if st.problems:
         lines.append("")
         for f in st.problems:

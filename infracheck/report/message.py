@@ -39,7 +39,7 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     lines += ["", _HEADLINE[report.status].format(prio=prio or report.status.name), ""]
 
     states = escalation.components(report)
-    broken = [st.component.name for st in states if st.state in ("CRITICAL", "WARNING", "COULD NOT CHECK")]
+    broken = [st.component.name for st in states if st.state not in (escalation.State.OK, escalation.State.NOT_CHECKED)]
     lines.append("IMPACT:")
     lines.append(f"- Overall status {report.status.name}: {c['critical']} critical failure(s), "
                  f"{c['warning']} warning(s), {c['error']} check(s) could not run")

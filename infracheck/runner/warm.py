@@ -17,6 +17,7 @@ its own process.
 from __future__ import annotations
 
 import base64
+import enum
 import itertools
 import json
 import os
@@ -102,13 +103,21 @@ def launch(env: Mapping[str, str]) -> Launch:
     return Launch(python, tuple(args), str(root), out)
 
 
+class Ended(enum.Enum):
+    """How a warm command ended."""
+
+    DONE = "done"  # code, stdout and stderr as printed
+    TIMEOUT = "timeout"  # killed at its deadline
+    CRASHED = "crashed"  # its child died of a signal
+    LOST = "lost"  # the driver died first
+    INTERRUPTED = "interrupted"  # Ctrl-C
+
+
 @dataclass(frozen=True)
 class Reply:
-    """How a warm command ended: "done" (code, stdout, stderr as printed), "timeout"
-    (killed at its deadline), "crashed" (its child died of a signal), "lost" (the driver
-    died first) or "interrupted" (Ctrl-C)."""
+    """How a warm command ended (`kind`), and when DONE what it printed."""
 
-    kind: str
+    kind: Ended
     code: int | None = None
     stdout: bytes = b""
     stderr: bytes = b""
@@ -259,28 +268,28 @@ class Engine:
         message = pending.reply
         seconds = (pending.finished or time.monotonic()) - (pending.started or queued)
         if gcloud.stopping():
-            return Reply("interrupted", seconds=seconds)
+            return Reply(Ended.INTERRUPTED, seconds=seconds)
         if message is None:
-            return Reply("lost", seconds=seconds)
+            return Reply(Ended.LOST, seconds=seconds)
         if "signal" in message:
-            return Reply("crashed", seconds=seconds)
+            return Reply(Ended.CRASHED, seconds=seconds)
         if message.get("timeout"):
-            return Reply("timeout", seconds=seconds)
-        return Reply("done", int(message["code"]), base64.b64decode(message["stdout"]),
+            return Reply(Ended.TIMEOUT, seconds=seconds)
+        return Reply(Ended.DONE, int(message["code"]), base64.b64decode(message["stdout"]),
                      base64.b64decode(message["stderr"]), seconds)
 
     def run(self, argv: tuple[str, ...], timeout: float) -> Outcome:
         """argv (argv[0] == 'gcloud') run warm; the same Outcome `gcloud.run` would give."""
         reply = self.reply(argv, timeout)
-        if reply.kind == "interrupted":
+        if reply.kind is Ended.INTERRUPTED:
             return Outcome(argv, None, reply.seconds,
                            error=CommandError(ErrorKind.INTERRUPTED, "interrupted"))
-        if reply.kind in ("lost", "crashed"):
+        if reply.kind in (Ended.LOST, Ended.CRASHED):
             # The driver died, or this command's child did: never a lost check.
             with self._lock:
                 self.ran_as_process += 1
             return gcloud.run(argv, timeout, self._env)
-        if reply.kind == "timeout":
+        if reply.kind is Ended.TIMEOUT:
             return Outcome(argv, None, reply.seconds, error=CommandError(
                 ErrorKind.TIMEOUT, f"timed out after {timeout:g} s (gcloud and its children were stopped)"))
         return gcloud.interpret(argv, reply.code, reply.stdout.decode("utf-8", "replace"),

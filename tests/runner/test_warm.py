@@ -133,7 +133,7 @@ def test_each_command_gives_what_its_own_process_would(engine: warm.Engine, sdk:
         engine.submit(("gcloud", *argv), 20)
     for argv in ARGVS:
         reply = engine.reply(("gcloud", *argv), 20)
-        assert reply.kind == "done"
+        assert reply.kind is warm.Ended.DONE
         assert (reply.code, reply.stdout, reply.stderr) == as_process(env, *argv), argv
 
 
@@ -160,7 +160,7 @@ def test_no_state_reaches_the_next_command(sdk: tuple[Path, dict[str, str]]) -> 
 def test_a_command_past_its_timeout_is_killed_with_its_children(engine: warm.Engine, tmp_path: Path) -> None:
     pidfile = tmp_path / "grandchild.pid"
     reply = engine.reply(("gcloud", "spawn", str(pidfile)), 2)
-    assert reply.kind == "timeout"
+    assert reply.kind is warm.Ended.TIMEOUT
     grandchild = int(pidfile.read_text())
     deadline = time.monotonic() + 10
     while alive(grandchild) and time.monotonic() < deadline:
