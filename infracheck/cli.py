@@ -245,6 +245,10 @@ def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
     the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
     replay_dir: Path | None = options.get("replay")
     source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"))
+    include, exclude = plan.globs(options["include"]), plan.globs(options["exclude"])
+    lb = _Discovery(options, cat, the_plan, include, exclude)
+    lb.upfront(source)
+    cat, the_plan = lb.cat, lb.plan
     fmt = options["fmt"]
     if fmt not in ("text", "json"):
         raise CannotRun(f"watch prints text or json (JSON Lines), not {fmt}")
@@ -262,7 +266,7 @@ def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
         result = runner.run(narrowed, source, options["jobs"], now, secrets=secrets)
         findings = causes.analyse([f for i in sorted(result.findings) for f in result.findings[i]])
         if subset is None:  # a full run also says which mutes expired or matched nothing
-            findings = mutes.apply(findings + the_plan.skip_findings, accepted, now,
+            findings = mutes.apply(findings + the_plan.skip_findings + lb.findings, accepted, now,
                                    complete=not result.incomplete, areas=[a.id for a in cat.areas]).findings
         else:
             findings = tuple(mutes.mute(f, mutes.active(accepted, now)) for f in findings)
@@ -416,6 +420,7 @@ def _stages(
     the_plan = plan.make(cat, include, exclude)
     source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
                            options["engine"], options["jobs"], early)
+    lb = _Discovery(options, cat, the_plan, include, exclude)
     now = recording.clock(replay_dir)
     project = str(cat.profile["project"])
     # Both files are read before anything runs: a bad one is exit 3 at once, not after the run.
@@ -434,7 +439,8 @@ def _stages(
 
     partial = verdict.planned(Report(project, str(cat.profile["region"]), Overall.UNKNOWN, cat.areas,
                                      (), (), issue=options.get("issue"), checks=the_plan.checks,
-                                     escalation=cat.escalation, generated_at=now), the_plan)
+                                     escalation=cat.escalation, generated_at=now,
+                                     load_balancer=lb.line), the_plan)
     progress = console.Progress(len(the_plan.sources),
                                 sys.stderr.isatty() and not report_only and not console.dumb_terminal())
     screen = console.Console(sys.stdout, cat.areas, fmt, report_only=report_only,
@@ -444,9 +450,13 @@ def _stages(
     try:
         result = runner.run(the_plan, source, options["jobs"], now, screen.outcome,
                             lambda results, remaining: screen.judged(mutes.mute_all(results, live, expired), remaining),
-                            secrets=secrets)
+                            secrets=secrets, late=lb.late())
     finally:
         runner.close(source)
+    # The load balancer checks as they were judged: anchored on the chain found, or not judged and why.
+    unfinished = verdict.unfinished(the_plan, result)
+    cat, the_plan = lb.cat, lb.plan
+    partial = dataclasses.replace(partial, checks=the_plan.checks, escalation=cat.escalation, load_balancer=lb.line)
 
     findings = tuple(f for i in sorted(result.findings) for f in result.findings[i]) + the_plan.skip_findings
     findings = causes.analyse(findings)  # order and grouping only: the verdict reads the same findings
@@ -458,7 +468,7 @@ def _stages(
         findings, changes = baseline.compare(applied.findings, since)
     report = dataclasses.replace(partial, status=verdict.overall(findings, result.incomplete), findings=findings,
                                  outcomes=result.outcomes, incomplete=result.incomplete,
-                                 unfinished=verdict.unfinished(the_plan, result),
+                                 unfinished=unfinished,
                                  stale_mutes=applied.stale, changes=changes,
                                  engine=_engine(source), engine_note=_engine_note(source))
     fix_plan = None
@@ -494,6 +504,92 @@ def _stages(
     if report_only:
         return ExitStatus.OK
     return ExitStatus.of(report.status)
+
+
+class _Discovery:
+    """The load balancer found by its domains (url_map unset), bound to the plan's load balancer checks.
+
+    `late()` gives the run stage the commands discovery reads and a `bind`
+    that, once they are in, anchors those checks on the chain found (the
+    catalog loaded again with url_map and lb_scope; the same checks in the
+    same order, only names filled in) or replaces them with the one finding
+    that says why none is judged. `found` and `plan` are what bind decided.
+    """
+
+    def __init__(self, options: dict[str, Any], cat: Catalog, the_plan: Any,
+                 include: Sequence[str], exclude: Sequence[str]) -> None:
+        from infracheck.runner import discovery
+
+        self.options, self.cat, self.plan = options, cat, the_plan
+        self.include, self.exclude = include, exclude
+        self.indexes = frozenset(i for i, c in enumerate(the_plan.checks) if c.area == discovery.AREA)
+        self.found: Any = None
+        if self.indexes and cat.profile.get("url_map"):
+            url_map, scope = cat.profile["url_map"], cat.profile["lb_scope"]
+            self.found = discovery.Found(str(url_map), str(scope),
+                                         f"load balancer: URL map '{url_map}' ({scope}), as url_map names it")
+        lb_sources = [argv for c in cat.checks if c.area == discovery.AREA for argv in c.sources]
+        self.lists = discovery.sources(lb_sources)
+        self.probes = discovery.dns_sources(the_plan.sources, [str(d) for d in cat.profile["domains"]])
+
+    @property
+    def line(self) -> str | None:
+        return self.found.line if self.found is not None and self.found.line else None
+
+    @property
+    def findings(self) -> tuple[Any, ...]:
+        return tuple(self.found.findings) if self.found is not None else ()
+
+    def late(self) -> Any:
+        """What the run stage needs (runner.Late), or None when nothing is to be found."""
+        from infracheck import runner
+
+        if not self.indexes or self.found is not None:
+            return None
+        return runner.Late(self.indexes, (*self.lists.values(), *self.probes.values()), self.bind)
+
+    def bind(self, finished: Any) -> dict[int, Any]:
+        from infracheck import plan
+        from infracheck.catalog import cache
+        from infracheck.runner import discovery
+        from infracheck.errors import CannotRun
+
+        self.found = discovery.find(self.cat.profile, {name: finished[argv] for name, argv in self.lists.items()},
+                                    {domain: finished[argv] for domain, argv in self.probes.items()})
+        if self.found.url_map:
+            chosen = (*(self.options.get("settings") or ()),
+                      f"url_map={self.found.url_map}", f"lb_scope={self.found.lb_scope}")
+            try:
+                cat = _catalog({**self.options, "settings": chosen}, cache.load)
+            except (CannotRun, click.ClickException) as exc:  # a name GCP gave that the profile refuses
+                self.found = discovery.Found(findings=(discovery.could_not(str(exc)),))
+            else:
+                anchored = plan.make(cat, self.include, self.exclude)
+                # The same checks reading the same commands (the URL map's name is in no command).
+                same = [(c.id, c.sources) for c in anchored.checks] == [(c.id, c.sources) for c in self.plan.checks]
+                if same:
+                    self.cat, self.plan = cat, anchored
+                    return {i: anchored.checks[i] for i in self.indexes}
+                self.found = discovery.Found(findings=(discovery.could_not("the plan changed with its name"),))
+        first = min(self.indexes)
+        return {i: self.found.findings if i == first else () for i in self.indexes}
+
+    def upfront(self, source: Any) -> None:
+        """Find it before anything else runs (watch, whose cycles re-run a fixed plan)."""
+        import dataclasses
+
+        from infracheck import runner
+
+        late = self.late()
+        if late is None:
+            return
+        done = {o.argv: o for o in runner.collect(late.needs, source, self.options["jobs"])}
+        bound = self.bind(done)
+        if self.found.url_map:
+            return
+        keep = [i for i in range(len(self.plan.checks)) if i not in bound]
+        self.plan = dataclasses.replace(self.plan, checks=tuple(self.plan.checks[i] for i in keep),
+                                        skipped=tuple(self.plan.skipped[i] for i in keep))
 
 
 def _confirm(fix_plan: fix.FixPlan, fmt: str) -> bool:

@@ -365,6 +365,7 @@ class Report:
     planned: tuple[tuple[str, str], ...] = ()
     unfinished: tuple[str, ...] = ()  # areas whose planned checks were not all judged (interrupted)
     notes: tuple[str, ...] = ()  # one-line statements about the run itself (what was skipped and why)
+    load_balancer: str | None = None  # which chain the load balancer checks judged, and why (discovery.py)
 
 # --- the escalation (plan section 4), as data from commands/escalation.toml ---
 

@@ -148,6 +148,26 @@ SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
     # Another team's load balancer and health check, an orphan proxy, an unattached
     # certificate and a same-named stack in europe-west1: none is on the chain.
     "lb-neighbours": ("HEALTHY", 0, set()),
+    # Issue 17: the load balancer found by its domains, whatever its name.
+    "lb-web": ("HEALTHY", 0, set()),
+    "lb-two-chains": ("HEALTHY", 0, set()),  # the recorded DNS answers pick web-lb over the old chain
+    "lb-none": ("CRITICAL", 2, {("loadbalancer.chain", WEB, FAIL), ("loadbalancer.chain", API, FAIL)}),
+    # A project that does not exist: could-not-check everywhere, said once for the load balancer.
+    "project-missing": ("UNKNOWN", 3, {("loadbalancer.chain", "load balancer", "error")}
+                        | {(f"secrets.secret", name, "error") for name in (
+                            "anthropic-api-key", "cors-allowed-origins", "database-direct-url", "database-url",
+                            "jwt-secret-staging", "oauth-client-id", "oauth-client-secret", "openai-api-key",
+                            "redis-url", "smtp-password")}
+                        | {(check, svc, "error") for check in ("cloudrun.secret-refs", "cloudrun.service")
+                           for svc in (AUTH, BACKEND)}
+                        | {("cloudsql.instance", DB, "error"), ("cloudsql.operations", DB, "error"),
+                           ("logs.entries", f"{BACKEND}, {AUTH}", "error"), ("vpc.connector", CONNECTOR, "error")}
+                        # recorded without probes (no network to reach): the recording's --exclude network*
+                        | {(rule, host, "skip") for rule in ("network.dns-resolves", "network.tls-valid",
+                                                            "network.tls-expiry") for host in (WEB, API)}
+                        | {("network.frontend-status", FRONT, "skip"), ("network.ws-upgrade", WS, "skip")}
+                        | {(rule, url, "skip") for rule in ("network.health-status", "network.health-latency")
+                           for url in (AUTH_HEALTH, API_HEALTH)}),
     # Clients refuse an expired certificate: critical, never only a warning (issue 17).
     "lb-neighbours-expired": ("CRITICAL", 2, {
         ("loadbalancer.cert-expired", WEB, FAIL),     # the proxy's own, expired; a valid one lies unattached
@@ -219,8 +239,13 @@ def _run(capsys, *argv: str) -> tuple[int, object]:
     return code, json.loads(out)
 
 
+# Scenarios that model a load balancer the profile names exactly (url_map set): the
+# rebuilt one is gone, and no chain would be found to tell what is missing of it.
+NAMED = {"lb-rebuild": ("--set", "url_map=staging-https-lb")}
+
+
 def _replay(capsys, name: str) -> tuple[int, dict]:
-    return _run(capsys, "diagnose", "--replay", str(FIXTURES / name), "--format", "json")
+    return _run(capsys, "diagnose", "--replay", str(FIXTURES / name), "--format", "json", *NAMED.get(name, ()))
 
 
 def _not_passed(report: dict) -> set[tuple[str, str, str]]:
@@ -304,8 +329,9 @@ NEIGHBOURS = {
 @pytest.mark.parametrize("setting", sorted(NEIGHBOURS))
 def test_the_neighbours_fail_when_the_profile_names_them(capsys, setting):
     """The same recording judged along another chain: what lb-neighbours leaves out is really there."""
+    named = () if setting.startswith("url_map=") else ("--set", "url_map=staging-https-lb")  # lb_scope goes with url_map
     code, report = _run(capsys, "diagnose", "--replay", str(FIXTURES / "lb-neighbours"), "--format", "json",
-                        "--set", setting)
+                        "--set", setting, *named)
     assert code == 2
     failed = [f for f in report["findings"] if f["status"] != "pass"]
     assert len(failed) == len(NEIGHBOURS[setting])
@@ -321,7 +347,7 @@ def test_not_judged_is_said_in_the_text_report():
                    None, WEB, "Certificate for staging.netrasystems.ai not judged: Certificate Manager")
     judged = Finding("loadbalancer.url-maps", "loadbalancer.url-map-exists", "loadbalancer", Status.PASS,
                      None, LB, "exists")
-    health_checks = next(c for c in loader.load(environ={}).checks if c.id == "loadbalancer.health-checks")
+    health_checks = next(c for c in loader.load(environ={}, overrides={"url_map": "staging-https-lb"}).checks if c.id == "loadbalancer.health-checks")
     excluded = skipped_finding(health_checks, health_checks.rules[0])
     report = Report("netra-staging", "us-central1", Overall.HEALTHY, (area,), (judged, skip, excluded), ())
     out = text.render(report, ascii_only=True)
@@ -513,7 +539,7 @@ UNIT_CASES = [
 
 @pytest.fixture(scope="module")
 def default_catalog():
-    return loader.load(environ={})
+    return loader.load(environ={}, overrides={"url_map": "staging-https-lb"})
 
 
 @pytest.mark.parametrize("check_id,resource,rule_id,document,extras,expected",

@@ -51,6 +51,9 @@ def load(
     areas: list[tuple[int, Area]] = []
     checks: list[Check] = []
     seen_ids: set[str] = set()
+    # url_map unset: the run finds it from the domains (runner/discovery.py) and loads again with it; until
+    # then (list, explain) the checks read its name as a placeholder, never as the empty string.
+    named = {**profile, "url_map": profile.get("url_map") or "<url_map>"} if "url_map" in profile else profile
     for path in sorted(directory.glob("*.toml")):
         if path.name in (PROFILE_FILE, ESCALATION_FILE):
             continue
@@ -64,7 +67,7 @@ def load(
             if check_id in seen_ids:
                 raise CatalogError(f"{path.name}: check '{check_id}' is defined twice")
             seen_ids.add(check_id)
-            checks.extend(entries.expand(path, area, api, raw, profile))
+            checks.extend(entries.expand(path, area, api, raw, named))
         unknown = set(data) - {"area", "check"}
         if unknown:
             raise CatalogError(f"{path.name}: unknown top-level key(s) {sorted(unknown)}")
@@ -74,7 +77,7 @@ def load(
     checks.sort(key=lambda c: rank[c.area])
     validate(checks)
     return Catalog(profile=profile, areas=ordered, checks=_link(checks),
-                   escalation=escalation.read(directory / ESCALATION_FILE, profile, business), warnings=warnings)
+                   escalation=escalation.read(directory / ESCALATION_FILE, named, business), warnings=warnings)
 
 
 def _link(checks: list[Check]) -> tuple[Check, ...]:

@@ -32,6 +32,7 @@ def as_dict(report: Report) -> dict[str, Any]:
         "engine_note": report.engine_note,
         "unfinished_areas": list(report.unfinished),
         "notes": list(report.notes),
+        "load_balancer": report.load_balancer,
         "counts": verdict.counts(report.findings),
         "labels": list(escalation.labels(report)),
         "findings": [

@@ -130,6 +130,8 @@ def summary(report: Report, *, color: bool, ascii_only: bool = False) -> str:
         lines.append(f"Could Not Check: {c['error']}")
     if c["muted"]:
         lines.append(f"Muted: {c['muted']}" + (f" ({c['muted_critical']} critical)" if c["muted_critical"] else ""))
+    if report.load_balancer:  # which chain the load balancer checks judged, and why
+        lines.append(report.load_balancer)
     if report.changes:
         lines += _changes(report.changes, s)
 

@@ -264,6 +264,21 @@ def stop() -> None:
 
 
 @dataclasses.dataclass(frozen=True)
+class Late:
+    """Checks whose final form depends on what some commands say (the load balancer found by its domains).
+
+    Each check of `indexes` waits for `needs` as well as its own sources; once
+    every command of `needs` is in, `bind` is called once with the outcomes so
+    far and gives, per index, the check to judge (same commands, its names
+    filled in) or the findings that stand for it.
+    """
+
+    indexes: frozenset[int]
+    needs: tuple[tuple[str, ...], ...]
+    bind: Callable[[Mapping[tuple[str, ...], Outcome]], Mapping[int, Check | Sequence[Finding]]]
+
+
+@dataclasses.dataclass(frozen=True)
 class Result:
     """What a run produced: findings per planned check index, outcomes in plan order, interrupted or not."""
 
@@ -280,6 +295,7 @@ def run(
     on_outcome: Callable[[Outcome], None] | None = None,
     on_judged: Callable[[Mapping[int, Sequence[Finding]], Mapping[str, int]], None] | None = None,
     secrets: redact.Secrets | None = None,
+    late: Late | None = None,
 ) -> Result:
     """Run every planned source once; judge each check as soon as all its sources are in.
 
@@ -289,13 +305,20 @@ def run(
     the commands in flight and returns what finished, marked incomplete.
     `secrets` learns every secret value a sensitive command returned (or its
     failure echoed), before anything is judged or shown, so that the run's
-    output can be scrubbed of them.
+    output can be scrubbed of them. `late` checks are judged as their `bind`
+    gives them, in the same run (one pass over the commands, each once).
     """
-    users = plan.users
+    users = {argv: list(indexes) for argv, indexes in plan.users.items()}
     sensitive = plan.sensitive
     # Nothing is shown before every secret is read: a streamed area could quote a value not yet known.
     unread = set(sensitive & users.keys()) if secrets is not None else set()
     waiting = {index: set(check.sources) for index, check in enumerate(plan.checks)}
+    bound: Mapping[int, Check | Sequence[Finding]] | None = None
+    if late is not None:
+        for argv in late.needs:
+            users.setdefault(argv, []).extend(i for i in sorted(late.indexes) if i not in users[argv])
+        for index in late.indexes:
+            waiting[index] |= set(late.needs)
     finished: dict[tuple[str, ...], Outcome] = {}
     results: dict[int, list[Finding]] = {}
     remaining: dict[str, int] = {}
@@ -315,6 +338,15 @@ def run(
                 if waiting[index]:
                     continue  # a `with` source of this check is still running
                 check = plan.checks[index]
+                if late is not None and index in late.indexes:
+                    if bound is None:
+                        bound = late.bind(finished)
+                    given = bound[index]
+                    if not isinstance(given, Check):
+                        results[index] = list(given)
+                        remaining[check.area] -= 1
+                        continue
+                    check = given  # the same commands, so its sources are all in
                 results[index] = evaluate.evaluate(
                     check, finished[check.argv], plan.skipped[index], finished, now=now
                 )

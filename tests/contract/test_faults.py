@@ -66,8 +66,10 @@ def faulted(fake, tmp_path_factory):
         fake.fault(route, fault)
     config = tmp_path_factory.mktemp("gcloud-config")
     try:
+        # The load balancer named exactly: each row is a check's own command failing (a list that
+        # discovery reads failing is its own could-not-check, tests/test_discovery.py).
         run = infracheck("diagnose", "--format", "json", "--exclude", "network*", "--timeout", str(TIMEOUT),
-                         env=environment(fake, config), timeout=TIMEOUT + 60)
+                         "--set", "url_map=staging-https-lb", env=environment(fake, config), timeout=TIMEOUT + 60)
         time.sleep(0.5)
         return run, leftover_processes(config)
     finally:

@@ -234,7 +234,7 @@ def _service(name, connector=None, ready="False", message=None):
 @pytest.fixture(scope="module")
 def default_checks():
     from infracheck.catalog import loader
-    return loader.load(environ={}).checks
+    return loader.load(environ={}, overrides={"url_map": "staging-https-lb"}).checks  # the documents name it
 
 
 @pytest.mark.parametrize("check_id,resource,rule_id,document,expected", [

@@ -237,6 +237,22 @@ def _not_found(host: str, path: str) -> dict[str, Any]:
     return _error(404, f"Resource '{resource}' was not found", "NOT_FOUND")
 
 
+_PROJECT_IN_ROUTE = re.compile(r"/(?:projects|namespaces)/([^/:]+)")
+
+
+def _no_such_project(host: str, path: str) -> tuple[int, dict[str, Any]]:
+    """A project that does not exist, as the real APIs answer for it.
+
+    Compute names the project itself in a 404 ("The resource 'projects/P' was
+    not found"); the other APIs do not say whether it exists and answer 403.
+    """
+    named = _PROJECT_IN_ROUTE.search(path)
+    if host == "compute.test" and named is not None:
+        msg = f"The resource 'projects/{named.group(1)}' was not found"
+        return 404, _error(404, msg, None, errors=[{"message": msg, "domain": "global", "reason": "notFound"}])
+    return _fault_response("403", host, path)
+
+
 def _fault_response(fault: str, host: str, path: str) -> tuple[int, dict[str, Any]]:
     """Return (status, body) for an error fault."""
     service, title = _service_of(host) or (host.split(".")[0], host.split(".")[0])
@@ -906,6 +922,17 @@ class FakeGoogleAPI(_FixMixin):
 
     # ---- serving
 
+    def _knows_project(self, route: str) -> bool:
+        """Whether the scenario holds anything of the project a route names (no project named: yes)."""
+        named = _PROJECT_IN_ROUTE.search(route)
+        if named is None:
+            return True
+        with self._lock:
+            chain = self._scenario.chain
+        wanted = {named.group(1), f"{named.group(1)}.json"}
+        return any(p.name in wanted and p.parent.name in ("projects", "namespaces")
+                   for directory in chain for p in directory.rglob("*"))
+
     def _body_for(self, route: str) -> tuple[bool, Any]:
         """Find a route's body: a sequence, a runtime override, the scenario dir, then its bases."""
         with self._lock:
@@ -1024,6 +1051,8 @@ class FakeGoogleAPI(_FixMixin):
                 return _json_answer(400, _error(400, f"fakeapi: bad fixture {exc}", "FAILED_PRECONDITION"))
             if fault == "unreachable":
                 return _json_answer(200, _unreachable_body(route, body if found else None))
+            if not found and not self._knows_project(route):
+                return _json_answer(*_no_such_project(record.host, record.path))
             if not found:
                 return _json_answer(404, _not_found(record.host, record.path))
             return _json_answer(200, _add_crc(body))
