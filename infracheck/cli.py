@@ -27,8 +27,7 @@ from infracheck.report import FORMATTERS, MACHINE
 
 if TYPE_CHECKING:
     from infracheck import fix, plan, redact, runner
-    from infracheck.catalog.loader import Catalog
-    from infracheck.model import Check, Cycle, Finding, Mute, Report
+    from infracheck.model import Catalog, Check, Cycle, Finding, Mute, Outcome, Report
 
 EXIT_HELP = """\b
 Exit codes (monitoring-plugin convention):
@@ -69,11 +68,39 @@ class Failure(click.ClickException):
         click.echo(f"infracheck: error: {self.format_message()}", err=True)
 
 
-def _finite(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    # FloatRange lets nan through (every comparison with nan is false).
-    if not math.isfinite(value):
-        raise click.BadParameter(f"{value} is not a number of seconds between 1 and 3600", ctx, param)
-    return value
+class Seconds(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
+    """A finite number of seconds in [low, high]; every number option uses it.
+
+    click's FloatRange lets nan through (every comparison with nan is false)
+    and float() reads "inf": both would reach a timeout or a sleep.
+    """
+
+    name = "seconds"
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        return _in_range(self, value, seconds, self.low, self.high, "a number of seconds", param, ctx)
+
+
+def _in_range(kind: Seconds | Duration, value: Any, seconds: float, low: float, high: float, what: str,
+              param: click.Parameter | None, ctx: click.Context | None) -> float:
+    if not (math.isfinite(seconds) and low <= seconds <= high):
+        kind.fail(f"'{value}' is not {what} between {_seconds(low)} and {_seconds(high)}", param, ctx)
+    return seconds
+
+
+def _seconds(value: float) -> str:
+    for unit, size in (("week", 7 * 86400), ("day", 86400), ("h", 3600)):
+        if value >= size and value % size == 0:
+            count = int(value // size)
+            return f"{count} {unit}" if unit == "h" else f"a {unit}" if count == 1 else f"{count} {unit}s"
+    return f"{value:g} s"
 
 
 def _profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -100,8 +127,8 @@ def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Skip rules whose id, check id or area matches, e.g. 'network*'."),
         click.option("--jobs", default=8, show_default=True, type=click.IntRange(1, 64),
                      help="Commands run at the same time."),
-        click.option("--timeout", default=60.0, show_default=True, type=click.FloatRange(1, 3600),
-                     callback=_finite, help="Seconds before a command is killed (with its children)."),
+        click.option("--timeout", default=60.0, show_default=True, type=Seconds(1, 3600),
+                     help="Seconds before a command is killed (with its children)."),
         click.option("--engine", type=click.Choice(["auto", "warm", "process"]), default="auto", show_default=True,
                      help="How gcloud runs: 'warm' loads gcloud once and forks each command from it (same "
                           "output, a fraction of the CPU); 'process' starts one gcloud per command; 'auto' "
@@ -149,9 +176,9 @@ def cli() -> None:
               help="After the diagnosis, print the fix plan: waits, gcloud commands and manual steps, causes "
                    "first. Changes nothing unless confirmed (--yes, or a yes on a terminal).")
 @click.option("--yes", "-y", is_flag=True, help="With --fix-mode: apply the automatic steps without asking.")
-@click.option("--fix-timeout", default=900.0, show_default=True, type=click.FloatRange(10, 7200),
+@click.option("--fix-timeout", default=900.0, show_default=True, type=Seconds(10, 7200),
               help="With --fix-mode: seconds each change (or wait for GCP) may take.")
-@click.option("--fix-poll", default=10.0, type=click.FloatRange(0.1, 600), hidden=True,
+@click.option("--fix-poll", default=10.0, type=Seconds(0.1, 600), hidden=True,
               help="Seconds between two looks at a resource a wait step watches.")
 def diagnose(**options: Any) -> None:
     """Run every check and report HEALTHY / WARNING / CRITICAL / UNKNOWN."""
@@ -190,9 +217,9 @@ class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in ne
             seconds = float(text[:-1] if scale else text) * (scale or 1)
         except ValueError:
             self.fail(f"'{value}' is not a duration (e.g. 900, 15m, 1h)", param, ctx)
-        if not 0 < seconds < 7 * 86400 or seconds != seconds:
+        if seconds <= 0:  # "a duration" is never zero: --max-wait 0 would stop before the first look
             self.fail(f"'{value}' is not a duration between 1 s and a week", param, ctx)
-        return seconds
+        return _in_range(self, value, seconds, 1, 7 * 86400, "a duration", param, ctx)
 
 
 @cli.command(name="watch", epilog=EXIT_HELP + """
@@ -205,7 +232,7 @@ re-check that looks healthy is confirmed by a full run first); with
 @_run_options
 @click.option("--replay", type=click.Path(path_type=Path), metavar="DIR",
               help="Read recorded gcloud output from DIR instead of running gcloud.")
-@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(0, 86400),
+@click.option("--interval", default=60.0, show_default=True, type=Seconds(0, 86400),
               help="Seconds between two cycles.")
 @click.option("--until", type=click.Choice(["healthy"]), help="Stop, exit 0, once the stack is HEALTHY.")
 @click.option("--max-wait", type=Duration(), metavar="DURATION",
@@ -231,58 +258,90 @@ def watch_command(**options: Any) -> None:
         raise Failure(secrets.scrub(str(exc))) from None
 
 
+def _stream_formats(command: click.Command) -> click.Command:
+    """watch prints a stream: changes (text), one report per line (json), one status line (nagios).
+
+    The other formats describe one state for a person or a CI system: --output
+    writes them, for the last cycle, when the watch ends.
+    """
+    for param in command.params:
+        if param.name == "fmt":
+            param.type = click.Choice(["json", "nagios", "text"])
+            param.help = ("What each cycle prints: text (what changed), json (the report, one per line: "
+                          "JSON Lines), nagios (one status line); --output writes any format for the last cycle.")
+    return command
+
+
+_stream_formats(watch_command)
+
+
 def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
+    import dataclasses
+    import time
+
     from infracheck import plan, runner, watch
-    from infracheck.judge import causes, mutes, verdict
+    from infracheck.judge import mutes, verdict
     from infracheck.report import console, output
     from infracheck.runner import recording
     from infracheck.exitcodes import ExitStatus
-    from infracheck.model import CannotRun, Report
+    from infracheck.model import Report
     from infracheck.report import json as json_report
     from infracheck.report import text as text_report
 
     cat = _load(options)
-    the_plan = plan.make(cat, plan.globs(options["include"]), plan.globs(options["exclude"]))
     replay_dir: Path | None = options.get("replay")
-    source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"))
+    if replay_dir is not None:
+        recording.check_folder(replay_dir)
+        recording.check_project(replay_dir, str(cat.profile["project"]))
     include, exclude = plan.globs(options["include"]), plan.globs(options["exclude"])
+    the_plan = plan.make(cat, include, exclude)
+    source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
+                           options["engine"], options["jobs"])
     lb = _Discovery(options, cat, the_plan, include, exclude)
     lb.upfront(source)
     cat, the_plan = lb.cat, lb.plan
     fmt = options["fmt"]
-    if fmt not in ("text", "json"):
-        raise CannotRun(f"watch prints text or json (JSON Lines), not {fmt}")
-    if options.get("baseline_file"):
-        raise CannotRun("watch compares each cycle with the one before; --baseline goes with diagnose")
     accepted = mutes.find(options.get("mute_file"), Path("."), recording.clock(replay_dir))
+    since = None
+    if options.get("baseline_file"):
+        from infracheck.judge import baseline
+
+        since = baseline.load(options["baseline_file"], str(cat.profile["project"]))
     files = output.parse(options["outputs"], fmt)
-    output.check(files)
+    output.check(files, replay_dir)
     color = console.use_color(options["color"], sys.stdout)
     ascii_only = not console.can_encode(sys.stdout)
+    # What the last cycle left: the rules' findings (before mutes and causes) and every command's outcome.
+    known: tuple[Finding, ...] = ()
+    outcomes: dict[tuple[str, ...], Outcome] = {}
 
     def diagnose(subset: Sequence[Check] | None) -> Report:
+        """One cycle: run the subset, merge it into what is known, and judge it all as diagnose does."""
+        nonlocal known
         narrowed = the_plan if subset is None else plan.subset(the_plan, [(c.id, c.resource) for c in subset])
         now = recording.clock(replay_dir)
-        result = runner.run(narrowed, source, options["jobs"], now, secrets=secrets)
-        findings = causes.analyse([f for i in sorted(result.findings) for f in result.findings[i]])
-        if subset is None:  # a full run also says which mutes expired or matched nothing
-            findings = mutes.apply(findings + the_plan.skip_findings + lb.findings, accepted, now,
-                                   complete=not result.incomplete, areas=[a.id for a in cat.areas]).findings
-        else:
-            findings = tuple(mutes.mute(f, mutes.active(accepted, now)) for f in findings)
-        return Report(str(cat.profile["project"]), str(cat.profile["region"]), verdict.overall(findings),
-                      cat.areas, findings, result.outcomes, issue=options.get("issue"),
-                      incomplete=result.incomplete)
+        result = runner.run(narrowed, source, options["jobs"], now, secrets=secrets, deadline=deadline)
+        fresh = tuple(f for i in sorted(result.findings) for f in result.findings[i])
+        known = fresh + the_plan.skip_findings + lb.findings if subset is None else verdict.merge(known, fresh)
+        outcomes.update((o.argv, o) for o in result.outcomes)
+        order = {argv: i for i, argv in enumerate(the_plan.users)}
+        merged = tuple(sorted(outcomes.values(), key=lambda o: order.get(o.argv, len(order))))
+        return _judge(_base(cat, the_plan, options, now, lb.line), narrowed,
+                      dataclasses.replace(result, outcomes=merged), known, accepted, now, since, source)
 
     def emit(cycle: Cycle) -> None:
         if fmt == "json":
             sys.stdout.write(json_report.cycle_line(cycle))
+        elif fmt != "text":  # nagios: one status line per cycle
+            sys.stdout.write(FORMATTERS[fmt](cycle.report, color=False, ascii_only=ascii_only))
         else:
             sys.stdout.write(text_report.cycle(cycle, color=color, ascii_only=ascii_only))
             if not cycle.changes and cycle.previous is not None and sys.stderr.isatty():
                 click.echo(f"{cycle.at[11:19]} no change ({cycle.commands} commands)", err=True)
         sys.stdout.flush()
 
+    # --max-wait holds even for a cycle in flight: its commands are stopped at the deadline.
+    deadline = None if options["max_wait"] is None else time.monotonic() + options["max_wait"]
     try:
         last = watch.loop(diagnose, the_plan.checks, interval=options["interval"], emit=emit,
                           until_healthy=options["until"] == "healthy", max_wait=options["max_wait"],
@@ -290,6 +349,9 @@ def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
     except KeyboardInterrupt as exc:
         runner.stop()
         cycle: Cycle | None = getattr(exc, "cycle", None)
+        if cycle is None and deadline is not None and time.monotonic() >= deadline:
+            click.echo("infracheck: --max-wait ran out before the first cycle finished", err=True)
+            return ExitStatus.UNKNOWN
         if cycle is None:
             click.echo("infracheck: interrupted before the first cycle finished", err=True)
         else:
@@ -393,11 +455,11 @@ def _stages(
 
     # Not fix, baseline or the text renderer: only the options that use them import them.
     from infracheck import plan, runner
-    from infracheck.judge import causes, mutes, verdict
+    from infracheck.judge import mutes
     from infracheck.report import console, output
     from infracheck.runner import recording
     from infracheck.exitcodes import ExitStatus
-    from infracheck.model import CannotRun, Overall, Report
+    from infracheck.model import CannotRun
 
     cat = _load(options)
     replay_dir: Path | None = options.get("replay")
@@ -437,10 +499,7 @@ def _stages(
     files = output.parse(options["outputs"], fmt)
     output.check(files, replay_dir)
 
-    partial = verdict.planned(Report(project, str(cat.profile["region"]), Overall.UNKNOWN, cat.areas,
-                                     (), (), issue=options.get("issue"), checks=the_plan.checks,
-                                     escalation=cat.escalation, generated_at=now,
-                                     load_balancer=lb.line), the_plan)
+    partial = _base(cat, the_plan, options, now, lb.line)
     progress = console.Progress(len(the_plan.sources),
                                 sys.stderr.isatty() and not report_only and not console.dumb_terminal())
     screen = console.Console(sys.stdout, cat.areas, fmt, report_only=report_only,
@@ -454,23 +513,11 @@ def _stages(
     finally:
         runner.close(source)
     # The load balancer checks as they were judged: anchored on the chain found, or not judged and why.
-    unfinished = verdict.unfinished(the_plan, result)
     cat, the_plan = lb.cat, lb.plan
     partial = dataclasses.replace(partial, checks=the_plan.checks, escalation=cat.escalation, load_balancer=lb.line)
 
     findings = tuple(f for i in sorted(result.findings) for f in result.findings[i]) + the_plan.skip_findings
-    findings = causes.analyse(findings)  # order and grouping only: the verdict reads the same findings
-    applied = mutes.apply(findings, accepted, now, complete=not result.incomplete, areas=area_ids)
-    findings, changes = (applied.findings, None)
-    if since:
-        from infracheck.judge import baseline
-
-        findings, changes = baseline.compare(applied.findings, since)
-    report = dataclasses.replace(partial, status=verdict.overall(findings, result.incomplete), findings=findings,
-                                 outcomes=result.outcomes, incomplete=result.incomplete,
-                                 unfinished=unfinished,
-                                 stale_mutes=applied.stale, changes=changes,
-                                 engine=_engine(source), engine_note=_engine_note(source))
+    report = _judge(partial, the_plan, result, findings, accepted, now, since, source)
     fix_plan = None
     if options.get("fix_mode") and not result.incomplete:
         from infracheck import fix
@@ -492,6 +539,8 @@ def _stages(
             sys.stdout.write(text_report.fixes(report, color=screen.color, ascii_only=screen.ascii_only))
         sys.stdout.flush()
     output.write_all(files, report, secrets.scrub)
+    if report.incomplete and not result.incomplete:  # Ctrl-C while the fixes were applied
+        return ExitStatus.INTERRUPTED
     if fmt == "github" and not result.incomplete:
         output.append_step_summary(report, os.environ, secrets.scrub)
     if record_dir is not None and not result.incomplete:
@@ -504,6 +553,45 @@ def _stages(
     if report_only:
         return ExitStatus.OK
     return ExitStatus.of(report.status)
+
+
+def _base(cat: Catalog, the_plan: plan.Plan, options: dict[str, Any], now: Any,
+          load_balancer: str | None = None) -> Report:
+    """The report before anything ran: what diagnose streams into, and what each watch cycle fills."""
+    from infracheck.judge import verdict
+    from infracheck.model import Overall, Report
+
+    return verdict.planned(Report(str(cat.profile["project"]), str(cat.profile["region"]), Overall.UNKNOWN,
+                                  cat.areas, (), (), issue=options.get("issue"), checks=the_plan.checks,
+                                  escalation=cat.escalation, generated_at=now,
+                                  load_balancer=load_balancer), the_plan)
+
+
+def _judge(
+    base: Report, the_plan: plan.Plan, result: runner.Result, findings: Sequence[Finding], accepted: Sequence[Mute],
+    now: Any, since: Any, source: object,
+) -> Report:
+    """The findings of a run (rules judged, skips added) -> the report: causes, mutes, baseline, verdict.
+
+    diagnose and every watch cycle report through here, so a cycle's report is
+    the one diagnose would give for the same state (every format, --output).
+    """
+    import dataclasses
+
+    from infracheck.judge import causes, mutes, verdict
+
+    findings = causes.analyse(findings)  # order and grouping only: the verdict reads the same findings
+    applied = mutes.apply(findings, accepted, now, complete=not result.incomplete, areas=[a.id for a in base.areas])
+    findings, changes = (applied.findings, None)
+    if since:
+        from infracheck.judge import baseline
+
+        findings, changes = baseline.compare(applied.findings, since)
+    return dataclasses.replace(base, status=verdict.overall(findings, result.incomplete), findings=findings,
+                               outcomes=result.outcomes, incomplete=result.incomplete,
+                               unfinished=verdict.unfinished(the_plan, result),
+                               stale_mutes=applied.stale, changes=changes,
+                               engine=_engine(source), engine_note=_engine_note(source))
 
 
 class _Discovery:
@@ -615,6 +703,8 @@ def _apply_fixes(
 
     def recheck(keys: Sequence[tuple[str, str]]) -> list[Finding]:
         result = runner.run(plan.subset(the_plan, keys), source, options["jobs"], recording.clock(), secrets=secrets)
+        if result.incomplete:
+            raise KeyboardInterrupt  # Ctrl-C landed inside the re-check: the step was interrupted
         return [mutes.mute(f, live) for i in sorted(result.findings) for f in result.findings[i]]
 
     def progress(message: str) -> None:
@@ -629,11 +719,31 @@ def _apply_fixes(
         poll_interval=options["fix_poll"],
         progress=progress,
     )
+    if fix.interrupted(results):
+        runner.stop()  # the gcloud a step was running, and its children
+        ran = [str(n) for n, r in enumerate(results, 1) if r.outcome in (
+            fix.StepOutcome.APPLIED, fix.StepOutcome.WAITED, fix.StepOutcome.FAILED, fix.StepOutcome.TIMED_OUT,
+            fix.StepOutcome.BLOCKED)]
+        stopped = next(n for n, r in enumerate(results, 1) if r.outcome is fix.StepOutcome.INTERRUPTED)
+        not_run = [str(n) for n, r in enumerate(results, 1) if r.outcome is fix.StepOutcome.NOT_RUN]
+        click.echo(f"infracheck: interrupted during fix step {stopped} (it may or may not have taken effect); "
+                   f"steps run: {', '.join(ran) or 'none'}; not run: {', '.join(not_run) or 'none'}; "
+                   "the findings are the diagnosis's: re-run infracheck diagnose to see the state now", err=True)
+        # Nothing is re-checked after Ctrl-C: the report is the diagnosis with what the steps did.
+        return dataclasses.replace(report, before=report.status, incomplete=True,
+                                   fixes=fix.rows(fix_plan, results))
     for number, result in enumerate(results, 1):
         if result.outcome in (fix.StepOutcome.FAILED, fix.StepOutcome.TIMED_OUT):
             click.echo(f"infracheck: fix step {number} {result.outcome.value}: {result.message}; "
                        "the steps after it were not run", err=True)
-    findings = causes.reanalyse(verdict.merge(report.findings, recheck(fix.affected(fix_plan, results, report.findings))))
+    try:
+        fresh = recheck(fix.affected(fix_plan, results, report.findings))
+    except KeyboardInterrupt:
+        runner.stop()
+        click.echo("infracheck: interrupted while re-checking after the fixes; every automatic step ran: "
+                   "re-run infracheck diagnose to see the state now", err=True)
+        return dataclasses.replace(report, before=report.status, incomplete=True, fixes=fix.rows(fix_plan, results))
+    findings = causes.reanalyse(verdict.merge(report.findings, fresh))
     return dataclasses.replace(report, findings=findings, status=verdict.overall(findings), before=report.status,
                                fixes=fix.rows(fix_plan, results, findings))
 

@@ -54,7 +54,8 @@ class StepOutcome(enum.Enum):
     BLOCKED = "blocked"  # a rule it requires still fails
     MANUAL = "manual"
     CONSEQUENCE = "consequence"
-    NOT_RUN = "not-run"  # an earlier step failed
+    NOT_RUN = "not-run"  # an earlier step failed, or Ctrl-C came first
+    INTERRUPTED = "interrupted"  # Ctrl-C while it ran: it may or may not have taken effect
 
 
 @dataclasses.dataclass(frozen=True)
@@ -251,36 +252,56 @@ def apply(
     results: list[StepResult] = []
     failing = {f.rule for s in fix_plan.steps for f in s.findings}  # as the diagnosis found them
     passing: set[str] = set()
-    stopped = False
+    stopped = ""
     for number, step in enumerate(fix_plan.steps, 1):
         if step.kind in (StepKind.MANUAL, StepKind.CONSEQUENCE):
             results.append(StepResult(step, StepOutcome(step.kind.value)))
             continue
         if stopped:
-            results.append(StepResult(step, StepOutcome.NOT_RUN, message="an earlier step failed"))
+            results.append(StepResult(step, StepOutcome.NOT_RUN, message=stopped))
             continue
         started = clock()
-        if step.kind is StepKind.WAIT:
-            result = _wait(number, step, recheck, timeout, poll_interval, progress, clock, sleep)
-            if result.outcome is StepOutcome.WAITED:
-                passing.update(f.rule for f in step.findings)
-        else:
-            unmet = [r for r in step.requires if r in failing and r not in passing]
-            if unmet:
-                results.append(StepResult(step, StepOutcome.BLOCKED, message=f"{', '.join(unmet)} still fails"))
-                continue
-            progress(f"step {number}: running {shlex.join(step.argv)}")
-            outcome = run_command(step.argv)
-            if outcome.error is not None:
-                result = StepResult(step, StepOutcome.FAILED, outcome.exit_code, outcome.error.message,
-                                    clock() - started)
-            else:
-                result = StepResult(step, StepOutcome.APPLIED, outcome.exit_code, "done", clock() - started)
-                passing.update(f.rule for f in step.findings)
+        try:
+            result = _run_step(number, step, run_command, recheck, timeout, poll_interval, progress, clock, sleep,
+                               failing, passing)
+        except KeyboardInterrupt:
+            # Ctrl-C: the steps after this one never start; the caller says which ran and exits 130.
+            results.append(StepResult(step, StepOutcome.INTERRUPTED, message="interrupted (Ctrl-C) while it ran",
+                                      duration_s=clock() - started))
+            stopped = "interrupted (Ctrl-C) before it ran"
+            continue
         results.append(result)
         if result.outcome in (StepOutcome.FAILED, StepOutcome.TIMED_OUT):
-            stopped = True
+            stopped = "an earlier step failed"
     return tuple(results)
+
+
+def interrupted(results: Sequence[StepResult]) -> bool:
+    """Ctrl-C stopped the plan (apply returned what had happened by then)."""
+    return any(r.outcome is StepOutcome.INTERRUPTED for r in results)
+
+
+def _run_step(
+    number: int, step: Step, run_command: RunCommand, recheck: Recheck, timeout: float, poll_interval: float,
+    progress: Progress, clock: Callable[[], float], sleep: Callable[[float], None],
+    failing: set[str], passing: set[str],
+) -> StepResult:
+    """One automatic step; BLOCKED is a result too. Updates `passing` when it succeeds."""
+    started = clock()
+    if step.kind is StepKind.WAIT:
+        result = _wait(number, step, recheck, timeout, poll_interval, progress, clock, sleep)
+        if result.outcome is StepOutcome.WAITED:
+            passing.update(f.rule for f in step.findings)
+        return result
+    unmet = [r for r in step.requires if r in failing and r not in passing]
+    if unmet:
+        return StepResult(step, StepOutcome.BLOCKED, message=f"{', '.join(unmet)} still fails")
+    progress(f"step {number}: running {shlex.join(step.argv)}")
+    outcome = run_command(step.argv)
+    if outcome.error is not None:
+        return StepResult(step, StepOutcome.FAILED, outcome.exit_code, outcome.error.message, clock() - started)
+    passing.update(f.rule for f in step.findings)
+    return StepResult(step, StepOutcome.APPLIED, outcome.exit_code, "done", clock() - started)
 
 
 def _wait(
@@ -296,11 +317,13 @@ def _wait(
             return StepResult(step, StepOutcome.WAITED, message=fresh[0].message, duration_s=clock() - started)
         elapsed = clock() - started
         now = fresh[0].message if fresh else "no answer"
-        if elapsed + poll_interval > timeout:
+        if elapsed >= timeout:
             return StepResult(step, StepOutcome.TIMED_OUT, message=f"still failing after {elapsed:.0f} s: {now}",
                               duration_s=elapsed)
         progress(f"step {number}: waiting ({elapsed:.0f} s): {now}")
-        sleep(poll_interval)
+        # The last look is at the timeout itself: a poll that would overrun it is shortened,
+        # never skipped (--fix-timeout 10 with the 10 s poll gave up after the first look).
+        sleep(min(poll_interval, timeout - elapsed))
 
 
 def rows(

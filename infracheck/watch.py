@@ -9,16 +9,16 @@ given to the loop as callables; nothing here starts a process or writes.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 
-from infracheck.judge import causes, verdict
+from infracheck.judge import verdict
 from infracheck.model import Transition, Check, Cycle, Finding, Overall, Report, Status
 
 
-# Runs the given checks (None: every selected check) and returns the report of that run.
+# Runs the given checks (None: every selected check) and returns the report of the whole stack as
+# known after it (what it did not re-run as the last cycle found it), the report diagnose gives.
 Diagnose = Callable[[Sequence[Check] | None], Report]
 
 
@@ -79,29 +79,28 @@ def loop(
                 subset = None
             run = diagnose(subset)
             if run.incomplete:
+                if last is not None and max_wait is not None and clock() - started >= max_wait:
+                    return last  # --max-wait ran out inside this cycle: the last complete one's verdict
                 raise KeyboardInterrupt  # Ctrl-C landed inside the run: keep the last complete cycle
-            if last is None or full:
-                findings = run.findings
-            else:
-                findings = causes.reanalyse(verdict.merge(last.report.findings, run.findings))
-            merged = dataclasses.replace(
-                run, findings=tuple(findings), status=verdict.overall(findings),
-                outcomes=run.outcomes,
-            )
-            cycle = Cycle(number, now().isoformat(timespec="seconds"), merged, full, len(run.outcomes),
-                          changes(last.report.findings, merged.findings) if last else (),
+            ran = len({argv for c in (checks if subset is None else subset) for argv in c.sources})
+            cycle = Cycle(number, now().isoformat(timespec="seconds"), run, full, ran,
+                          changes(last.report.findings, run.findings) if last else (),
                           last.report.status if last else None)
             last = cycle
             emit(cycle)
-            if until_healthy and merged.status is Overall.HEALTHY:
+            if until_healthy and run.status is Overall.HEALTHY:
                 if full:
                     return cycle
                 confirm = True  # a partial run looks healthy: confirm with everything
                 continue
             confirm = False
-            if max_wait is not None and clock() - started + interval > max_wait:
+            if max_wait is None:
+                sleep(interval)
+                continue
+            left = max_wait - (clock() - started)
+            if left <= 0:
                 return cycle
-            sleep(interval)
+            sleep(min(interval, left))  # the last look is at --max-wait, not an interval before it
     except KeyboardInterrupt as exc:
         exc.cycle = last  # type: ignore[attr-defined]
         raise

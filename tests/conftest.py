@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 
 import pytest
@@ -14,6 +15,17 @@ SKIP_LINE = ("gcloud is not installed on this machine: the real-gcloud contract 
 
 
 _CACHE = tempfile.mkdtemp(prefix="infracheck-test-cache-")
+
+
+def sigint_restored() -> None:
+    """preexec_fn of a child a test sends SIGINT to: Ctrl-C restored to its default.
+
+    Started from a background job of a non-interactive shell (some CI runners
+    do that), the suite inherits SIGINT ignored, every child with it, and
+    infracheck rightly keeps an ignored SIGINT ignored: the test's Ctrl-C
+    would never arrive.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def pytest_configure(config: pytest.Config) -> None:

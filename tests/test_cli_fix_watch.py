@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from infracheck.cli import main
 from infracheck.model import Transition, Cycle, Finding, Overall, Report, Severity, Status
-from infracheck.report import text
+from infracheck.report import FORMATTERS, text
+from tests.conftest import sigint_restored
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 OUTAGE = str(FIXTURES / "outage")
@@ -68,6 +70,19 @@ def test_no_plan_for_a_healthy_stack(capsys):
     (["diagnose", "--replay", OUTAGE, "--yes"], "--yes goes with --fix-mode"),
     (["watch", "--replay", OUTAGE, "--max-wait", "soon"], "'soon' is not a duration"),
     (["watch", "--replay", OUTAGE, "--max-wait", "-5"], "is not a duration between 1 s and a week"),
+    # Every number option is finite and in range: nan and inf never reach a timeout or a sleep.
+    (["diagnose", "--replay", OUTAGE, "--fix-mode", "--fix-timeout", "nan"],
+     "'--fix-timeout': 'nan' is not a number of seconds between 10 s and 2 h"),
+    (["diagnose", "--replay", OUTAGE, "--fix-mode", "--fix-timeout", "inf"], "'inf' is not a number of seconds"),
+    (["diagnose", "--replay", OUTAGE, "--fix-mode", "--fix-poll", "nan"], "'--fix-poll': 'nan' is not a number"),
+    (["diagnose", "--replay", OUTAGE, "--timeout", "nan"], "'--timeout': 'nan' is not a number of seconds"),
+    (["diagnose", "--replay", OUTAGE, "--timeout", "-inf"], "'--timeout': '-inf' is not a number of seconds"),
+    (["watch", "--replay", OUTAGE, "--interval", "nan", "--max-wait", "1"],
+     "'--interval': 'nan' is not a number of seconds between 0 s and a day"),
+    (["watch", "--replay", OUTAGE, "--interval", "inf", "--max-wait", "1"], "'--interval': 'inf' is not a number"),
+    (["watch", "--replay", OUTAGE, "--max-wait", "nan"], "'nan' is not a duration between 1 s and a week"),
+    (["watch", "--replay", OUTAGE, "--max-wait", "inf"], "'inf' is not a duration between 1 s and a week"),
+    (["watch", "--replay", OUTAGE, "--max-wait", "infm"], "'infm' is not a duration between 1 s and a week"),
 ])
 def test_refusals_are_one_line_and_exit_3(capsys, args, words):
     assert main(args) == 3
@@ -123,7 +138,8 @@ def test_ctrl_c_prints_the_last_complete_cycle_and_exits_130(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "infracheck", "watch", "--replay", OUTAGE, "--include", "vpc*",
          "--interval", "600", "--color", "never"],
-        cwd=Path(__file__).resolve().parent.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=Path(__file__).resolve().parent.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=sigint_restored)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()  # the first cycle is printed, then it sleeps 10 minutes
@@ -177,3 +193,54 @@ def test_a_connector_to_recreate_gets_the_whole_delete_and_create_by_hand(capsys
     assert step["kind"] == "manual"  # recreating stops its traffic: a person decides when
     assert RECREATE in step["instruction"]
     assert "recreate it: gcloud compute networks vpc-access connectors describe" not in step["instruction"]
+
+
+_TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?")
+
+
+def test_a_watch_cycle_reports_what_diagnose_reports_in_every_format(capsys, tmp_path):
+    # One code path: a cycle (even one that re-ran only what failed) is diagnose's report for the
+    # same state. Before, watch's JSON lost labels and generated_at, and its Markdown the P0 line,
+    # the checklist and the resources of the action items.
+    formats = sorted(FORMATTERS)
+    args = ["--replay", str(FIXTURES / "vpc-down"), "--issue", "1278", "--color", "never"]
+    assert main(["diagnose", *args, "--format", "json",
+                 *[f"--output={f}={tmp_path / ('diagnose.' + f)}" for f in formats]]) == 2
+    diagnosed = json.loads(capsys.readouterr().out)
+    assert main(["watch", *args, "--format", "json", "--interval", "0", "--max-wait", "1", "--full-every", "1000",
+                 *[f"--output={f}={tmp_path / ('watch.' + f)}" for f in formats]]) == 2
+    cycles = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(cycles) >= 2 and not cycles[-1]["watch"]["full"]  # the last cycle re-ran only what failed
+    for cycle in cycles:
+        cycle.pop("watch")
+        assert cycle == diagnosed
+    assert diagnosed["labels"] and diagnosed["generated_at"]
+    for fmt in formats:
+        def read(name: str) -> str:
+            return _TIMESTAMP.sub("<time>", (tmp_path / f"{name}.{fmt}").read_text())
+
+        assert read("watch") == read("diagnose"), fmt
+    markdown = (tmp_path / "watch.markdown").read_text()
+    assert "P0" in markdown and "- [ ]" in markdown
+
+
+def test_watch_prints_a_nagios_line_per_cycle_and_offers_only_what_it_streams(capsys):
+    assert main(["watch", "--replay", OUTAGE, "--include", "vpc*", "--interval", "0", "--max-wait", "1",
+                 "--format", "nagios"]) == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) >= 2 and all(line.startswith("INFRACHECK CRITICAL - 1 critical, 1 warning") for line in lines)
+    assert main(["watch", "--replay", OUTAGE, "--format", "markdown", "--max-wait", "1"]) == 3
+    assert "'markdown' is not one of 'json', 'nagios', 'text'" in capsys.readouterr().err
+    assert main(["watch", "--help"]) == 0
+    assert "[json|nagios|text]" in capsys.readouterr().out
+
+
+def test_watch_marks_each_cycle_against_a_baseline(capsys, tmp_path):
+    baseline = tmp_path / "before.json"
+    assert main(["diagnose", "--replay", OUTAGE, "--format", "json", "--output", f"json={baseline}"]) == 2
+    capsys.readouterr()
+    assert main(["watch", "--replay", str(FIXTURES / "healthy"), "--baseline", str(baseline), "--until", "healthy",
+                 "--interval", "0", "--max-wait", "5", "--format", "json"]) == 0
+    (cycle,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert cycle["status"] == "HEALTHY" and cycle["changes"]["new"] == []
+    assert {(f["rule"], f["resource"]) for f in cycle["changes"]["resolved"]} >= {("vpc.state", "staging-connector")}

@@ -146,3 +146,25 @@ def test_a_consequence_without_a_fix_of_its_own_says_what_clears_it_and_comes_af
     assert plan.steps[1].reason == "clears once vpc.state (c1) is fixed"
     results = fix.apply(plan, _never, lambda checks: [_ok(CONNECTOR, "vpc.state")], timeout=5)
     assert [r.outcome for r in results] == [StepOutcome.WAITED, StepOutcome.CONSEQUENCE]
+
+
+def test_the_minimum_fix_timeout_waits_its_whole_length_not_one_poll_less():
+    # --fix-timeout 10 with the 10 s poll gave up after the first look (1 s in): the wait
+    # predicted that the next poll would overrun and stopped. It looks again at the timeout itself.
+    findings = [_fail(CONNECTOR, "vpc.state", "CREATING")]
+    plan = fix.plan([CONNECTOR], findings, _outcomes())
+    now = [0.0]
+    looks: list[float] = []
+
+    def recheck(checks: object) -> list[Finding]:
+        looks.append(now[0])
+        now[0] += 1.0  # a look costs a second
+        return [_fail(CONNECTOR, "vpc.state", "CREATING")]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    (result,) = fix.apply(plan, _never, recheck, timeout=10, poll_interval=10, clock=lambda: now[0], sleep=sleep)
+    assert result.outcome is StepOutcome.TIMED_OUT
+    assert looks == [0.0, 10.0] and result.duration_s == 11.0
+    assert result.message.startswith("still failing after 11 s")

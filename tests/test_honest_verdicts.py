@@ -48,7 +48,7 @@ def _interrupt_after(count: int, monkeypatch) -> None:
     """Ctrl-C lands after `count` commands finished: the rest never report."""
     real = runner.collect
 
-    def collect(argvs, source, jobs):
+    def collect(argvs, source, jobs, deadline=None):
         for n, outcome in enumerate(real(argvs, source, 1)):
             if n == count:
                 raise KeyboardInterrupt

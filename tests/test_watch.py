@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -33,12 +34,18 @@ class FakeStack:
 
     def __init__(self, states: list[dict[str, Status]]):
         self.states, self.calls = states, []
+        self.known: list[Finding] = []
 
     def __call__(self, subset: Sequence[Check] | None) -> Report:
         state = self.states[min(len(self.calls), len(self.states) - 1)]
         asked = list(subset) if subset is not None else list(CHECKS)
         self.calls.append([c.id for c in asked])
-        return _report([_finding(c, state[c.id]) for c in asked])
+        fresh = [_finding(c, state[c.id]) for c in asked]
+        # The whole stack as known after the run (the cli merges a partial run the same way).
+        self.known = fresh if subset is None else list(verdict.merge(self.known, fresh))
+        report = _report(self.known)
+        return dataclasses.replace(report, outcomes=tuple(o for o in report.outcomes
+                                                          if any(c.argv == o.argv for c in asked)))
 
 
 OK, BAD = Status.PASS, Status.FAIL
@@ -106,3 +113,17 @@ def test_changes_name_new_vanished_and_changed_findings_but_not_skips():
     assert len(watch.changes([a], [b])) == 1  # still failing, but differently
     assert watch.changes([a, skip], [a]) == ()
     assert [c.after for c in watch.changes([], [a])] == [a]
+
+
+def test_max_wait_reached_inside_a_cycle_ends_with_the_last_complete_cycle():
+    stack = FakeStack(_states((BAD, OK, OK)))
+    ticks = iter([0.0, 1.0, 40.0, 41.0, 42.0])
+
+    def diagnose(subset: Sequence[Check] | None) -> Report:
+        report = stack(subset)
+        # The second cycle is cut at --max-wait (its commands stopped): incomplete.
+        return dataclasses.replace(report, incomplete=True) if len(stack.calls) == 2 else report
+
+    last = watch.loop(diagnose, CHECKS, interval=10, emit=lambda c: None, until_healthy=True, max_wait=35,
+                      clock=lambda: next(ticks), sleep=lambda s: None)
+    assert last.number == 1 and last.report.status is Overall.CRITICAL

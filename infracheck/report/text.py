@@ -162,7 +162,7 @@ def summary(report: Report, *, color: bool, ascii_only: bool = False) -> str:
 
 _KIND = {"wait": "WAIT", "apply": "AUTO", "manual": "MANUAL", "consequence": "FOLLOWS"}
 _DONE = {"applied": Fore.GREEN, "waited": Fore.GREEN, "failed": Fore.RED, "timed-out": Fore.RED,
-         "blocked": Fore.YELLOW, "not-run": Fore.YELLOW, "manual": Fore.YELLOW, "consequence": Fore.YELLOW,
+         "blocked": Fore.YELLOW, "not-run": Fore.YELLOW, "interrupted": Fore.RED, "manual": Fore.YELLOW, "consequence": Fore.YELLOW,
          "planned": Fore.CYAN}
 
 
@@ -202,12 +202,16 @@ def fixes(report: Report, *, color: bool, ascii_only: bool = False) -> str:
                          else f"{pad}{step.reason}")
         elif step.reason:
             lines.append(f"{pad}{step.reason}")
-        if step.message and step.outcome in ("failed", "timed-out", "blocked"):
+        if step.message and step.outcome in ("failed", "timed-out", "blocked", "interrupted"):
             lines.append(s.paint(f"{pad}{step.message}", Fore.RED))
         if step.after:
             lines.append(f"{pad}after: " + ", ".join(f"{rule} {status}" for (rule, _), status in zip(step.fixes, step.after)))
     lines.append("")
-    if applied:
+    if applied and report.incomplete:  # Ctrl-C while applying: nothing was re-checked
+        lines.append(s.paint(f"INTERRUPTED: not re-checked; the findings above are the diagnosis "
+                             f"({report.before.name if report.before else report.status.name}): "
+                             "re-run infracheck diagnose", Fore.YELLOW))
+    elif applied:
         assert report.before is not None
         lines.append(f"Overall Status after fixes: {s.paint(report.status.name, _STATUS_COLOR[report.status])}"
                      f" (was {report.before.name})")

@@ -16,6 +16,7 @@ import datetime as dt
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -204,8 +205,13 @@ def replay(directory: Path) -> Source:
     return run
 
 
-def collect(argvs: Iterable[tuple[str, ...]], source: Source, jobs: int) -> Iterator[Outcome]:
-    """Yield one Outcome per distinct argv, in completion order, at most `jobs` at once."""
+def collect(
+    argvs: Iterable[tuple[str, ...]], source: Source, jobs: int, deadline: float | None = None
+) -> Iterator[Outcome]:
+    """Yield one Outcome per distinct argv, in completion order, at most `jobs` at once.
+
+    Past `deadline` (time.monotonic()) it raises KeyboardInterrupt, as Ctrl-C would.
+    """
     pending: "queue.Queue[tuple[str, ...]]" = queue.Queue()
     done: "queue.Queue[Outcome]" = queue.Queue()
     distinct = list(dict.fromkeys(argvs))  # identical commands run once
@@ -233,6 +239,8 @@ def collect(argvs: Iterable[tuple[str, ...]], source: Source, jobs: int) -> Iter
                     yield done.get(timeout=0.2)  # a timeout keeps Ctrl-C responsive
                     break
                 except queue.Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise KeyboardInterrupt from None  # watch's --max-wait: never outlived by a cycle
                     continue
     finally:
         # Interrupted (KeyboardInterrupt, generator closed early): drop what
@@ -296,13 +304,15 @@ def run(
     on_judged: Callable[[Mapping[int, Sequence[Finding]], Mapping[str, int]], None] | None = None,
     secrets: redact.Secrets | None = None,
     late: Late | None = None,
+    deadline: float | None = None,
 ) -> Result:
     """Run every planned source once; judge each check as soon as all its sources are in.
 
     `on_outcome` sees each finished command (progress); `on_judged` sees the
     findings so far and, per area, how many planned checks are still waiting
     (a streaming report prints an area once its count reaches 0). Ctrl-C stops
-    the commands in flight and returns what finished, marked incomplete.
+    the commands in flight and returns what finished, marked incomplete; so does
+    reaching `deadline` (time.monotonic()).
     `secrets` learns every secret value a sensitive command returned (or its
     failure echoed), before anything is judged or shown, so that the run's
     output can be scrubbed of them. `late` checks are judged as their `bind`
@@ -326,7 +336,7 @@ def run(
         remaining[check.area] = remaining.get(check.area, 0) + 1
     incomplete = False
     try:
-        for outcome in collect(users, source, jobs):
+        for outcome in collect(users, source, jobs, deadline):
             if secrets is not None and outcome.argv in sensitive:
                 secrets.read(outcome.document, outcome.stderr)
                 unread.discard(outcome.argv)

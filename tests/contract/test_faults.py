@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.contract.conftest import ROOT, environment, infracheck, leftover_processes
+from tests.conftest import sigint_restored
 
 pytestmark = pytest.mark.contract
 
@@ -142,7 +143,8 @@ def test_ctrl_c_stops_every_gcloud_and_prints_what_was_found(api, gcloud_config)
     env = environment(api, gcloud_config)
     proc = subprocess.Popen([sys.executable, "-m", "infracheck", "diagnose", "--exclude", "network*",
                              "--timeout", "120", "--color", "never"],
-                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_restored)
     try:
         deadline = time.monotonic() + 60
         # Wait until the fast routes answered and gcloud hangs on the others.

@@ -9,10 +9,15 @@ selected: each live run costs a few gcloud processes, not the catalog.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
 from typing import Any
 
 import pytest
 
+from tests.conftest import sigint_restored
 from tests.contract.conftest import ROOT, environment, infracheck
 
 pytestmark = pytest.mark.contract
@@ -95,10 +100,14 @@ def test_a_refused_change_stops_the_plan_with_a_clear_message(api, gcloud_config
 def test_watch_until_healthy_follows_the_connector_to_ready(api, gcloud_config):
     api.set_scenario(SCENARIO)
     api.set_sequence(CONNECTOR, [connector("CREATING"), connector("CREATING"), connector("READY")])
+    # Three reads reach READY in ~3 s (30 s on a loaded 2-core machine): a watch that misses it
+    # fails at --max-wait, in about a minute, not after ten, and says what each cycle saw.
     run = infracheck("watch", "--include", "vpc.state", "--until", "healthy", "--interval", "0.2",
-                     "--max-wait", "10m", "--format", "json", env=environment(api, gcloud_config), timeout=900)
-    assert run.code == 0, run.stderr
+                     "--max-wait", "60", "--format", "json", env=environment(api, gcloud_config), timeout=120)
     cycles = [json.loads(line) for line in run.stdout.splitlines()]
+    seen = [(c["status"], c["watch"]["full"], c["engine"], [f["message"] for f in c["findings"]
+                                                           if f["status"] not in ("pass", "skip")]) for c in cycles]
+    assert run.code == 0, (run.stderr, len(api.requests), seen[:6], seen[-3:])
     assert [(c["status"], c["watch"]["full"]) for c in cycles] == [
         ("CRITICAL", True), ("CRITICAL", False), ("HEALTHY", False), ("HEALTHY", True)]
     # After the first cycle only the failing check runs: one gcloud call a cycle.
@@ -106,3 +115,32 @@ def test_watch_until_healthy_follows_the_connector_to_ready(api, gcloud_config):
     assert cycles[2]["watch"]["changed"] == [
         {"rule": "vpc.state", "resource": "staging-connector", "before": "fail", "after": "pass"}]
     assert api.mutations == []
+
+
+def test_ctrl_c_while_fixing_says_which_steps_ran_and_prints_the_partial_report(api, gcloud_config):
+    api.set_scenario(SCENARIO)
+    api.allow_fixes()
+    api.set_sequence(CONNECTOR, [connector("CREATING")])  # never READY: step 1 waits until Ctrl-C
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infracheck", "diagnose", "--fix-mode", "--yes", *SELECT, "--color", "never",
+         "--fix-poll", "0.5"], env=environment(api, gcloud_config), cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_restored)
+    try:
+        deadline = time.monotonic() + 120
+        # The diagnosis read the connector once; a second read is the wait step's first look.
+        while time.monotonic() < deadline and sum(r.route == CONNECTOR for r in api.requests) < 2:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert "interrupted during fix step 1" in err and "steps run: none; not run: 2, 3, 4" in err
+    # The partial report: the diagnosis, then every step with what happened to it.
+    assert "Overall Status: CRITICAL" in out
+    assert " 1. WAIT   until VPC connector is READY (staging-connector)  [interrupted]" in out
+    assert out.count("[not-run]") == 3 and "interrupted (Ctrl-C) before it ran" not in err
+    assert "INTERRUPTED: not re-checked; the findings above are the diagnosis (CRITICAL)" in out
+    assert "Traceback" not in err
+    assert api.changes == []

@@ -129,6 +129,33 @@ def test_run_interrupted_returns_what_finished_marked_incomplete():
     assert result.incomplete and len(result.outcomes) == 2 < len(the_plan.sources)
 
 
+def test_a_run_past_its_deadline_stops_like_ctrl_c():
+    # watch's --max-wait: a cycle whose command never answers (a stalled engine) must not
+    # outlive the deadline; before, a cycle could wait for ever and --max-wait never came.
+    import datetime as dt
+    import threading
+
+    from infracheck import plan
+    from infracheck.catalog import loader
+    from infracheck.model import Outcome
+
+    the_plan = plan.subset(plan.make(loader.load(environ={})), [("vpc.connector", "staging-connector")])
+    never = threading.Event()
+
+    def hangs(argv: tuple[str, ...]) -> Outcome:
+        never.wait(30)
+        return Outcome(argv, 0, 0.0, document={})
+
+    started = time.monotonic()
+    try:
+        result = runner.run(the_plan, hangs, 1, dt.datetime.now(dt.timezone.utc), deadline=started + 0.5)
+    finally:
+        never.set()
+        gcloud.reset()  # the deadline stops commands as Ctrl-C does
+    assert result.incomplete and result.outcomes == ()
+    assert time.monotonic() - started < 5
+
+
 def test_live_builds_its_own_gcloud_environment_and_probe_settings(fake, monkeypatch):
     monkeypatch.setenv("INFRACHECK_RESOLVE", "not a host entry")
     from infracheck.model import CannotRun
