@@ -17,7 +17,6 @@ what the steps touched. Nothing here starts a process or prints.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import re
 import shlex
 import time
@@ -27,7 +26,7 @@ from typing import Any
 from infracheck.rules.dialect import lookup
 from infracheck.rules.values import display
 from infracheck.judge import verdict
-from infracheck.model import Check, Finding, Fix, FixStep, Outcome, Rule, Status
+from infracheck.model import Check, Finding, Fix, FixStep, Outcome, Rule, Status, StepKind, StepOutcome
 
 # A value fix mode copies from a document onto a gcloud command line must be
 # one plain token (a number, a name), never something gcloud reads as a flag.
@@ -35,27 +34,6 @@ _PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:/@-]*$")
 
 DEFAULT_REASON = "no automatic fix in the catalog: a person decides"
 SECRET_REASON = "infracheck never handles a secret's value: its owner sets it"
-
-
-class StepKind(enum.Enum):
-    WAIT = "wait"  # poll the check until GCP's operation has finished
-    APPLY = "apply"  # run a gcloud command (only with --yes)
-    MANUAL = "manual"  # a person does it; printed with the command to use
-    CONSEQUENCE = "consequence"  # nothing of its own: fixing its cause clears it
-
-
-class StepOutcome(enum.Enum):
-    """What happened to a step when the plan was applied."""
-
-    APPLIED = "applied"
-    WAITED = "waited"
-    FAILED = "failed"
-    TIMED_OUT = "timed-out"
-    BLOCKED = "blocked"  # a rule it requires still fails
-    MANUAL = "manual"
-    CONSEQUENCE = "consequence"
-    NOT_RUN = "not-run"  # an earlier step failed, or Ctrl-C came first
-    INTERRUPTED = "interrupted"  # Ctrl-C while it ran: it may or may not have taken effect
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,6 +259,23 @@ def interrupted(results: Sequence[StepResult]) -> bool:
     return any(r.outcome is StepOutcome.INTERRUPTED for r in results)
 
 
+def failure_lines(results: Sequence[StepResult]) -> list[str]:
+    """A step that failed or timed out stops the plan: each says so, with what gcloud said."""
+    return [f"infracheck: fix step {number} {r.outcome.value}: {r.message}; the steps after it were not run"
+            for number, r in enumerate(results, 1) if r.outcome in (StepOutcome.FAILED, StepOutcome.TIMED_OUT)]
+
+
+def interrupted_line(results: Sequence[StepResult]) -> str:
+    """What Ctrl-C during the fixes leaves to be said: the step it stopped, the steps run and not run."""
+    ran = [str(n) for n, r in enumerate(results, 1) if r.outcome in (
+        StepOutcome.APPLIED, StepOutcome.WAITED, StepOutcome.FAILED, StepOutcome.TIMED_OUT, StepOutcome.BLOCKED)]
+    stopped = next(n for n, r in enumerate(results, 1) if r.outcome is StepOutcome.INTERRUPTED)
+    not_run = [str(n) for n, r in enumerate(results, 1) if r.outcome is StepOutcome.NOT_RUN]
+    return (f"infracheck: interrupted during fix step {stopped} (it may or may not have taken effect); "
+            f"steps run: {', '.join(ran) or 'none'}; not run: {', '.join(not_run) or 'none'}; "
+            "the findings are the diagnosis's: re-run infracheck diagnose to see the state now")
+
+
 def _run_step(
     number: int, step: Step, run_command: RunCommand, recheck: Recheck, timeout: float, poll_interval: float,
     progress: Progress, clock: Callable[[], float], sleep: Callable[[float], None],
@@ -339,15 +334,16 @@ def rows(
         result = done.get(id(step))
         out.append(FixStep(
             number=number,
-            kind=step.kind.value,
+            kind=step.kind,
             title=step.title,
             fixes=tuple((f.rule, f.resource) for f in step.findings),
             argv=step.argv,
             instruction=step.instruction,
             reason=step.reason,
             changes=step.changes,
-            outcome=result.outcome.value if result else (
-                step.kind.value if step.kind in (StepKind.MANUAL, StepKind.CONSEQUENCE) else "planned"),
+            outcome=result.outcome if result else (
+                StepOutcome(step.kind.value) if step.kind in (StepKind.MANUAL, StepKind.CONSEQUENCE)
+                else StepOutcome.PLANNED),
             exit_code=result.exit_code if result else None,
             message=result.message if result else "",
             after=tuple(status.get((f.rule, f.resource), "") for f in step.findings) if findings_after else (),

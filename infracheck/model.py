@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,6 +41,14 @@ class Overall(enum.IntEnum):
     WARNING = 1
     UNKNOWN = 2
     CRITICAL = 3
+
+
+class Engine(enum.Enum):
+    """How gcloud ran for a report: loaded once and forked per command, one process per command, or not at all."""
+
+    WARM = "warm"
+    PROCESS = "process"
+    REPLAY = "replay"
 
 
 class Category(enum.Enum):
@@ -250,6 +259,15 @@ class CommandError:
     kind: ErrorKind
     message: str
 
+    @property
+    def project_gone(self) -> bool:
+        """Compute's 404 for the project itself (it does not exist, or this account cannot see it at all):
+        nothing in it could be checked, and no resource of it is missing."""
+        return self.kind is ErrorKind.NOT_FOUND and _NO_PROJECT.search(self.message) is not None
+
+
+_NO_PROJECT = re.compile(r"The resource 'projects/[^/']+' was not found")
+
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
@@ -320,19 +338,43 @@ class Changes:
 REPORT_SCHEMA = "infracheck/report/v1"  # the JSON report's schema; a baseline must carry it
 
 
+class StepKind(enum.Enum):
+    """What a fix step does."""
+
+    WAIT = "wait"  # poll the check until GCP's operation has finished
+    APPLY = "apply"  # run a gcloud command (only with --yes)
+    MANUAL = "manual"  # a person does it; printed with the command to use
+    CONSEQUENCE = "consequence"  # nothing of its own: fixing its cause clears it
+
+
+class StepOutcome(enum.Enum):
+    """What happened to a step when the plan was applied."""
+
+    APPLIED = "applied"
+    WAITED = "waited"
+    FAILED = "failed"
+    TIMED_OUT = "timed-out"
+    BLOCKED = "blocked"  # a rule it requires still fails
+    MANUAL = "manual"
+    CONSEQUENCE = "consequence"
+    NOT_RUN = "not-run"  # an earlier step failed, or Ctrl-C came first
+    INTERRUPTED = "interrupted"  # Ctrl-C while it ran: it may or may not have taken effect
+    PLANNED = "planned"  # not applied (yet): the plan as printed
+
+
 @dataclasses.dataclass(frozen=True)
 class FixStep:
     """One step of fix mode's plan as the report shows it, planned or carried out."""
 
     number: int
-    kind: str  # "wait" | "apply" | "manual" | "consequence"
+    kind: StepKind
     title: str  # the finding it fixes, as the diagnosis worded it
     fixes: tuple[tuple[str, str], ...]  # (rule, resource) of every finding it fixes
     argv: tuple[str, ...] = ()  # the exact command (apply, and manual steps that have one)
     instruction: str = ""  # manual: the remedy to follow
     reason: str = ""  # manual: why not automatic; apply: why it is blocked
     changes: tuple[str, ...] = ()  # before -> after, as a person reads it
-    outcome: str = "planned"  # applied | waited | failed | timed-out | blocked | manual | consequence | not-run
+    outcome: StepOutcome = StepOutcome.PLANNED
     exit_code: int | None = None
     message: str = ""  # what happened (the classified error when it failed)
     after: tuple[str, ...] = ()  # the fixed findings' status after the re-check, e.g. "pass"
@@ -358,7 +400,7 @@ class Report:
     changes: Changes | None = None  # with --baseline
     fixes: tuple[FixStep, ...] = ()  # fix mode: the plan, or what applying it did
     before: Overall | None = None  # fix mode with --yes: the verdict before the fixes
-    engine: str | None = None  # how gcloud ran: "warm", "process" or "replay"
+    engine: Engine | None = None  # how gcloud ran
     engine_note: str | None = None  # why auto used processes, or commands the warm engine handed back
 
     # (area id, resource) of every planned check: counts are of what was planned, not of what finished.

@@ -14,7 +14,9 @@ import fnmatch
 from collections.abc import Iterable, Mapping, Sequence
 
 from infracheck.judge import verdict
-from infracheck.model import Component, Criterion, Escalation, Finding, Phase, Report, Severity, Status
+from infracheck.model import (
+    Component, Criterion, Escalation, Finding, Phase, Report, Severity, Status, StepKind, StepOutcome,
+)
 
 # --- deriving from a finished run ----------------------------------------------
 
@@ -153,13 +155,13 @@ def timeline(report: Report) -> list[PhaseState]:
     else is known from a run, so the rest stays ahead.
     """
     esc = report.escalation or Escalation()
-    applied = [s for s in report.fixes if s.outcome in ("applied", "waited")]
+    applied = [s for s in report.fixes if s.outcome in (StepOutcome.APPLIED, StepOutcome.WAITED)]
     states = []
     for phase in esc.timeline:
         if phase.done_when == "verdict" and not report.incomplete:
             states.append(PhaseState(phase, True, f"verdict {report.status.name}"))
         elif phase.done_when == "fixed" and report.before is not None:
-            manual = sum(1 for s in report.fixes if s.kind == "manual")
+            manual = sum(1 for s in report.fixes if s.kind is StepKind.MANUAL)
             states.append(PhaseState(phase, True, f"fix mode applied {len(applied)} step(s)"
                                      + (f", {manual} manual step(s) for a person" if manual else "")))
         else:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from colorama import Fore, Style
 
 from infracheck.judge import causes, verdict
-from infracheck.model import Area, Changes, Cycle, Finding, Mute, Overall, Report, Severity, Status
+from infracheck.model import Area, Changes, Cycle, Finding, Mute, Overall, Report, Severity, Status, StepKind, StepOutcome
 
 RULE = "=" * 70
 
@@ -160,18 +160,19 @@ def summary(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     return "\n".join(lines) + "\n" + (fixes(report, color=color, ascii_only=ascii_only) if report.fixes else "")
 
 
-_KIND = {"wait": "WAIT", "apply": "AUTO", "manual": "MANUAL", "consequence": "FOLLOWS"}
-_DONE = {"applied": Fore.GREEN, "waited": Fore.GREEN, "failed": Fore.RED, "timed-out": Fore.RED,
-         "blocked": Fore.YELLOW, "not-run": Fore.YELLOW, "interrupted": Fore.RED, "manual": Fore.YELLOW, "consequence": Fore.YELLOW,
-         "planned": Fore.CYAN}
+_KIND = {StepKind.WAIT: "WAIT", StepKind.APPLY: "AUTO", StepKind.MANUAL: "MANUAL", StepKind.CONSEQUENCE: "FOLLOWS"}
+_DONE = {StepOutcome.APPLIED: Fore.GREEN, StepOutcome.WAITED: Fore.GREEN, StepOutcome.FAILED: Fore.RED,
+         StepOutcome.TIMED_OUT: Fore.RED, StepOutcome.BLOCKED: Fore.YELLOW, StepOutcome.NOT_RUN: Fore.YELLOW,
+         StepOutcome.INTERRUPTED: Fore.RED, StepOutcome.MANUAL: Fore.YELLOW, StepOutcome.CONSEQUENCE: Fore.YELLOW,
+         StepOutcome.PLANNED: Fore.CYAN}
 
 
 def fixes(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     """Fix mode's plan, or what applying it did, after the summary."""
     s = _Style(color, ascii_only)
     applied = report.before is not None
-    changes = sum(1 for f in report.fixes if f.kind == "apply")
-    waits = sum(1 for f in report.fixes if f.kind == "wait")
+    changes = sum(1 for f in report.fixes if f.kind is StepKind.APPLY)
+    waits = sum(1 for f in report.fixes if f.kind is StepKind.WAIT)
     lines = ["", RULE]
     if applied:
         lines.append(s.bold(f"{s.marks['fix']} FIXES APPLIED"))
@@ -180,29 +181,29 @@ def fixes(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     lines.append(RULE)
     for step in report.fixes:
         head = f"{step.number:2}. {_KIND[step.kind]:6} "
-        if step.kind == "wait":
+        if step.kind is StepKind.WAIT:
             head += step.title
         elif step.argv:
             head += "$ " + shlex.join(step.argv)
         else:
             head += step.title
-        if applied or step.outcome not in ("planned", "manual", "consequence"):
-            head += "  " + s.paint(f"[{step.outcome}]", _DONE.get(step.outcome, ""))
+        if applied or step.outcome not in (StepOutcome.PLANNED, StepOutcome.MANUAL, StepOutcome.CONSEQUENCE):
+            head += "  " + s.paint(f"[{step.outcome.value}]", _DONE.get(step.outcome, ""))
         lines.append(head)
         pad = " " * 11
-        if step.kind != "wait":
+        if step.kind is not StepKind.WAIT:
             lines.append(f"{pad}fixes: {step.title}" + (f" (+{len(step.fixes) - 1} more)" if len(step.fixes) > 1 else ""))
         lines += [f"{pad}changes: {c}" for c in step.changes]
-        if step.kind == "manual":
+        if step.kind is StepKind.MANUAL:
             if step.instruction:
                 lines.append(f"{pad}do: {step.instruction}")
             lines.append(f"{pad}why by hand: {step.reason}")
-        elif step.kind == "consequence":
+        elif step.kind is StepKind.CONSEQUENCE:
             lines.append(f"{pad}{step.reason}; if it does not, then: {step.instruction}" if step.instruction
                          else f"{pad}{step.reason}")
         elif step.reason:
             lines.append(f"{pad}{step.reason}")
-        if step.message and step.outcome in ("failed", "timed-out", "blocked", "interrupted"):
+        if step.message and step.outcome in (StepOutcome.FAILED, StepOutcome.TIMED_OUT, StepOutcome.BLOCKED, StepOutcome.INTERRUPTED):
             lines.append(s.paint(f"{pad}{step.message}", Fore.RED))
         if step.after:
             lines.append(f"{pad}after: " + ", ".join(f"{rule} {status}" for (rule, _), status in zip(step.fixes, step.after)))

@@ -9,7 +9,6 @@ never a crash and never a PASS.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,9 +22,6 @@ from infracheck.rules.operators import NEEDS_NOW, NO_VALUE, OPERATORS
 from infracheck.rules.shapes import shape_problem
 from infracheck.rules.validate import applies
 from infracheck.rules.values import display, reportable
-
-
-_PROJECT_GONE = re.compile(r"The resource 'projects/[^/']+' was not found")
 
 
 def evaluate(
@@ -56,7 +52,7 @@ def _evaluate(
     if outcome.error is not None:
         # Compute's 404 for the project itself is not this resource missing: nothing could be checked.
         if (outcome.error.kind is ErrorKind.NOT_FOUND and check.missing is not None
-                and not _PROJECT_GONE.search(outcome.error.message)):
+                and not outcome.error.project_gone):
             return [_missing(check)]
         return [_error(check, outcome.error)]
     document = outcome.document

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from infracheck import redact
 from infracheck.rules import evaluate
 from infracheck.runner import gcloud, recording
-from infracheck.model import CannotRun, Check, CommandError, ErrorKind, Finding, Outcome
+from infracheck.model import CannotRun, Check, CommandError, Engine, ErrorKind, Finding, Outcome
 from infracheck.plan import Plan
 
 if TYPE_CHECKING:
@@ -83,17 +83,11 @@ def source(
     if any(c.argv[:2] == JOURNEY for c in planned):
         from infracheck.runner import journey
 
-        try:
-            steps = journey.parse(journey_steps)
-        except journey.JourneyError as exc:
-            raise CannotRun(str(exc)) from None
+        steps = journey.parse(journey_steps)  # a JourneyError is a CannotRun: the step and the problem
     if replay_dir is not None:
         return replay(replay_dir)
     if any(c.argv[0] == "gcloud" for c in planned):
-        try:
-            gcloud.executable()
-        except gcloud.GcloudMissing as exc:
-            raise CannotRun(str(exc)) from None
+        gcloud.executable()  # GcloudMissing (a CannotRun) when it is not installed
     argvs = [argv for check in planned for argv in check.sources]
     return live(timeout, steps=steps, engine=engine, jobs=jobs, argvs=argvs, early=early)
 
@@ -109,9 +103,9 @@ class Live:
         self.note = note  # why auto chose one process per command
 
     @property
-    def engine(self) -> str:
-        """The engine that ran gcloud: "warm" or "process"."""
-        return "process" if self._warm is None else "warm"
+    def engine(self) -> Engine:
+        """The engine that ran gcloud."""
+        return Engine.PROCESS if self._warm is None else Engine.WARM
 
     @property
     def ran_as_process(self) -> int:
@@ -255,6 +249,15 @@ def collect(
 def command(argv: tuple[str, ...], timeout: float) -> Outcome:
     """Run one gcloud command fresh (fix mode's changes), under its own timeout."""
     return gcloud.run(argv, timeout, gcloud.environment(timeout), expect_json=False)
+
+
+def engine_of(source: Source) -> tuple[Engine, str | None]:
+    """How `source` ran gcloud, and the note a report carries about it (why processes, commands handed back)."""
+    if not isinstance(source, Live):
+        return Engine.REPLAY, None
+    if source.ran_as_process:
+        return source.engine, f"{source.ran_as_process} command(s) ran as their own process after the warm engine lost them"
+    return source.engine, source.note or None
 
 
 def close(source: Source) -> None:

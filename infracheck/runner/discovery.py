@@ -22,10 +22,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from infracheck.model import Category, CommandError, ErrorKind, Finding, Outcome, Severity, Status
+from infracheck.model import (
+    CannotRun, Catalog, Category, Check, CommandError, ErrorKind, Finding, Outcome, Severity, Status,
+)
+
+if TYPE_CHECKING:  # annotations only: the run stage imports this module, not the other way round
+    from infracheck.plan import Plan
+    from infracheck.runner import Late, Source
 
 Argv = tuple[str, ...]
 
@@ -39,8 +45,6 @@ LISTS = {
     "certificates": ("gcloud", "compute", "ssl-certificates", "list"),
 }
 _SCOPE = re.compile(r"/projects/[^/]+/(global|regions/[^/]+)/urlMaps/([^/]+)$")
-# What compute answers for a project that does not exist (or that this account cannot see at all).
-_NO_PROJECT = re.compile(r"The resource 'projects/[^/']+' was not found")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,7 +241,7 @@ def _text(value: Any) -> str:
 
 def _unreadable(project: str, error: CommandError) -> Found:
     """A list that failed: the project itself missing is said once; anything else is could-not-check."""
-    if error.kind is ErrorKind.NOT_FOUND and _NO_PROJECT.search(error.message):
+    if error.project_gone:
         message = (f"Project '{project}' does not exist or cannot be seen by this account "
                    f"(compute: {error.message}); nothing in it could be checked")
         return Found(findings=(_unknown(message, f"gcloud projects describe {project} (check the --project id)"),))
@@ -266,3 +270,72 @@ def _unknown(message: str, remedy: str) -> Finding:
 
 
 __all__ = ["AREA", "Found", "LISTS", "RULE", "could_not", "dns_sources", "find", "sources"]
+
+
+class Binder:
+    """The load balancer found by its domains (url_map unset), bound to the plan's load balancer checks.
+
+    `late()` gives the run the commands discovery reads and a `bind` that,
+    once they are in, anchors those checks on the chain found (`anchor(url_map,
+    lb_scope)` gives the catalog loaded again with those names and its plan:
+    the same checks in the same order, only names filled in) or replaces them
+    with the one finding that says why none is judged. `cat` and `plan` are
+    what bind decided.
+    """
+
+    def __init__(self, cat: Catalog, the_plan: Plan, anchor: Callable[[str, str], tuple[Catalog, Plan]]) -> None:
+        self.cat, self.plan, self._anchor = cat, the_plan, anchor
+        self.indexes = frozenset(i for i, c in enumerate(the_plan.checks) if c.area == AREA)
+        self.found: Found | None = None
+        if self.indexes and cat.profile.get("url_map"):
+            url_map, scope = cat.profile["url_map"], cat.profile["lb_scope"]
+            self.found = Found(str(url_map), str(scope), f"load balancer: URL map '{url_map}' ({scope}), as url_map names it")
+        self.lists = sources([argv for c in cat.checks if c.area == AREA for argv in c.sources])
+        self.probes = dns_sources(the_plan.sources, [str(d) for d in cat.profile["domains"]])
+
+    @property
+    def line(self) -> str | None:
+        return self.found.line if self.found is not None and self.found.line else None
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return tuple(self.found.findings) if self.found is not None else ()
+
+    def late(self) -> Late | None:
+        """What the run stage needs, or None when nothing is to be found."""
+        from infracheck.runner import Late
+
+        if not self.indexes or self.found is not None:
+            return None
+        return Late(self.indexes, (*self.lists.values(), *self.probes.values()), self.bind)
+
+    def bind(self, finished: Mapping[Argv, Outcome]) -> dict[int, Check | Sequence[Finding]]:
+        self.found = find(self.cat.profile, {name: finished[argv] for name, argv in self.lists.items()},
+                          {domain: finished[argv] for domain, argv in self.probes.items()})
+        if self.found.url_map:
+            try:
+                cat, anchored = self._anchor(self.found.url_map, str(self.found.lb_scope))
+            except CannotRun as exc:  # a name GCP gave that the profile refuses
+                self.found = Found(findings=(could_not(str(exc)),))
+            else:
+                # The same checks reading the same commands (the URL map's name is in no command).
+                if [(c.id, c.sources) for c in anchored.checks] == [(c.id, c.sources) for c in self.plan.checks]:
+                    self.cat, self.plan = cat, anchored
+                    return {i: anchored.checks[i] for i in self.indexes}
+                self.found = Found(findings=(could_not("the plan changed with its name"),))
+        first = min(self.indexes)
+        return {i: self.found.findings if i == first else () for i in self.indexes}
+
+    def upfront(self, source: Source, jobs: int) -> None:
+        """Find it before anything else runs (watch, whose cycles re-run a fixed plan)."""
+        from infracheck.runner import collect
+
+        late = self.late()
+        if late is None:
+            return
+        bound = self.bind({o.argv: o for o in collect(late.needs, source, jobs)})
+        if self.found is not None and self.found.url_map:
+            return
+        keep = [i for i in range(len(self.plan.checks)) if i not in bound]
+        self.plan = dataclasses.replace(self.plan, checks=tuple(self.plan.checks[i] for i in keep),
+                                        skipped=tuple(self.plan.skipped[i] for i in keep))

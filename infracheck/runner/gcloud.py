@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from infracheck.model import CommandError, ErrorKind, Outcome
+from infracheck.model import CannotRun, CommandError, ErrorKind, Outcome
 
 # gcloud waits 300 s per HTTP attempt and retries 5xx up to five times; keep
 # each attempt well under our own timeout so gcloud reports the failure itself.
@@ -43,7 +43,7 @@ _RUNNING_LOCK = threading.Lock()
 _STOPPING = threading.Event()
 
 
-class GcloudMissing(Exception):
+class GcloudMissing(CannotRun):
     """gcloud is not on PATH: infracheck cannot run live at all."""
 
 

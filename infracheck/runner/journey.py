@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from infracheck import redact
-from infracheck.model import CommandError, ErrorKind, Outcome
+from infracheck.model import CannotRun, CommandError, ErrorKind, Outcome
 from infracheck.rules import dialect
 from infracheck.runner import net
 
@@ -43,7 +43,7 @@ _MAX_BODY = 1 << 20  # answers above a megabyte are cut: assertions need the JSO
 _DEFAULT_WITHIN_S = 10.0
 
 
-class JourneyError(ValueError):
+class JourneyError(CannotRun):
     """A journey definition that cannot run, worded for the person who edits the profile."""
 
 

@@ -106,11 +106,11 @@ def test_a_profile_cannot_replace_the_escalation_rules(tmp_path):
 
 def test_remediation_is_done_once_fix_mode_applied_its_steps():
     from infracheck.judge import escalation
-    from infracheck.model import FixStep, Overall, Report
+    from infracheck.model import FixStep, Overall, Report, StepKind, StepOutcome
 
     esc = loader.load(environ={}).escalation
-    applied = FixStep(1, "apply", "t", (("vpc.min-instances", "staging-connector"),), outcome="applied")
-    manual = FixStep(2, "manual", "t", (("cloudsql.ssl", "netra-staging-db"),), outcome="manual")
+    applied = FixStep(1, StepKind.APPLY, "t", (("vpc.min-instances", "staging-connector"),), outcome=StepOutcome.APPLIED)
+    manual = FixStep(2, StepKind.MANUAL, "t", (("cloudsql.ssl", "netra-staging-db"),), outcome=StepOutcome.MANUAL)
     report = Report("netra-staging", "us-central1", Overall.HEALTHY, (), (), (), escalation=esc,
                     fixes=(applied, manual), before=Overall.CRITICAL)
     states = {s.phase.short: (s.done, s.why) for s in escalation.timeline(report)}

@@ -10,7 +10,7 @@ import pytest
 
 from infracheck import runner
 from infracheck.runner import gcloud
-from infracheck.model import ErrorKind
+from infracheck.model import Engine, ErrorKind
 from tests.tools.fakes import FakeGcloud, alive
 
 
@@ -208,7 +208,7 @@ def test_live_adopts_the_engine_started_early_instead_of_a_second_one(sdk_on_pat
     command = ("gcloud", "echo", '{"ran": "warm"}')
     source = runner.live(30, engine="auto", jobs=2, argvs=[command], early=early)
     try:
-        assert source.engine == "warm"
+        assert source.engine is Engine.WARM
         assert source(command).document == {"ran": "warm"}
         assert len(sdk_on_path) == 1
     finally:
@@ -220,7 +220,7 @@ def test_live_adopts_the_engine_started_early_instead_of_a_second_one(sdk_on_pat
 def test_an_early_engine_a_plan_does_not_use_is_stopped(sdk_on_path):
     early = runner.warm_up("auto", 2, 30)
     source = runner.live(30, engine="auto", argvs=[("probe", "dns", "example.test")], early=early)
-    assert source.engine == "process"  # no gcloud command: no engine
+    assert source.engine is Engine.PROCESS  # no gcloud command: no engine
     time.sleep(0.2)
     assert not alive(sdk_on_path[0].pid)
 
