@@ -139,6 +139,7 @@ def _diagnose(options: Options, record_dir: Path | None, early: runner.Early | N
     from infracheck.judge import mutes
     from infracheck.judge.stage import judge
     from infracheck.report import console, output
+    from infracheck.rules.evaluate import evaluate
     from infracheck.runner import recording
 
     cat = load(options)
@@ -183,7 +184,7 @@ def _diagnose(options: Options, record_dir: Path | None, early: runner.Early | N
     try:
         result = runner.run(the_plan, source, options.jobs, now, screen.outcome,
                             lambda results, remaining: screen.judged(mutes.mute_all(results, live, expired), remaining),
-                            secrets=secrets, late=lb.late())
+                            secrets=secrets, late=lb.late(), evaluate=evaluate)
     finally:
         runner.close(source)
     # The load balancer checks as they were judged: anchored on the chain found, or not judged and why.
@@ -238,6 +239,7 @@ def _watch(options: Options, secrets: redact.Secrets) -> int:
     from infracheck.report import output
     from infracheck.report import text as text_report
     from infracheck.report.console import can_encode, use_color
+    from infracheck.rules.evaluate import evaluate
     from infracheck.runner import recording
 
     cat = load(options)
@@ -268,7 +270,8 @@ def _watch(options: Options, secrets: redact.Secrets) -> int:
         nonlocal known
         narrowed = the_plan if subset is None else plan.subset(the_plan, [(c.id, c.resource) for c in subset])
         now = recording.clock(replay_dir)
-        result = runner.run(narrowed, source, options.jobs, now, secrets=secrets, deadline=deadline)
+        result = runner.run(narrowed, source, options.jobs, now, secrets=secrets, deadline=deadline,
+                            evaluate=evaluate)
         fresh = tuple(f for i in sorted(result.findings) for f in result.findings[i])
         known = fresh + the_plan.skip_findings + lb.findings if subset is None else verdict.merge(known, fresh)
         outcomes.update((o.argv, o) for o in result.outcomes)
@@ -360,12 +363,14 @@ def _apply_fixes(report: Report, fix_plan: fix.FixPlan, the_plan: Plan, options:
     """Apply the plan through gcloud, re-check what it touched (and what still failed), judge again."""
     from infracheck import fix, plan, runner
     from infracheck.judge import causes, mutes, verdict
+    from infracheck.rules.evaluate import evaluate
     from infracheck.runner import recording
 
     source = runner.live(options.timeout)
 
     def recheck(keys: Sequence[tuple[str, str]]) -> list[Finding]:
-        result = runner.run(plan.subset(the_plan, keys), source, options.jobs, recording.clock(), secrets=secrets)
+        result = runner.run(plan.subset(the_plan, keys), source, options.jobs, recording.clock(), secrets=secrets,
+                            evaluate=evaluate)
         if result.incomplete:
             raise KeyboardInterrupt  # Ctrl-C landed inside the re-check: the step was interrupted
         return [mutes.mute(f, live) for i in sorted(result.findings) for f in result.findings[i]]

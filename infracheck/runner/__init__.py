@@ -19,10 +19,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from infracheck import redact
-from infracheck.rules import evaluate
 from infracheck.runner import gcloud, recording
 from infracheck.model import CannotRun, Check, CommandError, Engine, ErrorKind, Finding, Outcome
 from infracheck.plan import Plan
@@ -31,6 +30,15 @@ if TYPE_CHECKING:
     from infracheck.runner import journey, net, warm
 
 Source = Callable[[tuple[str, ...]], Outcome]
+
+
+class Evaluate(Protocol):
+    """How a check is judged once its commands are in (rules/evaluate.py's `evaluate`, passed in by the
+    pipeline: the run stage runs commands, the rules stage after it judges them)."""
+
+    def __call__(self, check: Check, outcome: Outcome, skipped: frozenset[str] = frozenset(),
+                 extras: Mapping[tuple[str, ...], Outcome] | None = None, *,
+                 now: dt.datetime | None = None) -> list[Finding]: ...
 ENGINES = ("auto", "warm", "process")
 JOURNEY = ("probe", "journey")  # the catalog's journey check runs the profile's steps
 
@@ -308,6 +316,8 @@ def run(
     secrets: redact.Secrets | None = None,
     late: Late | None = None,
     deadline: float | None = None,
+    *,
+    evaluate: Evaluate,
 ) -> Result:
     """Run every planned source once; judge each check as soon as all its sources are in.
 
@@ -360,7 +370,7 @@ def run(
                         remaining[check.area] -= 1
                         continue
                     check = given  # the same commands, so its sources are all in
-                results[index] = evaluate.evaluate(
+                results[index] = evaluate(
                     check, finished[check.argv], plan.skipped[index], finished, now=now
                 )
                 remaining[check.area] -= 1

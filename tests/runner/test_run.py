@@ -11,6 +11,7 @@ import pytest
 from infracheck import runner
 from infracheck.runner import gcloud
 from infracheck.model import Engine, ErrorKind
+from infracheck.rules.evaluate import evaluate
 from tests.tools.fakes import FakeGcloud, alive
 
 
@@ -102,7 +103,8 @@ def test_run_judges_each_check_once_its_sources_are_in_and_streams_by_area():
         return Outcome(argv, None, 0.0, error=None, document=None)
 
     result = runner.run(the_plan, source, 2, dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc),
-                        lambda o: seen.append(o.argv), lambda found, remaining: snapshots.append(dict(remaining)))
+                        lambda o: seen.append(o.argv), lambda found, remaining: snapshots.append(dict(remaining)),
+                        evaluate=evaluate)
     assert sorted(seen) == sorted(the_plan.sources)  # every command once
     assert set(result.findings) == set(range(len(the_plan.checks)))  # every check judged
     assert [o.argv for o in result.outcomes] == list(the_plan.sources)  # outcomes in plan order
@@ -125,7 +127,7 @@ def test_run_interrupted_returns_what_finished_marked_incomplete():
             raise KeyboardInterrupt
 
     result = runner.run(the_plan, lambda argv: Outcome(argv, 0, 0.0, document={}), 1,
-                        dt.datetime.now(dt.timezone.utc), on_outcome)
+                        dt.datetime.now(dt.timezone.utc), on_outcome, evaluate=evaluate)
     assert result.incomplete and len(result.outcomes) == 2 < len(the_plan.sources)
 
 
@@ -148,7 +150,8 @@ def test_a_run_past_its_deadline_stops_like_ctrl_c():
 
     started = time.monotonic()
     try:
-        result = runner.run(the_plan, hangs, 1, dt.datetime.now(dt.timezone.utc), deadline=started + 0.5)
+        result = runner.run(the_plan, hangs, 1, dt.datetime.now(dt.timezone.utc), deadline=started + 0.5,
+                            evaluate=evaluate)
     finally:
         never.set()
         gcloud.reset()  # the deadline stops commands as Ctrl-C does
@@ -263,6 +266,6 @@ def test_nothing_is_shown_before_every_secret_is_read_and_each_value_is_learnt()
 
     runner.run(the_plan, source, 4, dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc),
                on_judged=lambda found, remaining: shown.append(sum(f.area == "secrets" for i in found for f in found[i])),
-               secrets=secrets)
+               secrets=secrets, evaluate=evaluate)
     assert shown and secrets.scrub(f"pw {value}") == "pw [redacted]"
     assert all(count >= len(the_plan.sensitive) for count in shown)  # no snapshot before the last secret
