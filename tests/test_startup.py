@@ -45,9 +45,12 @@ def test_commands_that_run_nothing_import_no_probe_or_process_module(args: tuple
 
 # What a command that reads no catalog never needs: the catalog and its parsers,
 # the run stage's judges, every renderer.
-CATALOG_AND_AFTER = {"infracheck.model", "infracheck.catalog.loader", "infracheck.rules", "infracheck.plan", "jmespath",
-                     "tomllib", "infracheck.report.text", "infracheck.report.json", "infracheck.report.console",
-                     "infracheck.fix", "infracheck.judge.mutes", "infracheck.runner.recording", "dataclasses"}
+CATALOG_AND_AFTER = {"infracheck.model", "infracheck.catalog.loader", "infracheck.catalog.profile",
+                     "infracheck.catalog.entries", "infracheck.rules", "infracheck.rules.dialect",
+                     "infracheck.rules.evaluate", "infracheck.plan", "infracheck.pipeline", "jmespath", "tomllib",
+                     "infracheck.report.text", "infracheck.report.json", "infracheck.report.console",
+                     "infracheck.fix", "infracheck.judge.mutes", "infracheck.judge.stage",
+                     "infracheck.runner.recording", "dataclasses"}
 
 
 @pytest.mark.parametrize("args", [(), ("--help",), ("diagnose", "--help"), ("--version",)],
