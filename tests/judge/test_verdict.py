@@ -1,15 +1,12 @@
-"""#7 section 1: a verdict never claims more than was checked.
+"""The verdict (judge/verdict.py) never claims more than was checked: nothing judged or an interrupted
+run is never better than UNKNOWN, excluded areas are named, a count counts what it says.
 
-Each test is a reproduction from the issue, run through the CLI on the
-recorded fixtures (no gcloud process).
+Each test runs through the CLI on the recorded fixtures (no gcloud process).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,7 +14,7 @@ import pytest
 from infracheck import runner
 from tests.tools.fakes import run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
 
 
@@ -84,29 +81,6 @@ def test_an_interrupted_critical_run_stays_critical(capsys, monkeypatch):
     _interrupt_after(3, monkeypatch)  # the outage's connector is already known broken
     code, out, _ = run(capsys, "diagnose", "--replay", str(FIXTURES / "outage"), "--color", "never")
     assert code == 130 and "Overall Status: CRITICAL" in out
-
-
-@pytest.mark.parametrize("fmt", ["text", "json"])
-def test_a_closed_stdout_still_exits_with_the_verdict(fmt):
-    # `| head -1` as a pipe whose reader is already gone: every write meets EPIPE, deterministically.
-    read, write = os.pipe()
-    os.close(read)
-    try:
-        done = subprocess.run([sys.executable, "-m", "infracheck", "diagnose", "--replay", str(FIXTURES / "outage"),
-                               "--format", fmt], stdout=write, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                              timeout=120)
-    finally:
-        os.close(write)
-    assert done.returncode == 2  # CRITICAL, so `set -o pipefail` sees the truth
-    assert done.stderr == ""  # no traceback, no "Broken pipe"
-
-
-def test_pipefail_with_head_sees_critical():
-    done = subprocess.run(["bash", "-c", f"set -o pipefail; {sys.executable} -m infracheck diagnose --replay "
-                           f"{FIXTURES / 'outage'} | head -1"], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
-    assert done.returncode == 2 and done.stderr == ""
-    assert done.stdout.startswith("🚀 Starting Complete Infrastructure Validation")
 
 
 def test_a_line_that_counts_secrets_counts_secrets(capsys):
