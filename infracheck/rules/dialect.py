@@ -30,7 +30,7 @@ from jmespath import functions, visitor
 
 from infracheck import redact, timeutil
 from infracheck.model import CatalogError
-from infracheck.rules.values import TYPE_WORDS, Mistyped, is_number, item_name, kind_of, number, preview
+from infracheck.rules.values import TYPE_WORDS, Mistyped, covers, is_number, item_name, kind_of, number, preview
 
 
 # The time the check being evaluated is judged as of, for since() and age_minutes().
@@ -128,14 +128,7 @@ class _Functions(functions.Functions):
 
     @functions.signature({"types": ["array", "null"]}, {"types": ["string"]})
     def _func_covers(self, names: list[Any] | None, host: str) -> bool:
-        # A certificate name covers a host exactly or as a one-label wildcard
-        # (*.example.com covers api.example.com, not example.com or a.b.example.com).
-        host = host.lower()
-        for name in names or []:
-            name = str(name).lower()
-            if name == host or (name.startswith("*.") and host.split(".", 1)[-1] == name[2:] and "." in host):
-                return True
-        return False
+        return covers(names or [], host)
 
     @functions.signature({"types": ["string", "null"]})
     def _func_host(self, value: str | None) -> str | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -146,3 +146,16 @@ def item_name(element: Any, within: list[Any]) -> str:
     if isinstance(name, str) and name:
         return f"'{clip(printable(name.rsplit('/', 1)[-1]))}'"
     return f"item {next(i for i, x in enumerate(within) if x is element) + 1}"
+
+
+def covers(names: Iterable[Any], host: str) -> bool:
+    """A certificate's or a host rule's name covers a host exactly or as a one-label wildcard
+    (*.example.com covers api.example.com, not example.com or a.b.example.com); what is not text covers nothing."""
+    host = host.lower()
+    for name in names:
+        if not isinstance(name, str):
+            continue
+        name = name.lower()
+        if name == host or (name.startswith("*.") and "." in host and host.split(".", 1)[1] == name[2:]):
+            return True
+    return False

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from infracheck.model import (
     CannotRun, Catalog, Category, Check, CommandError, ErrorKind, Finding, Outcome, Severity, Status,
 )
+from infracheck.rules.values import covers
 
 if TYPE_CHECKING:  # annotations only: the run stage imports this module, not the other way round
     from infracheck.plan import Plan
@@ -149,11 +150,11 @@ def _serving(domain: str, docs: Mapping[str, list[Any]], region: str) -> list[Ch
         for ref in presented:
             cert = _object(certificates.get(_text(ref)))
             names = _items(_object(cert.get("managed")).get("domains")) or _items(cert.get("subjectAlternativeNames"))
-            if _covers(names, domain):
+            if covers(names, domain):
                 reason = f"presents a certificate for {domain}"
                 break
         hosts = [h for r in _objects(_object(maps.get(link)).get("hostRules")) for h in _items(r.get("hosts"))]
-        if reason is None and _covers([h for h in hosts if h != "*"], domain):
+        if reason is None and covers([h for h in hosts if h != "*"], domain):
             reason = f"routes {domain} by a host rule"
         if reason is None:
             continue
@@ -199,18 +200,6 @@ def _by_address(maps: Mapping[str, Chain], dns: Mapping[str, Outcome]) -> tuple[
     resolved = {str(a) for o in dns.values() if o.error is None for a in _items(_object(o.document).get("addresses"))}
     hits = [(c, a) for c in maps.values() for a in c.addresses if a in resolved]
     return hits[0] if len({c.label for c, _ in hits}) == 1 else None
-
-
-def _covers(names: Sequence[Any], host: str) -> bool:
-    # As the catalog's covers(): exact, or a one-label wildcard (*.example.com covers api.example.com).
-    host = host.lower()
-    for name in names:
-        if not isinstance(name, str):
-            continue
-        name = name.lower()
-        if name == host or (name.startswith("*.") and "." in host and host.split(".", 1)[1] == name[2:]):
-            return True
-    return False
 
 
 def _label(self_link: str) -> str | None:
