@@ -13,7 +13,6 @@ from __future__ import annotations
 import enum
 import os
 import sys
-import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -64,6 +63,8 @@ def handled(command: Callable[[], int]) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return ExitStatus.OK
     except Exception as exc:  # noqa: BLE001 - a bug: said as one, with where it happened
+        import traceback  # only for a bug: --help stays as light as it was
+
         where = traceback.extract_tb(exc.__traceback__)[-1]
         said = " ".join(str(exc).split())  # one line, whatever the exception holds
         _say(f"infracheck: internal error: {type(exc).__name__}: {said} "

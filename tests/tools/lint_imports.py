@@ -30,7 +30,7 @@ OWNERS = {
 # The rules' language (values, the typed dialect, the operators, validation) is the base every stage may
 # use: the catalog validates with it, the journey and fix mode read documents with it.
 STAGES = [
-    ("base", ["infracheck/__init__.py", "infracheck/model.py", "infracheck/errors.py", "infracheck/environment.py",
+    ("base", ["infracheck/__init__.py", "infracheck/model/*", "infracheck/errors.py", "infracheck/environment.py",
               "infracheck/redact.py", "infracheck/timeutil.py", "infracheck/rules/__init__.py",
               "infracheck/rules/values.py", "infracheck/rules/dialect.py", "infracheck/rules/operators.py",
               "infracheck/rules/validate.py"]),
