@@ -27,7 +27,8 @@ from infracheck.model import CannotRun, Check, CommandError, Engine, ErrorKind, 
 from infracheck.plan import Plan
 
 if TYPE_CHECKING:
-    from infracheck.runner import journey, net, warm
+    from infracheck.catalog.journey import Step
+    from infracheck.runner import net, warm
 
 Source = Callable[[tuple[str, ...]], Outcome]
 
@@ -87,11 +88,11 @@ def source(
     `journey_steps` is the profile's `journey` list; a definition that cannot
     run is refused here, before any command starts.
     """
-    steps: tuple[journey.Step, ...] = ()
+    steps: tuple[Step, ...] = ()
     if any(c.argv[:2] == JOURNEY for c in planned):
-        from infracheck.runner import journey
+        from infracheck.catalog import journey  # the profile's steps: a JourneyError (a CannotRun) names the step
 
-        steps = journey.parse(journey_steps)  # a JourneyError is a CannotRun: the step and the problem
+        steps = journey.parse(journey_steps)
     if replay_dir is not None:
         return replay(replay_dir)
     if any(c.argv[0] == "gcloud" for c in planned):
@@ -105,7 +106,7 @@ class Live:
 
     def __init__(self, timeout: float, env: Mapping[str, str], settings: net.ProbeSettings,
                  warm_engine: warm.Engine | None = None, note: str = "",
-                 steps: tuple[journey.Step, ...] = ()) -> None:
+                 steps: tuple[Step, ...] = ()) -> None:
         self._timeout, self._env, self._settings, self._warm = timeout, env, settings, warm_engine
         self._steps = steps
         self.note = note  # why auto chose one process per command
@@ -142,7 +143,7 @@ def live(
     timeout: float,
     env: Mapping[str, str] | None = None,
     settings: net.ProbeSettings | None = None,
-    steps: tuple[journey.Step, ...] = (),
+    steps: tuple[Step, ...] = (),
     engine: str = "process",
     jobs: int = 8,
     argvs: Iterable[tuple[str, ...]] = (),

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from websockets.sync.server import ServerConnection, serve
 
+from infracheck.catalog import journey as journey_steps
 from infracheck.runner import journey, net
 from infracheck.model import ErrorKind
 
@@ -132,7 +133,7 @@ def golden_path(base: dict[str, str], **changes: Any) -> list[dict[str, Any]]:
 
 
 def run(raw: list[dict[str, Any]], environ: dict[str, str] | None = None, timeout: float = TIMEOUT):
-    return journey.run(("probe", "journey", "golden-path"), journey.parse(raw), timeout,
+    return journey.run(("probe", "journey", "golden-path"), journey_steps.parse(raw), timeout,
                        net.ProbeSettings(), ENV if environ is None else environ)
 
 
@@ -264,14 +265,14 @@ def test_an_assertion_of_the_wrong_type_is_a_failure_naming_the_field(base, expr
     ([{"name": "a", "url": "http://h/", "status": "200"}], "'status' must be"),
 ])
 def test_a_bad_definition_is_one_clear_line(raw, message):
-    with pytest.raises(journey.JourneyError) as caught:
-        journey.parse(raw)
+    with pytest.raises(journey_steps.JourneyError) as caught:
+        journey_steps.parse(raw)
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
 def test_credentials_are_listed_in_order_of_use(base):
-    assert journey.credentials(journey.parse(golden_path(base))) == ["E2E_EMAIL", "E2E_PASSWORD"]
-    assert journey.parse([]) == ()
+    assert journey_steps.credentials(journey_steps.parse(golden_path(base))) == ["E2E_EMAIL", "E2E_PASSWORD"]
+    assert journey_steps.parse([]) == ()
 
 
 # --- through the command line: a profile's journey, findings, record and replay ---------------------
