@@ -76,12 +76,13 @@ class Options:
         return {name: value for name, value in (("project", self.project), ("region", self.region)) if value is not None}
 
 
-def load(options: Options) -> Catalog:
-    """The validated catalog (from the cache when it can); its warnings said on stderr."""
+def load(options: Options, warn: bool = True) -> Catalog:
+    """The validated catalog (from the cache when it can); its warnings said on stderr (once a run)."""
     from infracheck.catalog import cache
 
     cat = cache.load(options.catalog_dir, options.overrides, profile_file=options.profile_file, flags=options.flags)
-    _warn(cat.warnings)
+    if warn:
+        _warn(cat.warnings)
     return cat
 
 
@@ -345,7 +346,7 @@ def _binder(options: Options, cat: Catalog, the_plan: Plan, include: Sequence[st
 
     def anchor(url_map: str, lb_scope: str) -> tuple[Catalog, Plan]:
         named = dataclasses.replace(options, overrides={**options.overrides, "url_map": url_map, "lb_scope": lb_scope})
-        anchored = load(named)
+        anchored = load(named, warn=False)  # said once, when the run loaded it
         return anchored, plan.make(anchored, include, exclude)
 
     return Binder(cat, the_plan, anchor)

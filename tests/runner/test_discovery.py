@@ -107,6 +107,16 @@ def test_the_neighbours_are_still_never_judged(capsys):
     assert {(f["rule"], f["resource"]) for f in _not_passed(report)} >= {("loadbalancer.cert-expired", WEB)}
 
 
+def test_a_warning_is_said_once_though_the_catalog_is_loaded_again_for_the_chain_found(capsys, monkeypatch):
+    # Anchoring the load balancer checks loads the catalog again with url_map: its warnings were said already.
+    monkeypatch.setenv("INFRACHECK_TYPO", "1")
+    code = main(["diagnose", "--replay", str(FIXTURES / "lb-web"), "--format", "json"])
+    out, err = capsys.readouterr()
+    assert code == 0 and json.loads(out)["load_balancer"]
+    assert err.splitlines() == ["infracheck: warning: INFRACHECK_TYPO is not an infracheck setting and is ignored "
+                                "(did you mean INFRACHECK_NOW?)"]
+
+
 # --- discovery.find on hand-built compute lists --------------------------------------------------
 
 BASE = "https://www.googleapis.com/compute/v1/projects/p-staging"
