@@ -74,7 +74,7 @@ def both_engines(fake: FakeGoogleAPI, config: Path, argvs: list[tuple[str, ...]]
         for argv in argvs:
             engine.submit(argv, timeout_for(argv))
         replies = {argv: engine.reply(argv, timeout_for(argv)) for argv in argvs}
-        results["warm"] = {a: (r.kind, r.code, r.stdout, r.stderr) for a, r in replies.items()}
+        results["warm"] = {a: (r.kind.value, r.code, r.stdout, r.stderr) for a, r in replies.items()}  # as the process side says it
     finally:
         engine.close()
     thread.join()
