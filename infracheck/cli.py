@@ -100,6 +100,10 @@ def _profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="A TOML file of profile values to use over the built-in one."),
         click.option("--catalog", "catalog_dir", type=click.Path(file_okay=False, path_type=Path),
                      help="Use another catalog folder instead of the built-in commands/."),
+        click.option("--window", "metrics_window", metavar="DURATION",
+                     help="How far back load is read from Cloud Monitoring (default 30m)."),
+        click.option("--trend", metavar="DAYS",
+                     help="Read daily peaks over this period (e.g. 7d) and project when limits are reached."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -223,6 +227,15 @@ re-check that looks healthy is confirmed by a full run first); with
               help="Stop after this long (900, 15m, 1h) with the last cycle's verdict as exit code.")
 @click.option("--full-every", default=10, show_default=True, type=click.IntRange(1, 10000),
               help="Re-run every check every N cycles; the cycles between re-run only what fails.")
+@click.option("--escalation-dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Keep the escalation clock (commands/escalation.toml): write the stakeholder message and issue "
+                   "update at the start, the extended escalation once after [extended] after_hours, a note on each "
+                   "verdict or phase change, and the resolution summary with each phase's measured time, into DIR.")
+@click.option("--on-change", metavar="CMD",
+              help="With --escalation-dir: run CMD (split like a shell would, run without one) with the path of "
+                   "each file the clock writes appended, e.g. 'gh issue comment 1278 --body-file'.")
+@click.option("--on-change-timeout", default=60.0, show_default=True, type=Seconds(1, 3600),
+              help="Seconds before the --on-change command is stopped.")
 def watch_command(**options: Any) -> None:
     """Re-run the diagnosis on an interval and print only what changed, until healthy.
 
@@ -274,6 +287,20 @@ def explain(rule_id: str, **options: Any) -> None:
     click.echo(text, nl=False)
 
 
+@cli.command(name="alerts", epilog="The same policies and uptime checks `diagnose --fix-mode` proposes; "
+             "docs/monitoring.md says what each watches and why.")
+@click.option("--output", "output_dir", required=True, metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write into (created if missing; files of the same name are replaced).")
+@_profile_options
+def alerts_command(output_dir: Path, **options: Any) -> None:
+    """Write the stack's alert policies (AlertPolicy JSON) and uptime checks, built from the profile's
+    thresholds, and a commands.sh that creates them: for teams who keep monitoring in Terraform or Git."""
+    from infracheck import pipeline
+
+    sys.exit(pipeline.alerts(_options(options), output_dir))
+
+
 def _overrides(settings: Sequence[str]) -> dict[str, str]:
     """--set NAME=VALUE, each."""
     overrides: dict[str, str] = {}
@@ -297,12 +324,17 @@ def _options(given: dict[str, Any]) -> Options:
                       "outputs": tuple(given.get("outputs") or ())})
 
 
+# The profile names with a flag of their own (pipeline.FLAGS; not imported from there: list and explain
+# never load the pipeline).
+FLAGS = ("project", "region", "metrics_window", "trend")
+
+
 def _views(options: dict[str, Any]) -> dict[str, Any]:
     """What `list` and `explain` print for this catalog, from the cache (neither the catalog nor the model is
     loaded when it holds them: this path does not go through the pipeline and its dataclasses)."""
     from infracheck.catalog import cache
 
-    flags = {name: options[name] for name in ("project", "region") if options.get(name) is not None}
+    flags = {name: options[name] for name in FLAGS if options.get(name) is not None}
     shown: dict[str, Any] = cache.views(options.get("catalog_dir"), _overrides(options.get("settings") or ()),
                                         profile_file=options.get("profile_file"), flags=flags)
     for warning in shown["warnings"]:

@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from infracheck.runner.discovery import Binder
 
 
+# Profile names set by a flag of their own (cli.py's list and explain read them too).
+FLAGS = ("project", "region", "metrics_window", "trend")
+
+
 @dataclasses.dataclass(frozen=True)
 class Options:
     """What a command was asked to do: every option of diagnose, record and watch, parsed and checked."""
@@ -65,15 +69,21 @@ class Options:
     fix_timeout: float = 900.0
     fix_poll: float = 10.0
     # watch
+    metrics_window: str | None = None  # --window
+    trend: str | None = None
+    # watch
     interval: float = 60.0
     until_healthy: bool = False
     max_wait: float | None = None
     full_every: int = 10
+    escalation_dir: Path | None = None
+    on_change: str | None = None
+    on_change_timeout: float = 60.0
 
     @property
     def flags(self) -> dict[str, str]:
-        """--project and --region, where given."""
-        return {name: value for name, value in (("project", self.project), ("region", self.region)) if value is not None}
+        """The profile names given as flags of their own (--project, --region, --window, --trend)."""
+        return {name: str(getattr(self, name)) for name in FLAGS if getattr(self, name) is not None}
 
 
 def load(options: Options, warn: bool = True) -> Catalog:
@@ -114,6 +124,22 @@ def diagnose(options: Options, record_dir: Path | None = None, confirm: Callable
             early.discard()  # not taken by the run: an error came first, or no gcloud command was planned
 
 
+def alerts(options: Options, directory: Path) -> int:
+    """`infracheck alerts`: the stack's alert policies and uptime checks written into `directory`."""
+    from infracheck import alerts as generated
+    from infracheck.runner import tracks
+
+    def write() -> int:
+        try:
+            for path in generated.write(directory, load(options).profile, tracks.for_run(None)):
+                click.echo(str(path))
+        except OSError as exc:
+            raise CannotRun(f"cannot write into {directory}: {exc.strerror or exc}") from None
+        return ExitStatus.OK
+
+    return errors.handled(write)
+
+
 def record(options: Options, directory: Path, force: bool) -> int:
     """Run live and save every command's output into `directory` for --replay."""
     from infracheck.runner import recording
@@ -141,10 +167,11 @@ def _diagnose(options: Options, record_dir: Path | None, early: runner.Early | N
     from infracheck.judge.stage import judge
     from infracheck.report import console, output
     from infracheck.rules.evaluate import evaluate
-    from infracheck.runner import recording
+    from infracheck.runner import recording, tracks
 
-    cat = load(options)
     replay_dir = options.replay
+    ran_on = tracks.for_run(replay_dir)  # gcloud's release track of each group that moves between them
+    cat = tracks.resolve(load(options), ran_on)
     if options.yes and not options.fix_mode:
         raise CannotRun("--yes goes with --fix-mode")
     if options.yes and replay_dir is not None:
@@ -162,6 +189,8 @@ def _diagnose(options: Options, record_dir: Path | None, early: runner.Early | N
                 click.echo(f"infracheck: replaying with the recording's selection {chosen} "
                            "(give --include or --exclude to choose)", err=True)
     the_plan = plan.make(cat, include, exclude)
+    if replay_dir is not None:
+        the_plan = runner.recorded_only(the_plan, replay_dir)
     source = runner.source(the_plan.checks, options.timeout, replay_dir, cat.profile.get("journey"),
                            options.engine, options.jobs, early)
     lb = _binder(options, cat, the_plan, include, exclude)
@@ -199,6 +228,11 @@ def _diagnose(options: Options, record_dir: Path | None, early: runner.Early | N
         from infracheck import fix
 
         fix_plan = fix.plan(the_plan.checks, report.findings, {o.argv: o for o in result.outcomes})
+        if any(f.area == "monitoring" for s in fix_plan.steps for f in s.findings):
+            from infracheck import alerts as generated
+
+            fix_plan = generated.fix_steps(fix_plan, the_plan.checks, {o.argv: o for o in result.outcomes},
+                                           cat.profile, ran_on)
         report = dataclasses.replace(report, fixes=fix.rows(fix_plan))
     live_fix = fix_plan is not None and bool(fix_plan.automatic) and replay_dir is None
     # A machine format prints one document: with --yes, the one after the fixes.
@@ -220,7 +254,8 @@ def _diagnose(options: Options, record_dir: Path | None, early: runner.Early | N
         output.append_step_summary(report, os.environ, secrets.scrub)
     if record_dir is not None and not result.incomplete:
         written = recording.save(record_dir, report, the_plan.sensitive, recording.clock(),
-                                 (the_plan.include, the_plan.exclude), scrub=secrets.scrub)
+                                 (the_plan.include, the_plan.exclude),
+                                 ran_on if tracks.ran(ran_on, the_plan.sources) else None, scrub=secrets.scrub)
         click.echo(f"infracheck: recorded {len(report.outcomes)} commands ({written} files) into {record_dir}",
                    err=True)
     if result.incomplete:
@@ -240,16 +275,22 @@ def _watch(options: Options, secrets: redact.Secrets) -> int:
     from infracheck.report import output
     from infracheck.report import text as text_report
     from infracheck.report.console import can_encode, use_color
+    from infracheck.clock import keeper as escalation_clock
     from infracheck.rules.evaluate import evaluate
-    from infracheck.runner import recording
+    from infracheck.runner import recording, tracks
 
-    cat = load(options)
     replay_dir = options.replay
+    cat = tracks.resolve(load(options), tracks.for_run(replay_dir))
+    # --escalation-dir: checked before anything runs; its clock starts now.
+    keeper = escalation_clock(options.escalation_dir, options.on_change, options.on_change_timeout, options.interval,
+                              lambda line: click.echo(line, err=True))
     if replay_dir is not None:
         recording.check_folder(replay_dir)
-        recording.check_project(replay_dir, str(cat.profile["project"]))
+        recording.check_project(replay_dir, str(cat.profile["project"]), str(cat.profile["region"]))
     include, exclude = plan.globs(options.include), plan.globs(options.exclude)
     the_plan = plan.make(cat, include, exclude)
+    if replay_dir is not None:
+        the_plan = runner.recorded_only(the_plan, replay_dir)
     source = runner.source(the_plan.checks, options.timeout, replay_dir, cat.profile.get("journey"),
                            options.engine, options.jobs)
     lb = _binder(options, cat, the_plan, include, exclude)
@@ -292,6 +333,8 @@ def _watch(options: Options, secrets: redact.Secrets) -> int:
             if not cycle.changes and cycle.previous is not None and sys.stderr.isatty():
                 click.echo(f"{cycle.at[11:19]} no change ({cycle.commands} commands)", err=True)
         sys.stdout.flush()
+        if keeper is not None:
+            keeper(cycle, secrets.scrub)
 
     # --max-wait holds even for a cycle in flight: its commands are stopped at the deadline.
     deadline = None if options.max_wait is None else time.monotonic() + options.max_wait
@@ -341,13 +384,18 @@ def _baseline(options: Options, cat: Catalog, with_region: bool) -> Baseline | N
 
 def _binder(options: Options, cat: Catalog, the_plan: Plan, include: Sequence[str], exclude: Sequence[str]) -> Binder:
     """The load balancer's discovery for this run: a chain it finds anchors the catalog loaded again with its names."""
-    from infracheck import plan
+    from infracheck import plan, runner
+    from infracheck.runner import tracks
     from infracheck.runner.discovery import Binder
 
     def anchor(url_map: str, lb_scope: str) -> tuple[Catalog, Plan]:
         named = dataclasses.replace(options, overrides={**options.overrides, "url_map": url_map, "lb_scope": lb_scope})
-        anchored = load(named, warn=False)  # said once, when the run loaded it
-        return anchored, plan.make(anchored, include, exclude)
+        # Said once, when the run loaded it; on the same release tracks as the run's own catalog, so the same argv.
+        anchored = tracks.resolve(load(named, warn=False), tracks.for_run(options.replay))
+        the_plan = plan.make(anchored, include, exclude)
+        if options.replay is not None:  # narrowed as the plan it replaces was
+            the_plan = runner.recorded_only(the_plan, options.replay)
+        return anchored, the_plan
 
     return Binder(cat, the_plan, anchor)
 

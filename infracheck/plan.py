@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from infracheck.model import CannotRun, Catalog, Check, Finding, Rule, Status
 
@@ -25,6 +25,7 @@ class Plan:
     skip_findings: tuple[Finding, ...]
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()  # why checks were left out after selection (a replay that lacks their source)
 
     @property
     def sources(self) -> tuple[Argv, ...]:
@@ -55,9 +56,9 @@ class Plan:
     def notes(self) -> tuple[str, ...]:
         """What the report says about the selection: nothing selected, or what was skipped and why."""
         if not self.checks:
-            return (f"Nothing was selected: {self.selection} left no check to run",)
+            return (f"Nothing was selected: {self.selection} left no check to run",) + self.dropped
         if not self.skip_findings:
-            return ()
+            return self.dropped
         total: dict[str, int] = {}
         for f in self.skip_findings:
             total[f.area] = total.get(f.area, 0) + 1
@@ -68,7 +69,7 @@ class Plan:
             shown.append(f"and {len(partly) - 5} more")
         count = len(dict.fromkeys(f.rule for f in self.skip_findings))
         noun = "check" if count == 1 else "checks"
-        return (f"{count} {noun} skipped ({self.selection}): {', '.join(shown)}",)
+        return (f"{count} {noun} skipped ({self.selection}): {', '.join(shown)}",) + self.dropped
 
     @property
     def sensitive(self) -> frozenset[Argv]:
@@ -119,6 +120,15 @@ def make(cat: Catalog, include: Sequence[str] = (), exclude: Sequence[str] = ())
     return Plan(tuple(checks), tuple(skipped), tuple(skip_findings), tuple(include), tuple(exclude))
 
 
+def without(full: Plan, drop: Callable[[Check], bool], why: str) -> Plan:
+    """The plan without the checks `drop` names, saying `why` once (nothing dropped: the plan as it was)."""
+    index = [i for i, c in enumerate(full.checks) if not drop(c)]
+    if len(index) == len(full.checks):
+        return full
+    return dataclasses.replace(full, checks=tuple(full.checks[i] for i in index),
+                               skipped=tuple(full.skipped[i] for i in index), dropped=full.dropped + (why,))
+
+
 def subset(full: Plan, keep: Iterable[tuple[str, str]]) -> Plan:
     """The same plan narrowed to the checks named by (check id, resource): a re-check, a watch cycle."""
     wanted = set(keep)
@@ -127,7 +137,7 @@ def subset(full: Plan, keep: Iterable[tuple[str, str]]) -> Plan:
                                skipped=tuple(full.skipped[i] for i in index), skip_findings=())
 
 
-__all__ = ["Argv", "Plan", "globs", "make", "subset"]
+__all__ = ["Argv", "Plan", "globs", "make", "skipped_finding", "subset", "without"]
 
 
 def skipped_finding(check: Check, rule: Rule) -> Finding:

@@ -76,7 +76,7 @@ def test_healthy_replay(capsys):
     assert "Overall Status: HEALTHY" in out and "Critical Failures: 0" in out and "Warnings: 0" in out
     assert "📊 Secret validation: 10/10 valid" in out
     assert section(out, "NEXT ACTIONS:") == ["MONITOR: Infrastructure is healthy - focus on application layer"]
-    assert out.count("✅") == 7  # one per area with checks (the journey is off in the default profile)
+    assert out.count("✅") == 9  # one per area with checks (the journey is off in the default profile)
     assert "✅ All required secrets are valid" in out
     assert "❌" not in out
     assert "Starting Complete Infrastructure Validation for netra-staging (us-central1)" in out

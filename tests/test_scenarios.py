@@ -45,7 +45,7 @@ AUTH_HEALTH, API_HEALTH = f"https://{WEB}/auth/health", f"https://{API}/health"
 WS = f"wss://{API}/ws"
 LB = "staging-https-lb"
 
-FAIL, ERROR = "fail", "error"
+FAIL, ERROR, SKIP = "fail", "error", "skip"
 
 # scenario -> (overall status, exit code, {(rule, resource, status)} of every non-pass finding)
 SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
@@ -213,6 +213,72 @@ SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
         ("network.health-status", API_HEALTH, FAIL),
         ("network.ws-upgrade", WS, FAIL),
     }),
+    # Load, read from Cloud Monitoring (commands/capacity.toml).
+    "capacity-saturated": ("CRITICAL", 2, {
+        ("capacity.connector-saturated", CONNECTOR, FAIL),
+        ("capacity.connector-cpu", CONNECTOR, FAIL),
+        ("capacity.connector-throughput", CONNECTOR, FAIL),
+        *{(rule, service, FAIL) for service in (BACKEND, AUTH)
+          for rule in ("capacity.run-5xx", "capacity.run-latency-p99", "capacity.run-latency-p95")},
+    }),
+    "capacity-connections-flag": ("CRITICAL", 2, {
+        ("capacity.sql-connections-exhausted", DB, FAIL),
+        ("capacity.sql-connections-high", DB, FAIL),
+        ("capacity.sql-cpu", DB, FAIL),
+        ("capacity.sql-memory", DB, FAIL),
+        ("capacity.run-instances", BACKEND, FAIL),
+        ("capacity.run-5xx", BACKEND, FAIL),
+    }),
+    "capacity-connections-default": ("WARNING", 1, {
+        ("capacity.sql-connections-high", DB, FAIL),
+        ("capacity.sql-disk", DB, FAIL),
+    }),
+    "capacity-limit-unknown": ("HEALTHY", 0, {("capacity.sql-connections.not-judged", DB, SKIP)}),
+    "capacity-slow-start": ("WARNING", 1, {("capacity.run-startup", BACKEND, FAIL)}),
+    "capacity-idle": ("HEALTHY", 0, {
+        *{(f"capacity.{check}.not-judged", CONNECTOR, SKIP) for check in ("connector", "connector-cpu", "connector-throughput")},
+        *{(f"capacity.{check}.not-judged", DB, SKIP) for check in ("sql-connections", "sql-cpu", "sql-memory", "sql-disk")},
+        *{(f"capacity.{check}.not-judged", service, SKIP) for service in (BACKEND, AUTH)
+          for check in ("run-instances", "run-errors", "run-latency", "run-startup")},
+    }),
+    "capacity-denied": ("UNKNOWN", 3, {
+        *{(f"capacity.{check}", CONNECTOR, ERROR) for check in ("connector", "connector-cpu", "connector-throughput")},
+        *{(f"capacity.{check}", DB, ERROR) for check in ("sql-connections", "sql-cpu", "sql-memory", "sql-disk")},
+        *{(f"capacity.{check}", service, ERROR) for service in (BACKEND, AUTH)
+          for check in ("run-instances", "run-errors", "run-latency", "run-startup")},
+    }),
+    # Monitoring in place (commands/monitoring.toml): healthy is watched; each of these lacks one thing.
+    "monitoring-watched": ("HEALTHY", 0, set()),
+    "monitoring-none": ("WARNING", 1, {
+        *{("monitoring.uptime-check", url, FAIL) for url in (FRONT, API_HEALTH, AUTH_HEALTH)},
+        ("monitoring.connector-alert", CONNECTOR, FAIL),
+        ("monitoring.sql-alert", DB, FAIL),
+        *{("monitoring.run-5xx-alert", service, FAIL) for service in (BACKEND, AUTH)},
+    }),
+    "monitoring-other-connector": ("WARNING", 1, {("monitoring.connector-alert", CONNECTOR, FAIL)}),
+    "monitoring-disabled": ("WARNING", 1, {("monitoring.connector-alert", CONNECTOR, FAIL)}),
+    "monitoring-no-channel": ("WARNING", 1, {("monitoring.sql-alert", DB, FAIL)}),
+    "monitoring-uptime-unwatched": ("WARNING", 1, {
+        ("monitoring.uptime-alert", url, FAIL) for url in (FRONT, API_HEALTH, AUTH_HEALTH)}),
+    "monitoring-denied": ("UNKNOWN", 3, {
+        *{(f"capacity.{check}", CONNECTOR, ERROR) for check in ("connector", "connector-cpu", "connector-throughput")},
+        *{(f"capacity.{check}", DB, ERROR) for check in ("sql-connections", "sql-cpu", "sql-memory", "sql-disk")},
+        *{(f"capacity.{check}", service, ERROR) for service in (BACKEND, AUTH)
+          for check in ("run-instances", "run-errors", "run-latency", "run-startup")},
+        ("monitoring.uptime-frontend", FRONT, ERROR),
+        *{("monitoring.uptime-health", url, ERROR) for url in (API_HEALTH, AUTH_HEALTH)},
+        ("monitoring.connector-alert", CONNECTOR, ERROR),
+        ("monitoring.sql-alert", DB, ERROR),
+        *{("monitoring.run-5xx-alert", service, ERROR) for service in (BACKEND, AUTH)},
+    }),
+    "capacity-throttled": ("UNKNOWN", 3, {
+        *{(f"capacity.{check}", CONNECTOR, ERROR) for check in ("connector", "connector-cpu", "connector-throughput")},
+        *{(f"capacity.{check}", DB, ERROR) for check in ("sql-connections", "sql-cpu", "sql-memory", "sql-disk")},
+        *{(f"capacity.{check}", service, ERROR) for service in (BACKEND, AUTH)
+          for check in ("run-instances", "run-errors", "run-latency", "run-startup")},
+    }),
+    # Today's load is fine; the growth shows only with --trend (tests/test_capacity.py).
+    "capacity-trend": ("HEALTHY", 0, set()),
 }
 
 # Rules no recorded scenario can fail, and why.

@@ -45,6 +45,7 @@ RUN = "run.v1.run_v1_messages"
 VPCACCESS = "vpcaccess.v1.vpcaccess_v1_messages"
 COMPUTE = "compute.v1.compute_v1_messages"
 LOGGING = "logging.v2.logging_v2_messages"
+MONITORING = "monitoring.v3.monitoring_v3_messages"
 
 # Files that are not gcloud/API documents: probe results, recording metadata,
 # scenario definitions, and the stderr/exit code of a failed command.
@@ -96,6 +97,9 @@ REST_RULES: list[tuple[re.Pattern[str], str]] = [
      f"{COMPUTE}:{{aggregated}}"),
     (re.compile(rf"compute\.test/compute/v1/projects/{_NAME}/global/networks/{_NAME}"), f"{COMPUTE}:Network"),
     (re.compile(r"logging\.test/v2/entries:list"), f"{LOGGING}:ListLogEntriesResponse"),
+    (re.compile(rf"monitoring\.test/v3/projects/{_NAME}/alertPolicies"), f"{MONITORING}:ListAlertPoliciesResponse"),
+    (re.compile(rf"monitoring\.test/v3/projects/{_NAME}/uptimeCheckConfigs"),
+     f"{MONITORING}:ListUptimeCheckConfigsResponse"),
 ]
 
 # Recorded file stem (``gcloud_<argv joined by _>``, see recording.name_for) -> class. First match wins.
@@ -111,12 +115,21 @@ COMMAND_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"gcloud_secrets_versions_access{_ARGS}"), f"{SECRETS}:AccessSecretVersionResponse"),
     (re.compile(rf"gcloud_secrets_(?:list|describe){_ARGS}"), f"{SECRETS}:Secret"),
     (re.compile(rf"gcloud_logging_read{_ARGS}"), f"{LOGGING}:LogEntry"),
+    # infracheck's own Monitoring reads (metrics.py): the API's body, pages joined.
+    (re.compile(rf"monitoring_timeseries{_ARGS}"), f"{MONITORING}:ListTimeSeriesResponse"),
+    # The track (alpha in gcloud 528, GA later) is part of the recorded name (infracheck/runner/tracks.py).
+    (re.compile(rf"gcloud_(?:alpha_|beta_)?monitoring_policies_list{_ARGS}"), f"{MONITORING}:AlertPolicy"),
+    (re.compile(rf"gcloud_(?:alpha_|beta_)?monitoring_uptime_list-configs{_ARGS}"), f"{MONITORING}:UptimeCheckConfig"),
 ]
 
 
 def is_ignored(path: Path) -> bool:
     """Files that are not documents gcloud decodes: probes, metadata, a failed command's stderr/exit."""
     name = path.name
+    # The fake's raw samples (tests/tools/fakemonitoring.py), not a body: the answers it computes from them are
+    # checked against ListTimeSeriesResponse in tests/contract/test_capacity.py.
+    if "monitoring.test" in path.parts and path.name == "timeSeries.json":
+        return True
     return (name in IGNORED_NAMES or name.endswith(IGNORED_SUFFIXES)
             or (name.startswith("probe_") and name.endswith(".json")) or name.startswith("."))
 

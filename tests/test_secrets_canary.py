@@ -232,3 +232,25 @@ def test_every_watch_cycle_is_scrubbed_of_the_values_read(leaky_replay, tmp_path
     for name, text in {"stdout": out, "stderr": err, "markdown": report.read_text()}.items():
         for form in leaked_forms():
             assert form not in text, (name, form)
+
+
+def test_the_escalation_clocks_files_and_hook_are_scrubbed_of_the_values_read(leaky_replay, tmp_path, capsys):
+    profile = tmp_path / "profile.toml"
+    # 0.36 s: the 2 h message too, due by the second cycle (a cycle's time is in whole seconds)
+    profile.write_text("[escalation.extended]\nafter_hours = 0.0001\n")
+    folder, log = tmp_path / "escalation", tmp_path / "hook.log"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f'#!/bin/sh\ncat "$1" >> "{log}"\n')
+    hook.chmod(0o755)
+    code = main(["watch", "--replay", str(leaky_replay), "--include", "secrets.*,logs.*", "--interval", "1",
+                 "--max-wait", "4", "--profile", str(profile), "--escalation-dir", str(folder),
+                 "--on-change", str(hook)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    texts = {path.name: path.read_text() for path in folder.iterdir()}
+    assert {name.split("-", 2)[2] for name in texts} == {"start-issue-update.md", "start-message.txt",
+                                                         "extended-escalation.txt"}
+    assert any("[redacted]" in text for text in texts.values())
+    for name, text in {"stdout": out, "stderr": err, "hook": log.read_text(), **texts}.items():
+        for form in leaked_forms():
+            assert form not in text, (name, form)

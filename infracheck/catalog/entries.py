@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from infracheck.catalog import monitoring
 from infracheck.catalog.templates import RUNTIME_NAMES, Substituter
 from infracheck.model import (
     JSON_TYPES, Area, CatalogError, Category, Check, Dependency, Fix, Missing, NotJudged, Rule, Severity, Shape,
@@ -141,6 +142,12 @@ def expand(
                 shape=shape,
             )
         )
+        for source in checks[-1].sources:
+            if source[:2] == monitoring.QUERY:
+                try:
+                    monitoring.parse(source)
+                except monitoring.QueryError as exc:
+                    raise CatalogError(f"{path.name}: {where}: {exc}") from None
     return checks
 
 
@@ -194,8 +201,8 @@ def _tokens(path: Path, where: str, command: Any) -> list[str]:
         tokens = shlex.split(str(command))
     except ValueError as exc:
         raise CatalogError(f"{path.name}: {where}: command does not parse: {exc}") from None
-    if not tokens or tokens[0] not in ("gcloud", "probe"):
-        raise CatalogError(f"{path.name}: {where}: command must start with 'gcloud' or 'probe'")
+    if not tokens or tokens[0] not in ("gcloud", "probe", "monitoring"):
+        raise CatalogError(f"{path.name}: {where}: command must start with 'gcloud', 'probe' or 'monitoring'")
     return tokens
 
 

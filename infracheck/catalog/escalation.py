@@ -14,20 +14,21 @@ from typing import Any
 
 from infracheck.catalog.profile import read_toml
 from infracheck.catalog.templates import Substituter
-from infracheck.model import CatalogError, Component, Criterion, Escalation, LabelRule, Overall, Phase
+from infracheck.model import CatalogError, Component, Criterion, Escalation, Extended, LabelRule, Overall, Phase
 
 FILE = "escalation.toml"  # the issue update's data, not an area
 
 _TOP_KEYS = {"priority", "label", "component", "criterion", "business_impact", "timeline", "justification",
-             "contact", "recipients"}
+             "contact", "recipients", "extended"}
 # What a profile's [escalation] table may replace: the business context, not the rules.
-OVERRIDABLE = {"business_impact", "timeline", "justification", "contact", "recipients"}
-_PHASE_KEYS = {"phase", "short", "hours", "owner", "done_when"}
+OVERRIDABLE = {"business_impact", "timeline", "justification", "contact", "recipients", "extended"}
+_PHASE_KEYS = {"phase", "short", "hours", "owner", "done_when", "passing"}
+_EXTENDED_KEYS = {"after_hours", "recipients", "actions"}
 _DONE_WHEN = {"", "verdict", "fixed"}
 _NAMED_KEYS = {"name", "text"}
 _LABEL_KEYS = {"name", "status", "failing"}
 _COMPONENT_KEYS = {"area", "name", "resource", "expected"}
-_CRITERION_KEYS = {"group", "text", "verified_by", "verdict", "manual"}
+_CRITERION_KEYS = {"group", "text", "verified_by", "verdict", "manual", "requires"}
 
 
 
@@ -87,6 +88,7 @@ def parse(data: Mapping[str, Any], environment: str, text: Callable[[str], str])
             verified_by=_strings(raw, "verified_by", "[[criterion]]"),
             verdict=str(raw.get("verdict", "")),
             manual=str(raw.get("manual", "")),
+            requires=_strings(raw, "requires", "[[criterion]]"),
         )
         if criterion.verdict and criterion.verdict not in Overall.__members__:
             raise _refuse(f"[[criterion]] '{criterion.text}': verdict must be one of {list(Overall.__members__)}")
@@ -109,7 +111,24 @@ def parse(data: Mapping[str, Any], environment: str, text: Callable[[str], str])
         contacts=tuple((_str(raw, "name", "[[contact]]"), text(_str(raw, "text", "[[contact]]")))
                        for raw in _tables(data, "contact", _NAMED_KEYS)),
         recipients=tuple(text(r) for r in _strings(data, "recipients", "'recipients'")),
+        extended=_extended(data.get("extended"), text),
     )
+
+
+def _extended(raw: Any, text: Callable[[str], str]) -> Extended | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise _refuse("[extended] must be a table (after_hours, recipients, actions)")
+    unknown = set(raw) - _EXTENDED_KEYS
+    if unknown:
+        raise _refuse(f"[extended]: unknown key(s) {sorted(unknown)}")
+    after = raw.get("after_hours")
+    if isinstance(after, bool) or not isinstance(after, (int, float)) or not 0 < after < 1000:
+        raise _refuse("[extended]: 'after_hours' must be a number of hours above 0")
+    return Extended(after_hours=float(after),
+                    recipients=tuple(text(r) for r in _strings(raw, "recipients", "[extended]")),
+                    actions=tuple(text(a) for a in _strings(raw, "actions", "[extended]")))
 
 
 def _phase(raw: Mapping[str, Any], text: Callable[[str], str]) -> Phase:
@@ -121,7 +140,8 @@ def _phase(raw: Mapping[str, Any], text: Callable[[str], str]) -> Phase:
     if done_when not in _DONE_WHEN:
         raise _refuse(f"[[timeline]] '{name}': 'done_when' is \"verdict\" or \"fixed\", not {done_when!r}")
     return Phase(name=text(name), short=text(str(raw.get("short") or name.lower())), hours=float(hours),
-                 owner=text(_str(raw, "owner", f"[[timeline]] '{name}'")), done_when=done_when)
+                 owner=text(_str(raw, "owner", f"[[timeline]] '{name}'")), done_when=done_when,
+                 passing=_strings(raw, "passing", f"[[timeline]] '{name}'"))
 
 
 def _tables(data: Mapping[str, Any], key: str, allowed: set[str]) -> list[dict[str, Any]]:

@@ -11,10 +11,10 @@ docs/results.md has what each costs).
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Sequence
 from typing import Any
 
+from infracheck.catalog import monitoring
 from infracheck.rules.validate import applies
 from infracheck.model import Catalog, Check, Rule
 
@@ -46,7 +46,7 @@ def list_json(cat: Catalog) -> str:
     out = [
         {
             "check": cid, "area": checks[0].area, "title": checks[0].title,
-            "commands": list(dict.fromkeys(shlex.join(c.argv) for c in checks)),
+            "commands": list(dict.fromkeys(monitoring.describe(c.argv) for c in checks)),
             "foreach": checks[0].foreach,
             "rules": [{"id": r.id, "severity": r.severity.name.lower(), "fails_with": _sample(r, checks)}
                       for r in checks[0].rules],
@@ -72,8 +72,8 @@ def list_text(cat: Catalog) -> str:
         for cid, checks in in_area.items():
             first = checks[0]
             lines.append(f"  {cid}" + (f"   (for each {first.foreach})" if first.foreach else ""))
-            lines += [f"      $ {command}" for command in dict.fromkeys(shlex.join(c.argv) for c in checks)]
-            lines += [f"      $ {shlex.join(extra)}" for _, extra in first.extras]
+            lines += [f"      $ {command}" for command in dict.fromkeys(monitoring.describe(c.argv) for c in checks)]
+            lines += [f"      $ {monitoring.describe(extra)}" for _, extra in first.extras]
             if first.role or first.api:
                 lines.append(f"      needs: {_needs(first)}")
             if first.missing:
@@ -113,8 +113,8 @@ def list_markdown(cat: Catalog) -> str:
                 lines += [f"One check for each item of the profile's `{first.foreach}` list (the first shown).", ""]
             if first.why:
                 lines += [" ".join(first.why.split()), ""]
-            lines += ["```", *dict.fromkeys(shlex.join(c.argv) for c in checks),
-                      *(shlex.join(extra) for _, extra in first.extras), "```", ""]
+            lines += ["```", *dict.fromkeys(monitoring.describe(c.argv) for c in checks),
+                      *(monitoring.describe(extra) for _, extra in first.extras), "```", ""]
             if first.role or first.api:
                 lines += [f"Needs: {_needs(first)}.", ""]
             lines += ["| rule | severity | finding | why |", "|---|---|---|---|"]
@@ -139,7 +139,7 @@ def explain_check(check: Check) -> str:
     lines = [f"{check.id}: {check.title}\narea: {check.area}\n"]
     if check.why:
         lines.append(check.why + "\n")
-    lines.append(f"command: {shlex.join(check.argv)}")
+    lines.append(f"command: {monitoring.describe(check.argv)}")
     lines += _needs_lines(check, " ")
     if check.missing:
         lines.append(f"when missing: {check.missing.severity.name.lower()}: {check.missing.message}")
@@ -157,8 +157,8 @@ def explain_rule(check: Check, rule: Rule) -> str:
              f"area: {check.area}   severity: {rule.severity.name.lower()}   check: {check.id}\n"]
     if rule.why:
         lines.append(rule.why + "\n")
-    lines.append(f"command:  {shlex.join(check.argv)}")
-    lines += [f"with {name}: {shlex.join(extra)}" for name, extra in check.extras]
+    lines.append(f"command:  {monitoring.describe(check.argv)}")
+    lines += [f"with {name}: {monitoring.describe(extra)}" for name, extra in check.extras]
     if check.select:
         lines.append(f"select:   {check.select}")
     if rule.when:

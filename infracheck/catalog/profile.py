@@ -24,6 +24,9 @@ from infracheck.model import CatalogError
 
 FILE = "profile.toml"
 
+# Profile names whose command-line flag is spelled otherwise.
+_FLAG_OF = {"metrics_window": "window"}
+
 # Profile names whose values never reach an argv and are validated by their
 # own engine (the journey's JMESPath and JSON bodies hold spaces by nature).
 OWN_VALIDATION = frozenset({"journey"})
@@ -66,7 +69,7 @@ def read(
         if raw is not None:
             accept(name, raw, f"${ENV_PREFIX}{name.upper()}")
     given = [(f"--set {name}", name, raw) for name, raw in overrides.items()]
-    given += [(f"--{name}", name, raw) for name, raw in flags.items()]
+    given += [(f"--{_FLAG_OF.get(name, name)}", name, raw) for name, raw in flags.items()]
     for origin, name, raw in given:
         if name not in defaults:
             known = ", ".join(sorted(defaults))

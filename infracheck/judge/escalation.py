@@ -121,6 +121,12 @@ def _judge(criterion: Criterion, report: Report) -> CriterionResult:
         return CriterionResult(criterion, False, why)
     bad = [f for f in relevant if f.status is not Status.PASS]
     if not bad:
+        for glob in criterion.requires:
+            judged = [f for f in report.findings if f.status is not Status.SKIP and matches(f, [glob])]
+            if not judged:
+                said = next((f.message for f in report.findings if f.status is Status.SKIP
+                             and matches(f, [glob, *criterion.verified_by])), "not read in this run")
+                return CriterionResult(criterion, False, f"{glob} not judged: {said}")
         return CriterionResult(criterion, True, f"{len(relevant)} check(s) passed")
     check_of = {(f.rule, f.resource): f.check for f in report.findings}
     not_run = sum(1 for f in bad if verdict.counted(f) and _not_run(f, check_of))

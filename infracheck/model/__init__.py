@@ -25,6 +25,7 @@ from infracheck.model.catalog import (
     Criterion as Criterion,
     Phase as Phase,
     Escalation as Escalation,
+    Extended as Extended,
     Catalog as Catalog,
 )
 from infracheck.model.results import (

@@ -111,6 +111,7 @@ class ErrorKind(enum.Enum):
     API_ERROR = "api-error"
     INTERRUPTED = "interrupted"
     MISSING_CREDENTIAL = "missing-credential"  # the journey's ${env:NAME} is not set
+    NOT_RECORDED = "not-recorded"  # a replay of a folder recorded before metrics were read: a skip, not an error
 
 
 
@@ -295,6 +296,9 @@ class Criterion:
     verified_by: tuple[str, ...] = ()  # globs as in LabelRule.failing; every match must pass
     verdict: str = ""  # ticked when the overall verdict is this (e.g. "HEALTHY")
     manual: str = ""  # why a person must verify it when nothing in the run does
+    # Globs each of which must match a judged finding (not a skip): what "verified" cannot do without
+    # (the connector's load, read from Cloud Monitoring: no data never ticks "adequate capacity").
+    requires: tuple[str, ...] = ()
 
 
 
@@ -307,6 +311,16 @@ class Phase:
     hours: float
     owner: str  # "Infrastructure Team"
     done_when: str = ""  # "verdict": done once a run has a verdict; "fixed": once fix mode applied its steps
+    passing: tuple[str, ...] = ()  # watch's clock: the phase ends once every finding these globs match passes
+
+
+@dataclasses.dataclass(frozen=True)
+class Extended:
+    """The extended escalation (plan 5.2): what watch's clock says once, when the outage outlasts `after_hours`."""
+
+    after_hours: float
+    recipients: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
 
 
 
@@ -322,6 +336,7 @@ class Escalation:
     justification: tuple[tuple[str, str], ...] = ()  # (label, text): the issue update's Business Justification
     contacts: tuple[tuple[str, str], ...] = ()  # (role, who): the issue update's closing lines
     recipients: tuple[str, ...] = ()  # who the stakeholder message is for (4.3)
+    extended: Extended | None = None  # plan 5.2, for watch's escalation clock; None: the catalog has none
 
 
 

@@ -271,12 +271,18 @@ def _commands(report: Report) -> list[str]:
     argvs = [o.argv for o in report.outcomes]
     gcloud = [command_line(a) for a in argvs if a and a[0] == "gcloud"]
     probes = [a for a in argvs if a and a[0] == "probe"]
+    # infracheck's own Cloud Monitoring reads (metrics.py): the metric each read, once.
+    reads = dict.fromkeys(a[i][len("--metric="):] for a in argvs if a[:2] == ("monitoring", "timeseries")
+                          for i in range(2, len(a)) if a[i].startswith("--metric="))
     lines: list[str] = []
     if gcloud:
         lines += fenced(gcloud)
     if probes:
         lines += ["", "infracheck's own probes (no gcloud): "
                   + ", ".join(f"{escape(a[1])} {code(' '.join(a[2:]))}" for a in probes)]
+    if reads:
+        lines += ["", "infracheck's own Cloud Monitoring reads (timeSeries.list with gcloud's credentials): "
+                  + ", ".join(code(m) for m in reads)]
     if not lines:
         lines = ["_No command ran._"]
     return lines

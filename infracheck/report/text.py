@@ -69,11 +69,15 @@ def area_block(
     s = _Style(color, ascii_only)
     mine = [f for f in findings if f.area == area.id and f.status is not Status.SKIP]
     lines = [f"{s.marks['check']} {area.title}"]
+    # What a check leaves to another tool (a `not_judged` skip, no data to judge) is said, not hidden like an
+    # --exclude; the same sentence for many checks (a replay without their source) once.
+    said = list(dict.fromkeys(f"   {s.marks['info']} {f.message}" for f in findings
+                              if f.area == area.id and f.status is Status.SKIP and f.rule.endswith(".not-judged")))
     if not finished:
         lines.append(s.paint(f"   {s.marks['warn']} Not finished: interrupted before every check of this area "
                              "was judged", Fore.MAGENTA))
     elif not mine:
-        lines.append("   (no checks selected)")
+        lines += said or ["   (no checks selected)"]
         return "\n".join(lines) + "\n"
     fails = [f for f in mine if verdict.counted(f)]
     muted = [f for f in mine if verdict.muted_failure(f)]
@@ -99,10 +103,7 @@ def area_block(
         lines.append(s.paint(f"   {s.marks['ok']} {area.ok}", Fore.GREEN))
     if muted:
         lines.append(f"   {s.marks['mute']} {len(muted)} muted (see MUTED below)")
-    # What a check leaves to another tool (a `not_judged` skip) is said, not hidden like an --exclude.
-    for f in findings:
-        if f.area == area.id and f.status is Status.SKIP and f.rule.endswith(".not-judged"):
-            lines.append(f"   {s.marks['info']} {f.message}")
+    lines += said
     return "\n".join(lines) + "\n"
 
 

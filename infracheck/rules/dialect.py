@@ -29,8 +29,9 @@ import jmespath.exceptions
 from jmespath import functions, visitor
 
 from infracheck import redact, timeutil
+from infracheck.rules import monitoring, watching
 from infracheck.model import CatalogError
-from infracheck.rules.values import TYPE_WORDS, Mistyped, covers, is_number, item_name, kind_of, number, preview
+from infracheck.rules.values import TYPE_WORDS, Mistyped, covers, expression_text, is_number, item_name, kind_of, number, preview
 
 
 # The time the check being evaluated is judged as of, for since() and age_minutes().
@@ -55,19 +56,6 @@ def _age(timestamp: str | None) -> dt.timedelta | None:
     except ValueError:
         return None
     return (_NOW.get() or dt.datetime.now(dt.timezone.utc)) - when
-
-
-def duration(delta: dt.timedelta) -> str:
-    """'3 d 4 h', '1 h 50 min', '12 min': how long, to the precision a person reads."""
-    minutes = int(abs(delta.total_seconds()) // 60)
-    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
-    if days:
-        text = f"{days} d {hours} h" if hours else f"{days} d"
-    elif hours:
-        text = f"{hours} h {mins} min" if mins else f"{hours} h"
-    else:
-        text = f"{mins} min"
-    return text if delta.total_seconds() >= 0 else f"{text} in the future"
 
 
 class _Functions(functions.Functions):
@@ -152,7 +140,7 @@ class _Functions(functions.Functions):
     def _func_since(self, timestamp: str | None) -> str | None:
         # How long ago an RFC 3339 time was, as of the run's clock: "1 h 50 min".
         age = _age(timestamp)
-        return None if age is None else duration(age)
+        return None if age is None else timeutil.duration(age)
 
     @functions.signature({"types": ["string", "null"]})
     def _func_age_minutes(self, timestamp: str | None) -> float | None:
@@ -182,6 +170,51 @@ class _Functions(functions.Functions):
     def _func_split(self, value: str | None, sep: str) -> list[str]:
         return [] if not value else value.split(sep)
 
+    # --- Cloud Monitoring: alert policies and uptime checks (watching.py), time series (monitoring.py) ---
+
+    @functions.signature({"types": ["array", "null"]}, {"types": ["object"]}, {"types": ["array"]})
+    def _func_alert_gap(self, policies: list[Any] | None, wanted: dict[str, Any], required: list[Any]) -> str | None:
+        # null when an enabled policy with a channel watches the series `wanted` names (and its filter names
+        # each key of `required`); else what is missing.
+        return watching.gap(policies, {str(k): str(v) for k, v in wanted.items() if v is not None},
+                            [str(k) for k in required])
+
+    @functions.signature({"types": ["array", "null"]}, {"types": ["string"]})
+    def _func_uptime_checks(self, configs: list[Any] | None, url: str) -> list[Any]:
+        return watching.uptime_checks(configs, url)  # the uptime checks (UptimeCheckConfig) that probe this URL
+
+    @functions.signature({"types": ["array", "null"]})
+    def _func_values(self, series: list[Any] | None) -> list[float]:
+        return monitoring.values(series)
+
+    @functions.signature({"types": ["array-number"]}, {"types": ["number", "string"]})
+    def _func_count_at_least(self, found: list[float], limit: Any) -> int:
+        return monitoring.count_at_least(found, limit)
+
+    @functions.signature({"types": ["number", "null"]}, {"types": ["number", "string", "null"]})
+    def _func_percent(self, part: float | None, whole: Any) -> float | None:
+        return monitoring.percent(part, whole)
+
+    @functions.signature({"types": ["array-number"]}, {"types": ["number"]})
+    def _func_percentile(self, found: list[float], rank: float) -> float | None:
+        return monitoring.percentile(found, rank)
+
+    @functions.signature({"types": ["number", "null"]}, {"types": ["array"]})
+    def _func_step(self, value: float | None, table: list[Any]) -> Any:
+        return monitoring.step(value, table)
+
+    @functions.signature({"types": ["string", "null"]})
+    def _func_tier_memory_gb(self, tier: str | None) -> float | None:
+        return monitoring.tier_memory_gb(tier) if tier else None
+
+    @functions.signature({"types": ["array", "null"]})
+    def _func_fit(self, series: list[Any] | None) -> dict[str, Any] | None:
+        return monitoring.fit(series or [])
+
+    @functions.signature({"types": ["object", "null"]}, {"types": ["number", "string", "null"]})
+    def _func_days_until(self, fitted: dict[str, Any] | None, limit: Any) -> float | None:
+        return monitoring.days_until(fitted, limit)
+
 
 _FUNCTIONS = _Functions()
 
@@ -189,7 +222,6 @@ _FUNCTIONS = _Functions()
 _OPTIONS = jmespath.Options(custom_functions=_FUNCTIONS)
 
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class _Interpreter(visitor.TreeInterpreter):
@@ -231,7 +263,7 @@ class _Interpreter(visitor.TreeInterpreter):
             raise Mistyped(exc.current_value, expected, field) from None
         except Mistyped as exc:
             if not exc.field:
-                exc.field = _culprit(node["children"], args, exc.value, value) or _text(node)
+                exc.field = _culprit(node["children"], args, exc.value, value) or expression_text(node)
             raise
 
     def visit_filter_projection(self, node: Any, value: Any) -> Any:
@@ -292,48 +324,7 @@ def _field(node: Any, context: Any) -> str:
         return _field(node["children"][-1], context)
     if kind == "literal":
         return ""
-    return _text(node)
-
-
-def _text(node: Any) -> str:
-    """An AST back to (close to) the JMESPath it was parsed from."""
-    kind, kids = node["type"], node.get("children", [])
-    if kind == "field":
-        name = str(node["value"])
-        return name if _IDENTIFIER.fullmatch(name) else json.dumps(name)
-    if kind == "subexpression":
-        return ".".join(_text(k) for k in kids)
-    if kind == "index_expression":
-        return "".join(_text(k) for k in kids)
-    if kind == "index":
-        return f"[{node['value']}]"
-    if kind in ("current", "identity"):
-        return "@" if kind == "current" else ""
-    if kind == "literal":
-        return f"`{json.dumps(node['value'])}`"
-    if kind == "flatten":
-        return _text(kids[0]) + "[]"
-    if kind == "projection":
-        rest = _text(kids[1])
-        return _text(kids[0]) + ("[*]" if kids[0]["type"] != "flatten" else "") + ("." + rest if rest else "")
-    if kind == "filter_projection":
-        rest = _text(kids[1])
-        return f"{_text(kids[0])}[?{_text(kids[2])}]" + ("." + rest if rest else "")
-    if kind == "function_expression":
-        return f"{node['value']}({', '.join(_text(k) for k in kids)})"
-    if kind == "expref":
-        return "&" + _text(kids[0])
-    if kind == "multi_select_list":
-        return "[" + ", ".join(_text(k) for k in kids) + "]"
-    if kind == "not_expression":
-        return "!" + _text(kids[0])
-    operators = {"or_expression": "||", "and_expression": "&&", "pipe": "|"}
-    if kind in operators:
-        return f" {operators[kind]} ".join(_text(k) for k in kids)
-    if kind == "comparator":
-        symbol = {"eq": "==", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[node["value"]]
-        return f"{_text(kids[0])} {symbol} {_text(kids[1])}"
-    return "…"
+    return expression_text(node)
 
 
 def search(expression: str, document: Any) -> Any:

@@ -54,6 +54,8 @@ def _evaluate(
         if (outcome.error.kind is ErrorKind.NOT_FOUND and check.missing is not None
                 and not outcome.error.project_gone):
             return [_missing(check)]
+        if outcome.error.kind is ErrorKind.NOT_RECORDED:
+            return [_not_judged(check, NotJudged("", outcome.error.message[:1].upper() + outcome.error.message[1:]), None)]
         return [_error(check, outcome.error)]
     document = outcome.document
     if check.shape is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -159,3 +160,47 @@ def covers(names: Iterable[Any], host: str) -> bool:
         if name == host or (name.startswith("*.") and "." in host and host.split(".", 1)[1] == name[2:]):
             return True
     return False
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def expression_text(node: Any) -> str:
+    """An AST back to (close to) the JMESPath it was parsed from."""
+    kind, kids = node["type"], node.get("children", [])
+    if kind == "field":
+        name = str(node["value"])
+        return name if _IDENTIFIER.fullmatch(name) else json.dumps(name)
+    if kind == "subexpression":
+        return ".".join(expression_text(k) for k in kids)
+    if kind == "index_expression":
+        return "".join(expression_text(k) for k in kids)
+    if kind == "index":
+        return f"[{node['value']}]"
+    if kind in ("current", "identity"):
+        return "@" if kind == "current" else ""
+    if kind == "literal":
+        return f"`{json.dumps(node['value'])}`"
+    if kind == "flatten":
+        return expression_text(kids[0]) + "[]"
+    if kind == "projection":
+        rest = expression_text(kids[1])
+        return expression_text(kids[0]) + ("[*]" if kids[0]["type"] != "flatten" else "") + ("." + rest if rest else "")
+    if kind == "filter_projection":
+        rest = expression_text(kids[1])
+        return f"{expression_text(kids[0])}[?{expression_text(kids[2])}]" + ("." + rest if rest else "")
+    if kind == "function_expression":
+        return f"{node['value']}({', '.join(expression_text(k) for k in kids)})"
+    if kind == "expref":
+        return "&" + expression_text(kids[0])
+    if kind == "multi_select_list":
+        return "[" + ", ".join(expression_text(k) for k in kids) + "]"
+    if kind == "not_expression":
+        return "!" + expression_text(kids[0])
+    operators = {"or_expression": "||", "and_expression": "&&", "pipe": "|"}
+    if kind in operators:
+        return f" {operators[kind]} ".join(expression_text(k) for k in kids)
+    if kind == "comparator":
+        symbol = {"eq": "==", "ne": "!=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[node["value"]]
+        return f"{expression_text(kids[0])} {symbol} {expression_text(kids[1])}"
+    return "…"

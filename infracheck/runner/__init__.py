@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from infracheck import redact
-from infracheck.runner import gcloud, recording
 from infracheck.model import CannotRun, Check, CommandError, Engine, ErrorKind, Finding, Outcome
+from infracheck.runner import gcloud, metrics, recording
 from infracheck.plan import Plan
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def source(
         steps = journey.parse(journey_steps)
     if replay_dir is not None:
         return replay(replay_dir)
-    if any(c.argv[0] == "gcloud" for c in planned):
+    if any(argv[0] == "gcloud" or argv[:2] == metrics.QUERY for c in planned for argv in c.sources):
         gcloud.executable()  # GcloudMissing (a CannotRun) when it is not installed
     argvs = [argv for check in planned for argv in check.sources]
     return live(timeout, steps=steps, engine=engine, jobs=jobs, argvs=argvs, early=early)
@@ -110,6 +110,8 @@ class Live:
         self._timeout, self._env, self._settings, self._warm = timeout, env, settings, warm_engine
         self._steps = steps
         self.note = note  # why auto chose one process per command
+        # Metrics queries borrow gcloud's token and settings through this engine's config-helper run.
+        self._metrics = metrics.Reader(self._gcloud, timeout, recording.clock)
 
     @property
     def engine(self) -> Engine:
@@ -130,6 +132,15 @@ class Live:
             from infracheck.runner import probes
 
             return probes.run(argv, self._timeout, self._settings)
+        if argv[:2] == metrics.QUERY:
+            return self._metrics(argv)
+        return self._gcloud(argv)
+
+    def start_reads(self, argvs: Sequence[tuple[str, ...]]) -> None:
+        """Start the run's Cloud Monitoring reads at once: they wait on the network, not on gcloud's job slots."""
+        self._metrics.start([a for a in argvs if a[:2] == metrics.QUERY])
+
+    def _gcloud(self, argv: tuple[str, ...]) -> Outcome:
         if self._warm is not None:
             return self._warm.run(argv, self._timeout)
         return gcloud.run(argv, self._timeout, self._env)
@@ -167,11 +178,16 @@ def live(
             settings = net.settings_from_env(os.environ)
         except ValueError as exc:
             raise CannotRun(str(exc)) from None
-    commands = list(dict.fromkeys(a for a in argvs if a[0] == "gcloud"))
+    argvs = list(argvs)
+    # A metrics query needs gcloud's config-helper (its token and settings) first.
+    reads_metrics = [metrics.CONFIG_HELPER] if any(a[:2] == metrics.QUERY for a in argvs) else []
+    commands = list(dict.fromkeys(reads_metrics + [a for a in argvs if a[0] == "gcloud"]))
     if engine == "process" or not commands:
         if early is not None:
             early.discard()
-        return Live(timeout, env, settings, steps=steps)
+        running = Live(timeout, env, settings, steps=steps)
+        running.start_reads(argvs)
+        return running
     from infracheck.runner import warm
 
     try:
@@ -185,10 +201,31 @@ def live(
     except warm.Unavailable as exc:
         if engine == "warm":
             raise CannotRun(f"--engine warm cannot start: {exc}") from None
-        return Live(timeout, env, settings, note=f"warm engine unavailable: {exc}", steps=steps)
+        running = Live(timeout, env, settings, note=f"warm engine unavailable: {exc}", steps=steps)
+        running.start_reads(argvs)
+        return running
     for argv in commands:  # all at once, so the engine can plan which surface loads where
         started.submit(argv, timeout)
-    return Live(timeout, env, settings, started, steps=steps)
+    running = Live(timeout, env, settings, started, steps=steps)
+    running.start_reads(argvs)
+    return running
+
+
+def recorded_only(planned: Plan, directory: Path) -> Plan:
+    """A folder recorded before infracheck read Cloud Monitoring has no load to replay: its load checks are
+    left out with one note, not reported as failures of the stack nor as one skip each. So are the
+    monitoring area's checks (uptime checks, alert policies) in a folder recorded before that area existed."""
+    from infracheck import plan
+
+    if not any(directory.glob(recording.name_for(metrics.QUERY) + "*")):
+        planned = plan.without(planned, lambda c: any(s[:2] == metrics.QUERY for s in c.sources),
+                               "Load (Cloud Monitoring) not judged: this recording holds none of its reads")
+    watched = [c for c in planned.checks if c.area == "monitoring"]
+    if watched and not any(recording.replay(directory, s) is not None for c in watched for s in c.sources):
+        planned = plan.without(planned, lambda c: c.area == "monitoring",
+                               "Monitoring in place not judged: this recording holds no uptime checks "
+                               "or alert policies")
+    return planned
 
 
 def replay(directory: Path) -> Source:
@@ -201,7 +238,8 @@ def replay(directory: Path) -> Source:
     def run(argv: tuple[str, ...]) -> Outcome:
         recorded = recording.replay(directory, argv)
         if recorded is None:
-            return recording.not_recorded(directory, argv)
+            return recording.not_recorded(directory, argv, metrics_read=argv[:2] != metrics.QUERY or any(
+                directory.glob(recording.name_for(metrics.QUERY) + "*")))
         exit_code, stdout, stderr = recorded
         return gcloud.interpret(argv, exit_code, stdout, stderr, 0.0)
 

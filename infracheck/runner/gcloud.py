@@ -186,7 +186,9 @@ _CLASSES: tuple[tuple[ErrorKind, re.Pattern[str], str], ...] = tuple(
          "the API answered with data gcloud could not decode: retry"),
         (ErrorKind.TRANSPORT,
          r"gcloud crashed \((?:ProxyError|ConnectionError|ReadTimeout|ConnectTimeout|"
-         r"SSLError|NameResolutionError|Timeout)",
+         r"SSLError|NameResolutionError|Timeout)|"
+         # infracheck's own Monitoring reads (metrics.py) say so in gcloud's words.
+         r"^ERROR: \(monitoring\.timeSeries\.list\) ConnectionError",
          "could not reach Google APIs (network, proxy or DNS trouble): check connectivity and retry"),
     )
 )

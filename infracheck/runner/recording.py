@@ -31,7 +31,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
 
 
 # Failures that produced no output to replay (a missing journey credential is the environment's, not the stack's).
-_NOTHING_PRINTED = (ErrorKind.TIMEOUT, ErrorKind.INTERRUPTED, ErrorKind.MISSING_CREDENTIAL)
+_NOTHING_PRINTED = (ErrorKind.TIMEOUT, ErrorKind.INTERRUPTED, ErrorKind.MISSING_CREDENTIAL, ErrorKind.NOT_RECORDED)
 
 
 class RecordingError(CannotRun):
@@ -158,7 +158,12 @@ def replay(directory: Path, argv: tuple[str, ...]) -> tuple[int | None, str, str
     return exit_code, stdout, stderr
 
 
-def not_recorded(directory: Path, argv: tuple[str, ...]) -> Outcome:
+def not_recorded(directory: Path, argv: tuple[str, ...], metrics_read: bool = True) -> Outcome:
+    """What a replay says of an argv the folder lacks; `metrics_read` False: the folder holds no metrics
+    query at all (it was recorded before infracheck read Cloud Monitoring), which is no failure of the stack."""
+    if not metrics_read:
+        return Outcome(argv, None, 0.0, error=CommandError(
+            ErrorKind.NOT_RECORDED, f"not in this recording ({directory} holds no Cloud Monitoring reads)"))
     return Outcome(argv, None, 0.0, error=CommandError(
         ErrorKind.API_ERROR,
         f"no recording in {directory} (expected {name_for(argv)}.json); record it with infracheck record",
@@ -171,16 +176,20 @@ def save(
     sensitive: Iterable[tuple[str, ...]],
     now: dt.datetime,
     selection: tuple[Sequence[str], Sequence[str]] = ((), ()),
+    tracks: Mapping[str, str] | None = None,
     *,
     scrub: Callable[[str], str],
 ) -> int:
     """Record a finished run into a folder `prepare` accepted, replacing an earlier recording whole.
 
-    The selection (--include/--exclude) is kept, so a replay judges what was recorded.
+    The selection (--include/--exclude) is kept, so a replay judges what was recorded, and so are the
+    release tracks gcloud's commands ran on (tracks.py), so a replay asks for the same argv.
     Every file's text goes through `scrub` (the run's secret values).
     """
     meta: dict[str, Any] = {"recorded_at": now.isoformat(timespec="seconds"), "infracheck": __version__,
                             "project": report.project, "region": report.region}
+    if tracks:
+        meta["tracks"] = dict(sorted(tracks.items()))
     include, exclude = selection
     if include:
         meta["include"] = list(include)

@@ -29,6 +29,10 @@ def catalog_dir(tmp_path):
     ('[[timeline]]\nphase = "p"\nhours = 0\nowner = "o"\n', "'p': 'hours' must be a number of hours above 0"),
     ('[[timeline]]\nphase = "p"\nhours = 1\nowner = "o"\ndone_when = "later"\n', "'done_when' is"),
     ('[[justification]]\nname = "Goal"\n', "[[justification]]: missing 'text'"),
+    ('[[timeline]]\nphase = "p"\nhours = 1\nowner = "o"\npassing = "vpc"\n', "'p': 'passing' must be a list of strings"),
+    ('[extended]\nafter_hours = 0\n', "[extended]: 'after_hours' must be a number of hours above 0"),
+    ('[extended]\nafter_hours = 2\npager = "x"\n', "[extended]: unknown key(s) ['pager']"),
+    ('extended = 2\n', "[extended] must be a table"),
 ])
 def test_a_mistake_names_the_file_and_the_problem(catalog_dir, text, words):
     (catalog_dir / "escalation.toml").write_text(text)

@@ -19,7 +19,7 @@ def test_default_catalog_loads_and_validates():
     cat = loader.load(environ={})
     validate(cat.checks)
     assert [a.id for a in cat.areas] == ["vpc", "cloudsql", "secrets", "cloudrun", "loadbalancer", "network", "logs",
-                                        "journey"]
+                                        "journey", "capacity", "monitoring"]
     assert cat.profile["project"] == "netra-staging"
     secrets = [c for c in cat.checks if c.id == "secrets.secret"]
     assert len(secrets) == 10

@@ -19,19 +19,22 @@ def verdicts(report: dict) -> set[tuple[str, str, str, str]]:
     return {(f["rule"], f["resource"], f["status"], f["message"]) for f in report["findings"]}
 
 
-@pytest.mark.parametrize("scenario,status,code", [("healthy", "HEALTHY", 0), ("outage", "CRITICAL", 2)])
-def test_live_run_matches_the_recording(api, gcloud_config, tmp_path, scenario, status, code):
+# The seed's outage was recorded before infracheck read Cloud Monitoring (its replay says so); its live
+# load reads and monitoring lists are compared nowhere, so they are left out of this comparison.
+@pytest.mark.parametrize("scenario,status,code,exclude", [("healthy", "HEALTHY", 0, "network*"),
+                                                          ("outage", "CRITICAL", 2, "network*,capacity*,monitoring*")])
+def test_live_run_matches_the_recording(api, gcloud_config, tmp_path, scenario, status, code, exclude):
     """One live `record` per scenario: verdicts equal the replay's, files equal the committed ones."""
     api.set_scenario(ROOT / "fixtures" / "api" / scenario)
     out = tmp_path / "recorded"
-    live = infracheck("record", str(out), "--format", "json", "--exclude", "network*",
+    live = infracheck("record", str(out), "--format", "json", "--exclude", exclude,
                       env=environment(api, gcloud_config))
     assert live.code == code, live.stderr  # record exits with the verdict, like diagnose
     live_report = live.json()
     assert live_report["status"] == status
 
     replay = infracheck("diagnose", "--replay", str(ROOT / "fixtures" / scenario), "--format", "json",
-                        "--exclude", "network*", env=environment(api, gcloud_config))
+                        "--exclude", exclude, env=environment(api, gcloud_config))
     assert replay.code == code
     assert verdicts(live_report) == verdicts(replay.json())
 
@@ -51,7 +54,7 @@ def test_live_run_matches_the_recording(api, gcloud_config, tmp_path, scenario, 
     for path in sorted(out.iterdir()):
         if path.name == "recording.json":  # the committed one also holds the probes, so it drops the exclude
             live_meta = json.loads(path.read_text())
-            assert live_meta.pop("exclude") == ["network*"]
+            assert live_meta.pop("exclude") == exclude.split(",")
             assert live_meta == json.loads((committed / path.name).read_text())
             continue
         assert path.read_text() == (committed / path.name).read_text(), path.name

@@ -255,6 +255,8 @@ Root causes: 8 (5 infrastructure, 3 configuration)
    7. [infrastructure, warning] Min instances is 1, should be at least 2
    8. [configuration, warning] SSL not required - security risk
 
+Load (Cloud Monitoring) not judged: this recording holds none of its reads
+Monitoring in place not judged: this recording holds no uptime checks or alert policies
 Overall Status: CRITICAL
 """
 

@@ -83,6 +83,7 @@ def test_structure_of_the_plans_update():
         "1. VPC Connector staging-connector", "2. Cloud SQL Instance netra-staging-db", "3. Secret Manager Secrets",
         "4. Cloud Run Services netra-backend-staging, auth-staging", "5. Load Balancer", "6. Reachability",
         "7. Application Logs netra-backend-staging, auth-staging", "8. Golden Path Journey",
+        "9. Load (Cloud Monitoring)", "10. Monitoring (uptime checks, alert policies)",
     ]
     assert "**Priority:** P0 CRITICAL" in text
     assert "`staging-outage`" in text and "`vpc-connector`" in text and "`database-connectivity`" in text

@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from infracheck.rules.dialect import duration, search
+from infracheck.rules.dialect import search
+from infracheck.timeutil import duration
 from infracheck.rules.evaluate import evaluate
 from infracheck.rules.shapes import shape_problem
 from infracheck.model import Category, Check, CommandError, ErrorKind, Missing, Outcome, Rule, Severity, Shape, Status
@@ -484,3 +485,11 @@ def test_a_product_too_large_to_print_is_still_a_finding():
     r = Rule("t.r", "product([a, b])", "gte", 1, Severity.CRITICAL, "x", title="{actual}")
     f = _one(r, {"a": 10**4200, "b": 10**4200})
     assert f.status is Status.PASS and f.message == "a number of about 8400 digits" and f.actual == f.message
+
+
+def test_a_share_of_a_number_past_a_floats_range_is_a_finding_not_an_internal_error():
+    # percent() divides as floats: an integer of 400 digits (a fuzzed maxThroughput) cannot be one.
+    r = Rule("t.r", "percent(a, b)", "lte", 50, Severity.CRITICAL, "x")
+    f = _one(r, {"a": 10**400, "b": 3})
+    assert f.status is Status.ERROR and "internal error" not in f.message, f.message
+    assert "float's range" in f.message, f.message

@@ -42,6 +42,11 @@ from types import FrameType, TracebackType
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
+try:
+    from tests.tools import fakemonitoring
+except ImportError:  # run as a script: tests/ is on sys.path, not the repository root
+    import fakemonitoring  # type: ignore[no-redef]
+
 __all__ = [
     "FAULTS",
     "PROJECT_NUMBER",
@@ -74,6 +79,7 @@ _SERVICES: Final[dict[str, tuple[str, str]]] = {
     "vpcaccess.test": ("vpcaccess", "Serverless VPC Access"),
     "compute.test": ("compute", "Compute Engine"),
     "logging.test": ("logging", "Cloud Logging"),
+    "monitoring.test": ("monitoring", "Cloud Monitoring"),
 }
 
 # POST routes that only read (Google's list methods that take their query in
@@ -539,6 +545,9 @@ class Change:
 _CONNECTOR = re.compile(r"^vpcaccess\.test/v1/projects/([^/]+)/locations/([^/]+)/connectors/([^/]+)$")
 _OPERATION = re.compile(r"^vpcaccess\.test/v1/projects/[^/]+/locations/[^/]+/operations/[^/]+$")
 _RUN_SERVICE = re.compile(r"^([a-z0-9-]+-run\.test)/apis/serving\.knative\.dev/v1/namespaces/([^/]+)/services/([^/]+)$")
+# Monitoring's create calls (fix mode's alert policies and uptime checks): POST to the collection.
+_MONITORING_CREATE = re.compile(r"^monitoring\.test/v3/projects/([^/]+)/(alertPolicies|uptimeCheckConfigs)$")
+_ALERT_POLICY = re.compile(r"^monitoring\.test/v3/projects/([^/]+)/alertPolicies/([^/]+)$")
 _RUN_REVISION = re.compile(r"^([a-z0-9-]+-run\.test)/apis/serving\.knative\.dev/v1/namespaces/([^/]+)/revisions/([^/]+)$")
 
 
@@ -569,6 +578,10 @@ class _FixMixin:
             answer = self._patch_connector(route, record.params, body)
         elif record.method == "PUT" and _RUN_SERVICE.match(route) and isinstance(body, dict):
             answer = self._put_service(route, body)
+        elif record.method == "POST" and _MONITORING_CREATE.match(route) and isinstance(body, dict):
+            answer = self._create_monitoring(route, body)
+        elif record.method == "PATCH" and _ALERT_POLICY.match(route) and isinstance(body, dict):
+            answer = self._patch_policy(route, record.params, body)
         else:
             msg = f"fakeapi: {record.method} {route} is not a change fix mode makes."
             answer = _json_answer(405, _error(405, msg, "METHOD_NOT_ALLOWED"))
@@ -628,8 +641,54 @@ class _FixMixin:
             self._bodies[list_route] = {**listed, "items": [new if s is old else s for s in items]}
         return _json_answer(200, new)
 
+    def _create_monitoring(self, route: str, body: dict[str, Any]) -> _Answer:
+        """Add the created policy or uptime check to its list, named as the API names it, and answer it."""
+        project, collection = _MONITORING_CREATE.match(route).groups()  # type: ignore[union-attr]
+        found, listed = self._body_for(route)
+        items = list(listed.get(collection, [])) if found and isinstance(listed, dict) else []
+        created = copy.deepcopy(body)
+        number = 1900000000000000000 + len(items)
+        created["name"] = f"projects/{project}/{collection}/{number}"
+        if collection == "alertPolicies":
+            for index, condition in enumerate(created.get("conditions", [])):
+                condition["name"] = f"{created['name']}/conditions/{number + index + 1}"
+            created.setdefault("enabled", True)
+        with self._lock:
+            self._bodies[route] = {collection: items + [created], "totalSize": len(items) + 1}
+        return _json_answer(200, created)
+
+    def _policies(self, route: str) -> tuple[str, list[dict[str, Any]]]:
+        project = _ALERT_POLICY.match(route).group(1)  # type: ignore[union-attr]
+        list_route = f"monitoring.test/v3/projects/{project}/alertPolicies"
+        found, listed = self._body_for(list_route)
+        return list_route, list(listed.get("alertPolicies", [])) if found and isinstance(listed, dict) else []
+
+    def _patch_policy(self, route: str, params: Mapping[str, list[str]], body: dict[str, Any]) -> _Answer:
+        """alertPolicies.patch: the fields in updateMask (all of them without one) replace the policy's."""
+        list_route, items = self._policies(route)
+        name = route.split("/", 2)[2]
+        old = next((p for p in items if p.get("name") == name), None)
+        if old is None:
+            return _json_answer(404, _error(404, f"Resource '{name}' was not found", "NOT_FOUND"))
+        # Mask paths are the proto's field names (gcloud sends notification_channels); bodies are camelCase.
+        mask = [re.sub(r"_([a-z])", lambda m: m.group(1).upper(), f)
+                for v in params.get("updateMask", []) for f in v.split(",") if f]
+        new = copy.deepcopy(old)
+        for field in mask or list(body):
+            if field in body:
+                new[field] = body[field]
+            else:
+                new.pop(field, None)
+        with self._lock:
+            self._bodies[list_route] = {"alertPolicies": [new if p is old else p for p in items],
+                                        "totalSize": len(items)}
+        return _json_answer(200, new)
+
     def _derived_read(self, route: str) -> Any:
-        """In fix mode, what gcloud reads around a change: a service alone, a revision."""
+        """In fix mode, what gcloud reads around a change: a service alone, a revision, an alert policy."""
+        if _ALERT_POLICY.match(route):
+            name = route.split("/", 2)[2]
+            return next((p for p in self._policies(route)[1] if p.get("name") == name), None)
         match = _RUN_SERVICE.match(route)
         if match:
             return self._service(*match.groups())
@@ -906,6 +965,7 @@ class FakeGoogleAPI(_FixMixin):
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_VPCACCESS": "http://vpcaccess.test/",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": "http://compute.test/compute/v1/",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING": "http://logging.test/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_MONITORING": "http://monitoring.test/",
             "CLOUDSDK_PROXY_TYPE": "http",
             "CLOUDSDK_PROXY_ADDRESS": "127.0.0.1",
             "CLOUDSDK_PROXY_PORT": str(self.port),
@@ -981,6 +1041,31 @@ class FakeGoogleAPI(_FixMixin):
                     self._log[i] = done
                     break
 
+    # Points per page of timeSeries.list (the real API's pageSize default is 100000); tests lower it to page.
+    monitoring_page_points: int = 100000
+
+    def _time_series(self, route: str, record: LoggedRequest) -> _Answer:
+        """Monitoring v3 timeSeries.list, computed from the scenario's raw samples (tests/tools/fakemonitoring.py)."""
+        with self._lock:
+            override = self._bodies.get(route)
+            chain = self._scenario.chain
+        layers = []
+        if isinstance(override, dict):
+            layers.append(override.get("raw", []))
+        else:
+            for directory in chain:  # the scenario first; `"inherit": false` stops at it (nothing from the base)
+                file = directory / (route + ".json")
+                if file.is_file():
+                    layer = json.loads(file.read_text(encoding="utf-8"))
+                    layers.append(layer.get("raw", []))
+                    if layer.get("inherit") is False:
+                        break
+        try:
+            body = fakemonitoring.answer(record.params, fakemonitoring.merge(layers), self.monitoring_page_points)
+        except fakemonitoring.BadRequest as exc:
+            return _json_answer(400, _error(400, str(exc), "INVALID_ARGUMENT"))
+        return _json_answer(200, body)
+
     def _handle(self, handler: _Handler) -> None:
         """Answer one request (called on the connection's handler thread)."""
         host, path, query = handler.target()
@@ -1009,7 +1094,8 @@ class FakeGoogleAPI(_FixMixin):
 
     def _answer(self, handler: _Handler, record: LoggedRequest) -> _Answer | None:
         """Decide the answer (status, body, content type); None means close without one."""
-        if record.method in ("PATCH", "PUT") and self._fixes_allowed:
+        if self._fixes_allowed and (record.method in ("PATCH", "PUT") or (
+                record.method == "POST" and _MONITORING_CREATE.match(record.route))):
             length = int(handler.headers.get("Content-Length") or 0)
             raw = handler.rfile.read(length) if length else b""
             return self._fix(record, raw)
@@ -1041,6 +1127,8 @@ class FakeGoogleAPI(_FixMixin):
             return None
         if fault == "notjson":
             return 200, b"<html>oops</html>", "text/html; charset=UTF-8"
+        if fault is None and _TIME_SERIES.match(route):
+            return self._time_series(route, record)
         if fault in (None, "unreachable"):
             try:
                 found, body = self._body_for(route)
@@ -1060,6 +1148,7 @@ class FakeGoogleAPI(_FixMixin):
 
 
 _Answer = tuple[int, bytes, str]
+_TIME_SERIES: Final = re.compile(r"^monitoring\.test/v3/projects/[^/]+/timeSeries$")
 
 
 

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 OWNERS = {
-    "sh": {"infracheck/runner/gcloud.py", "infracheck/runner/warm.py"},
+    "sh": {"infracheck/runner/gcloud.py", "infracheck/runner/warm.py", "infracheck/runner/hook.py"},  # hook: --on-change
     "subprocess": set(),
     # One JMESPath dialect: rules, the journey's expect/wait_for and fix mode's vars all go through it.
     "jmespath": {"infracheck/rules/dialect.py"},
@@ -33,14 +33,14 @@ STAGES = [
     ("base", ["infracheck/__init__.py", "infracheck/model/*", "infracheck/errors.py", "infracheck/environment.py",
               "infracheck/redact.py", "infracheck/timeutil.py", "infracheck/rules/__init__.py",
               "infracheck/rules/values.py", "infracheck/rules/dialect.py", "infracheck/rules/operators.py",
-              "infracheck/rules/validate.py"]),
+              "infracheck/rules/validate.py", "infracheck/rules/monitoring.py", "infracheck/rules/watching.py"]),
     ("catalog", ["infracheck/catalog/*"]),
     ("plan", ["infracheck/plan.py"]),
     ("runner", ["infracheck/runner/*"]),
     ("rules", ["infracheck/rules/*"]),
     ("judge", ["infracheck/judge/*"]),
     ("report", ["infracheck/report/*"]),
-    ("fix and watch", ["infracheck/fix.py", "infracheck/watch.py"]),
+    ("fix and watch", ["infracheck/fix.py", "infracheck/alerts.py", "infracheck/watch.py", "infracheck/clock.py"]),
     ("pipeline", ["infracheck/pipeline.py"]),
     ("cli", ["infracheck/cli.py", "infracheck/__main__.py"]),
 ]

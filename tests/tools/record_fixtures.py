@@ -43,16 +43,17 @@ def record(name: str) -> None:
     if target.exists():
         shutil.rmtree(target)
     with FakeGoogleAPI(scenario, API) as fake, tempfile.TemporaryDirectory() as config:
-        meta = tomllib.loads((scenario / "scenario.toml").read_text())
-        # `record_set`: profile values for the recording run only (a chain only the network probes can pick).
+        meta_file = scenario / "scenario.toml"
+        meta = tomllib.loads(meta_file.read_text()) if meta_file.exists() else {}
+        # `record_set`: profile values for the recording run only (a chain only the network probes can pick);
+        # `record_args`: any other options of the recording run.
         sets = [arg for value in meta.get("record_set", []) for arg in ("--set", value)]
         cmd = [sys.executable, "-m", "infracheck", "record", str(target), "--exclude", "network*",
-               "--color", "never", *sets]
+               "--color", "never", *sets, *meta.get("record_args", [])]
         done = subprocess.run(cmd, env=fake.run_env(Path(config)), cwd=ROOT,
                               capture_output=True, text=True, timeout=300)
-        # record exits with the verdict; 3 is UNKNOWN or a failure, expected only of a scenario that says so.
-        unknown = meta.get("unknown", False)
-        if done.returncode not in (0, 1, 2) and not (unknown and done.returncode == 3 and target.is_dir()):
+        # record exits with the verdict; 3 is UNKNOWN (a scenario of could-not-check) or a failure (nothing written)
+        if done.returncode not in (0, 1, 2) and not (done.returncode == 3 and (target / "recording.json").is_file()):
             sys.exit(f"{name}: infracheck record failed ({done.returncode}):\n{done.stderr}")
         if fake.mutations:
             sys.exit(f"{name}: gcloud tried to change something: {fake.mutations}")
