@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg pyproject.toml | cksum | cut -d' ' -f1)
 BYTECODE := $(VENV)/.bytecode
-SOURCES := $(wildcard infracheck/*.py infracheck/report/*.py)
+SOURCES := $(wildcard infracheck/*.py infracheck/*/*.py)
 
 PROJECT ?= netra-staging
 REGION ?= us-central1
@@ -56,19 +56,19 @@ contract: $(STAMP) $(BYTECODE)  ## the contract suite: real gcloud against the f
 	$(BIN)/python -m pytest -q -m contract
 
 lint:  ## one module owns each dependency: sh, jmespath, colorama
-	@$(PYTHON) tests/lint_imports.py
+	@$(PYTHON) tests/tools/lint_imports.py
 
 typecheck: $(STAMP)  ## mypy --strict on the package
 	$(BIN)/python -m mypy infracheck
 
 fixtures: $(STAMP)  ## re-record fixtures/<scenario> from fixtures/api/<scenario> through real gcloud
-	$(BIN)/python tests/record_fixtures.py
+	$(BIN)/python tests/tools/record_fixtures.py
 
 golden: $(STAMP)  ## rewrite tests/golden/ (every format on outage and healthy); review with git diff
-	$(BIN)/python tests/golden.py
+	$(BIN)/python tests/tools/golden.py
 
 bench: $(STAMP) $(BYTECODE)  ## infracheck vs the seed's sequential commands, real gcloud, fake API with latency; writes docs/results.md
-	$(BIN)/python tests/bench.py
+	$(BIN)/python tests/tools/bench.py
 
 # The built-in profile's names, whatever the caller's INFRACHECK_* variables say
 # (tests/test_docs.py compares the page with the same command under the same rule).

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from infracheck import tracks
+from infracheck.runner import tracks
 
 if TYPE_CHECKING:
     from infracheck.fix import FixPlan, Step
@@ -254,10 +254,10 @@ _LIMIT = ("to_number(settings.databaseFlags[?name=='max_connections'].value | [0
 
 def max_connections(instance: Any) -> int | None:
     """The database's limit as capacity.sql-connections judges it: the flag, else GCP's default for its tier."""
-    from infracheck import rules
+    from infracheck.rules import dialect
 
     try:
-        limit = rules.lookup(_LIMIT, instance) if isinstance(instance, dict) else None
+        limit = dialect.lookup(_LIMIT, instance) if isinstance(instance, dict) else None
     except Exception:  # noqa: BLE001 - a document of another shape: the profile's limit then
         return None
     return int(limit) if isinstance(limit, (int, float)) and limit > 0 else None
@@ -273,7 +273,9 @@ def fix_steps(fix_plan: FixPlan, checks: Sequence[Check], outcomes: Mapping[tupl
     was disabled on purpose, perhaps). A policy without a channel: the
     profile's alert_channels added, else the manual step that creates one.
     """
-    from infracheck import fix, watching
+    from infracheck import fix
+    from infracheck.model import StepKind
+    from infracheck.rules import watching
 
     ours = [s for s in fix_plan.steps if any(f.area == "monitoring" for f in s.findings)]
     if not ours:
@@ -296,7 +298,7 @@ def fix_steps(fix_plan: FixPlan, checks: Sequence[Check], outcomes: Mapping[tupl
     for uptime in uptime_checks(profile):
         found = about("monitoring.uptime-check", uptime.url)
         if found:
-            steps.append(fix.Step(fix.StepKind.APPLY, tuple(found), f"create the uptime check of {uptime.url}",
+            steps.append(fix.Step(StepKind.APPLY, tuple(found), f"create the uptime check of {uptime.url}",
                                   argv=uptime.argv, changes=(f"uptime check of {uptime.url}: none -> every 1 min",)))
     created = False
     for policy in policies(profile, max_connections(instance)):
@@ -314,7 +316,7 @@ def fix_steps(fix_plan: FixPlan, checks: Sequence[Check], outcomes: Mapping[tupl
         if gap.startswith("no alert policy") or gap == "no policies read":
             created = True
             threshold = policy.body["conditions"][0]["conditionThreshold"]["thresholdValue"]
-            steps.append(fix.Step(fix.StepKind.APPLY, tuple(found), f"create alert policy '{name}'",
+            steps.append(fix.Step(StepKind.APPLY, tuple(found), f"create alert policy '{name}'",
                                   argv=create_argv(policy, project, run_tracks),
                                   changes=(f"alert policy: none -> '{name}' (threshold {threshold:g})",)))
             continue
@@ -323,7 +325,7 @@ def fix_steps(fix_plan: FixPlan, checks: Sequence[Check], outcomes: Mapping[tupl
             policy_name = str(existing.get("name", ""))
             if existing.get("enabled") is not True:
                 steps.append(fix.Step(
-                    fix.StepKind.MANUAL, tuple(found), f"enable alert policy '{existing.get('displayName')}'",
+                    StepKind.MANUAL, tuple(found), f"enable alert policy '{existing.get('displayName')}'",
                     argv=tracks.argv(("gcloud", "monitoring", "policies", "update", policy_name, "--enabled",
                                       f"--project={project}"), run_tracks),
                     instruction="Turn the policy back on once whoever disabled it agrees",
@@ -331,7 +333,7 @@ def fix_steps(fix_plan: FixPlan, checks: Sequence[Check], outcomes: Mapping[tupl
             elif not existing.get("notificationChannels"):
                 if channels:
                     steps.append(fix.Step(
-                        fix.StepKind.APPLY, tuple(found), f"notify alert_channels from '{existing.get('displayName')}'",
+                        StepKind.APPLY, tuple(found), f"notify alert_channels from '{existing.get('displayName')}'",
                         argv=tracks.argv(("gcloud", "monitoring", "policies", "update", policy_name,
                                           "--add-notification-channels=" + ",".join(channels),
                                           f"--project={project}"), run_tracks),
@@ -345,7 +347,7 @@ def fix_steps(fix_plan: FixPlan, checks: Sequence[Check], outcomes: Mapping[tupl
         reuse = (f" (or reuse one the project's policies already notify: --set alert_channels={seen[0]})"
                  if seen else "")
         steps.append(fix.Step(
-            fix.StepKind.MANUAL, tuple(f for f in failing if f.rule != "monitoring.uptime-check"),
+            StepKind.MANUAL, tuple(f for f in failing if f.rule != "monitoring.uptime-check"),
             "add a notification channel: an alert policy without one tells nobody",
             argv=channel_argv(project, run_tracks),
             instruction="Create the channel with the on-call address, put its name (projects/"

@@ -1,18 +1,14 @@
-"""The command line: options in, stages in order, an exit code out.
-
-catalog.load -> plan.make -> runner.run (rules.evaluate per check) -> console / report.FORMATTERS[fmt]
--> output.write / recording.save -> exit code
+"""The command line: help, options and commands in; pipeline.py runs the stages; an exit code out.
 
 Every command imports the stages it uses when it runs: `--help` loads click
-and this module only, `list` and `explain` the catalog, a replay no gcloud or
-probe code (tests/test_startup.py holds it to that; start-up is paid by every
-invocation and every watch cycle).
+and this module only, `list` and `explain` the catalog cache, a replay no
+gcloud or probe code (tests/test_startup.py holds it to that; start-up is
+paid by every invocation and every watch cycle). Errors become exit codes in
+errors.py; click's own usage errors exit 3 here.
 """
 
 from __future__ import annotations
 
-import math
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,13 +18,12 @@ import click
 
 from infracheck import __version__
 from infracheck.environment import VARIABLES
-from infracheck.exitcodes import ExitStatus
-from infracheck.report import FORMATTERS, MACHINE
+from infracheck.errors import ExitStatus, handled
+from infracheck.params import Address, Duration, Seconds
+from infracheck.report import FORMATTERS
 
 if TYPE_CHECKING:
-    from infracheck import fix, plan, redact, runner
-    from infracheck.catalog import Catalog
-    from infracheck.model import Check, Cycle, Finding, Mute, Outcome, Report
+    from infracheck.pipeline import Options
 
 EXIT_HELP = """\b
 Exit codes (monitoring-plugin convention):
@@ -58,50 +53,6 @@ def _environment_help() -> str:
 
 
 ENVIRONMENT_HELP = _environment_help()
-
-
-class Failure(click.ClickException):
-    """infracheck cannot run at all: one line on stderr, exit 3."""
-
-    exit_code = ExitStatus.UNKNOWN
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"infracheck: error: {self.format_message()}", err=True)
-
-
-class Seconds(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
-    """A finite number of seconds in [low, high]; every number option uses it.
-
-    click's FloatRange lets nan through (every comparison with nan is false)
-    and float() reads "inf": both would reach a timeout or a sleep.
-    """
-
-    name = "seconds"
-
-    def __init__(self, low: float, high: float) -> None:
-        self.low, self.high = low, high
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            seconds = math.nan
-        return _in_range(self, value, seconds, self.low, self.high, "a number of seconds", param, ctx)
-
-
-def _in_range(kind: Seconds | Duration, value: Any, seconds: float, low: float, high: float, what: str,
-              param: click.Parameter | None, ctx: click.Context | None) -> float:
-    if not (math.isfinite(seconds) and low <= seconds <= high):
-        kind.fail(f"'{value}' is not {what} between {_seconds(low)} and {_seconds(high)}", param, ctx)
-    return seconds
-
-
-def _seconds(value: float) -> str:
-    for unit, size in (("week", 7 * 86400), ("day", 86400), ("h", 3600)):
-        if value >= size and value % size == 0:
-            count = int(value // size)
-            return f"{count} {unit}" if unit == "h" else f"a {unit}" if count == 1 else f"{count} {unit}s"
-    return f"{value:g} s"
 
 
 def _profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -187,7 +138,10 @@ def cli() -> None:
               help="Seconds between two looks at a resource a wait step watches.")
 def diagnose(**options: Any) -> None:
     """Run every check and report HEALTHY / WARNING / CRITICAL / UNKNOWN."""
-    sys.exit(_diagnose(options, record_dir=None))
+    from infracheck import pipeline
+
+    sys.exit(pipeline.diagnose(_options(options), confirm=lambda question: click.confirm(question, default=False,
+                                                                                          err=True)))
 
 
 @cli.command(epilog="Secret payloads are masked (letters to x, digits to 0, shape kept) so a replay "
@@ -199,32 +153,9 @@ def diagnose(**options: Any) -> None:
               help="Replace an earlier recording in DIRECTORY (only a folder holding recording.json).")
 def record(directory: Path, force: bool, **options: Any) -> None:
     """Run live and save every command's output into DIRECTORY for --replay."""
-    from infracheck import recording
-    from infracheck.model import CannotRun
+    from infracheck import pipeline
 
-    options.update(replay=None, report_only=False)
-    try:
-        recording.prepare(directory, force)
-    except CannotRun as exc:
-        raise Failure(str(exc)) from None
-    sys.exit(_diagnose(options, record_dir=directory))
-
-
-class Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
-    """Seconds, or a number with s, m or h: 900, 15m, 1h."""
-
-    name = "duration"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        text = str(value).strip().lower()
-        scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], None)
-        try:
-            seconds = float(text[:-1] if scale else text) * (scale or 1)
-        except ValueError:
-            self.fail(f"'{value}' is not a duration (e.g. 900, 15m, 1h)", param, ctx)
-        if seconds <= 0:  # "a duration" is never zero: --max-wait 0 would stop before the first look
-            self.fail(f"'{value}' is not a duration between 1 s and a week", param, ctx)
-        return _in_range(self, value, seconds, 1, 7 * 86400, "a duration", param, ctx)
+    sys.exit(pipeline.record(_options(options), directory, force))
 
 
 @cli.command(name="watch", epilog=EXIT_HELP + """
@@ -260,15 +191,9 @@ def watch_command(**options: Any) -> None:
     what is failing or could not be checked and print each change with its
     time. --format json prints one report per cycle, one per line (JSON Lines).
     """
-    from infracheck import console, redact
-    from infracheck.model import CannotRun
+    from infracheck.pipeline import cycles
 
-    secrets = redact.Secrets()  # every cycle's secret values, scrubbed from every cycle's output
-    try:
-        with console.guard(secrets.scrub):
-            sys.exit(_watch(options, secrets))
-    except CannotRun as exc:
-        raise Failure(secrets.scrub(str(exc))) from None
+    sys.exit(cycles.watch(_options(options)))
 
 
 def _stream_formats(command: click.Command) -> click.Command:
@@ -288,110 +213,40 @@ def _stream_formats(command: click.Command) -> click.Command:
 _stream_formats(watch_command)
 
 
-def _escalation_clock(options: dict[str, Any]) -> Callable[[Cycle, Callable[[str], str]], None] | None:
-    """--escalation-dir: a clock fed each cycle, writing its events there (and running --on-change)."""
-    import datetime as dt
-    import shlex
-
-    from infracheck import clock, hook
-    from infracheck.model import CannotRun
-
-    directory: Path | None = options.get("escalation_dir")
-    command: list[str] | None = None
-    if options.get("on_change") is not None:
-        if directory is None:
-            raise CannotRun("--on-change needs --escalation-dir DIR: the files it is given are written there")
-        try:
-            command = shlex.split(options["on_change"])
-        except ValueError as exc:
-            raise CannotRun(f"--on-change: cannot split {options['on_change']!r}: {exc}") from None
-        why = hook.check(command)
-        if why:
-            raise CannotRun(f"--on-change: {why}")
-    if directory is None:
-        return None
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CannotRun(f"--escalation-dir {directory}: {exc.strerror}") from None
-    if not os.access(directory, os.W_OK):
-        raise CannotRun(f"--escalation-dir {directory}: not writable")
-    keeper = clock.Clock(dt.datetime.now(dt.timezone.utc), options["interval"])
-
-    def feed(cycle: Cycle, scrub: Callable[[str], str]) -> None:
-        clock.deliver(keeper.observe(cycle), directory, command, options["on_change_timeout"], scrub,
-                      lambda line: click.echo(line, err=True))
-
-    return feed
+@cli.command(name="list")
+@_profile_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
+              help="markdown: the page docs/checks.md (each check and rule with its title and why).")
+def list_checks(fmt: str, **options: Any) -> None:
+    """Every check and rule: id, severity, the exact command it runs."""
+    click.echo(_views(options)["list"][fmt], nl=False)
 
 
-def _watch(options: dict[str, Any], secrets: redact.Secrets) -> int:
-    import time
+@cli.command()
+@click.argument("rule_id")
+@_profile_options
+def explain(rule_id: str, **options: Any) -> None:
+    """Why a rule exists, what it reads, and how to fix what it finds."""
+    from infracheck.errors import CannotRun
 
-    from infracheck import console, output, runner, watch
-    from infracheck.exitcodes import ExitStatus
-    from infracheck.report import json as json_report
-    from infracheck.report import text as text_report
-
-    keeper = _escalation_clock(options)  # checked before anything runs; its clock starts now
-    fmt = options["fmt"]
-    files = output.parse(options["outputs"], fmt)
-    output.check(files, options.get("replay"))
-    color = console.use_color(options["color"], sys.stdout)
-    ascii_only = not console.can_encode(sys.stdout)
-    # --max-wait holds even for a cycle in flight: its commands are stopped at the deadline.
-    deadline = None if options["max_wait"] is None else time.monotonic() + options["max_wait"]
-    the_plan, source, diagnose = _cycles(options, secrets, deadline)
-
-    def emit(cycle: Cycle) -> None:
-        if fmt == "json":
-            sys.stdout.write(json_report.cycle_line(cycle))
-        elif fmt != "text":  # nagios: one status line per cycle
-            sys.stdout.write(FORMATTERS[fmt](cycle.report, color=False, ascii_only=ascii_only))
-        else:
-            sys.stdout.write(text_report.cycle(cycle, color=color, ascii_only=ascii_only))
-            if not cycle.changes and cycle.previous is not None and sys.stderr.isatty():
-                click.echo(f"{cycle.at[11:19]} no change ({cycle.commands} commands)", err=True)
-        sys.stdout.flush()
-        if keeper is not None:
-            keeper(cycle, secrets.scrub)
-
-    try:
-        last = watch.loop(diagnose, the_plan.checks, interval=options["interval"], emit=emit,
-                          until_healthy=options["until"] == "healthy", max_wait=options["max_wait"],
-                          full_every=options["full_every"])
-    except KeyboardInterrupt as exc:
-        runner.stop()
-        cycle: Cycle | None = getattr(exc, "cycle", None)
-        if cycle is None and deadline is not None and time.monotonic() >= deadline:
-            click.echo("infracheck: --max-wait ran out before the first cycle finished", err=True)
-            return ExitStatus.UNKNOWN
-        if cycle is None:
-            click.echo("infracheck: interrupted before the first cycle finished", err=True)
-        else:
-            click.echo(f"infracheck: interrupted; last complete cycle ({cycle.number}) at {cycle.at}: "
-                       f"{cycle.report.status.name}", err=True)
-            if fmt == "text":
-                sys.stdout.write(text_report.summary(cycle.report, color=color, ascii_only=ascii_only))
-        return ExitStatus.INTERRUPTED
-    finally:
-        runner.close(source)
-    output.write_all(files, last.report, secrets.scrub)  # the last cycle's state, in every format asked for
-    return ExitStatus.of(last.report.status)
+    text = _views(options)["explain"].get(rule_id)
+    if text is None:
+        raise CannotRun(f"no rule or check '{rule_id}' (see infracheck list)")
+    click.echo(text, nl=False)
 
 
-class Address(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
-    """HOST:PORT, [IPv6]:PORT, or a bare PORT on 127.0.0.1."""
+@cli.command(name="alerts", epilog="The same policies and uptime checks `diagnose --fix-mode` proposes; "
+             "docs/monitoring.md says what each watches and why.")
+@click.option("--output", "output_dir", required=True, metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write into (created if missing; files of the same name are replaced).")
+@_profile_options
+def alerts_command(output_dir: Path, **options: Any) -> None:
+    """Write the stack's alert policies (AlertPolicy JSON) and uptime checks, built from the profile's
+    thresholds, and a commands.sh that creates them: for teams who keep monitoring in Terraform or Git."""
+    from infracheck import pipeline
 
-    name = "address"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, int]:
-        text = str(value).strip()
-        host, sep, port = text.rpartition(":")
-        host = (host if sep else "127.0.0.1").strip("[]")
-        if not port.isdigit() or not 0 <= int(port) <= 65535 or not host or (":" in host and "[" not in text):
-            self.fail(f"'{value}' is not HOST:PORT (e.g. 127.0.0.1:9847, [::1]:9847, 0.0.0.0:9847)", param, ctx)
-        return host, int(port)
+    sys.exit(pipeline.alerts(_options(options), output_dir))
 
 
 def _without(*names: str) -> Callable[[click.Command], click.Command]:
@@ -426,73 +281,9 @@ Recipes (systemd, Kubernetes, Cloud Run): docs/monitor.md.""")
 @click.option("--warning-is-healthy", is_flag=True, help="/healthz answers 200 for a WARNING run too.")
 def serve(**options: Any) -> None:
     """Re-run the diagnosis on an interval and serve its last complete run to Prometheus and health checks."""
-    from infracheck import console, redact
-    from infracheck.model import CannotRun
+    from infracheck.pipeline import cycles
 
-    secrets = redact.Secrets()  # every cycle's secret values, scrubbed from everything served or logged
-    try:
-        with console.guard(secrets.scrub):
-            sys.exit(_serve(options, secrets))
-    except CannotRun as exc:
-        raise Failure(secrets.scrub(str(exc))) from None
-
-
-def _serve(options: dict[str, Any], secrets: redact.Secrets) -> int:
-    from infracheck import runner, serve as serving
-
-    interval, timeout = options["interval"], options["timeout"]
-    stale_after = options["stale_after"] or max(3 * interval, interval + 2 * timeout)
-    if stale_after <= interval:
-        raise click.BadParameter(f"{stale_after:g} s is not longer than --interval {interval:g} s: every run "
-                                 "would be stale before the next one could finish", param_hint="--stale-after")
-    settings = serving.Settings(interval, stale_after, warning_ok=options["warning_is_healthy"])
-    _, source, diagnose = _cycles(options, secrets)
-    try:
-        host, port = options["listen"]
-        return serving.run(lambda: diagnose(None), host, port, settings, scrub=secrets.scrub,
-                           stop_commands=runner.stop, log=lambda line: click.echo(f"infracheck: {line}", err=True))
-    finally:
-        runner.close(source)
-
-
-@cli.command(name="list")
-@_profile_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
-              help="markdown: the page docs/checks.md (each check and rule with its title and why).")
-def list_checks(fmt: str, **options: Any) -> None:
-    """Every check and rule: id, severity, the exact command it runs."""
-    click.echo(_views(options)["list"][fmt], nl=False)
-
-
-@cli.command()
-@click.argument("rule_id")
-@_profile_options
-def explain(rule_id: str, **options: Any) -> None:
-    """Why a rule exists, what it reads, and how to fix what it finds."""
-    text = _views(options)["explain"].get(rule_id)
-    if text is None:
-        raise Failure(f"no rule or check '{rule_id}' (see infracheck list)")
-    click.echo(text, nl=False)
-
-
-@cli.command(name="alerts", epilog="The same policies and uptime checks `diagnose --fix-mode` proposes; "
-             "docs/monitoring.md says what each watches and why.")
-@click.option("--output", "output_dir", required=True, metavar="DIR",
-              type=click.Path(file_okay=False, path_type=Path),
-              help="Folder to write into (created if missing; files of the same name are replaced).")
-@_profile_options
-def alerts_command(output_dir: Path, **options: Any) -> None:
-    """Write the stack's alert policies (AlertPolicy JSON) and uptime checks, built from the profile's
-    thresholds, and a commands.sh that creates them: for teams who keep monitoring in Terraform or Git."""
-    from infracheck import alerts, tracks
-
-    cat = _load(options)
-    try:
-        written = alerts.write(output_dir, cat.profile, tracks.for_run(None))
-    except OSError as exc:
-        raise Failure(f"cannot write into {output_dir}: {exc.strerror or exc}") from None
-    for path in written:
-        click.echo(str(path))
+    sys.exit(cycles.serve(_options(options)))
 
 
 def _target_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -522,22 +313,9 @@ def _target_options(func: Callable[..., Any]) -> Callable[..., Any]:
 def targets_command(targets_file: Path, target_names: tuple[str, ...], tags: tuple[str, ...], shard: str | None,
                     shards: int | None, fmt: str) -> None:
     """The targets a fleet run selects (after --target, --tag and this shard)."""
-    import json
+    from infracheck.pipeline import fleet
 
-    from infracheck import targets
-    from infracheck.errors import CannotRun
-
-    try:
-        every = targets.load(targets_file)
-        selected = targets.select(every, target_names, tags)
-        which = targets.shard(shard, shards, os.environ)
-        mine = targets.slice_of(selected, which)
-        if fmt == "json":
-            click.echo(json.dumps(targets.matrix(selected, mine), separators=(",", ":")))
-        else:
-            click.echo(targets.table(mine, len(every), which), nl=False)
-    except CannotRun as exc:
-        raise Failure(str(exc)) from None
+    sys.exit(fleet.targets(targets_file, target_names, tags, shard, shards, fmt))
 
 
 @cli.command(epilog="Exit code: the merged fleet's verdict (0 HEALTHY, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).")
@@ -548,476 +326,58 @@ def merge(files: tuple[Path, ...], fmt: str) -> None:
 
     A missing shard, or one given twice, leaves its targets UNKNOWN by name.
     """
-    import json
+    from infracheck.pipeline import fleet
 
-    from infracheck import fleet
-    from infracheck.errors import CannotRun
-    from infracheck.report import fleet as fleet_report
-
-    documents = []
-    for path in files:
-        try:
-            documents.append((str(path), json.loads(path.read_text(encoding="utf-8"))))
-        except OSError as exc:
-            raise Failure(f"{path}: cannot read: {exc.strerror}") from None
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise Failure(f"{path}: not JSON: {exc}") from None
-    try:
-        merged, notes = fleet.merge(documents)
-    except CannotRun as exc:
-        raise Failure(str(exc)) from None
-    _warn(notes)
-    render = fleet_report.render if fmt == "json" else fleet_report.render_text
-    sys.stdout.write(render(merged))
-    sys.exit(ExitStatus.of(fleet.status(merged)))
+    sys.exit(fleet.merge(files, fmt))
 
 
-# --- the pipeline ------------------------------------------------------------
-
-def _load(options: dict[str, Any]) -> Catalog:
-    from infracheck import catalog_cache
-
-    cat: Catalog = _catalog(options, catalog_cache.load)
-    _warn(cat.warnings)
-    return cat
-
-
-def _views(options: dict[str, Any]) -> dict[str, Any]:
-    """What `list` and `explain` print for this catalog (listing.py), kept beside the cached catalog."""
-    from infracheck import catalog_cache
-
-    shown: dict[str, Any] = _catalog(options, catalog_cache.views)
-    _warn(shown["warnings"])
-    return shown
-
-
-def _catalog(options: dict[str, Any], read: Callable[..., Any]) -> Any:
-    """read(catalog folder, --set, --profile, --project/--region); a refusal is the CLI's one-line error."""
-    from infracheck.errors import CannotRun
-
+def _overrides(settings: Sequence[str]) -> dict[str, str]:
+    """--set NAME=VALUE, each."""
     overrides: dict[str, str] = {}
-    for item in options.get("settings") or ():
+    for item in settings:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise click.BadParameter(f"'{item}' is not NAME=VALUE", param_hint="--set")
         overrides[name.strip()] = value
-    flags = {name: options[name] for name in ("project", "region", "metrics_window", "trend")
-             if options.get(name) is not None}
-    try:
-        return read(options.get("catalog_dir"), overrides, profile_file=options.get("profile_file"), flags=flags)
-    except CannotRun as exc:
-        raise Failure(str(exc)) from None
+    return overrides
 
 
-def _warn(warnings: Sequence[str]) -> None:
-    for warning in warnings:
+def _options(given: dict[str, Any]) -> Options:
+    """click's options as the pipeline's one typed, frozen Options."""
+    from infracheck.pipeline import Options
+
+    given = dict(given)
+    until = given.pop("until", None)
+    known = {name: value for name, value in given.items() if name in Options.__dataclass_fields__}
+    return Options(**{**known, "overrides": _overrides(given.get("settings") or ()), "until_healthy": until == "healthy",
+                      "include": tuple(given.get("include") or ()), "exclude": tuple(given.get("exclude") or ()),
+                      "outputs": tuple(given.get("outputs") or ())})
+
+
+# The profile names with a flag of their own (pipeline.FLAGS; not imported from there: list and explain
+# never load the pipeline).
+FLAGS = ("project", "region", "metrics_window", "trend")
+
+
+def _views(options: dict[str, Any]) -> dict[str, Any]:
+    """What `list` and `explain` print for this catalog, from the cache (neither the catalog nor the model is
+    loaded when it holds them: this path does not go through the pipeline and its dataclasses)."""
+    from infracheck.catalog import cache
+
+    flags = {name: options[name] for name in FLAGS if options.get(name) is not None}
+    shown: dict[str, Any] = cache.views(options.get("catalog_dir"), _overrides(options.get("settings") or ()),
+                                        profile_file=options.get("profile_file"), flags=flags)
+    for warning in shown["warnings"]:
         click.echo(f"infracheck: warning: {warning}", err=True)
-
-
-def _diagnose(options: dict[str, Any], record_dir: Path | None) -> int:
-    from infracheck import console, redact, runner
-    from infracheck.model import CannotRun
-
-    # The secret values this run reads (in memory only): whatever leaves the
-    # run (stdout, stderr, report files, the recording, an error) is scrubbed of them.
-    secrets = redact.Secrets()
-    # gcloud loads in the warm engine while the catalog is read and the run planned.
-    early = None if options.get("replay") else runner.warm_up(options["engine"], options["jobs"], options["timeout"])
-    try:
-        with console.guard(secrets.scrub):
-            return _stages(options, record_dir, early, secrets)
-    except CannotRun as exc:
-        raise Failure(secrets.scrub(str(exc))) from None
-    finally:
-        if early is not None:
-            early.discard()  # not taken by the run: an error came first, or no gcloud command was planned
-
-
-def _stages(
-    options: dict[str, Any], record_dir: Path | None, early: runner.Early | None, secrets: redact.Secrets
-) -> int:
-    """load -> plan -> run (judging as it goes, shown on the console) -> report -> files -> exit code."""
-    import dataclasses
-
-    # Not fix, baseline or the text renderer: only the options that use them import them.
-    from infracheck import console, mutes, output, plan, recording, runner
-    from infracheck.exitcodes import ExitStatus
-    from infracheck.model import CannotRun
-
-    from infracheck import tracks
-
-    replay_dir: Path | None = options.get("replay")
-    ran_on = tracks.for_run(replay_dir)  # gcloud's release track of each group that moves between them
-    cat = tracks.resolve(_load(options), ran_on)
-    if options.get("yes") and not options.get("fix_mode"):
-        raise CannotRun("--yes goes with --fix-mode")
-    if options.get("yes") and replay_dir is not None:
-        raise CannotRun("--yes changes a live project: with --replay, --fix-mode only prints the plan "
-                        "for the recorded state")
-    the_plan = _plan(options, cat)
-    source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
-                           options["engine"], options["jobs"], early)
-    lb = _Discovery(options, cat, the_plan)
-    now = recording.clock(replay_dir)
-    project = str(cat.profile["project"])
-    # Both files are read before anything runs: a bad one is exit 3 at once, not after the run.
-    accepted = mutes.find(options.get("mute_file"), Path("."), now)
-    live = mutes.active(accepted, now)
-    area_ids = [a.id for a in cat.areas]
-    expired = mutes.expired(accepted, now, area_ids)
-    since = None
-    if options.get("baseline_file"):
-        from infracheck import baseline
-
-        since = baseline.load(options["baseline_file"], project, str(cat.profile["region"]))
-    fmt, report_only = options["fmt"], options["report_only"]
-    files = output.parse(options["outputs"], fmt)
-    output.check(files, replay_dir)
-
-    partial = _base(cat, the_plan, options, now, lb.line)
-    progress = console.Progress(len(the_plan.sources),
-                                sys.stderr.isatty() and not report_only and not console.dumb_terminal())
-    screen = console.Console(sys.stdout, cat.areas, fmt, report_only=report_only,
-                             color=console.use_color(options["color"], sys.stdout),
-                             ascii_only=not console.can_encode(sys.stdout), progress=progress)
-    screen.start(partial)
-    try:
-        result = runner.run(the_plan, source, options["jobs"], now, screen.outcome,
-                            lambda results, remaining: screen.judged(mutes.mute_all(results, live, expired), remaining),
-                            secrets=secrets, late=lb.late())
-    finally:
-        runner.close(source)
-    # The load balancer checks as they were judged: anchored on the chain found, or not judged and why.
-    cat, the_plan = lb.cat, lb.plan
-    partial = dataclasses.replace(partial, checks=the_plan.checks, escalation=cat.escalation, load_balancer=lb.line)
-
-    findings = tuple(f for i in sorted(result.findings) for f in result.findings[i]) + the_plan.skip_findings
-    report = _judge(partial, the_plan, result, findings, accepted, now, since, source)
-    fix_plan = None
-    if options.get("fix_mode") and not result.incomplete:
-        from infracheck import fix
-
-        fix_plan = fix.plan(the_plan.checks, report.findings, {o.argv: o for o in result.outcomes})
-        if any(f.area == "monitoring" for s in fix_plan.steps for f in s.findings):
-            from infracheck import alerts
-
-            fix_plan = alerts.fix_steps(fix_plan, the_plan.checks, {o.argv: o for o in result.outcomes},
-                                        cat.profile, ran_on)
-        report = dataclasses.replace(report, fixes=fix.rows(fix_plan))
-    live_fix = fix_plan is not None and bool(fix_plan.automatic) and replay_dir is None
-    # A machine format prints one document: with --yes, the one after the fixes.
-    screen.finish(mutes.mute_all(result.findings, live, expired), report,
-                  quiet=live_fix and bool(options.get("yes")) and fmt in MACHINE)
-    if live_fix and (options.get("yes") or _confirm(fix_plan, fmt)):  # type: ignore[arg-type]
-        assert fix_plan is not None
-        report = _apply_fixes(report, fix_plan, the_plan, options, live, secrets)
-        if fmt in MACHINE:
-            sys.stdout.write(FORMATTERS[fmt](report, color=False, ascii_only=screen.ascii_only))
-        else:
-            from infracheck.report import text as text_report
-
-            sys.stdout.write(text_report.fixes(report, color=screen.color, ascii_only=screen.ascii_only))
-        sys.stdout.flush()
-    output.write_all(files, report, secrets.scrub)
-    if report.incomplete and not result.incomplete:  # Ctrl-C while the fixes were applied
-        return ExitStatus.INTERRUPTED
-    if fmt == "github" and not result.incomplete:
-        output.append_step_summary(report, os.environ, secrets.scrub)
-    if record_dir is not None and not result.incomplete:
-        written = recording.save(record_dir, report, the_plan.sensitive, recording.clock(),
-                                 (the_plan.include, the_plan.exclude),
-                                 ran_on if tracks.ran(ran_on, the_plan.sources) else None, scrub=secrets.scrub)
-        click.echo(f"infracheck: recorded {len(report.outcomes)} commands ({written} files) into {record_dir}",
-                   err=True)
-    if result.incomplete:
-        return ExitStatus.INTERRUPTED
-    if report_only:
-        return ExitStatus.OK
-    return ExitStatus.of(report.status)
-
-
-def _cycles(
-    options: dict[str, Any], secrets: redact.Secrets, deadline: float | None = None
-) -> tuple[plan.Plan, runner.Source, Callable[[Sequence[Check] | None], Report]]:
-    """What watch and serve run on every cycle: the plan and the source made once (a warm gcloud is kept
-    between cycles; the caller closes it with runner.close), and diagnose(checks, or None for all) -> the
-    cycle's Report, built as `diagnose` builds it (its --format json is the same document).
-
-    A partial cycle merges what it re-ran into what the last one knew. `deadline` (time.monotonic())
-    stops a cycle's commands like Ctrl-C: watch's --max-wait."""
-    import dataclasses
-
-    from infracheck import mutes, plan, recording, runner, tracks, verdict
-
-    replay_dir: Path | None = options.get("replay")
-    cat = tracks.resolve(_load(options), tracks.for_run(replay_dir))
-    the_plan = _plan(options, cat)
-    source = runner.source(the_plan.checks, options["timeout"], replay_dir, cat.profile.get("journey"),
-                           options["engine"], options["jobs"])
-    lb = _Discovery(options, cat, the_plan)
-    lb.upfront(source)
-    cat, the_plan = lb.cat, lb.plan
-    accepted = mutes.find(options.get("mute_file"), Path("."), recording.clock(replay_dir))
-    since = None
-    if options.get("baseline_file"):
-        from infracheck import baseline
-
-        since = baseline.load(options["baseline_file"], str(cat.profile["project"]), str(cat.profile["region"]))
-    # What the last cycle left: the rules' findings (before mutes and causes) and every command's outcome.
-    known: tuple[Finding, ...] = ()
-    outcomes: dict[tuple[str, ...], Outcome] = {}
-
-    def diagnose(subset: Sequence[Check] | None) -> Report:
-        nonlocal known
-        narrowed = the_plan if subset is None else plan.subset(the_plan, [(c.id, c.resource) for c in subset])
-        now = recording.clock(replay_dir)
-        result = runner.run(narrowed, source, options["jobs"], now, secrets=secrets, deadline=deadline)
-        fresh = tuple(f for i in sorted(result.findings) for f in result.findings[i])
-        known = fresh + the_plan.skip_findings + lb.findings if subset is None else verdict.merge(known, fresh)
-        outcomes.update((o.argv, o) for o in result.outcomes)
-        order = {argv: i for i, argv in enumerate(the_plan.users)}
-        merged = tuple(sorted(outcomes.values(), key=lambda o: order.get(o.argv, len(order))))
-        return _judge(_base(cat, the_plan, options, now, lb.line), narrowed,
-                      dataclasses.replace(result, outcomes=merged), known, accepted, now, since, source)
-
-    return the_plan, source, diagnose
-
-
-def _plan(options: dict[str, Any], cat: Catalog) -> plan.Plan:
-    """The checks --include/--exclude select; a replay checks its folder first, keeps the selection it was
-    recorded with when given neither, and leaves out what it holds no reads of."""
-    from infracheck import plan, recording, runner
-
-    include, exclude = plan.globs(options["include"]), plan.globs(options["exclude"])
-    replay_dir: Path | None = options.get("replay")
-    if replay_dir is not None:
-        recording.check_folder(replay_dir)
-        recording.check_project(replay_dir, str(cat.profile["project"]), str(cat.profile["region"]))
-        if not include and not exclude:
-            include, exclude = recording.recorded_selection(replay_dir)
-            if include or exclude:
-                chosen = " ".join([f"--include {','.join(include)}"] * bool(include) +
-                                  [f"--exclude {','.join(exclude)}"] * bool(exclude))
-                click.echo(f"infracheck: replaying with the recording's selection {chosen} "
-                           "(give --include or --exclude to choose)", err=True)
-    the_plan = plan.make(cat, include, exclude)
-    return runner.recorded_only(the_plan, replay_dir) if replay_dir is not None else the_plan
-
-
-def _base(cat: Catalog, the_plan: plan.Plan, options: dict[str, Any], now: Any,
-          load_balancer: str | None = None) -> Report:
-    """The report before anything ran: what diagnose streams into, and what each watch cycle fills."""
-    from infracheck import verdict
-    from infracheck.model import Overall, Report
-
-    return verdict.planned(Report(str(cat.profile["project"]), str(cat.profile["region"]), Overall.UNKNOWN,
-                                  cat.areas, (), (), issue=options.get("issue"), checks=the_plan.checks,
-                                  escalation=cat.escalation, generated_at=now,
-                                  load_balancer=load_balancer), the_plan)
-
-
-def _judge(
-    base: Report, the_plan: plan.Plan, result: runner.Result, findings: Sequence[Finding], accepted: Sequence[Mute],
-    now: Any, since: Any, source: object,
-) -> Report:
-    """The findings of a run (rules judged, skips added) -> the report: causes, mutes, baseline, verdict.
-
-    diagnose and every watch cycle report through here, so a cycle's report is
-    the one diagnose would give for the same state (every format, --output).
-    """
-    import dataclasses
-
-    from infracheck import causes, mutes, verdict
-
-    findings = causes.analyse(findings)  # order and grouping only: the verdict reads the same findings
-    applied = mutes.apply(findings, accepted, now, complete=not result.incomplete, areas=[a.id for a in base.areas])
-    findings, changes = (applied.findings, None)
-    if since:
-        from infracheck import baseline
-
-        findings, changes = baseline.compare(applied.findings, since)
-    return dataclasses.replace(base, status=verdict.overall(findings, result.incomplete), findings=findings,
-                               outcomes=result.outcomes, incomplete=result.incomplete,
-                               unfinished=verdict.unfinished(the_plan, result),
-                               stale_mutes=applied.stale, changes=changes,
-                               engine=_engine(source), engine_note=_engine_note(source))
-
-
-class _Discovery:
-    """The load balancer found by its domains (url_map unset), bound to the plan's load balancer checks.
-
-    `late()` gives the run stage the commands discovery reads and a `bind`
-    that, once they are in, anchors those checks on the chain found (the
-    catalog loaded again with url_map and lb_scope; the same checks in the
-    same order, only names filled in) or replaces them with the one finding
-    that says why none is judged. `found` and `plan` are what bind decided.
-    """
-
-    def __init__(self, options: dict[str, Any], cat: Catalog, the_plan: Any) -> None:
-        from infracheck import discovery
-
-        self.options, self.cat, self.plan = options, cat, the_plan
-        self.include, self.exclude = the_plan.include, the_plan.exclude
-        self.indexes = frozenset(i for i, c in enumerate(the_plan.checks) if c.area == discovery.AREA)
-        self.found: Any = None
-        if self.indexes and cat.profile.get("url_map"):
-            url_map, scope = cat.profile["url_map"], cat.profile["lb_scope"]
-            self.found = discovery.Found(str(url_map), str(scope),
-                                         f"load balancer: URL map '{url_map}' ({scope}), as url_map names it")
-        lb_sources = [argv for c in cat.checks if c.area == discovery.AREA for argv in c.sources]
-        self.lists = discovery.sources(lb_sources)
-        self.probes = discovery.dns_sources(the_plan.sources, [str(d) for d in cat.profile["domains"]])
-
-    @property
-    def line(self) -> str | None:
-        return self.found.line if self.found is not None and self.found.line else None
-
-    @property
-    def findings(self) -> tuple[Any, ...]:
-        return tuple(self.found.findings) if self.found is not None else ()
-
-    def late(self) -> Any:
-        """What the run stage needs (runner.Late), or None when nothing is to be found."""
-        from infracheck import runner
-
-        if not self.indexes or self.found is not None:
-            return None
-        return runner.Late(self.indexes, (*self.lists.values(), *self.probes.values()), self.bind)
-
-    def bind(self, finished: Any) -> dict[int, Any]:
-        from infracheck import catalog_cache, discovery, plan
-        from infracheck.errors import CannotRun
-
-        self.found = discovery.find(self.cat.profile, {name: finished[argv] for name, argv in self.lists.items()},
-                                    {domain: finished[argv] for domain, argv in self.probes.items()})
-        if self.found.url_map:
-            chosen = (*(self.options.get("settings") or ()),
-                      f"url_map={self.found.url_map}", f"lb_scope={self.found.lb_scope}")
-            try:
-                cat = _catalog({**self.options, "settings": chosen}, catalog_cache.load)
-            except (CannotRun, click.ClickException) as exc:  # a name GCP gave that the profile refuses
-                self.found = discovery.Found(findings=(discovery.could_not(str(exc)),))
-            else:
-                from infracheck import tracks
-
-                # The same release tracks as the run's own catalog (tracks.py), so the same argv.
-                cat = tracks.resolve(cat, tracks.for_run(self.options.get("replay")))
-                anchored = plan.make(cat, self.include, self.exclude)
-                if self.options.get("replay") is not None:  # narrowed as the plan it replaces was
-                    from infracheck import runner
-
-                    anchored = runner.recorded_only(anchored, self.options["replay"])
-                # The same checks reading the same commands (the URL map's name is in no command).
-                same = [(c.id, c.sources) for c in anchored.checks] == [(c.id, c.sources) for c in self.plan.checks]
-                if same:
-                    self.cat, self.plan = cat, anchored
-                    return {i: anchored.checks[i] for i in self.indexes}
-                self.found = discovery.Found(findings=(discovery.could_not("the plan changed with its name"),))
-        first = min(self.indexes)
-        return {i: self.found.findings if i == first else () for i in self.indexes}
-
-    def upfront(self, source: Any) -> None:
-        """Find it before anything else runs (watch, whose cycles re-run a fixed plan)."""
-        import dataclasses
-
-        from infracheck import runner
-
-        late = self.late()
-        if late is None:
-            return
-        done = {o.argv: o for o in runner.collect(late.needs, source, self.options["jobs"])}
-        bound = self.bind(done)
-        if self.found.url_map:
-            return
-        keep = [i for i in range(len(self.plan.checks)) if i not in bound]
-        self.plan = dataclasses.replace(self.plan, checks=tuple(self.plan.checks[i] for i in keep),
-                                        skipped=tuple(self.plan.skipped[i] for i in keep))
-
-
-def _confirm(fix_plan: fix.FixPlan, fmt: str) -> bool:
-    """On a terminal, ask before changing anything; never ask a pipe or a machine format."""
-    if fmt in MACHINE or not (sys.stdin.isatty() and sys.stdout.isatty()):
-        return False
-    return click.confirm(f"Apply the {len(fix_plan.automatic)} automatic step(s) now?", default=False, err=True)
-
-
-def _apply_fixes(
-    report: Report, fix_plan: fix.FixPlan, the_plan: plan.Plan, options: dict[str, Any], live: Sequence[Mute],
-    secrets: redact.Secrets,
-) -> Report:
-    """Apply the plan through gcloud, re-check what it touched (and what still failed), judge again."""
-    import dataclasses
-
-    from infracheck import causes, fix, mutes, plan, recording, runner, verdict
-
-    source = runner.live(options["timeout"])
-    timeout = options["fix_timeout"]
-
-    def recheck(keys: Sequence[tuple[str, str]]) -> list[Finding]:
-        result = runner.run(plan.subset(the_plan, keys), source, options["jobs"], recording.clock(), secrets=secrets)
-        if result.incomplete:
-            raise KeyboardInterrupt  # Ctrl-C landed inside the re-check: the step was interrupted
-        return [mutes.mute(f, live) for i in sorted(result.findings) for f in result.findings[i]]
-
-    def progress(message: str) -> None:
-        if sys.stderr.isatty():
-            click.echo(f"  {message}"[:160], err=True)
-
-    results = fix.apply(
-        fix_plan,
-        run_command=lambda argv: runner.command(argv, timeout),
-        recheck=lambda checks: recheck([(c.id, c.resource) for c in checks]),
-        timeout=timeout,
-        poll_interval=options["fix_poll"],
-        progress=progress,
-    )
-    if fix.interrupted(results):
-        runner.stop()  # the gcloud a step was running, and its children
-        ran = [str(n) for n, r in enumerate(results, 1) if r.outcome in (
-            fix.StepOutcome.APPLIED, fix.StepOutcome.WAITED, fix.StepOutcome.FAILED, fix.StepOutcome.TIMED_OUT,
-            fix.StepOutcome.BLOCKED)]
-        stopped = next(n for n, r in enumerate(results, 1) if r.outcome is fix.StepOutcome.INTERRUPTED)
-        not_run = [str(n) for n, r in enumerate(results, 1) if r.outcome is fix.StepOutcome.NOT_RUN]
-        click.echo(f"infracheck: interrupted during fix step {stopped} (it may or may not have taken effect); "
-                   f"steps run: {', '.join(ran) or 'none'}; not run: {', '.join(not_run) or 'none'}; "
-                   "the findings are the diagnosis's: re-run infracheck diagnose to see the state now", err=True)
-        # Nothing is re-checked after Ctrl-C: the report is the diagnosis with what the steps did.
-        return dataclasses.replace(report, before=report.status, incomplete=True,
-                                   fixes=fix.rows(fix_plan, results))
-    for number, result in enumerate(results, 1):
-        if result.outcome in (fix.StepOutcome.FAILED, fix.StepOutcome.TIMED_OUT):
-            click.echo(f"infracheck: fix step {number} {result.outcome.value}: {result.message}; "
-                       "the steps after it were not run", err=True)
-    try:
-        fresh = recheck(fix.affected(fix_plan, results, report.findings))
-    except KeyboardInterrupt:
-        runner.stop()
-        click.echo("infracheck: interrupted while re-checking after the fixes; every automatic step ran: "
-                   "re-run infracheck diagnose to see the state now", err=True)
-        return dataclasses.replace(report, before=report.status, incomplete=True, fixes=fix.rows(fix_plan, results))
-    findings = causes.reanalyse(verdict.merge(report.findings, fresh))
-    return dataclasses.replace(report, findings=findings, status=verdict.overall(findings), before=report.status,
-                               fixes=fix.rows(fix_plan, results, findings))
-
-
-def _engine(source: object) -> str:
-    from infracheck import runner
-
-    return source.engine if isinstance(source, runner.Live) else "replay"
-
-
-def _engine_note(source: object) -> str | None:
-    from infracheck import runner
-
-    if not isinstance(source, runner.Live):
-        return None
-    if source.ran_as_process:
-        return f"{source.ran_as_process} command(s) ran as their own process after the warm engine lost them"
-    return source.note or None
+    return shown
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: click's own usage errors exit 3 here (UNKNOWN), not click's 2."""
+    """Entry point: errors to exit codes (errors.handled); click's own usage errors exit 3 (UNKNOWN), not click's 2."""
+    return handled(lambda: _click(argv))
+
+
+def _click(argv: Sequence[str] | None) -> int:
     try:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="infracheck",
                         standalone_mode=False)
@@ -1034,10 +394,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitStatus.INTERRUPTED
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else ExitStatus.UNKNOWN
-    except BrokenPipeError:
-        # `infracheck diagnose | head` closed the pipe: not our failure.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return ExitStatus.OK
     return code if isinstance(code, int) else 0
 
 

@@ -31,8 +31,8 @@ import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from infracheck import escalation
-from infracheck.model import Cycle, Escalation, Finding, Overall, Phase, Report, Status
+from infracheck.judge import escalation, verdict
+from infracheck.model import CannotRun, Cycle, Escalation, Finding, Overall, Phase, Report, Status
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +141,7 @@ class Clock:
             mine = _evaluated(report, phase)
             if not mine:
                 continue  # nothing of it in this run: it cannot hold later phases back, nor end
-            if any(escalation.is_problem(f) for f in mine):
+            if any(verdict.open_problem(f) for f in mine):
                 break  # still failing: the phases after it have not started
             self._ends[i] = at
             ended.append(phase)
@@ -200,7 +200,7 @@ class Clock:
                                                                               ascii_only=False)),))
 
     def _extended(self, report: Report, at: dt.datetime, esc: Escalation) -> Event:
-        from infracheck import causes
+        from infracheck.judge import causes
 
         ext = esc.extended
         assert ext is not None and self._opened is not None
@@ -220,7 +220,7 @@ class Clock:
             lines.append(f"- Business impact: {_one_line(esc.business_impact)}")
         lines += ["", "ACTIONS:"] + [f"{i}. {_one_line(a)}" for i, a in enumerate(ext.actions, 1)]
         roots = list(causes.root_causes(report.findings))
-        still = [r.finding for r in roots] or [f for f in report.findings if escalation.is_problem(f)]
+        still = [r.finding for r in roots] or [f for f in report.findings if verdict.open_problem(f)]
         lines += ["", "STILL FAILING:"]
         lines += [f"- {f.resource}: {_one_line(f.message)}" for f in still[:5]] or ["- (nothing named)"]
         if len(still) > 5:
@@ -339,13 +339,50 @@ def _one_line(text: str) -> str:
 
 # --- delivering ------------------------------------------------------------
 
+def keeper(directory: Path | None, on_change: str | None, timeout: float, interval: float,
+           say: Callable[[str], None]) -> Callable[[Cycle, Callable[[str], str]], None] | None:
+    """--escalation-dir (and --on-change): a clock fed each watch cycle, writing its events into `directory`
+    and running the hook; None without a directory. Every refusal comes before anything runs."""
+    import os
+    import shlex
+
+    from infracheck.runner import hook
+
+    command: list[str] | None = None
+    if on_change is not None:
+        if directory is None:
+            raise CannotRun("--on-change needs --escalation-dir DIR: the files it is given are written there")
+        try:
+            command = shlex.split(on_change)
+        except ValueError as exc:
+            raise CannotRun(f"--on-change: cannot split {on_change!r}: {exc}") from None
+        why = hook.check(command)
+        if why:
+            raise CannotRun(f"--on-change: {why}")
+    if directory is None:
+        return None
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CannotRun(f"--escalation-dir {directory}: {exc.strerror}") from None
+    if not os.access(directory, os.W_OK):
+        raise CannotRun(f"--escalation-dir {directory}: not writable")
+    clock = Clock(dt.datetime.now(dt.timezone.utc), interval)
+
+    def feed(cycle: Cycle, scrub: Callable[[str], str]) -> None:
+        deliver(clock.observe(cycle), directory, command, timeout, scrub, say)
+
+    return feed
+
+
 def deliver(events: Sequence[Event], directory: Path, on_change: Sequence[str] | None, timeout: float,
             scrub: Callable[[str], str], say: Callable[[str], None]) -> None:
     """Write each event's files (scrubbed, whole), say one line, and run the hook with the first file.
 
     The hook's failure is said and never stops the watch.
     """
-    from infracheck import hook, output
+    from infracheck.report import output
+    from infracheck.runner import hook
 
     for event in events:
         paths = []

@@ -17,15 +17,16 @@ what the steps touched. Nothing here starts a process or prints.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import re
 import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from infracheck import rules
-from infracheck.model import Check, Finding, Fix, FixStep, Outcome, Rule, Status
+from infracheck.rules.dialect import lookup
+from infracheck.rules.values import display
+from infracheck.judge import verdict
+from infracheck.model import Check, Finding, Fix, FixStep, Outcome, Rule, Status, StepKind, StepOutcome
 
 # A value fix mode copies from a document onto a gcloud command line must be
 # one plain token (a number, a name), never something gcloud reads as a flag.
@@ -33,27 +34,6 @@ _PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._:/@-]*$")
 
 DEFAULT_REASON = "no automatic fix in the catalog: a person decides"
 SECRET_REASON = "infracheck never handles a secret's value: its owner sets it"
-
-
-class StepKind(enum.Enum):
-    WAIT = "wait"  # poll the check until GCP's operation has finished
-    APPLY = "apply"  # run a gcloud command (only with --yes)
-    MANUAL = "manual"  # a person does it; printed with the command to use
-    CONSEQUENCE = "consequence"  # nothing of its own: fixing its cause clears it
-
-
-class StepOutcome(enum.Enum):
-    """What happened to a step when the plan was applied."""
-
-    APPLIED = "applied"
-    WAITED = "waited"
-    FAILED = "failed"
-    TIMED_OUT = "timed-out"
-    BLOCKED = "blocked"  # a rule it requires still fails
-    MANUAL = "manual"
-    CONSEQUENCE = "consequence"
-    NOT_RUN = "not-run"  # an earlier step failed, or Ctrl-C came first
-    INTERRUPTED = "interrupted"  # Ctrl-C while it ran: it may or may not have taken effect
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,7 +80,7 @@ def plan(
     by_key = {(c.id, c.resource): c for c in checks}
     order = {c.id: i for i, c in enumerate(checks)}
     # A muted finding is accepted as it is (a reason, an owner, an expiry): nothing to fix.
-    failing = [f for f in findings if f.status is Status.FAIL and f.muted is None]
+    failing = [f for f in findings if verdict.counted(f)]
     # Causes before consequences: a root cause (no caused_by) first, then the
     # catalog's order, which follows the request path (connector, database,
     # secrets, services, load balancer, reachability).
@@ -134,7 +114,7 @@ def _document(check: Check, outcomes: Mapping[tuple[str, ...], Outcome]) -> Any:
     outcome = outcomes.get(check.argv)
     if outcome is None or outcome.error is not None:
         return None
-    return rules.lookup(check.select, outcome.document) if check.select else outcome.document
+    return lookup(check.select, outcome.document) if check.select else outcome.document
 
 
 def _step(finding: Finding, check: Check | None, rule: Rule | None, document: Any) -> Step:
@@ -142,7 +122,7 @@ def _step(finding: Finding, check: Check | None, rule: Rule | None, document: An
     if check is not None and finding.rule == f"{check.id}.exists" and check.missing is not None:
         remedy = check.missing.remedy
     label = finding.message
-    if fix is None or (fix.when and not rules.lookup(fix.when, document)):
+    if fix is None or (fix.when and not lookup(fix.when, document)):
         default = SECRET_REASON if check is not None and check.sensitive else DEFAULT_REASON
         if finding.caused_by and fix is None:
             # Nothing to do here of its own: fixing its cause clears it (and the re-check shows it).
@@ -174,7 +154,7 @@ def _step(finding: Finding, check: Check | None, rule: Rule | None, document: An
 def _vars(fix: Fix, document: Any) -> tuple[dict[str, str], str]:
     values: dict[str, str] = {}
     for name, expression in fix.vars:
-        value = rules.lookup(expression, document)
+        value = lookup(expression, document)
         if isinstance(value, float) and value == int(value):
             value = int(value)
         text = "" if value is None else str(value)
@@ -191,7 +171,7 @@ def _fill(template: str, values: Mapping[str, str]) -> str:
 
 
 def _changes(fix: Fix, finding: Finding, document: Any, values: Mapping[str, str]) -> str:
-    actual = "" if finding.actual is None else rules.display(finding.actual)
+    actual = "" if finding.actual is None else display(finding.actual)
     return _fill(fix.changes, {**values, "actual": actual or "(unset)", "expected": finding.expected})
 
 
@@ -279,6 +259,23 @@ def interrupted(results: Sequence[StepResult]) -> bool:
     return any(r.outcome is StepOutcome.INTERRUPTED for r in results)
 
 
+def failure_lines(results: Sequence[StepResult]) -> list[str]:
+    """A step that failed or timed out stops the plan: each says so, with what gcloud said."""
+    return [f"infracheck: fix step {number} {r.outcome.value}: {r.message}; the steps after it were not run"
+            for number, r in enumerate(results, 1) if r.outcome in (StepOutcome.FAILED, StepOutcome.TIMED_OUT)]
+
+
+def interrupted_line(results: Sequence[StepResult]) -> str:
+    """What Ctrl-C during the fixes leaves to be said: the step it stopped, the steps run and not run."""
+    ran = [str(n) for n, r in enumerate(results, 1) if r.outcome in (
+        StepOutcome.APPLIED, StepOutcome.WAITED, StepOutcome.FAILED, StepOutcome.TIMED_OUT, StepOutcome.BLOCKED)]
+    stopped = next(n for n, r in enumerate(results, 1) if r.outcome is StepOutcome.INTERRUPTED)
+    not_run = [str(n) for n, r in enumerate(results, 1) if r.outcome is StepOutcome.NOT_RUN]
+    return (f"infracheck: interrupted during fix step {stopped} (it may or may not have taken effect); "
+            f"steps run: {', '.join(ran) or 'none'}; not run: {', '.join(not_run) or 'none'}; "
+            "the findings are the diagnosis's: re-run infracheck diagnose to see the state now")
+
+
 def _run_step(
     number: int, step: Step, run_command: RunCommand, recheck: Recheck, timeout: float, poll_interval: float,
     progress: Progress, clock: Callable[[], float], sleep: Callable[[float], None],
@@ -337,15 +334,16 @@ def rows(
         result = done.get(id(step))
         out.append(FixStep(
             number=number,
-            kind=step.kind.value,
+            kind=step.kind,
             title=step.title,
             fixes=tuple((f.rule, f.resource) for f in step.findings),
             argv=step.argv,
             instruction=step.instruction,
             reason=step.reason,
             changes=step.changes,
-            outcome=result.outcome.value if result else (
-                step.kind.value if step.kind in (StepKind.MANUAL, StepKind.CONSEQUENCE) else "planned"),
+            outcome=result.outcome if result else (
+                StepOutcome(step.kind.value) if step.kind in (StepKind.MANUAL, StepKind.CONSEQUENCE)
+                else StepOutcome.PLANNED),
             exit_code=result.exit_code if result else None,
             message=result.message if result else "",
             after=tuple(status.get((f.rule, f.resource), "") for f in step.findings) if findings_after else (),
@@ -362,5 +360,5 @@ def affected(fix_plan: FixPlan, results: Sequence[StepResult], findings: Sequenc
     touched = [(f.check, f.resource) for r in results
                if r.outcome in (StepOutcome.APPLIED, StepOutcome.WAITED, StepOutcome.FAILED)
                for f in r.step.findings]
-    bad = [(f.check, f.resource) for f in findings if f.status in (Status.FAIL, Status.ERROR)]
+    bad = [(f.check, f.resource) for f in findings if verdict.problem(f)]
     return list(dict.fromkeys(touched + bad))

@@ -11,8 +11,7 @@ import dataclasses
 import fnmatch
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from infracheck import rules
-from infracheck.model import CannotRun, Catalog, Check, Finding
+from infracheck.model import CannotRun, Catalog, Check, Finding, Rule, Status
 
 Argv = tuple[str, ...]
 
@@ -106,7 +105,7 @@ def make(cat: Catalog, include: Sequence[str] = (), exclude: Sequence[str] = ())
         runs = len(off) < len(check.rules) or (
             check.missing is not None and is_selected(check, f"{check.id}.exists", include, exclude)
         )
-        skip_findings += [rules.skipped_finding(check, r) for r in check.rules if r.id in off]
+        skip_findings += [skipped_finding(check, r) for r in check.rules if r.id in off]
         if runs:
             checks.append(check)
             skipped.append(off)
@@ -138,4 +137,12 @@ def subset(full: Plan, keep: Iterable[tuple[str, str]]) -> Plan:
                                skipped=tuple(full.skipped[i] for i in index), skip_findings=())
 
 
-__all__ = ["Argv", "Plan", "globs", "make", "subset", "without"]
+__all__ = ["Argv", "Plan", "globs", "make", "skipped_finding", "subset", "without"]
+
+
+def skipped_finding(check: Check, rule: Rule) -> Finding:
+    """A rule `--include`/`--exclude` left out: shown as excluded, never counted."""
+    return Finding(
+        check=check.id, rule=rule.id, area=check.area, status=Status.SKIP,
+        severity=rule.severity, resource=check.resource, message="excluded",
+    )

@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
-from infracheck.exitcodes import ExitStatus
+from infracheck.errors import ExitStatus
 from infracheck.model import CannotRun, Overall, Report
 from infracheck.report import json as json_report
 from infracheck.report import prometheus

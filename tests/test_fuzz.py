@@ -27,8 +27,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infracheck import catalog, recording
-from tests.fakes import diagnose_in_process, replay_folder
+from infracheck.catalog import loader
+from infracheck.runner import recording
+from tests.tools.fakes import diagnose_in_process, replay_folder
 
 settings.register_profile("ci", max_examples=40, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -40,7 +41,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SCENARIOS = sorted(p for p in FIXTURES.iterdir() if (p / recording.META).is_file())
 # (scenario folder, recording file name) of every document a scenario recorded
 RECORDED = [(s, p.name) for s in SCENARIOS for p in sorted(s.glob("*.json")) if p.name != recording.META]
-CHECKS = catalog.load(environ={}).checks
+CHECKS = loader.load(environ={}).checks
 
 Path_ = tuple[Any, ...]
 

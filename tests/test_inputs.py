@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from infracheck import catalog
+from infracheck.catalog import loader
 from infracheck.cli import main
-from infracheck.catalog import CatalogError
+from infracheck.catalog.loader import CatalogError
 
 ROOT = Path(__file__).resolve().parent.parent
 HEALTHY = str(ROOT / "fixtures" / "healthy")
@@ -70,7 +70,7 @@ def test_no_raw_regex_in_any_pattern_error():
     data = tomllib.loads(text)
     assert set(data["describe"]) == set(data["patterns"])  # every pattern has its words
     with pytest.raises(CatalogError) as err:
-        catalog.load(flags={"project": "x"}, environ={})
+        loader.load(flags={"project": "x"}, environ={})
     assert "(?:" not in str(err.value) and "[a-z]" not in str(err.value)
 
 

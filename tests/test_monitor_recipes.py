@@ -21,7 +21,7 @@ import pytest
 import yaml
 from markdown_it import MarkdownIt
 
-from tests import realtools
+from tests.tools import realtools
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "monitor.md"

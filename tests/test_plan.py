@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from infracheck import catalog, plan
+from infracheck import plan
+from infracheck.catalog import loader
 from infracheck.model import CannotRun, Status
 
 
 @pytest.fixture(scope="module")
 def cat():
-    return catalog.load(environ={})
+    return loader.load(environ={})
 
 
 def test_everything_runs_without_a_selection(cat):

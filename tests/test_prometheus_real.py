@@ -16,7 +16,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from tests import realtools
+from tests.tools import realtools
 from tests.test_serve import command, get
 
 ROOT = Path(__file__).resolve().parent.parent

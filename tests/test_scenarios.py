@@ -2,7 +2,7 @@
 
 The scenarios are REST bodies under fixtures/api/<name>/ (each scenario.toml
 says what it models), recorded through the real gcloud into fixtures/<name>/
-by tests/record_fixtures.py. Here they are only replayed, so this file needs
+by tests/tools/record_fixtures.py. Here they are only replayed, so this file needs
 no gcloud.
 
 - SCENARIOS: per scenario, the exact set of (rule, resource, status) of every
@@ -27,7 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from infracheck import catalog, rules
+from infracheck.plan import skipped_finding
+from infracheck.rules.evaluate import evaluate
+from infracheck.catalog import loader
 from infracheck.cli import main
 from infracheck.model import Outcome, Status
 
@@ -197,7 +199,7 @@ SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
         ("network.health-status", AUTH_HEALTH, FAIL),
         ("network.health-latency", API_HEALTH, FAIL),   # 12000 ms
     }),
-    # one upstream failure explains several (issue #9; tests/test_causes.py asserts the chain)
+    # one upstream failure explains several (issue #9; tests/judge/test_causes.py asserts the chain)
     "vpc-down": ("CRITICAL", 2, {
         ("vpc.state", CONNECTOR, FAIL),               # ERROR
         ("cloudrun.ready", BACKEND, FAIL),            # new revision failed on the connector
@@ -364,7 +366,7 @@ def test_every_recorded_scenario_is_in_the_table():
     recorded = {p.name for p in (FIXTURES / "api").iterdir() if (p / "scenario.toml").is_file()}
     assert recorded == set(SCENARIOS)
     for name in recorded:
-        assert (FIXTURES / name / "recording.json").is_file(), f"run: python tests/record_fixtures.py {name}"
+        assert (FIXTURES / name / "recording.json").is_file(), f"run: python tests/tools/record_fixtures.py {name}"
 
 
 def test_healthy_passes_every_rule_of_the_catalog(capsys):
@@ -425,8 +427,8 @@ def test_not_judged_is_said_in_the_text_report():
                    None, WEB, "Certificate for staging.netrasystems.ai not judged: Certificate Manager")
     judged = Finding("loadbalancer.url-maps", "loadbalancer.url-map-exists", "loadbalancer", Status.PASS,
                      None, LB, "exists")
-    health_checks = next(c for c in catalog.load(environ={}, overrides={"url_map": "staging-https-lb"}).checks if c.id == "loadbalancer.health-checks")
-    excluded = rules.skipped_finding(health_checks, health_checks.rules[0])
+    health_checks = next(c for c in loader.load(environ={}, overrides={"url_map": "staging-https-lb"}).checks if c.id == "loadbalancer.health-checks")
+    excluded = skipped_finding(health_checks, health_checks.rules[0])
     report = Report("netra-staging", "us-central1", Overall.HEALTHY, (area,), (judged, skip, excluded), ())
     out = text.render(report, ascii_only=True)
     assert "[OK] all valid\n   [i] Certificate for staging.netrasystems.ai not judged: Certificate Manager" in out
@@ -617,7 +619,7 @@ UNIT_CASES = [
 
 @pytest.fixture(scope="module")
 def default_catalog():
-    return catalog.load(environ={}, overrides={"url_map": "staging-https-lb"})
+    return loader.load(environ={}, overrides={"url_map": "staging-https-lb"})
 
 
 @pytest.mark.parametrize("check_id,resource,rule_id,document,extras,expected",
@@ -627,7 +629,7 @@ def test_rule_on_a_hand_built_document(default_catalog, check_id, resource, rule
                  if c.id == check_id and (resource is None or c.resource == resource))
     names = dict(check.extras)
     outcomes = {names[name]: Outcome(names[name], 0, 0.0, document=doc) for name, doc in extras.items()}
-    findings = rules.evaluate(check, Outcome(check.argv, 0, 0.0, document=document), extras=outcomes,
+    findings = evaluate(check, Outcome(check.argv, 0, 0.0, document=document), extras=outcomes,
                               now=dt.datetime(2026, 11, 27, tzinfo=dt.timezone.utc))
     finding = next(f for f in findings if f.rule == rule_id)
     assert finding.status is Status(expected), finding.message

@@ -11,7 +11,7 @@ new scenario or file is covered without touching this file):
 
 A fixture whose route or command has no rule below FAILS, so new fixtures
 cannot skip the check; only the files in ``IGNORED_*`` are not schema-checked.
-All the checks run in one gcloud-Python process (tests/gcloud_schema.py --batch).
+All the checks run in one gcloud-Python process (tests/tools/gcloud_schema.py --batch).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ if shutil.which("gcloud") is None:
     pytest.skip("gcloud is not installed: schema checks against gcloud's message classes SKIPPED",
                 allow_module_level=True)
 
-from tests import gcloud_schema  # noqa: E402
+from tests.tools import gcloud_schema  # noqa: E402
 
 pytestmark = pytest.mark.contract
 
@@ -117,7 +117,7 @@ COMMAND_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"gcloud_logging_read{_ARGS}"), f"{LOGGING}:LogEntry"),
     # infracheck's own Monitoring reads (metrics.py): the API's body, pages joined.
     (re.compile(rf"monitoring_timeseries{_ARGS}"), f"{MONITORING}:ListTimeSeriesResponse"),
-    # The track (alpha in gcloud 528, GA later) is part of the recorded name (infracheck/tracks.py).
+    # The track (alpha in gcloud 528, GA later) is part of the recorded name (infracheck/runner/tracks.py).
     (re.compile(rf"gcloud_(?:alpha_|beta_)?monitoring_policies_list{_ARGS}"), f"{MONITORING}:AlertPolicy"),
     (re.compile(rf"gcloud_(?:alpha_|beta_)?monitoring_uptime_list-configs{_ARGS}"), f"{MONITORING}:UptimeCheckConfig"),
 ]
@@ -126,7 +126,7 @@ COMMAND_RULES: list[tuple[re.Pattern[str], str]] = [
 def is_ignored(path: Path) -> bool:
     """Files that are not documents gcloud decodes: probes, metadata, a failed command's stderr/exit."""
     name = path.name
-    # The fake's raw samples (tests/fakemonitoring.py), not a body: the answers it computes from them are
+    # The fake's raw samples (tests/tools/fakemonitoring.py), not a body: the answers it computes from them are
     # checked against ListTimeSeriesResponse in tests/contract/test_capacity.py.
     if "monitoring.test" in path.parts and path.name == "timeSeries.json":
         return True

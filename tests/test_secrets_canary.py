@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from infracheck import gcloud
+from infracheck.runner import gcloud
 from infracheck.cli import main
 from infracheck.report import FORMATTERS
-from tests.fakes import FakeGcloud
+from tests.tools.fakes import FakeGcloud
 
 CANARY = "Zx9CanaryValue"
 VALUES = {

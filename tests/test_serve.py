@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from infracheck import serve
 from infracheck.cli import main
 from infracheck.model import CannotRun, Report
-from tests.fakes import FakeGcloud
+from tests.tools.fakes import FakeGcloud
 from tests.report.sample import CRIT, WARN, finding, report
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LIVE_ONLY = {"infracheck.probes", "infracheck.gcloud", "infracheck.warm", "infracheck.runner", "sh", "websockets", "cryptography",
+LIVE_ONLY = {"infracheck.runner.probes", "infracheck.runner.net", "infracheck.runner.gcloud", "infracheck.runner.warm",
+             "infracheck.runner", "sh", "websockets", "cryptography",
              "asyncio", "ssl"}
 
 
@@ -44,10 +45,14 @@ def test_commands_that_run_nothing_import_no_probe_or_process_module(args: tuple
 
 # What a command that reads no catalog never needs: the catalog and its parsers,
 # the run stage's judges, every renderer.
-CATALOG_AND_AFTER = {"infracheck.model", "infracheck.catalog", "infracheck.rules", "infracheck.plan", "jmespath",
-                     "tomllib", "infracheck.report.text", "infracheck.report.json", "infracheck.console",
-                     "infracheck.fix", "infracheck.mutes", "infracheck.recording", "dataclasses",
-                     "prometheus_client", "infracheck.serve", "http.server"}
+CATALOG_AND_AFTER = {"infracheck.model", "infracheck.catalog.loader", "infracheck.catalog.profile",
+                     "infracheck.catalog.entries", "infracheck.rules", "infracheck.rules.dialect",
+                     "infracheck.rules.evaluate", "infracheck.plan", "infracheck.pipeline", "jmespath", "tomllib",
+                     "infracheck.report.text", "infracheck.report.json", "infracheck.report.console",
+                     "infracheck.fix", "infracheck.judge.mutes", "infracheck.judge.stage",
+                     "infracheck.runner.recording", "dataclasses",
+                     "prometheus_client", "infracheck.serve", "http.server", "infracheck.catalog.targets",
+                     "infracheck.judge.fleet"}
 
 
 @pytest.mark.parametrize("args", [(), ("--help",), ("diagnose", "--help"), ("serve", "--help"), ("--version",),
@@ -69,7 +74,7 @@ def test_list_loads_no_renderer() -> None:
 def test_list_and_explain_from_the_cache_load_no_catalog_or_model(args: tuple[str, ...]) -> None:
     modules_after(*args)  # fills the cache (the suite's own folder, conftest.py)
     loaded = modules_after(*args)
-    assert "infracheck.catalog_cache" in loaded
+    assert "infracheck.catalog.cache" in loaded
     assert not loaded & CATALOG_AND_AFTER, sorted(loaded & CATALOG_AND_AFTER)
 
 
@@ -78,5 +83,5 @@ def test_a_replay_imports_no_probe_or_process_runner() -> None:
                            "--format", "json")
     assert "infracheck.runner" in loaded  # it did run
     assert "prometheus_client" not in loaded  # only serve and --format prometheus need it
-    assert not loaded & (LIVE_ONLY - {"infracheck.gcloud", "infracheck.runner"}), sorted(loaded & LIVE_ONLY)
+    assert not loaded & (LIVE_ONLY - {"infracheck.runner.gcloud", "infracheck.runner"}), sorted(loaded & LIVE_ONLY)
 

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from infracheck import verdict, watch
+from infracheck import watch
+from infracheck.judge import verdict
 from infracheck.model import Check, Cycle, Finding, Outcome, Overall, Report, Severity, Status
 
 CONNECTOR = Check(id="vpc.connector", area="vpc", title="connector", argv=("gcloud", "vpc"), rules=(), resource="c1")

@@ -8,9 +8,17 @@ run loads only the ones it prints.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Protocol, cast
 
-Renderer = Callable[..., str]
+if TYPE_CHECKING:  # annotations only: `--help` imports this module and must not load the model
+    from infracheck.model import Report
+
+
+class Renderer(Protocol):
+    """What every format module's `render` is: a finished report in, the text to print or write out."""
+
+    def __call__(self, report: "Report", *, color: bool = False, ascii_only: bool = False) -> str: ...
 
 # format name -> module under infracheck.report that renders it
 _MODULES = {
@@ -31,8 +39,7 @@ class _Renderers(Mapping[str, Renderer]):
 
     def __getitem__(self, name: str) -> Renderer:
         module = importlib.import_module(f"{__name__}.{_MODULES[name]}")
-        render: Renderer = module.render
-        return render
+        return cast(Renderer, module.render)
 
     def __iter__(self) -> Iterator[str]:
         return iter(_MODULES)
@@ -42,6 +49,12 @@ class _Renderers(Mapping[str, Renderer]):
 
 
 FORMATTERS: Mapping[str, Renderer] = _Renderers()
+
+if TYPE_CHECKING:  # mypy holds every format's render to the Protocol; nothing is imported at run time
+    from infracheck.report import github, json, junit, labels, markdown, message, nagios, text
+
+    _CHECKED: tuple[Renderer, ...] = (text.render, json.render, markdown.render, labels.render, message.render,
+                                      junit.render, nagios.render, github.render)
 
 # Formats a program reads or that are pasted whole: nothing but the report may
 # go to stdout (no streamed text blocks, no banners).

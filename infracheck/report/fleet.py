@@ -12,8 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from infracheck import fleet as fleet_stage
-from infracheck.fleet import FLEET_SCHEMA, Fleet, Member
+from infracheck.judge import fleet as fleet_stage
+from infracheck.judge.fleet import FLEET_SCHEMA, Fleet, Member
 from infracheck.model import Finding, Overall, Report, Status
 
 

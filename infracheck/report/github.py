@@ -13,7 +13,7 @@ or a newline could end the command early or start a forged one.
 
 from __future__ import annotations
 
-from infracheck import verdict
+from infracheck.judge import verdict
 from infracheck.model import Finding, Report, Severity, Status
 
 
@@ -33,7 +33,7 @@ def command(name: str, message: str, **properties: str) -> str:
 def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> str:
     # A muted failure is accepted: no annotation (its count is in the notice).
     lines = [_annotation(f) for f in report.findings
-             if (f.status is Status.FAIL and f.muted is None) or f.status is Status.ERROR]
+             if verdict.open_problem(f)]
     c = verdict.counts(report.findings)
     hidden = verdict.muted(c)
     summary = (f"{report.status.name}{', ' + hidden if hidden else ''}: {c['critical']} critical, "

@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
-from infracheck import causes, escalation, verdict
+from infracheck.judge import causes, escalation, verdict
 from infracheck.model import REPORT_SCHEMA, Cycle, Finding, FixStep, Mute, Report, Status
 
 SCHEMA = REPORT_SCHEMA
@@ -28,7 +28,7 @@ def as_dict(report: Report) -> dict[str, Any]:
         "issue": report.issue,
         "incomplete": report.incomplete,
         "generated_at": report.generated_at.isoformat(timespec="seconds") if report.generated_at else None,
-        "engine": report.engine,
+        "engine": report.engine.value if report.engine else None,
         "engine_note": report.engine_note,
         "unfinished_areas": list(report.unfinished),
         "notes": list(report.notes),
@@ -94,13 +94,13 @@ def as_dict(report: Report) -> dict[str, Any]:
 def _fix(step: FixStep) -> dict[str, Any]:
     return {
         "step": step.number,
-        "kind": step.kind,
+        "kind": step.kind.value,
         "fixes": [{"rule": rule, "resource": resource} for rule, resource in step.fixes],
         "argv": list(step.argv),
         "changes": list(step.changes),
         "instruction": step.instruction,
         "reason": step.reason,
-        "outcome": step.outcome,
+        "outcome": step.outcome.value,
         "exit_code": step.exit_code,
         "message": step.message,
         "after": list(step.after),

@@ -15,7 +15,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from infracheck import escalation
+from infracheck.judge import escalation, verdict
 from infracheck.model import Finding, Report, Severity, Status
 
 
@@ -45,12 +45,12 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
             argv = argv_of.get((f.check, f.resource))
             _case(suite, f, durations.get(argv, 0.0) if argv else 0.0)
             counts["tests"] += 1
-            counted = "skipped" if f.muted is not None and f.status is Status.FAIL else _COUNTED.get(f.status)
+            counted = "skipped" if verdict.muted_failure(f) else _COUNTED.get(f.status)
             if counted:
                 counts[counted] += 1
         area_argvs = {argv_of[(f.check, f.resource)] for f in mine if (f.check, f.resource) in argv_of}
         area_time = sum(durations.get(a, 0.0) for a in area_argvs)
-        muted = [f for f in mine if f.status is Status.FAIL and f.muted is not None]
+        muted = [f for f in mine if verdict.muted_failure(f)]
         if muted:  # CI shows them as skipped: say how many failures that is, and how many critical
             ET.SubElement(props, "property", name="muted", value=str(len(muted)))
             ET.SubElement(props, "property", name="muted_critical",
@@ -69,9 +69,9 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
 def _case(suite: ET.Element, f: Finding, seconds: float) -> None:
     case = ET.SubElement(suite, "testcase", classname=f"infracheck.{f.area}",
                          name=_clean(f"{f.rule} [{f.resource}]"), time=f"{seconds:.3f}")
-    if f.status is Status.FAIL and f.muted is not None:
+    m = f.muted
+    if m is not None and verdict.muted_failure(f):
         # Accepted for now: CI must not fail on it, but the reason stays visible.
-        m = f.muted
         owner = f" by {m.owner}" if m.owner else ""
         severity = f.severity.name.lower() if f.severity else "failed"
         ET.SubElement(case, "skipped", message=_clean(f"muted {severity} finding{owner} until "

@@ -6,7 +6,7 @@ an empty line when nothing calls for a label.
 
 from __future__ import annotations
 
-from infracheck import escalation
+from infracheck.judge import escalation
 from infracheck.model import Report
 
 

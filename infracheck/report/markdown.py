@@ -15,7 +15,8 @@ import re
 import shlex
 from collections.abc import Iterable
 
-from infracheck import __version__, causes, escalation, verdict
+from infracheck import __version__
+from infracheck.judge import causes, escalation, verdict
 from infracheck.model import Changes, Escalation, Finding, Mute, Overall, Report, Severity, Status
 
 MARKER = "<!-- infracheck:issue-update project={project} -->"
@@ -32,7 +33,8 @@ _STATUS_LINE = {
     Overall.WARNING: "DEGRADED - configuration warnings",
     Overall.HEALTHY: "INFRASTRUCTURE HEALTHY - focus on the application layer",
 }
-_STATE_MARK = {"CRITICAL": "🔴", "WARNING": "🟡", "COULD NOT CHECK": "🟣", "OK": "🟢", "NOT CHECKED": "⚪"}
+_STATE_MARK = {escalation.State.CRITICAL: "🔴", escalation.State.WARNING: "🟡", escalation.State.COULD_NOT_CHECK: "🟣",
+               escalation.State.OK: "🟢", escalation.State.NOT_CHECKED: "⚪"}
 
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the
 # ones that can start or end structure inside a line (emphasis, links, HTML,
@@ -109,7 +111,7 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     states = escalation.components(report)
     for st in states:
         mark = "" if ascii_only else _STATE_MARK[st.state] + " "
-        out.append(f"| {escape(st.component.name)} | {mark}{st.state} | {len(st.problems)} | {st.checked} |")
+        out.append(f"| {escape(st.component.name)} | {mark}{st.state.value} | {len(st.problems)} | {st.checked} |")
 
     out += ["", "### Infrastructure Team Action Items"]
     for number, st in enumerate(states, 1):
@@ -169,21 +171,14 @@ def _root_causes(report: Report) -> list[str]:
     if not roots:
         return ["No infrastructure failure found: every check that ran passed."]
     split = causes.split(roots)
-    parts = [f"{split.infrastructure} infrastructure", f"{split.configuration} configuration"]
-    if split.unchecked:
-        parts.append(f"{split.unchecked} could not be checked")
     judged = split.infrastructure + split.configuration
     share = (f" - {round(100 * split.infrastructure / judged)}% infrastructure, "
              f"{round(100 * split.configuration / judged)}% configuration") if judged else ""
-    lines = [f"**Root causes: {split.total}** ({', '.join(parts)}){share}. Fix these first; "
+    lines = [f"**Root causes: {split.total}** ({split.words()}){share}. Fix these first; "
              "the findings each one explains are listed under it.", ""]
     for number, root in enumerate(roots, 1):
         f = root.finding
-        if f.status is Status.FAIL and f.category is not None:
-            kind = f"{f.category.value}, {f.severity.name.lower()}" if f.severity else f.category.value
-        else:
-            kind = "could not check"
-        lines.append(f"{number}. **{escape(kind)}** - {_where(f, names)}: {escape(f.message)}")
+        lines.append(f"{number}. **{escape(causes.kind(f))}** - {_where(f, names)}: {escape(f.message)}")
         if root.explains:
             explained = ", ".join(f"{code(e.rule)} ({code(e.resource)})" for e in root.explains)
             lines.append(f"   - explains {len(root.explains)}: {explained}")
@@ -198,9 +193,9 @@ def _action_item(number: int, st: escalation.ComponentState, report: Report) -> 
     comp = st.component
     name = escape(comp.name) + (f" {code(comp.resource)}" if comp.resource else "")
     lines = ["", f"#### {number}. {name}", ""]
-    if st.state == "OK":
+    if st.state is escalation.State.OK:
         summary = f"{st.checked} check(s) passed"
-    elif st.state == "NOT CHECKED":
+    elif st.state is escalation.State.NOT_CHECKED:
         summary = "no check of this component ran"
     else:
         kinds = [f for f in st.problems]
@@ -209,7 +204,7 @@ def _action_item(number: int, st: escalation.ComponentState, report: Report) -> 
         err = sum(1 for f in kinds if f.status is Status.ERROR)
         parts = [f"{n} {w}" for n, w in ((crit, "critical"), (warn, "warning"), (err, "could not check")) if n]
         summary = ", ".join(parts)
-    lines.append(f"**Status:** {st.state} - {summary}")
+    lines.append(f"**Status:** {st.state.value} - {summary}")
     if st.problems:
         lines.append("")
         for f in st.problems:

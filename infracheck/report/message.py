@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shlex
 
-from infracheck import causes, escalation, verdict
+from infracheck.judge import causes, escalation, verdict
 from infracheck.model import Escalation, Finding, Overall, Report, Severity, Status
 
 MAX_LINES = 40
@@ -39,7 +39,7 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     lines += ["", _HEADLINE[report.status].format(prio=prio or report.status.name), ""]
 
     states = escalation.components(report)
-    broken = [st.component.name for st in states if st.state in ("CRITICAL", "WARNING", "COULD NOT CHECK")]
+    broken = [st.component.name for st in states if st.state not in (escalation.State.OK, escalation.State.NOT_CHECKED)]
     lines.append("IMPACT:")
     lines.append(f"- Overall status {report.status.name}: {c['critical']} critical failure(s), "
                  f"{c['warning']} warning(s), {c['error']} check(s) could not run")
@@ -56,16 +56,13 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     if report.incomplete:
         lines.append("- The run was interrupted: only the checks that finished are counted")
 
-    fails = [f for f in report.findings if f.status is Status.FAIL and f.muted is None]
+    fails = [f for f in report.findings if verdict.counted(f)]
     critical = [f for f in fails if f.severity is Severity.CRITICAL]
     errors = [f for f in report.findings if f.status is Status.ERROR]
     roots = list(causes.root_causes(report.findings))
     if roots:
         split = causes.split(roots)
-        lines += ["", "ROOT CAUSE:",
-                  f"- {split.total} root cause(s): {split.infrastructure} infrastructure, "
-                  f"{split.configuration} configuration" + (f", {split.unchecked} could not be checked"
-                                                            if split.unchecked else "")]
+        lines += ["", "ROOT CAUSE:", f"- {split.total} root cause(s): {split.words()}"]
         lines += _bullets([r.finding.message + (f" (explains {len(r.explains)} more)" if r.explains else "")
                            for r in roots], "- ")
 

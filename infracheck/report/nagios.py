@@ -7,7 +7,7 @@ code already follows the same convention.
 
 from __future__ import annotations
 
-from infracheck import verdict
+from infracheck.judge import verdict
 from infracheck.model import Overall, Report
 
 # The plugin convention calls a healthy service OK.

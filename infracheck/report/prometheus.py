@@ -22,7 +22,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from infracheck import __version__, verdict
+from infracheck import __version__
+from infracheck.judge import verdict
 from infracheck.model import Finding, Overall, Report, Status
 
 # The worst status wins when two findings share area, rule and resource (one series each).
@@ -74,7 +75,7 @@ def families(report: Report, scrub: Callable[[str], str] = str) -> list[Metric]:
 
     info = GaugeMetricFamily("infracheck_info", "Which infracheck judged which project (always 1).",
                              labels=["version", "project", "region", "engine", "issue"])
-    info.add_metric([__version__, label(report.project), label(report.region), report.engine or "",
+    info.add_metric([__version__, label(report.project), label(report.region), report.engine.value if report.engine else "",
                      label(report.issue or "")], 1.0)
     return [verdict_family, counts, status, muted, values, info]
 

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Sequence
 
 from colorama import Fore, Style
 
-from infracheck import causes, verdict
-from infracheck.model import Area, Changes, Cycle, Finding, Mute, Overall, Report, Severity, Status
+from infracheck.judge import causes, verdict
+from infracheck.model import Area, Changes, Cycle, Finding, Mute, Overall, Report, Severity, Status, StepKind, StepOutcome
 
 RULE = "=" * 70
 
@@ -79,8 +79,8 @@ def area_block(
     elif not mine:
         lines += said or ["   (no checks selected)"]
         return "\n".join(lines) + "\n"
-    fails = [f for f in mine if f.status is Status.FAIL and f.muted is None]
-    muted = [f for f in mine if f.status is Status.FAIL and f.muted is not None]
+    fails = [f for f in mine if verdict.counted(f)]
+    muted = [f for f in mine if verdict.muted_failure(f)]
     errors = [f for f in mine if f.status is Status.ERROR]
     if area.summary:
         resources = list(dict.fromkeys(list(planned or ()) + [f.resource for f in mine]))
@@ -150,29 +150,30 @@ def summary(report: Report, *, color: bool, ascii_only: bool = False) -> str:
             if f.caused_by:
                 lines.append("     caused by: " + _names(f.caused_by))
 
-    fails = [f for f in findings if f.status is Status.FAIL and f.muted is None]
+    fails = [f for f in findings if verdict.counted(f)]
     section(f"{s.marks['fail']} CRITICAL FAILURES:", [f for f in fails if f.severity is Severity.CRITICAL], Fore.RED)
     section(f"{s.marks['warn']} WARNINGS:", [f for f in fails if f.severity is Severity.WARNING], Fore.YELLOW)
     section(f"{s.marks['warn']} COULD NOT CHECK:", [f for f in findings if f.status is Status.ERROR], Fore.MAGENTA)
-    lines += _muted([f for f in findings if f.status is Status.FAIL and f.muted is not None], s)
+    lines += _muted([f for f in findings if verdict.muted_failure(f)], s)
     lines += _stale(report.stale_mutes, s)
     lines += ["", f"{s.marks['next']} NEXT ACTIONS:"]
     lines += [f"   - {a}" for a in verdict.next_actions(findings, report.incomplete)]
     return "\n".join(lines) + "\n" + (fixes(report, color=color, ascii_only=ascii_only) if report.fixes else "")
 
 
-_KIND = {"wait": "WAIT", "apply": "AUTO", "manual": "MANUAL", "consequence": "FOLLOWS"}
-_DONE = {"applied": Fore.GREEN, "waited": Fore.GREEN, "failed": Fore.RED, "timed-out": Fore.RED,
-         "blocked": Fore.YELLOW, "not-run": Fore.YELLOW, "interrupted": Fore.RED, "manual": Fore.YELLOW, "consequence": Fore.YELLOW,
-         "planned": Fore.CYAN}
+_KIND = {StepKind.WAIT: "WAIT", StepKind.APPLY: "AUTO", StepKind.MANUAL: "MANUAL", StepKind.CONSEQUENCE: "FOLLOWS"}
+_DONE = {StepOutcome.APPLIED: Fore.GREEN, StepOutcome.WAITED: Fore.GREEN, StepOutcome.FAILED: Fore.RED,
+         StepOutcome.TIMED_OUT: Fore.RED, StepOutcome.BLOCKED: Fore.YELLOW, StepOutcome.NOT_RUN: Fore.YELLOW,
+         StepOutcome.INTERRUPTED: Fore.RED, StepOutcome.MANUAL: Fore.YELLOW, StepOutcome.CONSEQUENCE: Fore.YELLOW,
+         StepOutcome.PLANNED: Fore.CYAN}
 
 
 def fixes(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     """Fix mode's plan, or what applying it did, after the summary."""
     s = _Style(color, ascii_only)
     applied = report.before is not None
-    changes = sum(1 for f in report.fixes if f.kind == "apply")
-    waits = sum(1 for f in report.fixes if f.kind == "wait")
+    changes = sum(1 for f in report.fixes if f.kind is StepKind.APPLY)
+    waits = sum(1 for f in report.fixes if f.kind is StepKind.WAIT)
     lines = ["", RULE]
     if applied:
         lines.append(s.bold(f"{s.marks['fix']} FIXES APPLIED"))
@@ -181,29 +182,29 @@ def fixes(report: Report, *, color: bool, ascii_only: bool = False) -> str:
     lines.append(RULE)
     for step in report.fixes:
         head = f"{step.number:2}. {_KIND[step.kind]:6} "
-        if step.kind == "wait":
+        if step.kind is StepKind.WAIT:
             head += step.title
         elif step.argv:
             head += "$ " + shlex.join(step.argv)
         else:
             head += step.title
-        if applied or step.outcome not in ("planned", "manual", "consequence"):
-            head += "  " + s.paint(f"[{step.outcome}]", _DONE.get(step.outcome, ""))
+        if applied or step.outcome not in (StepOutcome.PLANNED, StepOutcome.MANUAL, StepOutcome.CONSEQUENCE):
+            head += "  " + s.paint(f"[{step.outcome.value}]", _DONE.get(step.outcome, ""))
         lines.append(head)
         pad = " " * 11
-        if step.kind != "wait":
+        if step.kind is not StepKind.WAIT:
             lines.append(f"{pad}fixes: {step.title}" + (f" (+{len(step.fixes) - 1} more)" if len(step.fixes) > 1 else ""))
         lines += [f"{pad}changes: {c}" for c in step.changes]
-        if step.kind == "manual":
+        if step.kind is StepKind.MANUAL:
             if step.instruction:
                 lines.append(f"{pad}do: {step.instruction}")
             lines.append(f"{pad}why by hand: {step.reason}")
-        elif step.kind == "consequence":
+        elif step.kind is StepKind.CONSEQUENCE:
             lines.append(f"{pad}{step.reason}; if it does not, then: {step.instruction}" if step.instruction
                          else f"{pad}{step.reason}")
         elif step.reason:
             lines.append(f"{pad}{step.reason}")
-        if step.message and step.outcome in ("failed", "timed-out", "blocked", "interrupted"):
+        if step.message and step.outcome in (StepOutcome.FAILED, StepOutcome.TIMED_OUT, StepOutcome.BLOCKED, StepOutcome.INTERRUPTED):
             lines.append(s.paint(f"{pad}{step.message}", Fore.RED))
         if step.after:
             lines.append(f"{pad}after: " + ", ".join(f"{rule} {status}" for (rule, _), status in zip(step.fixes, step.after)))
@@ -237,24 +238,19 @@ def _changes(changes: Changes, s: _Style) -> list[str]:
 
 def _muted(findings: Sequence[Finding], s: _Style) -> list[str]:
     """Each muted finding once: what it says, and who accepted it, why, until when."""
-    if not findings:
-        return []
-    lines = ["", s.paint(f"{s.marks['mute']} MUTED (not counted):", Fore.CYAN)]
-    for f in findings:
-        if f.muted is not None:
-            lines.append(f"   - {f.message}")
-            lines.append(f"     muted: {f.muted.reason} ({_who(f.muted)}, until {f.muted.expires})")
-    return lines
+    items = [line for f in findings if f.muted is not None for line in (
+        f"   - {f.message}", f"     muted: {f.muted.reason} ({_who(f.muted)}, until {f.muted.expires})")]
+    return _mute_block("MUTED (not counted):", items, s)
 
 
 def _stale(mutes: Sequence[Mute], s: _Style) -> list[str]:
-    if not mutes:
-        return []
-    lines = ["", s.paint(f"{s.marks['mute']} STALE MUTES (match no finding; remove them):", Fore.CYAN)]
-    for m in mutes:
-        target = m.rule + (f" on {m.resource}" if m.resource else "")
-        lines.append(f"   - {m.file}:{m.line} {target} ({_who(m)}, until {m.expires}): {m.reason}")
-    return lines
+    items = [f"   - {m.file}:{m.line} {m.rule + (f' on {m.resource}' if m.resource else '')} "
+             f"({_who(m)}, until {m.expires}): {m.reason}" for m in mutes]
+    return _mute_block("STALE MUTES (match no finding; remove them):", items, s)
+
+
+def _mute_block(title: str, items: list[str], s: _Style) -> list[str]:
+    return ["", s.paint(f"{s.marks['mute']} {title}", Fore.CYAN), *items] if items else []
 
 
 def _who(m: Mute) -> str:
@@ -267,17 +263,10 @@ def root_causes(report: Report, s: _Style) -> list[str]:
     if not roots:
         return []
     split = causes.split(roots)
-    parts = [f"{split.infrastructure} infrastructure", f"{split.configuration} configuration"]
-    if split.unchecked:
-        parts.append(f"{split.unchecked} could not be checked")
-    lines = [s.bold(f"{s.marks['root']} ROOT CAUSES"), f"Root causes: {split.total} ({', '.join(parts)})"]
+    lines = [s.bold(f"{s.marks['root']} ROOT CAUSES"), f"Root causes: {split.total} ({split.words()})"]
     for number, root in enumerate(roots, 1):
         f = root.finding
-        if f.status is Status.FAIL and f.category is not None:
-            label = f"{f.category.value}, {f.severity.name.lower() if f.severity else ''}".rstrip(", ")
-        else:
-            label = "could not check"
-        lines.append(f"   {number}. [{label}] {f.message}")
+        lines.append(f"   {number}. [{causes.kind(f)}] {f.message}")
         if f.detail:
             lines.append(f"      detail: {f.detail}")
         if root.explains:
@@ -312,7 +301,7 @@ def cycle(c: Cycle, *, color: bool, ascii_only: bool = False) -> str:
         lines.append(f"{stamp} {status}: {counts['critical']} critical, {counts['warning']} warning, "
                      f"{counts['error']} could not check ({c.commands} commands)")
         for f in c.report.findings:
-            if f.status in (Status.FAIL, Status.ERROR):
+            if verdict.problem(f):
                 lines.append(f"   {_mark(s, f)} {f.message}")
         return "\n".join(lines) + "\n"
     for change in c.changes:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakeapi import FakeGoogleAPI
+from tests.tools.fakeapi import FakeGoogleAPI
 
 ROOT = Path(__file__).resolve().parents[2]
 API = ROOT / "fixtures" / "api"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from infracheck import catalog, metrics
-from tests import gcloud_schema
+from infracheck.catalog import loader
+from infracheck.runner import metrics
+from tests.tools import gcloud_schema
 from tests.contract.conftest import API, ROOT, environment, infracheck
 
 pytestmark = pytest.mark.contract
@@ -59,7 +60,7 @@ def test_the_token_is_never_printed_recorded_or_logged(api, gcloud_config, tmp_p
 
 def test_every_served_body_is_a_list_time_series_response(api, gcloud_config, tmp_path):
     """What the fake answers to each catalog query, in each scenario, decodes into gcloud's own message class."""
-    queries = [c.argv for c in catalog.load(environ={}, overrides={"trend": "7d"}).checks
+    queries = [c.argv for c in loader.load(environ={}, overrides={"trend": "7d"}).checks
                for argv in [c.argv, *(a for _, a in c.extras)] if argv[:2] == metrics.QUERY]
     queries = list(dict.fromkeys(queries))
     requests = []

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from infracheck import catalog, gcloud, tracks, warm
+from infracheck.catalog import loader
+from infracheck.runner import gcloud, tracks, warm
 from tests.contract.conftest import ROOT, environment, infracheck
 from tests.contract.test_faults import MATRIX, TIMEOUT
-from tests.fakeapi import FakeGoogleAPI
-from tests.fakesdk import make_sdk
+from tests.tools.fakeapi import FakeGoogleAPI
+from tests.tools.fakesdk import make_sdk
 
 pytestmark = pytest.mark.contract
 
@@ -32,8 +33,8 @@ pytestmark = pytest.mark.contract
 # them: two processes a second apart differ there and nowhere else.
 _DATE = re.compile(rb"'date': '[^']*'")
 
-# On the release track the installed gcloud has each group on, as a run asks (infracheck/tracks.py).
-_CATALOG = tracks.resolve(catalog.load(None, {}), tracks.detect(shutil.which("gcloud")))
+# On the release track the installed gcloud has each group on, as a run asks (infracheck/runner/tracks.py).
+_CATALOG = tracks.resolve(loader.load(None, {}), tracks.detect(shutil.which("gcloud")))
 ARGVS = sorted({argv for check in _CATALOG.checks for argv in check.sources if argv[0] == "gcloud"})
 # The hung route ends at its timeout whatever the load; every other command gets
 # room for a loaded machine (and for Cloud SQL's ~30 s of 5xx retries).
@@ -75,7 +76,7 @@ def both_engines(fake: FakeGoogleAPI, config: Path, argvs: list[tuple[str, ...]]
         for argv in argvs:
             engine.submit(argv, timeout_for(argv))
         replies = {argv: engine.reply(argv, timeout_for(argv)) for argv in argvs}
-        results["warm"] = {a: (r.kind, r.code, r.stdout, r.stderr) for a, r in replies.items()}
+        results["warm"] = {a: (r.kind.value, r.code, r.stdout, r.stderr) for a, r in replies.items()}  # as the process side says it
     finally:
         engine.close()
     thread.join()

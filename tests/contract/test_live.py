@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.contract.conftest import ROOT, environment, infracheck
-from tests.seed import SEED_CRITICAL, SEED_WARNINGS
+from tests.tools.seed import SEED_CRITICAL, SEED_WARNINGS
 
 pytestmark = pytest.mark.contract
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from infracheck import alerts, catalog, tracks
+from infracheck import alerts
+from infracheck.catalog import loader
+from infracheck.runner import tracks
 from tests.contract.conftest import ROOT, environment, infracheck
 
 pytestmark = pytest.mark.contract
@@ -38,7 +40,7 @@ def test_the_detected_track_is_the_one_gcloud_answers_on(api, gcloud_config):
 
 def test_gcloud_creates_the_written_policy_file_as_written(api, gcloud_config, tmp_path):
     api.allow_fixes()
-    profile = catalog.load().profile
+    profile = loader.load().profile
     written = alerts.write(tmp_path, profile, tracks.detect(shutil.which("gcloud")))
     policy_file = next(p for p in written if p.name.startswith("alert-connector-saturated"))
     command = [line for line in (tmp_path / "commands.sh").read_text().splitlines() if policy_file.name in line]
@@ -59,7 +61,7 @@ def test_yes_creates_the_missing_monitoring_and_the_recheck_finds_the_stack_watc
     assert run.code == 0, run.stderr
     report = run.json()
     assert (report["status_before_fixes"], report["status"]) == ("WARNING", "HEALTHY")
-    profile = dict(catalog.load(overrides={"alert_channels": CHANNEL}).profile)
+    profile = dict(loader.load(overrides={"alert_channels": CHANNEL}).profile)
     posted = [c.body for c in api.changes if c.route == POLICIES]
     # Exactly the generated policies (the database's limit: the profile's, its instance was not read).
     assert posted == [p.body for p in alerts.policies(profile)]

@@ -74,7 +74,7 @@ def test_secret_canaries_never_leak_and_jobs_bound_concurrency(api, gcloud_confi
         assert TOKEN.lower() not in base64.urlsafe_b64decode(payload).decode().lower()
 
     # Bounded concurrency, from the API's side: never more than --jobs requests at once. (That
-    # commands do overlap is proven in tests/test_runner.py from the commands' own timestamps: here
+    # commands do overlap is proven in tests/runner/test_run.py from the commands' own timestamps: here
     # a loaded machine may start the gcloud processes too far apart for their requests to meet.)
     assert 1 <= api.max_in_flight <= 3
 

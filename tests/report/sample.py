@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import functools
 
-from infracheck import catalog, verdict
-from infracheck.catalog import Catalog
+from infracheck.catalog import loader
+from infracheck.judge import verdict
+from infracheck.catalog.loader import Catalog
 from infracheck.model import Finding, Outcome, Report, Severity, Status
 
 
 @functools.cache
 def default_catalog() -> Catalog:
-    return catalog.load(environ={})
+    return loader.load(environ={})
 
 
 def finding(rule: str, status: Status = Status.PASS, severity: Severity | None = Severity.CRITICAL, *,

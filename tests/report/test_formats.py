@@ -52,9 +52,9 @@ def test_a_malformed_database_url_is_database_connectivity():
 
 
 def test_environment_names_the_outage_label():
-    from infracheck import catalog
+    from infracheck.catalog import loader
 
-    cat = catalog.load(overrides={"environment": "prod"}, environ={})
+    cat = loader.load(overrides={"environment": "prod"}, environ={})
     assert cat.escalation.labels[0].name == "prod-outage"
 
 

@@ -210,7 +210,7 @@ def _muted(f):
 
 
 def test_a_muted_failure_is_shown_but_neither_counted_nor_labelled():
-    from infracheck import verdict
+    from infracheck.judge import verdict
 
     muted = _muted(finding("vpc.state", *CRIT, message="VPC connector state is 'CREATING', expected 'READY'"))
     r = report(muted, finding("cloudsql.ssl", *WARN, message="SSL not required - security risk"))

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from infracheck.cli import main
 from infracheck.model import Mute, Status
 from infracheck.report import prometheus
-from tests import realtools
+from tests.tools import realtools
 from tests.report.sample import CRIT, finding, report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ def test_the_outage_reads_critical(capsys):
     assert value(found, "infracheck_findings", outcome="critical") > 0
     # The run's clock: a replay is judged as of its recording.
     recorded = json.loads((ROOT / "fixtures" / "outage" / "recording.json").read_text())["recorded_at"]
-    from infracheck.recording import parse_time
+    from infracheck.timeutil import parse_rfc3339 as parse_time
 
     assert value(found, "infracheck_last_run_timestamp_seconds") == parse_time(recorded).timestamp()
 

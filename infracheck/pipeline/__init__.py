@@ -1,0 +1,363 @@
+"""The stages in order, once: diagnose and record over one typed set of options (cycles.py runs them on an
+interval: watch and serve; fleet.py: many targets).
+
+    catalog.cache.load -> plan.make -> runner.run (rules/evaluate.py per check, as its commands come in)
+    -> judge.stage.judge -> report.console / report.FORMATTERS -> report.output / runner.recording -> exit code
+
+diagnose and each watch cycle share the judge step (judge/stage.py). Every
+function imports the stages it uses when it runs: the CLI imports this module
+only for a command that runs something (tests/test_startup.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from infracheck import errors
+from infracheck.errors import CannotRun, ExitStatus
+from infracheck.report import FORMATTERS, MACHINE
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from infracheck import fix, redact, runner
+    from infracheck.judge.baseline import Baseline
+    from infracheck.model import Catalog, Check, Cycle, Finding, Mute, Outcome, Report
+    from infracheck.plan import Plan
+    from infracheck.runner.discovery import Binder
+
+
+# Profile names set by a flag of their own (cli.py's list and explain read them too).
+FLAGS = ("project", "region", "metrics_window", "trend")
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What a command was asked to do: every option of diagnose, record and watch, parsed and checked."""
+
+    # the catalog and its profile
+    catalog_dir: Path | None = None
+    profile_file: Path | None = None
+    overrides: Mapping[str, str] = dataclasses.field(default_factory=dict)  # --set NAME=VALUE
+    project: str | None = None
+    region: str | None = None
+    # the run
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    jobs: int = 8
+    timeout: float = 60.0
+    engine: str = "auto"
+    replay: Path | None = None
+    # the report
+    fmt: str = "text"
+    outputs: tuple[str, ...] = ()
+    issue: str | None = None
+    color: str = "auto"
+    report_only: bool = False
+    mute_file: Path | None = None
+    baseline_file: Path | None = None
+    # fix mode
+    fix_mode: bool = False
+    yes: bool = False
+    fix_timeout: float = 900.0
+    fix_poll: float = 10.0
+    # load read from Cloud Monitoring
+    metrics_window: str | None = None  # --window
+    trend: str | None = None
+    # watch
+    interval: float = 60.0
+    until_healthy: bool = False
+    max_wait: float | None = None
+    full_every: int = 10
+    escalation_dir: Path | None = None
+    on_change: str | None = None
+    on_change_timeout: float = 60.0
+    # serve
+    listen: tuple[str, int] = ("127.0.0.1", 9847)
+    stale_after: float | None = None
+    warning_is_healthy: bool = False
+
+    @property
+    def flags(self) -> dict[str, str]:
+        """The profile names given as flags of their own (--project, --region, --window, --trend)."""
+        return {name: str(getattr(self, name)) for name in FLAGS if getattr(self, name) is not None}
+
+
+def load(options: Options, warn: bool = True) -> Catalog:
+    """The validated catalog (from the cache when it can); its warnings said on stderr (once a run)."""
+    from infracheck.catalog import cache
+
+    cat = cache.load(options.catalog_dir, options.overrides, profile_file=options.profile_file, flags=options.flags)
+    if warn:
+        _warn(cat.warnings)
+    return cat
+
+
+def views(options: Options) -> dict[str, Any]:
+    """What `list` and `explain` print for this catalog (listing.py), kept beside the cached catalog."""
+    from infracheck.catalog import cache
+
+    shown = cache.views(options.catalog_dir, options.overrides, profile_file=options.profile_file, flags=options.flags)
+    _warn(shown["warnings"])
+    return shown
+
+
+def diagnose(options: Options, record_dir: Path | None = None, confirm: Callable[[str], bool] = lambda _: False) -> int:
+    """Run every planned check once and report; the exit code. `confirm(question)` asks before fix mode changes
+    anything (the CLI asks on a terminal); with `record_dir`, every command's output is saved there."""
+    from infracheck import redact, runner
+    from infracheck.report import console
+
+    # The secret values this run reads (in memory only): whatever leaves the run (stdout, stderr,
+    # report files, the recording, an error) is scrubbed of them.
+    secrets = redact.Secrets()
+    # gcloud loads in the warm engine while the catalog is read and the run planned.
+    early = None if options.replay else runner.warm_up(options.engine, options.jobs, options.timeout)
+    try:
+        with console.guard(secrets.scrub):
+            return errors.handled(lambda: _diagnose(options, record_dir, early, secrets, confirm))
+    finally:
+        if early is not None:
+            early.discard()  # not taken by the run: an error came first, or no gcloud command was planned
+
+
+def alerts(options: Options, directory: Path) -> int:
+    """`infracheck alerts`: the stack's alert policies and uptime checks written into `directory`."""
+    from infracheck import alerts as generated
+    from infracheck.runner import tracks
+
+    def write() -> int:
+        try:
+            for path in generated.write(directory, load(options).profile, tracks.for_run(None)):
+                click.echo(str(path))
+        except OSError as exc:
+            raise CannotRun(f"cannot write into {directory}: {exc.strerror or exc}") from None
+        return ExitStatus.OK
+
+    return errors.handled(write)
+
+
+def record(options: Options, directory: Path, force: bool) -> int:
+    """Run live and save every command's output into `directory` for --replay."""
+    from infracheck.runner import recording
+
+    recording.prepare(directory, force)
+    return diagnose(dataclasses.replace(options, replay=None, report_only=False), record_dir=directory)
+
+
+def _diagnose(options: Options, record_dir: Path | None, early: runner.Early | None, secrets: redact.Secrets,
+              confirm: Callable[[str], bool]) -> int:
+    """load -> plan -> run (judging as it goes, shown on the console) -> report -> files -> exit code."""
+    # Not fix, baseline or the text renderer: only the options that use them import them.
+    from infracheck import plan, runner
+    from infracheck.judge import mutes
+    from infracheck.judge.stage import judge
+    from infracheck.report import console, output
+    from infracheck.rules.evaluate import evaluate
+    from infracheck.runner import recording, tracks
+
+    replay_dir = options.replay
+    ran_on = tracks.for_run(replay_dir)  # gcloud's release track of each group that moves between them
+    cat = tracks.resolve(load(options), ran_on)
+    if options.yes and not options.fix_mode:
+        raise CannotRun("--yes goes with --fix-mode")
+    if options.yes and replay_dir is not None:
+        raise CannotRun("--yes changes a live project: with --replay, --fix-mode only prints the plan "
+                        "for the recorded state")
+    the_plan = plan_for(options, cat)
+    source = runner.source(the_plan.checks, options.timeout, replay_dir, cat.profile.get("journey"),
+                           options.engine, options.jobs, early)
+    lb = binder(options, cat, the_plan)
+    now = recording.clock(replay_dir)
+    # Both files are read before anything runs: a bad one is exit 3 at once, not after the run.
+    accepted = mutes.find(options.mute_file, Path("."), now)
+    live = mutes.active(accepted, now)
+    expired = mutes.expired(accepted, now, [a.id for a in cat.areas])
+    since = baseline(options, cat, with_region=True)
+    fmt, report_only = options.fmt, options.report_only
+    files = output.parse(options.outputs, fmt)
+    output.check(files, replay_dir)
+
+    partial = base(cat, the_plan, options, now, lb.line)
+    progress = console.Progress(len(the_plan.sources),
+                                sys.stderr.isatty() and not report_only and not console.dumb_terminal())
+    screen = console.Console(sys.stdout, cat.areas, fmt, report_only=report_only,
+                             color=console.use_color(options.color, sys.stdout),
+                             ascii_only=not console.can_encode(sys.stdout), progress=progress)
+    screen.start(partial)
+    try:
+        result = runner.run(the_plan, source, options.jobs, now, screen.outcome,
+                            lambda results, remaining: screen.judged(mutes.mute_all(results, live, expired), remaining),
+                            secrets=secrets, late=lb.late(), evaluate=evaluate)
+    finally:
+        runner.close(source)
+    # The load balancer checks as they were judged: anchored on the chain found, or not judged and why.
+    cat, the_plan = lb.cat, lb.plan
+    partial = dataclasses.replace(partial, checks=the_plan.checks, escalation=cat.escalation, load_balancer=lb.line)
+
+    findings = tuple(f for i in sorted(result.findings) for f in result.findings[i]) + the_plan.skip_findings
+    report = judge(partial, the_plan, result, findings, accepted, now, since, runner.engine_of(source))
+    fix_plan = None
+    if options.fix_mode and not result.incomplete:
+        from infracheck import fix
+
+        fix_plan = fix.plan(the_plan.checks, report.findings, {o.argv: o for o in result.outcomes})
+        if any(f.area == "monitoring" for s in fix_plan.steps for f in s.findings):
+            from infracheck import alerts as generated
+
+            fix_plan = generated.fix_steps(fix_plan, the_plan.checks, {o.argv: o for o in result.outcomes},
+                                           cat.profile, ran_on)
+        report = dataclasses.replace(report, fixes=fix.rows(fix_plan))
+    live_fix = fix_plan is not None and bool(fix_plan.automatic) and replay_dir is None
+    # A machine format prints one document: with --yes, the one after the fixes.
+    screen.finish(mutes.mute_all(result.findings, live, expired), report,
+                  quiet=live_fix and options.yes and fmt in MACHINE)
+    if fix_plan is not None and live_fix and (options.yes or _confirm(fix_plan, fmt, confirm)):
+        report = _apply_fixes(report, fix_plan, the_plan, options, live, secrets)
+        if fmt in MACHINE:
+            sys.stdout.write(FORMATTERS[fmt](report, color=False, ascii_only=screen.ascii_only))
+        else:
+            from infracheck.report import text as text_report
+
+            sys.stdout.write(text_report.fixes(report, color=screen.color, ascii_only=screen.ascii_only))
+        sys.stdout.flush()
+    output.write_all(files, report, secrets.scrub)
+    if report.incomplete and not result.incomplete:  # Ctrl-C while the fixes were applied
+        return ExitStatus.INTERRUPTED
+    if fmt == "github" and not result.incomplete:
+        output.append_step_summary(report, os.environ, secrets.scrub)
+    if record_dir is not None and not result.incomplete:
+        written = recording.save(record_dir, report, the_plan.sensitive, recording.clock(),
+                                 (the_plan.include, the_plan.exclude),
+                                 ran_on if tracks.ran(ran_on, the_plan.sources) else None, scrub=secrets.scrub)
+        click.echo(f"infracheck: recorded {len(report.outcomes)} commands ({written} files) into {record_dir}",
+                   err=True)
+    if result.incomplete:
+        return ExitStatus.INTERRUPTED
+    if report_only:
+        return ExitStatus.OK
+    return ExitStatus.of(report.status)
+
+
+def base(cat: Catalog, the_plan: Plan, options: Options, now: dt.datetime, load_balancer: str | None = None) -> Report:
+    """The report before anything ran: what diagnose streams into, and what each watch cycle fills."""
+    from infracheck.judge import verdict
+    from infracheck.model import Overall, Report
+
+    return verdict.planned(Report(str(cat.profile["project"]), str(cat.profile["region"]), Overall.UNKNOWN,
+                                  cat.areas, (), (), issue=options.issue, checks=the_plan.checks,
+                                  escalation=cat.escalation, generated_at=now,
+                                  load_balancer=load_balancer), the_plan)
+
+
+def baseline(options: Options, cat: Catalog, with_region: bool) -> Baseline | None:
+    if options.baseline_file is None:
+        return None
+    from infracheck.judge import baseline
+
+    region = str(cat.profile["region"]) if with_region else None
+    return baseline.load(options.baseline_file, str(cat.profile["project"]), region)
+
+
+def plan_for(options: Options, cat: Catalog) -> Plan:
+    """The checks --include/--exclude select; a replay checks its folder first, keeps the selection it was
+    recorded with when given neither, and leaves out what it holds no reads of."""
+    from infracheck import plan, runner
+    from infracheck.runner import recording
+
+    include, exclude = plan.globs(options.include), plan.globs(options.exclude)
+    replay_dir = options.replay
+    if replay_dir is not None:
+        recording.check_folder(replay_dir)
+        recording.check_project(replay_dir, str(cat.profile["project"]), str(cat.profile["region"]))
+        if not include and not exclude:
+            include, exclude = recording.recorded_selection(replay_dir)
+            if include or exclude:
+                chosen = " ".join([f"--include {','.join(include)}"] * bool(include) +
+                                  [f"--exclude {','.join(exclude)}"] * bool(exclude))
+                click.echo(f"infracheck: replaying with the recording's selection {chosen} "
+                           "(give --include or --exclude to choose)", err=True)
+    the_plan = plan.make(cat, include, exclude)
+    return runner.recorded_only(the_plan, replay_dir) if replay_dir is not None else the_plan
+
+
+def binder(options: Options, cat: Catalog, the_plan: Plan) -> Binder:
+    """The load balancer's discovery for this run: a chain it finds anchors the catalog loaded again with its names."""
+    from infracheck import plan, runner
+    from infracheck.runner import tracks
+    from infracheck.runner.discovery import Binder
+
+    def anchor(url_map: str, lb_scope: str) -> tuple[Catalog, Plan]:
+        named = dataclasses.replace(options, overrides={**options.overrides, "url_map": url_map, "lb_scope": lb_scope})
+        # Said once, when the run loaded it; on the same release tracks as the run's own catalog, so the same argv.
+        anchored = tracks.resolve(load(named, warn=False), tracks.for_run(options.replay))
+        the_plan = plan.make(anchored, first.include, first.exclude)
+        if options.replay is not None:  # narrowed as the plan it replaces was
+            the_plan = runner.recorded_only(the_plan, options.replay)
+        return anchored, the_plan
+
+    first = the_plan
+    return Binder(cat, the_plan, anchor)
+
+
+def _confirm(fix_plan: fix.FixPlan, fmt: str, confirm: Callable[[str], bool]) -> bool:
+    """On a terminal, ask before changing anything; never ask a pipe or a machine format."""
+    if fmt in MACHINE or not (sys.stdin.isatty() and sys.stdout.isatty()):
+        return False
+    return confirm(f"Apply the {len(fix_plan.automatic)} automatic step(s) now?")
+
+
+def _apply_fixes(report: Report, fix_plan: fix.FixPlan, the_plan: Plan, options: Options, live: Sequence[Mute],
+                 secrets: redact.Secrets) -> Report:
+    """Apply the plan through gcloud, re-check what it touched (and what still failed), judge again."""
+    from infracheck import fix, plan, runner
+    from infracheck.judge import causes, mutes, verdict
+    from infracheck.rules.evaluate import evaluate
+    from infracheck.runner import recording
+
+    source = runner.live(options.timeout)
+
+    def recheck(keys: Sequence[tuple[str, str]]) -> list[Finding]:
+        result = runner.run(plan.subset(the_plan, keys), source, options.jobs, recording.clock(), secrets=secrets,
+                            evaluate=evaluate)
+        if result.incomplete:
+            raise KeyboardInterrupt  # Ctrl-C landed inside the re-check: the step was interrupted
+        return [mutes.mute(f, live) for i in sorted(result.findings) for f in result.findings[i]]
+
+    def progress(message: str) -> None:
+        if sys.stderr.isatty():
+            click.echo(f"  {message}"[:160], err=True)
+
+    results = fix.apply(fix_plan, run_command=lambda argv: runner.command(argv, options.fix_timeout),
+                        recheck=lambda checks: recheck([(c.id, c.resource) for c in checks]),
+                        timeout=options.fix_timeout, poll_interval=options.fix_poll, progress=progress)
+    if fix.interrupted(results):
+        runner.stop()  # the gcloud a step was running, and its children
+        click.echo(fix.interrupted_line(results), err=True)
+        # Nothing is re-checked after Ctrl-C: the report is the diagnosis with what the steps did.
+        return dataclasses.replace(report, before=report.status, incomplete=True, fixes=fix.rows(fix_plan, results))
+    for line in fix.failure_lines(results):
+        click.echo(line, err=True)
+    try:
+        fresh = recheck(fix.affected(fix_plan, results, report.findings))
+    except KeyboardInterrupt:
+        runner.stop()
+        click.echo("infracheck: interrupted while re-checking after the fixes; every automatic step ran: "
+                   "re-run infracheck diagnose to see the state now", err=True)
+        return dataclasses.replace(report, before=report.status, incomplete=True, fixes=fix.rows(fix_plan, results))
+    findings = causes.reanalyse(verdict.merge(report.findings, fresh))
+    return dataclasses.replace(report, findings=findings, status=verdict.overall(findings), before=report.status,
+                               fixes=fix.rows(fix_plan, results, findings))
+
+
+def _warn(warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        click.echo(f"infracheck: warning: {warning}", err=True)

@@ -1,0 +1,704 @@
+"""Benchmark: infracheck vs the escalation plan's own sequential gcloud commands.
+
+    python tests/tools/bench.py [--latency 0.3] [--repeat 3] [--jobs N] [--json bench-results.json]
+                          [--results docs/results.md]
+
+This is a measurement, not a test (``make bench``). Both sides run the REAL
+gcloud against the fake Google API (tests/tools/fakeapi.py) serving
+fixtures/api/healthy, with an injected per-request latency:
+
+- infracheck, twice: ``python -m infracheck diagnose --format json --exclude 'network*'``
+  with ``--engine warm`` (one loaded gcloud, a fork per command) and with
+  ``--engine process`` (one gcloud process per command); each must exit 0
+  (HEALTHY) with the engine it was asked for, or the benchmark aborts.
+- baseline: the seed's sections 1.1-1.4 and 2.1-2.3 gcloud commands, literally
+  (their own --format flags), run one after another as its scripts do.
+  Commands real gcloud rejects still cost a process and are run and counted;
+  ``gcloud compute ssh`` and ``gcloud sql connect`` are never run (network /
+  they mutate the instance) and are listed as skipped.
+
+Network probes (DNS, TLS, HTTPS, WebSocket: seed 1.4 curl, 2.3 curl, 2.4)
+cannot reach the internet here, so they are excluded from every measurement.
+The three sides are repeated ``--repeat`` times, in a rotating order so
+machine noise hits all of them; medians and min/max are reported, for wall
+time and for CPU seconds (user + system of every process a side started,
+children included, from getrusage). infracheck's own start-up is measured
+too: ``--help``, ``list``, ``explain`` and a ``--replay fixtures/healthy`` run
+(median of 7 each, after one unmeasured run), and ``list`` and the replay with
+an empty catalog cache (the first run after an install or an edit). Every
+gcloud run gets a fresh temporary CLOUDSDK_CONFIG, every infracheck a
+temporary catalog cache: the user's gcloud config and ~/.cache are never read
+or written.
+
+Progress goes to stderr; the table goes to stdout and, as JSON, to --json;
+the page docs/results.md (--results) is rewritten from the same figures, with
+the date, the commit and the machine they were measured on: it is the one
+place measured figures are written down (the README and docs/ link to it).
+Exit 0 done, 1 a measurement went wrong (message says which), 2 gcloud missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.tools.fakeapi import RECORDING_NOW, FakeGoogleAPI  # noqa: E402
+
+API_ROOT = ROOT / "fixtures" / "api"
+SCENARIO = API_ROOT / "healthy"
+REPLAY_DIR = ROOT / "fixtures" / "healthy"
+EXCLUDE = "network*"
+NO_LOAD = "capacity*"  # the load reads (Cloud Monitoring), left out of one warm side to measure their cost
+PROJECT = "netra-staging"
+REGION = "us-central1"
+SERVICES = ("netra-backend-staging", "auth-staging")  # seed 2.3 SERVICES=(...)
+SECRETS = (  # seed 1.1, in its order
+    "database-url", "database-direct-url", "jwt-secret-staging", "redis-url", "oauth-client-id",
+    "oauth-client-secret", "openai-api-key", "anthropic-api-key", "smtp-password", "cors-allowed-origins",
+)
+RUN_DESCRIBE_ROUTE = f"{REGION}-run.test/apis/serving.knative.dev/v1/namespaces/{PROJECT}/services/{{}}"
+RUN_LIST_FILE = SCENARIO / f"{REGION}-run.test/apis/serving.knative.dev/v1/namespaces/{PROJECT}/services.json"
+
+OVERHEAD_RUNS = 7
+INFRACHECK_TIMEOUT = 180.0  # s, one whole diagnose
+GCLOUD_TIMEOUT = 120.0  # s, one baseline gcloud
+
+
+# --------------------------------------------------------------------------- the seed's commands
+
+
+@dataclass(frozen=True)
+class SeedCommand:
+    """One gcloud invocation of the seed, as its script runs it."""
+
+    where: str  # seed section and step
+    argv: tuple[str, ...]
+    expect: str  # "ok", "usage" (exit 2, no request), "404" (exit 1), "404-warning" (exit 0 + WARNING)
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    where: str
+    command: str
+    reason: str
+
+
+def seed_commands() -> tuple[list[SeedCommand], list[Skipped]]:
+    """The seed's section 1.1-1.4 and 2.1-2.3 gcloud commands, flags as the seed spells them."""
+    p = f"--project={PROJECT}"
+    r = f"--region={REGION}"
+    cmds: list[SeedCommand] = []
+    # 1.1 Secret Manager: one `versions access` per secret (no --format in the seed).
+    for name in SECRETS:
+        cmds.append(SeedCommand("1.1", ("gcloud", "secrets", "versions", "access", "latest", f"--secret={name}", p), "ok"))
+    # 1.2 VPC connector.
+    cmds.append(SeedCommand("1.2", (
+        "gcloud", "compute", "networks", "vpc-access", "connectors", "describe", "staging-connector", r, p,
+        "--format=table(name,state,ipCidrRange,minInstances,maxInstances,network)"), "ok"))
+    # 1.3 Cloud SQL.
+    cmds.append(SeedCommand("1.3", (
+        "gcloud", "sql", "instances", "describe", "netra-staging-db", p,
+        "--format=table(name,state,databaseVersion,settings.tier,ipAddresses.type:label=IP_TYPE,"
+        "ipAddresses.ipAddress:label=IP_ADDRESS)"), "ok"))
+    cmds.append(SeedCommand("1.3", ("gcloud", "sql", "instances", "get-connection-info", "netra-staging-db", p),
+                            "usage", "no such command in gcloud"))
+    cmds.append(SeedCommand("1.3", ("gcloud", "sql", "instances", "describe", "netra-staging-db", p,
+                                    "--format=yaml(settings.ipConfiguration)"), "ok"))
+    # 1.4 Load balancer (the two curl -I are network probes: excluded).
+    cmds.append(SeedCommand("1.4", ("gcloud", "compute", "url-maps", "list", p, "--filter=name:staging"), "ok"))
+    cmds.append(SeedCommand("1.4", ("gcloud", "compute", "ssl-certificates", "list", p, "--filter=name:staging"), "ok"))
+    # 2.1 VPC connector diagnostics.
+    cmds.append(SeedCommand("2.1.1", (
+        "gcloud", "compute", "networks", "vpc-access", "connectors", "describe", "staging-connector", r, p), "ok"))
+    cmds.append(SeedCommand("2.1.2", (
+        "gcloud", "compute", "networks", "vpc-access", "connectors", "list", p, "--filter=name:staging-connector",
+        "--format=table(name,state,ipCidrRange,minInstances,maxInstances,machineType)"),
+        "usage", "--region is required"))
+    cmds.append(SeedCommand("2.1.3", ("gcloud", "compute", "networks", "describe", "staging-vpc", p),
+                            "404", "the healthy scenario has no network body"))
+    cmds.append(SeedCommand("2.1.4", (
+        "gcloud", "compute", "networks", "subnets", "list", p, "--filter=network:staging-vpc",
+        "--format=table(name,region,ipCidrRange,purpose)"),
+        "404-warning", "the healthy scenario has no subnetworks body; compute lists exit 0 with a WARNING"))
+    # 2.2 Cloud SQL diagnostics (step 3, sql connect, is skipped below).
+    cmds.append(SeedCommand("2.2.1", ("gcloud", "sql", "instances", "describe", "netra-staging-db", p), "ok"))
+    cmds.append(SeedCommand("2.2.2", (
+        "gcloud", "sql", "instances", "describe", "netra-staging-db", p,
+        "--format=yaml(settings.userLabels,settings.databaseFlags,maxConnections)"), "ok"))
+    cmds.append(SeedCommand("2.2.4", (
+        "gcloud", "sql", "instances", "describe", "netra-staging-db", p,
+        "--format=yaml(settings.ipConfiguration.privateNetwork,settings.ipConfiguration.requireSsl)"), "ok"))
+    cmds.append(SeedCommand("2.2.5", (
+        "gcloud", "sql", "instances", "describe", "netra-staging-db", p,
+        "--format=table(settings.ipConfiguration.authorizedNetworks[].value:label=AUTHORIZED_NETWORKS)"), "ok"))
+    cmds.append(SeedCommand("2.2.6", (
+        "gcloud", "sql", "operations", "list", "--instance=netra-staging-db", p, "--limit=5",
+        "--format=table(name,operationType,status,startTime,endTime)"), "ok"))
+    # 2.3 Cloud Run: four describes per service (the curl health checks are network probes: excluded).
+    run_formats = (
+        "--format=table(metadata.name,status.latestCreatedRevisionName,status.latestReadyRevisionName,"
+        "status.conditions[0].type,status.conditions[0].status)",
+        "--format=yaml(spec.template.metadata.annotations)",
+        "--format=yaml(spec.template.spec.containers[0].env)",
+        "--format=table(spec.template.spec.containers[0].resources.limits.cpu:label=CPU,"
+        "spec.template.spec.containers[0].resources.limits.memory:label=MEMORY)",
+    )
+    for service in SERVICES:
+        for step, fmt in enumerate(run_formats, 1):
+            cmds.append(SeedCommand(f"2.3.{step}", ("gcloud", "run", "services", "describe", service, r, p, fmt), "ok"))
+    skipped = [
+        Skipped("2.1.5", "gcloud compute ssh --zone=us-central1-a staging-test-instance --project=netra-staging "
+                "--command=\"ping -c 3 10.1.0.1\"",
+                "would look up the instance and then ssh over the network (keys, external IP); not a read-only API call"),
+        Skipped("2.2.3", "timeout 10s gcloud sql connect netra-staging-db --user=netra_user --project=netra-staging "
+                "--quiet --command=\"SELECT 1 as test_connection;\"",
+                "sql connect PATCHes the instance (IP allowlist) and needs psql; --command does not exist either"),
+    ]
+    return cmds, skipped
+
+
+def run_bodies() -> dict[str, Any]:
+    """Per-service describe bodies for the fake: the healthy scenario only holds the regional list.
+
+    On a healthy stack the seed's describes find their services, so they are served
+    the same Service objects `run services list` returns (docs/gcloud.md, "Commands of the seed runbook", 8).
+    """
+    listing = json.loads(RUN_LIST_FILE.read_text(encoding="utf-8"))
+    bodies = {}
+    for item in listing.get("items", []):
+        name = item.get("metadata", {}).get("name")
+        if name in SERVICES:
+            bodies[RUN_DESCRIBE_ROUTE.format(name)] = item
+    missing = set(SERVICES) - {k.rsplit("/", 1)[-1] for k in bodies}
+    if missing:
+        raise BenchError(f"{RUN_LIST_FILE.relative_to(ROOT)} lacks the services {sorted(missing)}")
+    return bodies
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class BenchError(Exception):
+    """A measurement that went wrong; the message says which and why."""
+
+
+def progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+def clean_env(fake: FakeGoogleAPI | None, config: Path) -> dict[str, str]:
+    """os.environ without the user's CLOUDSDK_*/INFRACHECK_*, plus the fake's gcloud env."""
+    if fake is not None:
+        return fake.run_env(config, NO_COLOR="1")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDSDK_", "INFRACHECK_"))}
+    env["CLOUDSDK_CONFIG"] = str(config)
+    env["CLOUDSDK_CORE_DISABLE_USAGE_REPORTING"] = "1"
+    env["CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK"] = "1"
+    env["CLOUDSDK_CORE_DISABLE_FILE_LOGGING"] = "1"
+    env["INFRACHECK_NOW"] = RECORDING_NOW
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def first_line(text: str, limit: int = 200) -> str:
+    """The first message of gcloud's stderr (two lines when the first ends in ':')."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    head = lines[0]
+    if head.endswith(":") and len(lines) > 1:
+        head = f"{head} {lines[1]}"
+    return head[:limit]
+
+
+def last_line(text: str, limit: int = 200) -> str:
+    """The last non-empty line (a Python traceback's exception)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:limit] if lines else ""
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def gcloud_version() -> str:
+    """gcloud's own version, from a throwaway config (also warms the page cache)."""
+    with tempfile.TemporaryDirectory(prefix="bench-gcloud-") as config:
+        done = subprocess.run(["gcloud", "version", "--format=json"], env=clean_env(None, Path(config)),
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=GCLOUD_TIMEOUT)
+    if done.returncode != 0:
+        raise BenchError(f"`gcloud version` failed ({done.returncode}): {first_line(done.stderr)}")
+    try:
+        return str(json.loads(done.stdout)["Google Cloud SDK"])
+    except (ValueError, KeyError, TypeError):
+        return first_line(done.stdout) or "unknown"
+
+
+# --------------------------------------------------------------------------- measurements
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process so far, their children included."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_infracheck(fake: FakeGoogleAPI, jobs: int | None, engine: str, exclude: str = EXCLUDE) -> dict[str, Any]:
+    """One live diagnose; returns its wall and CPU time, processes and requests, or raises BenchError."""
+    cmd = [sys.executable, "-m", "infracheck", "diagnose", "--format", "json", "--exclude", exclude,
+           "--color", "never", "--engine", engine]
+    if jobs is not None:
+        cmd += ["--jobs", str(jobs)]
+    fake.reset_log()
+    with tempfile.TemporaryDirectory(prefix="bench-gcloud-") as config:
+        env = clean_env(fake, Path(config))
+        cpu = children_cpu()
+        started = time.perf_counter()
+        try:
+            done = subprocess.run(cmd, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True,
+                                  text=True, timeout=INFRACHECK_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise BenchError(f"infracheck did not finish within {INFRACHECK_TIMEOUT:g} s") from None
+        wall = time.perf_counter() - started
+        cpu = children_cpu() - cpu
+    requests = fake.requests
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        report = None
+    status = report.get("status") if isinstance(report, dict) else None
+    if done.returncode != 0 or status != "HEALTHY":
+        detail = last_line(done.stderr) or first_line(done.stdout) or "no output"
+        problems = ""
+        if isinstance(report, dict):
+            bad = [f"{f.get('rule')}: {f.get('message')}" for f in report.get("findings", [])
+                   if f.get("status") in ("fail", "error")]
+            problems = "; ".join(bad[:5])
+        raise BenchError(f"infracheck exited {done.returncode} with status {status or '?'} "
+                         f"(expected 0 / HEALTHY against {SCENARIO.relative_to(ROOT)}): {problems or detail}")
+    if report.get("engine") != engine:
+        raise BenchError(f"infracheck --engine {engine} ran with engine {report.get('engine')}: "
+                         f"{report.get('engine_note')}")
+    commands = report.get("commands", [])
+    gcloud_commands = sum(1 for c in commands if c["argv"][0] == "gcloud")
+    if engine == "warm":
+        # One process loads gcloud; commands are forks of it, not gcloud start-ups.
+        # A command the engine handed back ran as a process of its own.
+        handed_back = re.match(r"(\d+) command", report.get("engine_note") or "")
+        processes = 1 + (int(handed_back.group(1)) if handed_back else 0)
+    else:
+        processes = gcloud_commands
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "exit_code": done.returncode,
+        "status": status,
+        "gcloud_commands": gcloud_commands,
+        "gcloud_processes": processes,
+        "requests": len(requests),
+        "max_in_flight": fake.max_in_flight,
+        "mutations": len(fake.mutations),
+    }
+
+
+def run_baseline(fake: FakeGoogleAPI, commands: Sequence[SeedCommand]) -> dict[str, Any]:
+    """The seed's commands one after another, one shared fresh config (as one shell session)."""
+    fake.reset_log()
+    per_command = []
+    with tempfile.TemporaryDirectory(prefix="bench-gcloud-") as config:
+        env = clean_env(fake, Path(config))
+        cpu = children_cpu()
+        started = time.perf_counter()
+        for command in commands:
+            before = len(fake.requests)
+            t0 = time.perf_counter()
+            try:
+                # stdout (secret values among it) is never kept.
+                done = subprocess.run(command.argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.PIPE, text=True, timeout=GCLOUD_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                raise BenchError(f"baseline: `{' '.join(command.argv)}` did not finish within "
+                                 f"{GCLOUD_TIMEOUT:g} s") from None
+            seconds = time.perf_counter() - t0
+            warned = "WARNING: Some requests did not succeed" in done.stderr
+            if done.returncode == 0 and not warned:
+                outcome = "ok"
+            elif done.returncode == 0:
+                outcome = "404-warning"
+            elif done.returncode == 2:
+                outcome = "usage"
+            elif "NOT_FOUND" in done.stderr or "404" in done.stderr or "not found" in done.stderr.lower():
+                outcome = "404"
+            else:
+                outcome = f"error (exit {done.returncode})"
+            if outcome != command.expect:
+                raise BenchError(f"baseline: `{' '.join(command.argv)}` gave {outcome}, expected {command.expect}: "
+                                 f"{first_line(done.stderr) or 'no stderr'}")
+            per_command.append({
+                "where": command.where,
+                "argv": list(command.argv),
+                "exit_code": done.returncode,
+                "outcome": outcome,
+                "seconds": seconds,
+                "requests": len(fake.requests) - before,
+                "error": None if outcome == "ok" else first_line(done.stderr),
+            })
+        wall = time.perf_counter() - started
+        cpu = children_cpu() - cpu
+    failed = [c for c in per_command if c["outcome"] != "ok"]
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "gcloud_processes": len(per_command),
+        "requests": len(fake.requests),
+        "failed": len(failed),
+        "failed_nonzero_exit": sum(1 for c in failed if c["exit_code"] != 0),
+        "mutations": len(fake.mutations),
+        "commands": per_command,
+    }
+
+
+def time_runs(cmd: list[str], env: dict[str, str], label: str, expect_rc: int, cold: bool = False) -> list[float]:
+    """Wall seconds of OVERHEAD_RUNS runs of cmd, after one unmeasured run (page cache, catalog cache).
+
+    cold: every run with an empty catalog cache (the first run after an install or an edit).
+    """
+    times = []
+    for n in range(OVERHEAD_RUNS + (0 if cold else 1)):
+        with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
+            run_env = dict(env, XDG_CACHE_HOME=cache) if cold else env
+            started = time.perf_counter()
+            done = subprocess.run(cmd, env=run_env, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True,
+                                  text=True, timeout=INFRACHECK_TIMEOUT)
+            seconds = time.perf_counter() - started
+        if done.returncode != expect_rc:
+            raise BenchError(f"{label} exited {done.returncode}, expected {expect_rc}: "
+                             f"{last_line(done.stderr) or first_line(done.stdout)}")
+        if cold or n:
+            times.append(seconds)
+    return times
+
+
+def overhead(jobs: int | None) -> dict[str, Any]:
+    """infracheck without gcloud: --help, list, explain and a replay of the same scenario."""
+    infracheck = [sys.executable, "-m", "infracheck"]
+    replay = infracheck + ["diagnose", "--replay", str(REPLAY_DIR.relative_to(ROOT)),
+                           "--exclude", EXCLUDE, "--format", "json", "--color", "never"]
+    if jobs is not None:
+        replay += ["--jobs", str(jobs)]
+    runs = {
+        "help": (infracheck + ["--help"], False),
+        "list": (infracheck + ["list"], False),
+        "explain": (infracheck + ["explain", "cloudsql.state"], False),
+        "replay": (replay, False),
+        "list_cold": (infracheck + ["list"], True),
+        "replay_cold": (replay, True),
+    }
+    result: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-gcloud-") as config, \
+            tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
+        env = dict(clean_env(None, Path(config)), XDG_CACHE_HOME=cache)
+        for name, (cmd, cold) in runs.items():
+            progress(f"{shlex.join(cmd[2:])}{' (empty catalog cache)' if cold else ''} x{OVERHEAD_RUNS}")
+            times = time_runs(cmd, env, f"infracheck {name}", 0, cold)
+            result[f"{name}_s"] = spread(times)
+            result[f"{name}_runs_s"] = times
+    return result
+
+
+# --------------------------------------------------------------------------- output
+
+
+def fmt_spread(s: dict[str, float]) -> str:
+    return f"{s['median']:6.2f}  [{s['min']:.2f}-{s['max']:.2f}]"
+
+
+def table(result: dict[str, Any]) -> str:
+    warm, proc, bl = result["warm"], result["process"], result["baseline"]
+    jobs = f"--jobs {result['jobs']}" if result["jobs"] is not None else "8 jobs"
+    rows = [
+        ("", "wall s median [min-max]", "CPU s median [min-max]", "gcloud procs", "API requests"),
+        (f"infracheck --engine warm ({jobs})", fmt_spread(warm["wall_s"]), fmt_spread(warm["cpu_s"]),
+         str(warm["gcloud_processes"]), str(warm["requests"])),
+        (f"infracheck --engine process ({jobs})", fmt_spread(proc["wall_s"]), fmt_spread(proc["cpu_s"]),
+         str(proc["gcloud_processes"]), str(proc["requests"])),
+        ("seed baseline (sequential)", fmt_spread(bl["wall_s"]), fmt_spread(bl["cpu_s"]),
+         str(bl["gcloud_processes"]), str(bl["requests"])),
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        f"infracheck benchmark - real gcloud {result['gcloud_version']}, fake API {result['scenario']}, "
+        f"latency {result['latency_s']:g} s/request, repeat {result['repeat']} (rotating order), "
+        f"{result['cpus']} CPUs",
+        f"network probes excluded everywhere (--exclude '{EXCLUDE}'; seed 1.4/2.3 curl and 2.4 not run)",
+        "CPU s: user + system of every process started, children included; "
+        "warm: 1 process loads gcloud, its {n} commands are forks of it".format(n=warm["gcloud_commands"]),
+        "",
+    ]
+    for i, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[j]) if j == 0 else cell.rjust(widths[j])
+                               for j, cell in enumerate(row)).rstrip())
+        if i == 0:
+            lines.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    r = result["ratios"]
+    lines += [
+        "",
+        f"warm / process (medians): wall {r['warm_process_wall']:.2f} (target <= 0.25), "
+        f"CPU {r['warm_process_cpu']:.2f} (target <= 0.20)",
+        f"baseline / warm (medians): {r['baseline_warm_wall']:.1f}x faster (target >= 12x); "
+        f"baseline / process: {r['baseline_process_wall']:.1f}x",
+        f"load reads (Cloud Monitoring) in the warm run: wall x{r['load_reads_warm_wall']:.2f} "
+        f"(target <= 1.10), CPU x{r['load_reads_warm_cpu']:.2f}; without them: "
+        f"{fmt_spread(result['warm_no_load']['wall_s']).strip()} s wall, "
+        f"{result['warm_no_load']['requests']} requests",
+        f"infracheck: exit {warm['exit_code']} {warm['status']} with both engines, at most "
+        f"{max(warm['max_in_flight'], proc['max_in_flight'])} requests in flight",
+        f"baseline: {bl['failed']} of {bl['gcloud_processes']} commands failed "
+        f"({bl['failed_nonzero_exit']} with a non-zero exit, {bl['failed'] - bl['failed_nonzero_exit']} "
+        f"exit 0 + WARNING), {len(result['baseline_skipped'])} skipped (compute ssh, sql connect)",
+        "",
+        f"start-up, whole process, median of {OVERHEAD_RUNS} [min-max] s "
+        "(targets: --help, list, explain < 0.15; a replay < 0.30):",
+        *(f"  {label:48}{fmt_spread(result['overhead'][key + '_s']).strip()}" for key, label in (
+            ("help", "infracheck --help"),
+            ("list", "infracheck list"),
+            ("explain", "infracheck explain cloudsql.state"),
+            ("replay", f"infracheck diagnose --replay {result['replay_dir']}"),
+            ("list_cold", "infracheck list, empty catalog cache"),
+            ("replay_cold", "the replay, empty catalog cache"),
+        )),
+        f"total bench time: {result['total_s']:.1f} s",
+    ]
+    return "\n".join(lines)
+
+
+def results_page(result: dict[str, Any], measured: str, commit: str) -> str:
+    """docs/results.md: this run's figures in Markdown, labelled with when and on what they were measured."""
+    warm, proc, bl, r, over = result["warm"], result["process"], result["baseline"], result["ratios"], \
+        result["overhead"]
+
+    def cell(s: dict[str, float], unit: str = "") -> str:
+        return f"**{s['median']:.2f}{unit}** [{s['min']:.2f}-{s['max']:.2f}]"
+
+    jobs = f"--jobs {result['jobs']}" if result["jobs"] is not None else "8 jobs"
+    rounds = (f"Medians of {result['repeat']} rounds in a rotating order, [min-max]" if result["repeat"] > 1
+              else "One round (`--repeat 1`): no spread")
+    lines = [
+        "# Measured results",
+        "",
+        "<!-- Written by `make bench` (tests/tools/bench.py --results): do not edit by hand. -->",
+        "",
+        f"The last `make bench` run: {measured}, commit `{commit}`, gcloud {result['gcloud_version']}, "
+        f"Python {result['python']}, {result['cpus']} CPUs. How it measures, and why the engines differ: "
+        "[Speed](development.md#speed). [Back to the README](../README.md).",
+        "",
+        f"The real gcloud against the fake API serving `{result['scenario']}` with {result['latency_s']:g} s "
+        f"per request; network probes excluded (`--exclude '{result['excluded']}'`); infracheck with {jobs}. "
+        f"{rounds}; CPU seconds are user + system "
+        "of every process started, children included.",
+        "",
+        "| | wall time | CPU seconds | gcloud processes | API requests |",
+        "|---|---|---|---|---|",
+        f"| infracheck `--engine warm` | {cell(warm['wall_s'], ' s')} | {cell(warm['cpu_s'])} | "
+        f"1 ({warm['gcloud_commands']} commands forked from it) | {warm['requests']} |",
+        f"| infracheck `--engine process` | {cell(proc['wall_s'], ' s')} | {cell(proc['cpu_s'])} | "
+        f"{proc['gcloud_processes']} | {proc['requests']} |",
+        f"| the plan's scripts, sequential | {cell(bl['wall_s'], ' s')} | {cell(bl['cpu_s'])} | "
+        f"{bl['gcloud_processes']} ({bl['failed']} fail against real gcloud, "
+        f"{len(result['baseline_skipped'])} never run: `compute ssh`, `sql connect`) | {bl['requests']} |",
+        "",
+        f"Warm / process: **{r['warm_process_wall']:.2f}** of the wall time (target at most 0.25) and "
+        f"**{r['warm_process_cpu']:.2f}** of the CPU (target at most 0.20); the plan's sequential commands take "
+        f"**{r['baseline_warm_wall']:.1f}x** as long as the warm engine (target at least 12x) and "
+        f"{r['baseline_process_wall']:.1f}x as long as the process engine. This machine may be shared: only "
+        "figures from one run compare.",
+        "",
+        f"Start-up, whole process, the same run (median of {OVERHEAD_RUNS} after one unmeasured run, [min-max]):",
+        "",
+        "| | seconds | target |",
+        "|---|---|---|",
+        *(f"| {label} | {cell(over[key + '_s'])} | {target} |" for key, label, target in (
+            ("help", "`infracheck --help`", "0.15"),
+            ("list", "`infracheck list`", "0.15"),
+            ("explain", "`infracheck explain cloudsql.state`", "0.15"),
+            ("replay", f"`infracheck diagnose --replay {result['replay_dir']} --exclude '{result['excluded']}' "
+                       "--format json`", "0.30"),
+            ("list_cold", "`list`, empty catalog cache (the first run after an install or an edit)", ""),
+            ("replay_cold", "the replay, empty catalog cache", ""),
+        )),
+        "",
+        "`bench-results.json` (not committed) holds the per-command details of the run.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def provenance() -> tuple[str, str]:
+    """(UTC date and time, the commit measured: `-dirty` when the work tree differs from it)."""
+    measured = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return measured, "unknown (not a git work tree)"
+    return measured, head + ("-dirty" if dirty else "")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--latency", type=float, default=0.3, help="seconds the fake API waits per request (0.3)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each side, interleaved (3)")
+    parser.add_argument("--jobs", type=int, default=None, help="passed to infracheck (default: its own, 8)")
+    parser.add_argument("--json", type=Path, default=ROOT / "bench-results.json",
+                        help="where to write the results as JSON (bench-results.json)")
+    parser.add_argument("--results", type=Path, default=ROOT / "docs" / "results.md",
+                        help="the Markdown results page to rewrite (docs/results.md)")
+    args = parser.parse_args(argv)
+    if args.latency < 0:
+        parser.error("--latency must be >= 0")
+    if args.repeat < 1:
+        parser.error("--repeat must be >= 1")
+    if args.jobs is not None and not 1 <= args.jobs <= 64:
+        parser.error("--jobs must be between 1 and 64")
+    return args
+
+
+def bench(args: argparse.Namespace) -> dict[str, Any]:
+    t_start = time.perf_counter()
+    commands, skipped = seed_commands()
+    progress("gcloud version (warm-up)")
+    version = gcloud_version()
+    # "warm-no-load": the warm run without the Cloud Monitoring reads, side by side, so what the reads
+    # add to a warm run is measured in one bench (target: at most 10% more wall time).
+    runs: dict[str, list[dict[str, Any]]] = {"warm": [], "process": [], "baseline": [], "warm-no-load": []}
+    sides = list(runs)
+    with FakeGoogleAPI(SCENARIO, API_ROOT) as fake:
+        fake.latency = args.latency
+        for route, body in run_bodies().items():
+            fake.set_body(route, body)
+        for i in range(args.repeat):
+            order = sides[i % len(sides):] + sides[:i % len(sides)]
+            for side in order:
+                progress(f"round {i + 1}/{args.repeat}: {side} ...")
+                if side == "baseline":
+                    run = run_baseline(fake, commands)
+                elif side == "warm-no-load":
+                    run = run_infracheck(fake, args.jobs, "warm", exclude=f"{EXCLUDE},{NO_LOAD}")
+                else:
+                    run = run_infracheck(fake, args.jobs, side)
+                runs[side].append(run)
+                progress(f"round {i + 1}/{args.repeat}: {side} {run['wall_s']:.2f} s, {run['cpu_s']:.2f} CPU-s, "
+                         f"{run['gcloud_processes']} gcloud processes, {run['requests']} requests")
+                if run["mutations"]:
+                    raise BenchError(f"{side} sent {run['mutations']} non-GET requests to the fake API")
+        if fake.problems:
+            raise BenchError(f"fake API fixture problems: {fake.problems}")
+    over = overhead(args.jobs)
+    wall = {side: spread([r["wall_s"] for r in runs[side]]) for side in sides}
+    cpu = {side: spread([r["cpu_s"] for r in runs[side]]) for side in sides}
+
+    def engine_side(side: str) -> dict[str, Any]:
+        last = runs[side][-1]
+        return {
+            "command": f"python -m infracheck diagnose --format json --exclude '{EXCLUDE}' --engine {side}"
+                       + (f" --jobs {args.jobs}" if args.jobs is not None else ""),
+            "wall_s": wall[side],
+            "cpu_s": cpu[side],
+            "gcloud_processes": last["gcloud_processes"],
+            "gcloud_commands": last["gcloud_commands"],
+            "requests": last["requests"],
+            "exit_code": last["exit_code"],
+            "status": last["status"],
+            "max_in_flight": max(r["max_in_flight"] for r in runs[side]),
+            "runs": runs[side],
+        }
+
+    last_bl = runs["baseline"][-1]
+    return {
+        "schema": "infracheck/bench/v2",
+        "gcloud_version": version,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "scenario": str(SCENARIO.relative_to(ROOT)),
+        "replay_dir": str(REPLAY_DIR.relative_to(ROOT)),
+        "latency_s": args.latency,
+        "repeat": args.repeat,
+        "jobs": args.jobs,
+        "excluded": EXCLUDE,
+        "note": "network probes excluded in all measurements: they cannot reach the internet here",
+        "warm": engine_side("warm"),
+        "process": engine_side("process"),
+        "baseline": {
+            "method": "the seed's gcloud commands (sections 1.1-1.4, 2.1-2.3) one after another",
+            "wall_s": wall["baseline"],
+            "cpu_s": cpu["baseline"],
+            "gcloud_processes": last_bl["gcloud_processes"],
+            "requests": last_bl["requests"],
+            "failed": last_bl["failed"],
+            "failed_nonzero_exit": last_bl["failed_nonzero_exit"],
+            "runs": [{k: v for k, v in r.items() if k != "commands"} for r in runs["baseline"]],
+            "commands": last_bl["commands"],
+        },
+        "baseline_skipped": [vars(s) for s in skipped],
+        "ratios": {
+            "warm_process_wall": wall["warm"]["median"] / wall["process"]["median"],
+            "warm_process_cpu": cpu["warm"]["median"] / cpu["process"]["median"],
+            "baseline_warm_wall": wall["baseline"]["median"] / wall["warm"]["median"],
+            "baseline_process_wall": wall["baseline"]["median"] / wall["process"]["median"],
+            "load_reads_warm_wall": wall["warm"]["median"] / wall["warm-no-load"]["median"],
+            "load_reads_warm_cpu": cpu["warm"]["median"] / cpu["warm-no-load"]["median"],
+        },
+        "warm_no_load": {"wall_s": wall["warm-no-load"], "cpu_s": cpu["warm-no-load"],
+                         "requests": runs["warm-no-load"][-1]["requests"]},
+        "overhead": over,
+        "total_s": time.perf_counter() - t_start,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("gcloud") is None:
+        print("bench: gcloud is not installed (not on PATH); the benchmark needs the real Google Cloud CLI",
+              file=sys.stderr)
+        return 2
+    measured, commit = provenance()  # before the run: the code measured is the code checked out now
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
+            os.environ["XDG_CACHE_HOME"] = cache  # infracheck's catalog cache: never the user's ~/.cache
+            result = bench(args)
+    except BenchError as exc:
+        print(f"bench: aborted: {exc}", file=sys.stderr)
+        return 1
+    print(table(result))
+    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    progress(f"wrote {args.json}")
+    args.results.write_text(results_page(result, measured, commit), encoding="utf-8")
+    progress(f"wrote {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,464 @@
+"""Unit tests for the fake Google API proxy (tests/tools/fakeapi.py), plus one real-gcloud check."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+try:  # tests/ is a rootdir-less folder today; keep working if it becomes a package.
+    from tests.tools.fakeapi import PROJECT_NUMBER, FakeGoogleAPI, crc32c
+except ImportError:  # pragma: no cover - depends on how pytest put tests/ on sys.path
+    from fakeapi import PROJECT_NUMBER, FakeGoogleAPI, crc32c
+
+FAKEAPI = Path(__file__).resolve().parent / "fakeapi.py"
+
+SQL = "sql.test/sql/v1beta4/projects/p/instances/db"
+RUN_LIST = "us-central1-run.test/apis/serving.knative.dev/v1/namespaces/p/services"
+SECRET = "secretmanager.test/v1/projects/p/secrets/s1/versions/latest:access"
+VPC = "vpcaccess.test/v1/projects/p/locations/us-central1/connectors/c1"
+NETWORK = "compute.test/compute/v1/projects/p/global/networks/vpc1"
+URLMAPS = "compute.test/compute/v1/projects/p/aggregated/urlMaps"
+
+URLMAPS_BODY = {
+    "kind": "compute#urlMapsAggregatedList",
+    "id": "projects/p/aggregated/urlMaps",
+    "items": {"global": {"urlMaps": [{"name": "lb"}]}},
+}
+
+
+def write(scenario: Path, route: str, body: Any) -> None:
+    """Write a REST body file for a route into a scenario dir."""
+    file = scenario / f"{route}.json"
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(json.dumps(body), encoding="utf-8")
+
+
+def request(
+    api: FakeGoogleAPI,
+    route: str,
+    method: str = "GET",
+    body: bytes | None = None,
+    conn: http.client.HTTPConnection | None = None,
+) -> tuple[int, str, bytes]:
+    """Send one absolute-URI request through the proxy; return (status, content-type, body)."""
+    own = conn is None
+    conn = conn or http.client.HTTPConnection("127.0.0.1", api.port, timeout=5)
+    try:
+        conn.request(method, f"http://{route}?alt=json", body=body, headers={"User-Agent": "unit-test"})
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("Content-Type") or "", resp.read()
+    finally:
+        if own:
+            conn.close()
+
+
+def get_json(api: FakeGoogleAPI, route: str) -> tuple[int, Any]:
+    """GET a route and decode its JSON body."""
+    status, _, raw = request(api, route)
+    return status, json.loads(raw)
+
+
+@pytest.fixture()
+def scenarios(tmp_path: Path) -> Path:
+    """A fixtures root with a "healthy" scenario holding one body per fake host."""
+    root = tmp_path / "api"
+    healthy = root / "healthy"
+    write(healthy, SQL, {"name": "db", "state": "RUNNABLE"})
+    write(healthy, RUN_LIST, {"items": [{"metadata": {"name": "backend"}}]})
+    write(healthy, SECRET, {"name": "projects/1/secrets/s1/versions/2", "payload": {"data": "aGVsbG8="}})
+    write(healthy, VPC, {"name": "projects/p/locations/us-central1/connectors/c1", "state": "READY"})
+    write(healthy, NETWORK, {"name": "vpc1"})
+    write(healthy, URLMAPS, URLMAPS_BODY)
+    return root
+
+
+@pytest.fixture()
+def api(scenarios: Path) -> Iterator[FakeGoogleAPI]:
+    """A started fake serving the "healthy" tmp scenario."""
+    with FakeGoogleAPI(scenarios / "healthy", fixtures_root=scenarios) as fake:
+        yield fake
+
+
+def test_body_served_and_logged(api: FakeGoogleAPI) -> None:
+    """A scenario file is served as JSON and the request is logged with its parts."""
+    status, ctype, raw = request(api, SQL)
+    assert (status, json.loads(raw)) == (200, {"name": "db", "state": "RUNNABLE"})
+    assert ctype.startswith("application/json")
+    [rec] = api.requests
+    assert (rec.method, rec.host, rec.path, rec.query) == ("GET", "sql.test", "/" + SQL.split("/", 1)[1], "alt=json")
+    assert rec.user_agent == "unit-test" and rec.route == SQL and rec.status == 200
+    assert rec.finished is not None and rec.finished >= rec.started
+    assert rec.params == {"alt": ["json"]}
+    assert api.mutations == [] and api.in_flight == 0
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(api: FakeGoogleAPI) -> None:
+    """Content-Length is exact, so one HTTP/1.1 connection carries many requests."""
+    conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=5)
+    try:
+        for route in (SQL, VPC, "sql.test/nothing/here", SQL):
+            status, _, _ = request(api, route, conn=conn)
+            assert status in (200, 404)
+    finally:
+        conn.close()
+    assert len(api.requests) == 4
+
+
+def test_base_chain_overrides_and_faults(scenarios: Path) -> None:
+    """A child scenario overrides files, inherits the rest and the faults, and can cancel one."""
+    (scenarios / "healthy" / "scenario.toml").write_text(f'[faults]\n"{NETWORK}" = "403"\n"{VPC}" = "500"\n')
+    mid = scenarios / "mid"
+    write(mid, SQL, {"name": "db", "state": "MAINTENANCE"})
+    (mid / "scenario.toml").write_text(f'base = "healthy"\n[faults]\n"{VPC}" = "none"\n')
+    leaf = scenarios / "leaf"
+    leaf.mkdir()
+    (leaf / "scenario.toml").write_text('base = "mid"\n')
+    with FakeGoogleAPI(leaf, fixtures_root=scenarios) as fake:
+        assert get_json(fake, SQL)[1]["state"] == "MAINTENANCE"  # from mid
+        assert get_json(fake, VPC) == (200, {"name": "projects/p/locations/us-central1/connectors/c1", "state": "READY"})
+        assert get_json(fake, NETWORK)[0] == 403  # inherited from healthy
+        fake.set_body(SQL, {"name": "db", "state": "FAILED"})  # runtime wins over files
+        assert get_json(fake, SQL)[1]["state"] == "FAILED"
+        fake.set_scenario("healthy")  # a name resolves under fixtures_root
+        assert get_json(fake, VPC)[0] == 500
+
+
+def test_base_cycle_is_rejected(scenarios: Path) -> None:
+    """A base chain that loops is a fixture bug, reported when the scenario is set."""
+    (scenarios / "healthy" / "scenario.toml").write_text('base = "healthy"\n')
+    with pytest.raises(ValueError, match="cycle"):
+        FakeGoogleAPI(scenarios / "healthy")
+
+
+@pytest.mark.parametrize(
+    ("route", "expected"),
+    [
+        (
+            "sql.test/sql/v1beta4/projects/p/instances/gone",
+            {
+                "code": 404,
+                "message": "The Cloud SQL instance does not exist.",
+                "errors": [
+                    {
+                        "message": "The Cloud SQL instance does not exist.",
+                        "domain": "global",
+                        "reason": "instanceDoesNotExist",
+                    }
+                ],
+            },
+        ),
+        (
+            "compute.test/compute/v1/projects/p/global/networks/gone",
+            {
+                "code": 404,
+                "message": "The resource 'projects/p/global/networks/gone' was not found",
+                "errors": [
+                    {
+                        "message": "The resource 'projects/p/global/networks/gone' was not found",
+                        "domain": "global",
+                        "reason": "notFound",
+                    }
+                ],
+            },
+        ),
+        (
+            "secretmanager.test/v1/projects/p/secrets/gone/versions/latest:access",
+            {
+                "code": 404,
+                "message": f"Secret [projects/{PROJECT_NUMBER}/secrets/gone] not found or has no versions.",
+                "status": "NOT_FOUND",
+            },
+        ),
+        (
+            "us-central1-run.test/apis/serving.knative.dev/v1/namespaces/p/services/gone",
+            {
+                "code": 404,
+                "message": "Resource 'namespaces/p/services/gone' was not found",
+                "status": "NOT_FOUND",
+            },
+        ),
+        (
+            "vpcaccess.test/v1/projects/p/locations/us-central1/connectors/gone",
+            {
+                "code": 404,
+                "message": "Resource 'projects/p/locations/us-central1/connectors/gone' was not found",
+                "status": "NOT_FOUND",
+            },
+        ),
+    ],
+)
+def test_missing_file_is_404_in_api_style(api: FakeGoogleAPI, route: str, expected: dict[str, Any]) -> None:
+    """No file anywhere answers 404 the way that API does (Cloud SQL has no "status")."""
+    assert get_json(api, route) == (404, {"error": expected})
+
+
+def test_404_fault_matches_missing_file(api: FakeGoogleAPI) -> None:
+    """The "404" fault hides an existing body behind the same answer as a missing file."""
+    api.fault(SQL, "404")
+    status, body = get_json(api, SQL)
+    assert status == 404 and body["error"]["errors"][0]["reason"] == "instanceDoesNotExist"
+
+
+@pytest.mark.parametrize(
+    ("fault", "route", "code", "status", "fragment"),
+    [
+        ("403", SECRET, 403, "PERMISSION_DENIED", "Permission 'secretmanager.versions.access' denied on resource"),
+        ("403", SQL, 403, "PERMISSION_DENIED", "(or it may not exist)."),
+        ("disabled", VPC, 403, "PERMISSION_DENIED", "Serverless VPC Access API has not been used in project"),
+        ("401", RUN_LIST, 401, "UNAUTHENTICATED", "invalid authentication credentials"),
+        ("429", SQL, 429, "RESOURCE_EXHAUSTED", "Quota exceeded"),
+        ("500", SQL, 500, "INTERNAL", "Internal error"),
+        ("503", NETWORK, 503, "UNAVAILABLE", "unavailable"),
+    ],
+)
+def test_error_faults(api: FakeGoogleAPI, fault: str, route: str, code: int, status: str, fragment: str) -> None:
+    """Each error fault answers its HTTP code with a Google JSON error body."""
+    api.fault(route, fault)
+    http_status, body = get_json(api, route)
+    assert http_status == code
+    assert body["error"]["code"] == code and body["error"]["status"] == status
+    assert fragment in body["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("route", "service"),
+    [(SQL, "sqladmin"), (RUN_LIST, "run"), (SECRET, "secretmanager"), (VPC, "vpcaccess"), (URLMAPS, "compute")],
+)
+def test_disabled_names_the_service(api: FakeGoogleAPI, route: str, service: str) -> None:
+    """SERVICE_DISABLED carries ErrorInfo with the host's googleapis.com service."""
+    api.fault(route, "disabled")
+    _, body = get_json(api, route)
+    [info] = body["error"]["details"]
+    assert info["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
+    assert (info["reason"], info["domain"]) == ("SERVICE_DISABLED", "googleapis.com")
+    assert info["metadata"] == {"service": f"{service}.googleapis.com", "consumer": f"projects/{PROJECT_NUMBER}"}
+    assert f"apis/api/{service}.googleapis.com/overview?project={PROJECT_NUMBER} then retry." in body["error"]["message"]
+
+
+def test_notjson_fault(api: FakeGoogleAPI) -> None:
+    """"notjson" answers 200 with an HTML page."""
+    api.fault(SQL, "notjson")
+    status, ctype, raw = request(api, SQL)
+    assert (status, raw) == (200, b"<html>oops</html>") and ctype.startswith("text/html")
+
+
+def test_unreachable_fault_keeps_items_and_adds_warning(api: FakeGoogleAPI) -> None:
+    """"unreachable" keeps the aggregated body and adds a scope with warning UNREACHABLE."""
+    api.fault(URLMAPS, "unreachable")
+    status, body = get_json(api, URLMAPS)
+    assert status == 200 and body["items"]["global"] == URLMAPS_BODY["items"]["global"]
+    warnings = [scope["warning"]["code"] for scope in body["items"].values() if "warning" in scope]
+    assert warnings == ["UNREACHABLE"]
+    with pytest.raises(ValueError):
+        api.fault(SQL, "unreachable")  # only aggregated lists have scopes
+    with pytest.raises(ValueError):
+        api.fault(SQL, "teapot")
+
+
+def test_glob_faults_and_clear(api: FakeGoogleAPI) -> None:
+    """A "*" route faults a whole host; clear_faults() restores the scenario."""
+    api.fault("sql.test/*", "503")
+    assert get_json(api, SQL)[0] == 503 and get_json(api, VPC)[0] == 200
+    api.clear_faults()
+    assert get_json(api, SQL)[0] == 200
+
+
+def test_crc32c_check_value() -> None:
+    """CRC-32C matches the standard check value."""
+    assert crc32c(b"123456789") == 0xE3069283
+    assert crc32c(b"") == 0
+
+
+def test_crc_added_to_secret_payload(api: FakeGoogleAPI) -> None:
+    """A served payload without dataCrc32c gets the decimal CRC of the decoded bytes."""
+    _, body = get_json(api, SECRET)
+    assert body["payload"] == {"data": "aGVsbG8=", "dataCrc32c": str(crc32c(b"hello"))}
+    api.set_body(SECRET, {"name": "x", "payload": {"data": "aGVsbG8=", "dataCrc32c": "7"}})
+    assert get_json(api, SECRET)[1]["payload"]["dataCrc32c"] == "7"  # a fixture's own CRC is kept
+
+
+def test_set_secret(api: FakeGoogleAPI) -> None:
+    """set_secret() serves the access body (CRC added) and a describe body."""
+    value = "s3cr\u00e9t??>>"  # '?' and '>' make '/' and '+' in standard base64
+    api.set_secret("p", "canary", value)
+    _, body = get_json(api, "secretmanager.test/v1/projects/p/secrets/canary/versions/latest:access")
+    raw = base64.b64decode(body["payload"]["data"])
+    assert raw.decode("utf-8") == value and body["payload"]["dataCrc32c"] == str(crc32c(raw))
+    assert get_json(api, "secretmanager.test/v1/projects/p/secrets/canary") == (
+        200,
+        {
+            "name": f"projects/{PROJECT_NUMBER}/secrets/canary",
+            "replication": {"automatic": {}},
+            "createTime": "2025-01-01T00:00:00.000000Z",
+            "etag": '"fakeapi1"',
+        },
+    )
+
+
+def test_hang_blocks_neither_others_nor_stop(scenarios: Path) -> None:
+    """A hanging request stays in flight, other requests are answered, and stop() is prompt."""
+    fake = FakeGoogleAPI(scenarios / "healthy").start()
+    fake.fault(SQL, "hang")
+    outcome: list[BaseException | int] = []
+
+    def hang() -> None:
+        """Wait for an answer that never comes."""
+        try:
+            outcome.append(request(fake, SQL)[0])
+        except BaseException as exc:  # noqa: BLE001 - the failure itself is the result
+            outcome.append(exc)
+
+    worker = threading.Thread(target=hang, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 2
+    while fake.in_flight < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake.in_flight == 1
+    assert get_json(fake, VPC)[0] == 200
+    assert fake.requests[0].finished is None  # still hanging, but already logged
+    started = time.monotonic()
+    fake.stop()
+    assert time.monotonic() - started < 2.0
+    worker.join(2)
+    assert not worker.is_alive() and isinstance(outcome[0], Exception)  # closed without an answer
+    assert fake.requests[0].status is None and fake.requests[0].finished is not None
+
+
+def test_latency(api: FakeGoogleAPI) -> None:
+    """Latency delays every answer."""
+    api.latency = 0.3
+    started = time.monotonic()
+    assert get_json(api, SQL)[0] == 200
+    assert time.monotonic() - started >= 0.3
+
+
+def test_max_in_flight_counts_concurrent_requests(api: FakeGoogleAPI) -> None:
+    """Concurrent requests are handled in parallel and max_in_flight records the peak."""
+    api.latency = 0.3
+    results: list[int] = []
+    threads = [threading.Thread(target=lambda: results.append(request(api, SQL)[0])) for _ in range(5)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert results == [200] * 5
+    assert time.monotonic() - started < 1.2  # parallel, not 5 x 0.3 s
+    assert api.max_in_flight == 5 and api.in_flight == 0
+    api.reset_log()
+    assert api.requests == [] and api.max_in_flight == 0
+
+
+def test_non_get_is_refused_and_logged(api: FakeGoogleAPI) -> None:
+    """POST/PATCH/DELETE get 405, land in mutations, and keep the connection usable."""
+    conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=5)
+    try:
+        assert request(api, SQL, "PATCH", b'{"settings":{}}', conn=conn)[0] == 405
+        assert request(api, SQL, "DELETE", conn=conn)[0] == 405
+        assert request(api, SQL, conn=conn)[0] == 200  # body was drained, stream still in sync
+    finally:
+        conn.close()
+    assert [(m.method, m.route, m.status) for m in api.mutations] == [("PATCH", SQL, 405), ("DELETE", SQL, 405)]
+
+
+def test_a_read_only_post_is_served_and_not_a_mutation(api: FakeGoogleAPI) -> None:
+    """entries:list is a POST that only reads: answered from its body file, its query kept; other POSTs stay 405."""
+    entries = "logging.test/v2/entries:list"
+    api.set_body(entries, {"entries": [{"logName": "projects/p/logs/x", "severity": "ERROR"}]})
+    conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=5)
+    try:
+        status, _, body = request(api, entries, "POST", b'{"filter": "severity>=ERROR"}', conn=conn)
+        assert status == 200 and json.loads(body)["entries"][0]["severity"] == "ERROR"
+        assert request(api, "logging.test/v2/entries:write", "POST", b"{}", conn=conn)[0] == 405
+        assert request(api, SQL, conn=conn)[0] == 200  # both bodies were read: the stream is in sync
+    finally:
+        conn.close()
+    [read] = [r for r in api.requests if r.route == entries]
+    assert read.reads and json.loads(read.body) == {"filter": "severity>=ERROR"}
+    assert [(m.method, m.route) for m in api.mutations] == [("POST", "logging.test/v2/entries:write")]
+
+
+def test_env_points_gcloud_here(api: FakeGoogleAPI, tmp_path: Path) -> None:
+    """env() holds exactly the gcloud settings, none of os.environ."""
+    env = api.env(tmp_path)
+    assert env["CLOUDSDK_PROXY_PORT"] == str(api.port) and env["CLOUDSDK_CONFIG"] == str(tmp_path)
+    assert env["CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE"] == "http://compute.test/compute/v1/"
+    assert set(env) == {
+        "CLOUDSDK_CONFIG",
+        "CLOUDSDK_AUTH_ACCESS_TOKEN",
+        "CLOUDSDK_CORE_DISABLE_PROMPTS",
+        "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING",
+        "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK",
+        "CLOUDSDK_CORE_DISABLE_FILE_LOGGING",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_SQL",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_RUN",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_SECRETMANAGER",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_VPCACCESS",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_MONITORING",
+        "CLOUDSDK_PROXY_TYPE",
+        "CLOUDSDK_PROXY_ADDRESS",
+        "CLOUDSDK_PROXY_PORT",
+    }
+
+
+def test_cli_prints_port_and_stops_on_sigterm(scenarios: Path) -> None:
+    """The standalone script prints port=N first, serves, and exits 0 on SIGTERM."""
+    proc = subprocess.Popen(
+        [sys.executable, str(FAKEAPI), "--scenario", str(scenarios / "healthy"), "--latency", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline().strip()
+        assert line.startswith("port=")
+        conn = http.client.HTTPConnection("127.0.0.1", int(line.removeprefix("port=")), timeout=5)
+        conn.request("GET", f"http://{SQL}?alt=json")
+        assert conn.getresponse().status == 200
+        conn.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.contract
+def test_real_gcloud_accepts_the_crc(api: FakeGoogleAPI, tmp_path: Path) -> None:
+    """The real gcloud reads a set_secret value back, which it only does if the CRC32C is right."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        pytest.skip("REAL GCLOUD NOT ON PATH: the fake's CRC32C was not checked against gcloud")
+    value = "canary-\u00e9??>>-value"
+    api.set_secret("netra-staging", "canary", value)
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **api.env(tmp_path / "gcloud")}
+    proc = subprocess.run(
+        [gcloud, "secrets", "versions", "access", "latest", "--secret=canary", "--project=netra-staging", "--format=json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(proc.stdout)["payload"]
+    assert base64.urlsafe_b64decode(payload["data"]).decode("utf-8") == value
+    assert payload["dataCrc32c"] == str(crc32c(value.encode("utf-8")))
+    [rec] = api.requests
+    assert rec.route == "secretmanager.test/v1/projects/netra-staging/secrets/canary/versions/latest:access"
+    assert "gcloud.secrets.versions.access" in rec.user_agent and api.mutations == []
