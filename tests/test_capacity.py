@@ -489,3 +489,51 @@ def test_served_bodies_parse_as_query_params():
 
     params = parse_qs(urlencode(query.params(NOW)))
     assert params["aggregation.groupByFields"] == ["metric.labels.a", "resource.labels.b"]
+
+
+# --- the load balancer's 5xx share (loadbalancer.requests) -----------------------------------------
+
+def test_the_load_balancers_5xx_are_explained_by_the_saturated_connector(capsys):
+    code, out = replay(capsys, "capacity-lb-5xx")
+    assert code == 2 and "Root causes: 1 (1 infrastructure, 0 configuration)" in out
+    assert "Load balancer 'staging-https-lb' (global) answered 17.5% of requests with 5xx in the last 30m" in out
+    assert "→ explains 9 findings: loadbalancer.lb-5xx (staging-https-lb), capacity.connector-cpu" in out
+
+
+def lb_series(url_map: str, code_class: str, count: str, region: str = "global") -> dict:
+    return {"metric": {"labels": {"response_code_class": code_class}},
+            "resource": {"labels": {"url_map_name": url_map, "region": region}},
+            "points": [{"interval": {"endTime": "2026-11-27T00:00:00Z"}, "value": {"int64Value": count}}]}
+
+
+def lb_documents(c, global_series: list, regional_series: list) -> tuple[Outcome, dict]:  # type: ignore[no-untyped-def]
+    names = dict(c.extras)
+    extras = {names["regional"]: Outcome(names["regional"], 0, 0, document={"timeSeries": regional_series}),
+              names["services"]: Outcome(names["services"], 0, 0, document=[])}
+    return Outcome(c.argv, 0, 0, document={"timeSeries": global_series}), extras
+
+
+def test_a_regional_load_balancer_is_judged_on_its_own_metric_in_its_region():
+    cat = catalog.load(overrides={"url_map": "staging-lb", "lb_scope": "regions/us-central1"}, environ={})
+    c = check(cat, "loadbalancer.requests")
+    outcome, extras = lb_documents(
+        c,
+        # A global load balancer of the same name is another one: not read.
+        [lb_series("staging-lb", "500", "90"), lb_series("staging-lb", "200", "10")],
+        [lb_series("staging-lb", "500", "20", "us-central1"), lb_series("staging-lb", "200", "80", "us-central1"),
+         lb_series("staging-lb", "500", "50", "europe-west1")])
+    [finding] = rules.evaluate(c, outcome, extras=extras, now=NOW)
+    assert (finding.rule, finding.status.value, finding.actual) == ("loadbalancer.lb-5xx", "fail", 20.0)
+    assert finding.message == ("Load balancer 'staging-lb' (regions/us-central1) answered 20.0% of requests "
+                               "with 5xx in the last 30m")
+
+
+def test_a_load_balancer_without_traffic_is_not_judged():
+    cat = catalog.load(overrides={"url_map": "staging-lb", "lb_scope": "global"}, environ={})
+    c = check(cat, "loadbalancer.requests")
+    # Traffic through another URL map and a regional one of the same name is not this load balancer's.
+    outcome, extras = lb_documents(c, [lb_series("other-lb", "500", "9")],
+                                   [lb_series("staging-lb", "500", "9", "us-central1")])
+    [finding] = rules.evaluate(c, outcome, extras=extras, now=NOW)
+    assert (finding.rule, finding.status.value) == ("loadbalancer.requests.not-judged", "skip")
+    assert finding.message == "No requests through load balancer 'staging-lb' (global) in the last 30m: no traffic to judge"
