@@ -537,3 +537,14 @@ def test_a_load_balancer_without_traffic_is_not_judged():
     [finding] = rules.evaluate(c, outcome, extras=extras, now=NOW)
     assert (finding.rule, finding.status.value) == ("loadbalancer.requests.not-judged", "skip")
     assert finding.message == "No requests through load balancer 'staging-lb' (global) in the last 30m: no traffic to judge"
+
+
+def test_load_warnings_are_not_called_configuration_warnings(capsys):
+    """A stack whose only warnings are load is told to act on capacity, not to correct its configuration."""
+    code, out = replay(capsys, "capacity-slow-start")
+    assert code == 1
+    actions = out.split("NEXT ACTIONS:", 1)[1]
+    assert "MEDIUM: Address capacity warnings before they become an outage" in actions
+    assert "configuration warnings" not in actions
+    code, out = replay(capsys, "capacity-connections-default", "--format", "json")
+    assert json.loads(out)["next_actions"] == ["MEDIUM: Address capacity warnings before they become an outage"]
