@@ -60,7 +60,7 @@ _FIX_KEYS = {"command", "auto", "wait", "when", "manual", "changes", "requires",
 _VAR_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MISSING_KEYS = {"severity", "message", "remedy"}
 _DEPENDENCY_KEYS = {"on", "resource"}
-_NOT_JUDGED_KEYS = {"path", "message", "remedy"}
+_NOT_JUDGED_KEYS = {"path", "message", "remedy", "depends_on"}
 _TEMPLATE = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\}")
 # `{services:or}`: a list as the alternatives of a Cloud Logging filter,
 # '"a" OR "b"' (each value one quoted string).
@@ -233,7 +233,10 @@ def _link(checks: list[Check]) -> tuple[Check, ...]:
             r if r.depends_on is None else dataclasses.replace(r, depends_on=link(r.depends_on, f"{where} rule '{r.id}'"))
             for r in check.rules
         )
-        result.append(dataclasses.replace(check, rules=rules, depends_on=link(check.depends_on, where)))
+        not_judged = check.not_judged and dataclasses.replace(
+            check.not_judged, depends_on=link(check.not_judged.depends_on, f"{where} not_judged"))
+        result.append(dataclasses.replace(check, rules=rules, depends_on=link(check.depends_on, where),
+                                          not_judged=not_judged))
     return tuple(result)
 
 
@@ -524,6 +527,7 @@ def _expand(
                 path=sub.jmespath(_require(path, nj, "path", f"{where} not_judged")),
                 message=sub.text(_require(path, nj, "message", f"{where} not_judged"), runtime=True),
                 remedy=sub.text(nj.get("remedy", ""), runtime=True),
+                depends_on=_dependencies(path, f"{where} not_judged", nj.get("depends_on", []), sub),
             )
         default_resource = "{item}" if isinstance(item, str) else ("{item.name}" if item else check_id)
         checks.append(

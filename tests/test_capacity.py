@@ -7,6 +7,7 @@ one); the scenarios are replayed from their recordings.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -548,3 +549,28 @@ def test_load_warnings_are_not_called_configuration_warnings(capsys):
     assert "configuration warnings" not in actions
     code, out = replay(capsys, "capacity-connections-default", "--format", "json")
     assert json.loads(out)["next_actions"] == ["MEDIUM: Address capacity warnings before they become an outage"]
+
+
+def test_a_connector_not_ready_explains_its_missing_load(cat):
+    """No data from a connector in ERROR is no idle connector: the skips name vpc.state as their cause."""
+    from infracheck import causes
+
+    vpc = check(cat, "vpc.connector")
+    described = {"name": "staging-connector", "state": "ERROR", "minInstances": 2, "maxInstances": 10,
+                 "network": "staging-vpc", "machineType": "e2-micro", "ipCidrRange": "10.8.0.0/28"}
+    findings = list(rules.evaluate(vpc, Outcome(vpc.argv, 0, 0, document=described), now=NOW))
+    for check_id in ("capacity.connector", "capacity.connector-cpu", "capacity.connector-throughput"):
+        c = check(cat, check_id)
+        extras = {argv: Outcome(argv, 0, 0, document={} if argv[:2] == metrics.QUERY else described)
+                  for _, argv in c.extras}
+        findings += rules.evaluate(c, Outcome(c.argv, 0, 0, document={}), extras=extras, now=NOW)
+    analysed = causes.analyse(findings)
+    skips = [f for f in analysed if f.status.value == "skip"]
+    assert [f.rule for f in skips] == [f"capacity.{c}.not-judged" for c in ("connector", "connector-cpu",
+                                                                           "connector-throughput")]
+    assert all(f.caused_by == (("vpc.state", "staging-connector"),) for f in skips)
+    [root] = [r for r in causes.root_causes(analysed) if r.finding.rule == "vpc.state"]
+    assert set(skips) <= set(root.explains)
+    # READY and idle: the same skips, with no cause (no traffic is nobody's failure).
+    ready = [dataclasses.replace(f, status=Status.PASS) if f.rule == "vpc.state" else f for f in findings]
+    assert all(not f.caused_by for f in causes.analyse(ready) if f.status.value == "skip")
