@@ -574,3 +574,24 @@ def test_a_connector_not_ready_explains_its_missing_load(cat):
     # READY and idle: the same skips, with no cause (no traffic is nobody's failure).
     ready = [dataclasses.replace(f, status=Status.PASS) if f.rule == "vpc.state" else f for f in findings]
     assert all(not f.caused_by for f in causes.analyse(ready) if f.status.value == "skip")
+
+
+def test_the_load_balancers_5xx_are_explained_by_a_services_5xx(cat):
+    """Without a connector or database to blame, the service that failed is the cause, not the edge."""
+    from infracheck import causes
+
+    services = [{"metadata": {"name": "netra-backend-staging"}, "spec": {"template": {"metadata": {}}}}]
+    run = check(cat, "capacity.run-errors", "netra-backend-staging")
+    five = {"timeSeries": [{"metric": {"labels": {"response_code_class": "5xx"}}, **series("30")["timeSeries"][0]},
+                           {"metric": {"labels": {"response_code_class": "2xx"}}, **series("70")["timeSeries"][0]}]}
+    findings = rules.evaluate(run, Outcome(run.argv, 0, 0, document=five),
+                              extras={argv: Outcome(argv, 0, 0, document=services) for _, argv in run.extras}, now=NOW)
+    lb_cat = catalog.load(overrides={"url_map": "staging-https-lb"}, environ={})
+    c = check(lb_cat, "loadbalancer.requests")
+    outcome, extras = lb_documents(c, [lb_series("staging-https-lb", "500", "30"),
+                                       lb_series("staging-https-lb", "200", "70")], [])
+    extras[dict(c.extras)["services"]] = Outcome(dict(c.extras)["services"], 0, 0, document=services)
+    findings += rules.evaluate(c, outcome, extras=extras, now=NOW)
+    analysed = {f.rule: f for f in causes.analyse(findings)}
+    assert analysed["capacity.run-5xx"].status is Status.FAIL and not analysed["capacity.run-5xx"].caused_by
+    assert analysed["loadbalancer.lb-5xx"].caused_by == (("capacity.run-5xx", "netra-backend-staging"),)
