@@ -7,6 +7,7 @@ one); the scenarios are replayed from their recordings.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import shutil
@@ -432,10 +433,10 @@ def test_monitoring_denied_names_the_role_and_judges_the_rest(capsys):
     code = main(["diagnose", "--replay", str(FIXTURES / "capacity-denied"), "--format", "json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 3 and report["status"] == "UNKNOWN"
-    load = [f for f in report["findings"] if f["area"] == "capacity"]
-    assert len(load) == 15 and all(f["status"] == "error" for f in load)
+    load = [f for f in report["findings"] if f["area"] == "capacity" or f["check"] == "loadbalancer.requests"]
+    assert len(load) == 16 and all(f["status"] == "error" for f in load)
     assert all("--role=roles/monitoring.viewer" in f["remedy"] for f in load)
-    others = [f for f in report["findings"] if f["area"] != "capacity"]
+    others = [f for f in report["findings"] if f not in load]
     assert others and all(f["status"] in ("pass", "skip") for f in others)
 
 
@@ -492,3 +493,108 @@ def test_served_bodies_parse_as_query_params():
 
     params = parse_qs(urlencode(query.params(NOW)))
     assert params["aggregation.groupByFields"] == ["metric.labels.a", "resource.labels.b"]
+
+
+# --- the load balancer's 5xx share (loadbalancer.requests) -----------------------------------------
+
+def test_the_load_balancers_5xx_are_explained_by_the_saturated_connector(capsys):
+    code, out = replay(capsys, "capacity-lb-5xx")
+    assert code == 2 and "Root causes: 1 (1 infrastructure, 0 configuration)" in out
+    assert "Load balancer 'staging-https-lb' (global) answered 17.5% of requests with 5xx in the last 30m" in out
+    assert "→ explains 9 findings: loadbalancer.lb-5xx (staging-https-lb), capacity.connector-cpu" in out
+
+
+def lb_series(url_map: str, code_class: str, count: str, region: str = "global") -> dict:
+    return {"metric": {"labels": {"response_code_class": code_class}},
+            "resource": {"labels": {"url_map_name": url_map, "region": region}},
+            "points": [{"interval": {"endTime": "2026-11-27T00:00:00Z"}, "value": {"int64Value": count}}]}
+
+
+def lb_documents(c, global_series: list, regional_series: list) -> tuple[Outcome, dict]:  # type: ignore[no-untyped-def]
+    names = dict(c.extras)
+    extras = {names["regional"]: Outcome(names["regional"], 0, 0, document={"timeSeries": regional_series}),
+              names["services"]: Outcome(names["services"], 0, 0, document=[])}
+    return Outcome(c.argv, 0, 0, document={"timeSeries": global_series}), extras
+
+
+def test_a_regional_load_balancer_is_judged_on_its_own_metric_in_its_region():
+    cat = loader.load(overrides={"url_map": "staging-lb", "lb_scope": "regions/us-central1"}, environ={})
+    c = check(cat, "loadbalancer.requests")
+    outcome, extras = lb_documents(
+        c,
+        # A global load balancer of the same name is another one: not read.
+        [lb_series("staging-lb", "500", "90"), lb_series("staging-lb", "200", "10")],
+        [lb_series("staging-lb", "500", "20", "us-central1"), lb_series("staging-lb", "200", "80", "us-central1"),
+         lb_series("staging-lb", "500", "50", "europe-west1")])
+    [finding] = evaluate(c, outcome, extras=extras, now=NOW)
+    assert (finding.rule, finding.status.value, finding.actual) == ("loadbalancer.lb-5xx", "fail", 20.0)
+    assert finding.message == ("Load balancer 'staging-lb' (regions/us-central1) answered 20.0% of requests "
+                               "with 5xx in the last 30m")
+
+
+def test_a_load_balancer_without_traffic_is_not_judged():
+    cat = loader.load(overrides={"url_map": "staging-lb", "lb_scope": "global"}, environ={})
+    c = check(cat, "loadbalancer.requests")
+    # Traffic through another URL map and a regional one of the same name is not this load balancer's.
+    outcome, extras = lb_documents(c, [lb_series("other-lb", "500", "9")],
+                                   [lb_series("staging-lb", "500", "9", "us-central1")])
+    [finding] = evaluate(c, outcome, extras=extras, now=NOW)
+    assert (finding.rule, finding.status.value) == ("loadbalancer.requests.not-judged", "skip")
+    assert finding.message == "No requests through load balancer 'staging-lb' (global) in the last 30m: no traffic to judge"
+
+
+def test_load_warnings_are_not_called_configuration_warnings(capsys):
+    """A stack whose only warnings are load is told to act on capacity, not to correct its configuration."""
+    code, out = replay(capsys, "capacity-slow-start")
+    assert code == 1
+    actions = out.split("NEXT ACTIONS:", 1)[1]
+    assert "MEDIUM: Address capacity warnings before they become an outage" in actions
+    assert "configuration warnings" not in actions
+    code, out = replay(capsys, "capacity-connections-default", "--format", "json")
+    assert json.loads(out)["next_actions"] == ["MEDIUM: Address capacity warnings before they become an outage"]
+
+
+def test_a_connector_not_ready_explains_its_missing_load(cat):
+    """No data from a connector in ERROR is no idle connector: the skips name vpc.state as their cause."""
+    from infracheck.judge import causes
+
+    vpc = check(cat, "vpc.connector")
+    described = {"name": "staging-connector", "state": "ERROR", "minInstances": 2, "maxInstances": 10,
+                 "network": "staging-vpc", "machineType": "e2-micro", "ipCidrRange": "10.8.0.0/28"}
+    findings = list(evaluate(vpc, Outcome(vpc.argv, 0, 0, document=described), now=NOW))
+    for check_id in ("capacity.connector", "capacity.connector-cpu", "capacity.connector-throughput"):
+        c = check(cat, check_id)
+        extras = {argv: Outcome(argv, 0, 0, document={} if argv[:2] == metrics.QUERY else described)
+                  for _, argv in c.extras}
+        findings += evaluate(c, Outcome(c.argv, 0, 0, document={}), extras=extras, now=NOW)
+    analysed = causes.analyse(findings)
+    skips = [f for f in analysed if f.status.value == "skip"]
+    assert [f.rule for f in skips] == [f"capacity.{c}.not-judged" for c in ("connector", "connector-cpu",
+                                                                           "connector-throughput")]
+    assert all(f.caused_by == (("vpc.state", "staging-connector"),) for f in skips)
+    [root] = [r for r in causes.root_causes(analysed) if r.finding.rule == "vpc.state"]
+    assert set(skips) <= set(root.explains)
+    # READY and idle: the same skips, with no cause (no traffic is nobody's failure).
+    ready = [dataclasses.replace(f, status=Status.PASS) if f.rule == "vpc.state" else f for f in findings]
+    assert all(not f.caused_by for f in causes.analyse(ready) if f.status.value == "skip")
+
+
+def test_the_load_balancers_5xx_are_explained_by_a_services_5xx(cat):
+    """Without a connector or database to blame, the service that failed is the cause, not the edge."""
+    from infracheck.judge import causes
+
+    services = [{"metadata": {"name": "netra-backend-staging"}, "spec": {"template": {"metadata": {}}}}]
+    run = check(cat, "capacity.run-errors", "netra-backend-staging")
+    five = {"timeSeries": [{"metric": {"labels": {"response_code_class": "5xx"}}, **series("30")["timeSeries"][0]},
+                           {"metric": {"labels": {"response_code_class": "2xx"}}, **series("70")["timeSeries"][0]}]}
+    findings = evaluate(run, Outcome(run.argv, 0, 0, document=five),
+                              extras={argv: Outcome(argv, 0, 0, document=services) for _, argv in run.extras}, now=NOW)
+    lb_cat = loader.load(overrides={"url_map": "staging-https-lb"}, environ={})
+    c = check(lb_cat, "loadbalancer.requests")
+    outcome, extras = lb_documents(c, [lb_series("staging-https-lb", "500", "30"),
+                                       lb_series("staging-https-lb", "200", "70")], [])
+    extras[dict(c.extras)["services"]] = Outcome(dict(c.extras)["services"], 0, 0, document=services)
+    findings += evaluate(c, outcome, extras=extras, now=NOW)
+    analysed = {f.rule: f for f in causes.analyse(findings)}
+    assert analysed["capacity.run-5xx"].status is Status.FAIL and not analysed["capacity.run-5xx"].caused_by
+    assert analysed["loadbalancer.lb-5xx"].caused_by == (("capacity.run-5xx", "netra-backend-staging"),)

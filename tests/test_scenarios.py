@@ -221,6 +221,15 @@ SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
         *{(rule, service, FAIL) for service in (BACKEND, AUTH)
           for rule in ("capacity.run-5xx", "capacity.run-latency-p99", "capacity.run-latency-p95")},
     }),
+    # The same saturation seen at the edge: the load balancer's 5xx share, explained by the connector.
+    "capacity-lb-5xx": ("CRITICAL", 2, {
+        ("capacity.connector-saturated", CONNECTOR, FAIL),
+        ("capacity.connector-cpu", CONNECTOR, FAIL),
+        ("capacity.connector-throughput", CONNECTOR, FAIL),
+        *{(rule, service, FAIL) for service in (BACKEND, AUTH)
+          for rule in ("capacity.run-5xx", "capacity.run-latency-p99", "capacity.run-latency-p95")},
+        ("loadbalancer.lb-5xx", LB, FAIL),
+    }),
     "capacity-connections-flag": ("CRITICAL", 2, {
         ("capacity.sql-connections-exhausted", DB, FAIL),
         ("capacity.sql-connections-high", DB, FAIL),
@@ -240,12 +249,14 @@ SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
         *{(f"capacity.{check}.not-judged", DB, SKIP) for check in ("sql-connections", "sql-cpu", "sql-memory", "sql-disk")},
         *{(f"capacity.{check}.not-judged", service, SKIP) for service in (BACKEND, AUTH)
           for check in ("run-instances", "run-errors", "run-latency", "run-startup")},
+        ("loadbalancer.requests.not-judged", LB, SKIP),
     }),
     "capacity-denied": ("UNKNOWN", 3, {
         *{(f"capacity.{check}", CONNECTOR, ERROR) for check in ("connector", "connector-cpu", "connector-throughput")},
         *{(f"capacity.{check}", DB, ERROR) for check in ("sql-connections", "sql-cpu", "sql-memory", "sql-disk")},
         *{(f"capacity.{check}", service, ERROR) for service in (BACKEND, AUTH)
           for check in ("run-instances", "run-errors", "run-latency", "run-startup")},
+        ("loadbalancer.requests", LB, ERROR),  # the load balancer's 5xx share reads Monitoring too
     }),
     # Monitoring in place (commands/monitoring.toml): healthy is watched; each of these lacks one thing.
     "monitoring-watched": ("HEALTHY", 0, set()),
@@ -265,6 +276,7 @@ SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
         *{(f"capacity.{check}", DB, ERROR) for check in ("sql-connections", "sql-cpu", "sql-memory", "sql-disk")},
         *{(f"capacity.{check}", service, ERROR) for service in (BACKEND, AUTH)
           for check in ("run-instances", "run-errors", "run-latency", "run-startup")},
+        ("loadbalancer.requests", LB, ERROR),  # the load balancer's 5xx share reads Monitoring too
         ("monitoring.uptime-frontend", FRONT, ERROR),
         *{("monitoring.uptime-health", url, ERROR) for url in (API_HEALTH, AUTH_HEALTH)},
         ("monitoring.connector-alert", CONNECTOR, ERROR),
@@ -276,6 +288,7 @@ SCENARIOS: dict[str, tuple[str, int, set[tuple[str, str, str]]]] = {
         *{(f"capacity.{check}", DB, ERROR) for check in ("sql-connections", "sql-cpu", "sql-memory", "sql-disk")},
         *{(f"capacity.{check}", service, ERROR) for service in (BACKEND, AUTH)
           for check in ("run-instances", "run-errors", "run-latency", "run-startup")},
+        ("loadbalancer.requests", LB, ERROR),  # the load balancer's 5xx share reads Monitoring too
     }),
     # Today's load is fine; the growth shows only with --trend (tests/test_capacity.py).
     "capacity-trend": ("HEALTHY", 0, set()),

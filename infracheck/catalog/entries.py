@@ -36,7 +36,7 @@ _FIX_KEYS = {"command", "auto", "wait", "when", "manual", "changes", "requires",
 _VAR_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _MISSING_KEYS = {"severity", "message", "remedy"}
 _DEPENDENCY_KEYS = {"on", "resource"}
-_NOT_JUDGED_KEYS = {"path", "message", "remedy"}
+_NOT_JUDGED_KEYS = {"path", "message", "remedy", "depends_on"}
 _RULE_ID = re.compile(r"^[a-z0-9]+(?:[.-][a-z0-9]+)+$")
 
 
@@ -116,6 +116,7 @@ def expand(
                 path=sub.jmespath(require(path, nj, "path", f"{where} not_judged")),
                 message=sub.text(require(path, nj, "message", f"{where} not_judged"), runtime=True),
                 remedy=sub.text(nj.get("remedy", ""), runtime=True),
+                depends_on=_dependencies(path, f"{where} not_judged", nj.get("depends_on", []), sub),
             )
         default_resource = "{item}" if isinstance(item, str) else ("{item.name}" if item else check_id)
         checks.append(

@@ -105,5 +105,8 @@ def _link(checks: list[Check]) -> tuple[Check, ...]:
             r if r.depends_on is None else dataclasses.replace(r, depends_on=link(r.depends_on, f"{where} rule '{r.id}'"))
             for r in check.rules
         )
-        result.append(dataclasses.replace(check, rules=rules, depends_on=link(check.depends_on, where)))
+        not_judged = check.not_judged and dataclasses.replace(
+            check.not_judged, depends_on=link(check.not_judged.depends_on, f"{where} not_judged"))
+        result.append(dataclasses.replace(check, rules=rules, depends_on=link(check.depends_on, where),
+                                          not_judged=not_judged))
     return tuple(result)

@@ -90,7 +90,20 @@ def analyse(findings: Sequence[Finding]) -> tuple[Finding, ...]:
         # cycle explains nothing: each of its members stays a root).
         return all(i in reach[j] for j in reach[i])
 
+    # A skip whose check says what would explain it (not_judged's depends_on) is a consequence
+    # of that failure when it fails; never a root, and nothing depends on it.
+    explained = [i for i, f in enumerate(findings) if f.status is Status.SKIP and f.needs]
+    for i in explained:
+        direct[i] = {j for need in findings[i].needs for j in by_resource.get(resource_key(need.resource), ())
+                     if _matches(need, findings[j])}
+        reach[i] = _reachable(i, direct)
+
     out = list(findings)
+    for i in explained:
+        found = sorted(j for j in reach[i] if terminal(j))
+        if found:
+            out[i] = dataclasses.replace(
+                findings[i], caused_by=tuple((findings[j].rule, findings[j].resource) for j in found))
     for i in bad:
         if terminal(i):
             continue

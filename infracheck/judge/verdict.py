@@ -103,6 +103,7 @@ def muted(c: dict[str, int]) -> str:
 
 def next_actions(findings: Iterable[Finding], incomplete: bool = False) -> list[str]:
     """The seed's NEXT ACTIONS (section 3.2), plus what to do about unknowns."""
+    findings = tuple(findings)
     c = counts(findings)
     actions = []
     if c["critical"]:
@@ -116,12 +117,27 @@ def next_actions(findings: Iterable[Finding], incomplete: bool = False) -> list[
         )
     if incomplete:
         actions.append("RE-RUN: the diagnosis was interrupted before every check finished")
-    if c["warning"]:
-        actions.append("MEDIUM: Address configuration warnings")
+    actions += _warning_actions(findings)
     if not incomplete and not (c["critical"] or c["warning"] or c["error"] or c["passed"] or c["muted"]):
         actions.append("SELECT: nothing was checked - re-run with a narrower --exclude or a wider --include")
     elif not actions:
         actions.append("MONITOR: Infrastructure is healthy - focus on application layer")
+    return actions
+
+
+def _warning_actions(findings: Iterable[Finding]) -> list[str]:
+    """What to do about the warnings: the seed's words for the stack's settings, its own line for load.
+
+    A load warning (the capacity area, read from Cloud Monitoring) is no
+    configuration to correct: it is headroom running out, an outage to come.
+    """
+    areas = {f.area for f in findings if f.status is Status.FAIL and f.muted is None
+             and f.severity is Severity.WARNING}
+    actions = []
+    if areas - {"capacity"}:
+        actions.append("MEDIUM: Address configuration warnings")
+    if "capacity" in areas:
+        actions.append("MEDIUM: Address capacity warnings before they become an outage")
     return actions
 
 

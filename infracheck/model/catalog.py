@@ -197,6 +197,9 @@ class NotJudged:
     path: str
     message: str
     remedy: str = ""
+    # What a failure upstream would explain this by (a connector not READY reports no load): the skip
+    # then names that failure as its cause, as a failing finding would (causes.py).
+    depends_on: tuple[Dependency, ...] = ()
 
 
 

@@ -218,6 +218,7 @@ def _not_judged(check: Check, not_judged: NotJudged, reason: Any) -> Finding:
         actual=reason,
         expected="not judged",
         remedy=not_judged.remedy.replace("{actual}", display(reason)),
+        needs=_needs(check, not_judged.depends_on, None, reason),
     )
 
 
