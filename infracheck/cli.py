@@ -10,105 +10,19 @@ errors.py; click's own usage errors exit 3 here.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from infracheck import __version__
-from infracheck.environment import VARIABLES
 from infracheck.errors import ExitStatus, handled
-from infracheck.params import Address, Duration, Seconds
-from infracheck.report import FORMATTERS
+from infracheck.params import (ENVIRONMENT_HELP, EXIT_HELP, Address, Duration, Seconds, profile_options, run_options,
+                               stream_formats, target_options, without)
 
 if TYPE_CHECKING:
     from infracheck.pipeline import Options
-
-EXIT_HELP = """\b
-Exit codes (monitoring-plugin convention):
-  0  HEALTHY    every rule passed
-  1  WARNING    a warning-level rule failed
-  2  CRITICAL   a critical rule failed (wins over everything else)
-  3  UNKNOWN    a check could not be evaluated, or infracheck could not run
-                (usage error, bad catalog, gcloud missing)
-  130           interrupted (Ctrl-C); the partial report is printed
-With --report-only the exit code is 0 unless infracheck itself failed; `record`
-exits with the verdict too."""
-
-
-def _environment_help() -> str:
-    names = [("INFRACHECK_<NAME>", "any profile name, e.g. INFRACHECK_SQL_INSTANCE=prod-db (names: infracheck list)")]
-    names += sorted(VARIABLES.items())
-    names += [("NO_COLOR", "no colour, whatever --color says"),
-              ("TERM=dumb", "no colour and no progress line"),
-              ("CLOUDSDK_*", "gcloud's own settings (account, config, proxy) pass through")]
-    width = max(len(n) for n, _ in names) + 2
-    lines = ["\b", "Environment:"] + [f"  {n:{width}}{text}" for n, text in names]
-    lines += ["", "\b", "Shell completion (click's):",
-              '  bash  eval "$(_INFRACHECK_COMPLETE=bash_source infracheck)"   (in ~/.bashrc)',
-              '  zsh   eval "$(_INFRACHECK_COMPLETE=zsh_source infracheck)"    (in ~/.zshrc)',
-              "  fish  _INFRACHECK_COMPLETE=fish_source infracheck | source"]
-    return "\n".join(lines)
-
-
-ENVIRONMENT_HELP = _environment_help()
-
-
-def _profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--project", metavar="ID", help="GCP project id (default from the profile: netra-staging)."),
-        click.option("--region", metavar="REGION", help="Region of the connector, Cloud SQL and Cloud Run (default us-central1)."),
-        click.option("--set", "settings", metavar="NAME=VALUE", multiple=True,
-                     help="Override a profile name, e.g. --set sql_instance=prod-db; lists take commas."),
-        click.option("--profile", "profile_file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="A TOML file of profile values to use over the built-in one."),
-        click.option("--catalog", "catalog_dir", type=click.Path(file_okay=False, path_type=Path),
-                     help="Use another catalog folder instead of the built-in commands/."),
-        click.option("--window", "metrics_window", metavar="DURATION",
-                     help="How far back load is read from Cloud Monitoring (default 30m)."),
-        click.option("--trend", metavar="DAYS",
-                     help="Read daily peaks over this period (e.g. 7d) and project when limits are reached."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def _run_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--include", multiple=True, metavar="GLOB",
-                     help="Only rules whose id, check id or area matches (repeatable, commas allowed)."),
-        click.option("--exclude", multiple=True, metavar="GLOB",
-                     help="Skip rules whose id, check id or area matches, e.g. 'network*'."),
-        click.option("--jobs", default=8, show_default=True, type=click.IntRange(1, 64),
-                     help="Commands run at the same time."),
-        click.option("--timeout", default=60.0, show_default=True, type=Seconds(1, 3600),
-                     help="Seconds before a command is killed (with its children)."),
-        click.option("--engine", type=click.Choice(["auto", "warm", "process"]), default="auto", show_default=True,
-                     help="How gcloud runs: 'warm' loads gcloud once and forks each command from it (same "
-                          "output, a fraction of the CPU); 'process' starts one gcloud per command; 'auto' "
-                          "is warm where it can start, else process."),
-        click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(sorted(FORMATTERS)),
-                     help="Report format; machine formats own stdout."),
-        click.option("--output", "outputs", multiple=True, metavar="[FORMAT=]PATH",
-                     help="Also write the final report (no color) to PATH, in FORMAT if given (repeatable: "
-                          "--output junit=infracheck.xml --output markdown=update.md); a bare PATH gets --format."),
-        click.option("--issue", metavar="N", help="Name the incident issue in the report header."),
-        click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
-                     help="Color on a terminal; NO_COLOR in the environment always turns it off."),
-        click.option("--mute", "mute_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
-                     help="TOML file of [[mute]] entries (rule, resource, reason, owner, expires) accepting known "
-                          "findings until a date; default: ./.infracheck-mute.toml when present."),
-        click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False, path_type=Path),
-                     metavar="REPORT.json",
-                     help="An earlier --format json report of this project: mark each finding new, still or "
-                          "resolved since then."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog=ENVIRONMENT_HELP)
@@ -123,8 +37,8 @@ def cli() -> None:
 
 
 @cli.command(epilog=EXIT_HELP + "\n\n" + ENVIRONMENT_HELP)
-@_profile_options
-@_run_options
+@profile_options
+@run_options
 @click.option("--replay", type=click.Path(path_type=Path), metavar="DIR",
               help="Read recorded gcloud output from DIR instead of running gcloud.")
 @click.option("--report-only", is_flag=True, help="Print only the final report; exit 0 unless infracheck failed.")
@@ -147,8 +61,8 @@ def diagnose(**options: Any) -> None:
 @cli.command(epilog="Secret payloads are masked (letters to x, digits to 0, shape kept) so a replay "
              "gives the same verdicts without the values.")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
-@_profile_options
-@_run_options
+@profile_options
+@run_options
 @click.option("--force", is_flag=True,
               help="Replace an earlier recording in DIRECTORY (only a folder holding recording.json).")
 def record(directory: Path, force: bool, **options: Any) -> None:
@@ -164,8 +78,8 @@ def record(directory: Path, force: bool, **options: Any) -> None:
 With --until healthy: exit 0 as soon as the stack is HEALTHY (a partial
 re-check that looks healthy is confirmed by a full run first); with
 --max-wait, exit with the verdict of the last cycle when time runs out.""")
-@_profile_options
-@_run_options
+@profile_options
+@run_options
 @click.option("--replay", type=click.Path(path_type=Path), metavar="DIR",
               help="Read recorded gcloud output from DIR instead of running gcloud.")
 @click.option("--interval", default=60.0, show_default=True, type=Seconds(0, 86400),
@@ -196,25 +110,11 @@ def watch_command(**options: Any) -> None:
     sys.exit(cycles.watch(_options(options)))
 
 
-def _stream_formats(command: click.Command) -> click.Command:
-    """watch prints a stream: changes (text), one report per line (json), one status line (nagios).
-
-    The other formats describe one state for a person or a CI system: --output
-    writes them, for the last cycle, when the watch ends.
-    """
-    for param in command.params:
-        if param.name == "fmt":
-            param.type = click.Choice(["json", "nagios", "text"])
-            param.help = ("What each cycle prints: text (what changed), json (the report, one per line: "
-                          "JSON Lines), nagios (one status line); --output writes any format for the last cycle.")
-    return command
-
-
-_stream_formats(watch_command)
+stream_formats(watch_command)
 
 
 @cli.command(name="list")
-@_profile_options
+@profile_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True,
               help="markdown: the page docs/checks.md (each check and rule with its title and why).")
 def list_checks(fmt: str, **options: Any) -> None:
@@ -224,7 +124,7 @@ def list_checks(fmt: str, **options: Any) -> None:
 
 @cli.command()
 @click.argument("rule_id")
-@_profile_options
+@profile_options
 def explain(rule_id: str, **options: Any) -> None:
     """Why a rule exists, what it reads, and how to fix what it finds."""
     from infracheck.errors import CannotRun
@@ -240,7 +140,7 @@ def explain(rule_id: str, **options: Any) -> None:
 @click.option("--output", "output_dir", required=True, metavar="DIR",
               type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write into (created if missing; files of the same name are replaced).")
-@_profile_options
+@profile_options
 def alerts_command(output_dir: Path, **options: Any) -> None:
     """Write the stack's alert policies (AlertPolicy JSON) and uptime checks, built from the profile's
     thresholds, and a commands.sh that creates them: for teams who keep monitoring in Terraform or Git."""
@@ -249,15 +149,7 @@ def alerts_command(output_dir: Path, **options: Any) -> None:
     sys.exit(pipeline.alerts(_options(options), output_dir))
 
 
-def _without(*names: str) -> Callable[[click.Command], click.Command]:
-    """Drop shared options a command has no use for (serve prints no report: no --format, --output...)."""
-    def strip(command: click.Command) -> click.Command:
-        command.params = [p for p in command.params if p.name not in names]
-        return command
-    return strip
-
-
-@_without("fmt", "outputs", "color", "baseline_file")
+@without("fmt", "outputs", "color", "baseline_file")
 @cli.command(epilog="""\b
 Endpoints (the last complete run; a request never starts or waits for a cycle):
   /metrics      Prometheus exposition: infracheck_up, infracheck_verdict,
@@ -267,8 +159,8 @@ Endpoints (the last complete run; a request never starts or waits for a cycle):
   /report.json  the last report, as diagnose --format json prints it
 SIGTERM or Ctrl-C stops it (exit 0 after SIGTERM, 130 after Ctrl-C).
 Recipes (systemd, Kubernetes, Cloud Run): docs/monitor.md.""")
-@_profile_options
-@_run_options
+@profile_options
+@run_options
 @click.option("--replay", type=click.Path(path_type=Path), metavar="DIR",
               help="Read recorded gcloud output from DIR instead of running gcloud (every cycle replays it).")
 @click.option("--listen", default="127.0.0.1:9847", show_default=True, type=Address(), metavar="HOST:PORT",
@@ -286,29 +178,9 @@ def serve(**options: Any) -> None:
     sys.exit(cycles.serve(_options(options)))
 
 
-def _target_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--targets", "targets_file", required=True, metavar="FILE",
-                     type=click.Path(dir_okay=False, path_type=Path),
-                     help="TOML file of [[target]] tables: name, project, region, profile, [target.set], tags."),
-        click.option("--target", "target_names", multiple=True, metavar="NAME",
-                     help="Only this target (repeatable)."),
-        click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE",
-                     help="Only targets with this tag (repeatable; every key must match, any of a key's values)."),
-        click.option("--shard", metavar="I/N",
-                     help="Only shard I of N (from 0) of the selection; default from CLOUD_RUN_TASK_INDEX/"
-                          "CLOUD_RUN_TASK_COUNT, or JOB_COMPLETION_INDEX with --shards."),
-        click.option("--shards", type=click.IntRange(1, 100000), metavar="N",
-                     help="The count of shards when JOB_COMPLETION_INDEX (Kubernetes Indexed Job) gives the index."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
 @cli.command(name="targets", epilog="--format json is one line: a GitHub Actions matrix "
              "(strategy.matrix: ${{ fromJSON(...) }}) of at most 256 jobs. See docs/fleet.md.")
-@_target_options
+@target_options
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def targets_command(targets_file: Path, target_names: tuple[str, ...], tags: tuple[str, ...], shard: str | None,
                     shards: int | None, fmt: str) -> None:

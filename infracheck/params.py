@@ -1,14 +1,18 @@
-"""The command line's own value types: a number of seconds, a duration, an address to listen on.
-
-Each refuses what would hang or crash later (nan, inf, out of range) with click's one-line usage error.
-"""
+"""The command line's options: the groups commands share, their help texts, and the value types (a number
+of seconds, a duration, an address to listen on), each refusing what would hang or crash later (nan, inf,
+out of range) with click's one-line usage error."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
+
+from infracheck.environment import VARIABLES
+from infracheck.report import FORMATTERS
 
 
 class Seconds(click.ParamType):  # type: ignore[type-arg]  # generic only in newer click
@@ -75,3 +79,130 @@ class Address(click.ParamType):  # type: ignore[type-arg]  # generic only in new
         if not port.isdigit() or not 0 <= int(port) <= 65535 or not host or (":" in host and "[" not in text):
             self.fail(f"'{value}' is not HOST:PORT (e.g. 127.0.0.1:9847, [::1]:9847, 0.0.0.0:9847)", param, ctx)
         return host, int(port)
+
+
+EXIT_HELP = """\b
+Exit codes (monitoring-plugin convention):
+  0  HEALTHY    every rule passed
+  1  WARNING    a warning-level rule failed
+  2  CRITICAL   a critical rule failed (wins over everything else)
+  3  UNKNOWN    a check could not be evaluated, or infracheck could not run
+                (usage error, bad catalog, gcloud missing)
+  130           interrupted (Ctrl-C); the partial report is printed
+With --report-only the exit code is 0 unless infracheck itself failed; `record`
+exits with the verdict too."""
+
+
+def _environment_help() -> str:
+    names = [("INFRACHECK_<NAME>", "any profile name, e.g. INFRACHECK_SQL_INSTANCE=prod-db (names: infracheck list)")]
+    names += sorted(VARIABLES.items())
+    names += [("NO_COLOR", "no colour, whatever --color says"),
+              ("TERM=dumb", "no colour and no progress line"),
+              ("CLOUDSDK_*", "gcloud's own settings (account, config, proxy) pass through")]
+    width = max(len(n) for n, _ in names) + 2
+    lines = ["\b", "Environment:"] + [f"  {n:{width}}{text}" for n, text in names]
+    lines += ["", "\b", "Shell completion (click's):",
+              '  bash  eval "$(_INFRACHECK_COMPLETE=bash_source infracheck)"   (in ~/.bashrc)',
+              '  zsh   eval "$(_INFRACHECK_COMPLETE=zsh_source infracheck)"    (in ~/.zshrc)',
+              "  fish  _INFRACHECK_COMPLETE=fish_source infracheck | source"]
+    return "\n".join(lines)
+
+
+ENVIRONMENT_HELP = _environment_help()
+
+
+def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--project", metavar="ID", help="GCP project id (default from the profile: netra-staging)."),
+        click.option("--region", metavar="REGION", help="Region of the connector, Cloud SQL and Cloud Run (default us-central1)."),
+        click.option("--set", "settings", metavar="NAME=VALUE", multiple=True,
+                     help="Override a profile name, e.g. --set sql_instance=prod-db; lists take commas."),
+        click.option("--profile", "profile_file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="A TOML file of profile values to use over the built-in one."),
+        click.option("--catalog", "catalog_dir", type=click.Path(file_okay=False, path_type=Path),
+                     help="Use another catalog folder instead of the built-in commands/."),
+        click.option("--window", "metrics_window", metavar="DURATION",
+                     help="How far back load is read from Cloud Monitoring (default 30m)."),
+        click.option("--trend", metavar="DAYS",
+                     help="Read daily peaks over this period (e.g. 7d) and project when limits are reached."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--include", multiple=True, metavar="GLOB",
+                     help="Only rules whose id, check id or area matches (repeatable, commas allowed)."),
+        click.option("--exclude", multiple=True, metavar="GLOB",
+                     help="Skip rules whose id, check id or area matches, e.g. 'network*'."),
+        click.option("--jobs", default=8, show_default=True, type=click.IntRange(1, 64),
+                     help="Commands run at the same time."),
+        click.option("--timeout", default=60.0, show_default=True, type=Seconds(1, 3600),
+                     help="Seconds before a command is killed (with its children)."),
+        click.option("--engine", type=click.Choice(["auto", "warm", "process"]), default="auto", show_default=True,
+                     help="How gcloud runs: 'warm' loads gcloud once and forks each command from it (same "
+                          "output, a fraction of the CPU); 'process' starts one gcloud per command; 'auto' "
+                          "is warm where it can start, else process."),
+        click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(sorted(FORMATTERS)),
+                     help="Report format; machine formats own stdout."),
+        click.option("--output", "outputs", multiple=True, metavar="[FORMAT=]PATH",
+                     help="Also write the final report (no color) to PATH, in FORMAT if given (repeatable: "
+                          "--output junit=infracheck.xml --output markdown=update.md); a bare PATH gets --format."),
+        click.option("--issue", metavar="N", help="Name the incident issue in the report header."),
+        click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+                     help="Color on a terminal; NO_COLOR in the environment always turns it off."),
+        click.option("--mute", "mute_file", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+                     help="TOML file of [[mute]] entries (rule, resource, reason, owner, expires) accepting known "
+                          "findings until a date; default: ./.infracheck-mute.toml when present."),
+        click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False, path_type=Path),
+                     metavar="REPORT.json",
+                     help="An earlier --format json report of this project: mark each finding new, still or "
+                          "resolved since then."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--targets", "targets_file", required=True, metavar="FILE",
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help="TOML file of [[target]] tables: name, project, region, profile, [target.set], tags."),
+        click.option("--target", "target_names", multiple=True, metavar="NAME",
+                     help="Only this target (repeatable)."),
+        click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE",
+                     help="Only targets with this tag (repeatable; every key must match, any of a key's values)."),
+        click.option("--shard", metavar="I/N",
+                     help="Only shard I of N (from 0) of the selection; default from CLOUD_RUN_TASK_INDEX/"
+                          "CLOUD_RUN_TASK_COUNT, or JOB_COMPLETION_INDEX with --shards."),
+        click.option("--shards", type=click.IntRange(1, 100000), metavar="N",
+                     help="The count of shards when JOB_COMPLETION_INDEX (Kubernetes Indexed Job) gives the index."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def without(*names: str) -> Callable[[click.Command], click.Command]:
+    """Drop shared options a command has no use for (serve prints no report: no --format, --output...)."""
+    def strip(command: click.Command) -> click.Command:
+        command.params = [p for p in command.params if p.name not in names]
+        return command
+    return strip
+
+
+def stream_formats(command: click.Command) -> click.Command:
+    """watch prints a stream: changes (text), one report per line (json), one status line (nagios).
+
+    The other formats describe one state for a person or a CI system: --output
+    writes them, for the last cycle, when the watch ends.
+    """
+    for param in command.params:
+        if param.name == "fmt":
+            param.type = click.Choice(["json", "nagios", "text"])
+            param.help = ("What each cycle prints: text (what changed), json (the report, one per line: "
+                          "JSON Lines), nagios (one status line); --output writes any format for the last cycle.")
+    return command
