@@ -40,6 +40,10 @@ from infracheck.model import CommandError, ErrorKind, Outcome
 DRIVER = Path(__file__).with_name("warm_driver.py")
 READY_TIMEOUT = 120.0  # s for the driver to load gcloud: ~1 s on a quiet machine, far more on a loaded one
 _STOP_GRACE = 5.0  # s for the driver to exit after its last command
+# A driver that says nothing for a command's whole timeout and this much more has stopped serving
+# (stopped, or stuck in an import): the commands it holds run as their own processes.
+SILENCE_GRACE = 15.0
+_SILENCE_POLL = 0.5  # s between two looks at a driver's silence
 
 # bin/gcloud's order when CLOUDSDK_PYTHON is unset and no bundled Python works.
 _PYTHONS = ("python3", "python3.12", "python3.13", "python3.11", "python3.10", "python3.9",
@@ -157,6 +161,7 @@ class Engine:
         self._failure = ""
         self._dead = False
         self._stderr: list[str] = []
+        self._heard = time.monotonic()  # the driver's last message
         self._requests: Queue[str | None] = Queue()
         self.ran_as_process = 0  # commands that fell back to their own process
         if gcloud.stopping():
@@ -200,6 +205,7 @@ class Engine:
             message = json.loads(line)
         except ValueError:
             return  # not ours: the driver writes nothing else to this pipe
+        self._heard = time.monotonic()
         if "ready" in message:
             self._ready.set()
         elif "failed" in message:
@@ -261,7 +267,13 @@ class Engine:
         queued = time.monotonic()
         self.submit(argv, timeout)
         pending = self._by_argv[argv]
-        pending.done.wait()
+        # Nothing else bounds this wait: the driver kills a command at its timeout, but a driver that
+        # stops serving (stopped, stuck in an import) would hold this command, and a watch cycle with
+        # it, for ever. Silence for the command's timeout and a grace (its own messages or any other
+        # command's count) ends the driver; what it held is run as its own process (`run`).
+        while not pending.done.wait(_SILENCE_POLL):
+            if time.monotonic() - max(self._heard, queued) > timeout + SILENCE_GRACE:
+                self._abandon()
         with self._lock:  # consumed: running argv again (a watch cycle) runs it again
             if self._by_argv.get(argv) is pending:
                 del self._by_argv[argv]
@@ -304,6 +316,11 @@ class Engine:
             self.kill()
         with _ENGINES_LOCK:
             _ENGINES.discard(self)
+
+    def _abandon(self) -> None:
+        """The driver stopped serving: end it; every command it holds is released as lost (re-run as a process)."""
+        self.kill()
+        self._on_exit()
 
     def kill(self) -> None:
         """Stop the driver and every command it started, at once."""

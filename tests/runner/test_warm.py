@@ -5,13 +5,16 @@ the real gcloud. The contract suite (tests/contract/test_engines.py) does it wit
 from __future__ import annotations
 
 import ast
+import os
 import platform
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -185,6 +188,22 @@ def test_commands_of_a_dead_driver_run_as_processes(engine: warm.Engine) -> None
     time.sleep(0.5)
     outcome = engine.run(("gcloud", "echo", "[1]"), 20)
     assert outcome.document == [1] and engine.ran_as_process == 1
+
+
+def test_a_driver_that_stops_serving_is_ended_and_its_command_runs_as_a_process(
+    engine: warm.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A watch once waited its whole --max-wait on a command the driver never answered (issue 17):
+    # nothing bounded that wait. A frozen driver stands for any driver that stops serving.
+    monkeypatch.setattr(warm, "SILENCE_GRACE", 1.0)
+    os.kill(engine.pid, signal.SIGSTOP)
+    got: list[Any] = []
+    asked = threading.Thread(target=lambda: got.append(engine.run(("gcloud", "echo", "[2]"), 2)), daemon=True)
+    asked.start()
+    asked.join(30)  # its timeout and the grace, not for ever: a regression fails here, it does not hang
+    if asked.is_alive():
+        os.kill(engine.pid, signal.SIGKILL)
+    assert got and got[0].document == [2] and engine.ran_as_process == 1
 
 
 def test_ctrl_c_stops_the_driver_and_its_commands(engine: warm.Engine, sdk: tuple[Path, dict[str, str]]) -> None:
