@@ -270,7 +270,7 @@ def baseline(options: Options, cat: Catalog, with_region: bool) -> Baseline | No
 def plan_for(options: Options, cat: Catalog) -> Plan:
     """The checks --include/--exclude select; a replay checks its folder first, keeps the selection it was
     recorded with when given neither, and leaves out what it holds no reads of."""
-    from infracheck import plan, runner
+    from infracheck import plan
     from infracheck.runner import recording
 
     include, exclude = plan.globs(options.include), plan.globs(options.exclude)
@@ -286,13 +286,13 @@ def plan_for(options: Options, cat: Catalog) -> Plan:
                 click.echo(f"infracheck: replaying with the recording's selection {chosen} "
                            "(give --include or --exclude to choose)", err=True)
     the_plan = plan.make(cat, include, exclude)
-    return runner.recorded_only(the_plan, replay_dir) if replay_dir is not None else the_plan
+    return recording.recorded_only(the_plan, replay_dir) if replay_dir is not None else the_plan
 
 
 def binder(options: Options, cat: Catalog, the_plan: Plan) -> Binder:
     """The load balancer's discovery for this run: a chain it finds anchors the catalog loaded again with its names."""
-    from infracheck import plan, runner
-    from infracheck.runner import tracks
+    from infracheck import plan
+    from infracheck.runner import recording, tracks
     from infracheck.runner.discovery import Binder
 
     def anchor(url_map: str, lb_scope: str) -> tuple[Catalog, Plan]:
@@ -301,7 +301,7 @@ def binder(options: Options, cat: Catalog, the_plan: Plan) -> Binder:
         anchored = tracks.resolve(load(named, warn=False), tracks.for_run(options.replay))
         the_plan = plan.make(anchored, first.include, first.exclude)
         if options.replay is not None:  # narrowed as the plan it replaces was
-            the_plan = runner.recorded_only(the_plan, options.replay)
+            the_plan = recording.recorded_only(the_plan, options.replay)
         return anchored, the_plan
 
     first = the_plan

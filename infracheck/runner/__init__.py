@@ -211,23 +211,6 @@ def live(
     return running
 
 
-def recorded_only(planned: Plan, directory: Path) -> Plan:
-    """A folder recorded before infracheck read Cloud Monitoring has no load to replay: its load checks are
-    left out with one note, not reported as failures of the stack nor as one skip each. So are the
-    monitoring area's checks (uptime checks, alert policies) in a folder recorded before that area existed."""
-    from infracheck import plan
-
-    if not any(directory.glob(recording.name_for(metrics.QUERY) + "*")):
-        planned = plan.without(planned, lambda c: any(s[:2] == metrics.QUERY for s in c.sources),
-                               "Load (Cloud Monitoring) not judged: this recording holds none of its reads")
-    watched = [c for c in planned.checks if c.area == "monitoring"]
-    if watched and not any(recording.replay(directory, s) is not None for c in watched for s in c.sources):
-        planned = plan.without(planned, lambda c: c.area == "monitoring",
-                               "Monitoring in place not judged: this recording holds no uptime checks "
-                               "or alert policies")
-    return planned
-
-
 def replay(directory: Path) -> Source:
     """Read what a scenario folder recorded; classified exactly as a live run would be."""
     try:

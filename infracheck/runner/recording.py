@@ -20,12 +20,15 @@ import shutil
 import stat
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from infracheck import __version__, redact
 from infracheck.rules.values import each_leaf
 from infracheck.timeutil import parse_rfc3339
 from infracheck.model import CannotRun, CommandError, ErrorKind, Outcome, Report
+
+if TYPE_CHECKING:
+    from infracheck.plan import Plan
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=+-]+")
 
@@ -332,3 +335,21 @@ def crc32c(data: bytes) -> int:
 
 def _redact_string(value: Any) -> Any:
     return redact.redact(value) if isinstance(value, str) else value
+
+
+def recorded_only(planned: Plan, directory: Path) -> Plan:
+    """A folder recorded before infracheck read Cloud Monitoring has no load to replay: its load checks are
+    left out with one note, not reported as failures of the stack nor as one skip each. So are the
+    monitoring area's checks (uptime checks, alert policies) in a folder recorded before that area existed."""
+    from infracheck import plan
+    from infracheck.catalog.monitoring import QUERY
+
+    if not any(directory.glob(name_for(QUERY) + "*")):
+        planned = plan.without(planned, lambda c: any(s[:2] == QUERY for s in c.sources),
+                               "Load (Cloud Monitoring) not judged: this recording holds none of its reads")
+    watched = [c for c in planned.checks if c.area == "monitoring"]
+    if watched and not any(replay(directory, s) is not None for c in watched for s in c.sources):
+        planned = plan.without(planned, lambda c: c.area == "monitoring",
+                               "Monitoring in place not judged: this recording holds no uptime checks "
+                               "or alert policies")
+    return planned
