@@ -203,6 +203,24 @@ def merge(files: tuple[Path, ...], fmt: str) -> None:
     sys.exit(fleet.merge(files, fmt))
 
 
+@cli.command(epilog="Exit code: 0 no difference (or only intended ones), 1 WARNING: differences, 3 could not compare. "
+             "Intended differences: [[parity.ignore]] path/reason tables in a target's profile. See docs/fleet.md.")
+@click.option("--targets", "targets_file", required=True, metavar="FILE",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="TOML file of [[target]] tables: name, project, region, profile, [target.set], tags.")
+@click.option("--replay", "replay_dir", required=True, metavar="DIR", type=click.Path(path_type=Path),
+              help="Recordings, one folder per target: DIR/<target name>/ (as `infracheck record` writes one).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.argument("name_a", metavar="NAME_A")
+@click.argument("name_b", metavar="NAME_B")
+def parity(targets_file: Path, replay_dir: Path, fmt: str, name_a: str, name_b: str) -> None:
+    """Compare two targets' configuration resource by resource: connector, Cloud SQL, Cloud Run services
+    (env variable names and secret references, never values), certificates of their domains."""
+    from infracheck.pipeline import parity as parity_stage
+
+    sys.exit(parity_stage.parity(targets_file, name_a, name_b, replay_dir, fmt))
+
+
 def _overrides(settings: Sequence[str]) -> dict[str, str]:
     """--set NAME=VALUE, each."""
     overrides: dict[str, str] = {}

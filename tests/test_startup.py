@@ -52,12 +52,13 @@ CATALOG_AND_AFTER = {"infracheck.model", "infracheck.catalog.loader", "infrachec
                      "infracheck.fix", "infracheck.judge.mutes", "infracheck.judge.stage",
                      "infracheck.runner.recording", "dataclasses",
                      "prometheus_client", "infracheck.serve", "http.server", "infracheck.catalog.targets",
-                     "infracheck.judge.fleet"}
+                     "infracheck.judge.fleet", "infracheck.judge.parity", "infracheck.report.parity"}
 
 
 @pytest.mark.parametrize("args", [(), ("--help",), ("diagnose", "--help"), ("serve", "--help"), ("--version",),
-                                  ("targets", "--help"), ("merge", "--help")],
-                         ids=["import", "help", "diagnose-help", "serve-help", "version", "targets-help", "merge-help"])
+                                  ("targets", "--help"), ("merge", "--help"), ("parity", "--help")],
+                         ids=["import", "help", "diagnose-help", "serve-help", "version", "targets-help", "merge-help",
+                              "parity-help"])
 def test_help_loads_no_catalog_model_or_renderer(args: tuple[str, ...]) -> None:
     loaded = modules_after(*args)
     assert not loaded & CATALOG_AND_AFTER, sorted(loaded & CATALOG_AND_AFTER)

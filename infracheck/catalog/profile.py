@@ -117,6 +117,7 @@ def _read_profile(path: Path, known: Mapping[str, Any] | None = None) -> tuple[d
         if not isinstance(tables[table], dict):
             raise CatalogError(f"{path.name}: [{table}] must be a table")
     cidr = data.pop("cidr", [])
+    data.pop("parity", None)  # what `infracheck parity` may ignore (judge/parity.py reads it): no profile name
     if not isinstance(cidr, list):
         raise CatalogError(f"{path.name}: 'cidr' must be a list of names")
     if known is not None:
