@@ -92,7 +92,7 @@ def test_the_cloud_run_recipe_shards_by_the_task_variables() -> None:
 
 def test_the_targets_file_example_loads_and_lists_as_shown(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    [example] = _blocks("toml")
+    example = _blocks("toml")[0]  # the targets file (the next one is a parity profile)
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles" / "production.toml").write_text('connector = "prod-connector"\n')
     (tmp_path / "targets.toml").write_text(example)
@@ -113,7 +113,7 @@ MISTAKES = [
 
 def test_the_errors_the_page_shows_are_the_errors_infracheck_prints(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    [example] = _blocks("toml")
+    example = _blocks("toml")[0]  # the targets file (the next one is a parity profile)
     [errors] = [b for b in _blocks("text") if b.startswith("infracheck: error: targets.toml")]
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles" / "production.toml").write_text('connector = "prod-connector"\n')

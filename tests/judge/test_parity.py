@@ -9,6 +9,7 @@ reason) is no finding; a secret's value never appears.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -192,3 +193,24 @@ def test_read_ignores_without_a_parity_table_is_empty(tmp_path: Path) -> None:
     path.write_text('[[parity.ignore]]\npath = "x"\nreason = ""\n', encoding="utf-8")
     with pytest.raises(CannotRun, match=r"p.toml:1: parity.ignore needs a non-empty reason"):
         parity.read_ignores(path)
+
+
+def test_the_fleet_page_shows_what_parity_prints(tmp_path, capsys):
+    targets, recordings = _fleet(tmp_path)
+    _, out, _ = _run(capsys, targets, recordings)
+    page = (ROOT / "docs" / "fleet.md").read_text(encoding="utf-8")
+    assert f"```\n{out}```\n" in page
+
+
+def test_the_fleet_pages_ignore_example_silences_the_tier(tmp_path: Path) -> None:
+    page = (ROOT / "docs" / "fleet.md").read_text(encoding="utf-8")
+    [example] = [b for b in re.findall(r"^```toml\n(.*?)^```$", page, re.S | re.M) if "[[parity.ignore]]" in b]
+    (tmp_path / "prod.toml").write_text(example, encoding="utf-8")
+    ignores = parity.read_ignores(tmp_path / "prod.toml")
+    sql = {"settings": {"tier": "db-custom-2-7680"}}
+    bigger = {"settings": {"tier": "db-custom-8-30720"}}
+    result = parity.compare(parity.Side("staging", None, sql, (), (), []),
+                            parity.Side("production", None, bigger, (), (), []), ignores)
+    assert [(d.path, d.ignored.reason if d.ignored else None) for d in result.differences] == [
+        ("cloudsql.tier", "production is sized for its load")]
+    assert result.findings == ()
