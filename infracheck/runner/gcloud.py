@@ -96,19 +96,23 @@ def retrying(attempt: Callable[[float], Outcome], timeout: float) -> Outcome:
     started = time.monotonic()
     outcome = attempt(timeout)
     retries = 0
+    out_of_time = False
     while locked(outcome) and retries < LOCKED_RETRIES:
         pause = random.uniform(*_LOCKED_PAUSE)
         left = timeout - (time.monotonic() - started) - pause
-        if left < _LOCKED_MIN_ATTEMPT or _STOPPING.wait(pause):  # out of time, or Ctrl-C during the pause
+        out_of_time = left < _LOCKED_MIN_ATTEMPT
+        if out_of_time or _STOPPING.wait(pause):  # Ctrl-C during the pause: no new run
             break
         retries += 1
         outcome = attempt(left)
     if not retries and not locked(outcome):
         return outcome
     if locked(outcome) and outcome.error is not None:
-        tries = f"{retries + 1} times" if retries else "once (no time left in its timeout to retry)"
+        runs = f"ran {retries + 1} time{'s' if retries else ''}"
+        if out_of_time:
+            runs += f"; its {timeout:g} s timeout left no room for another"
         outcome = dataclasses.replace(outcome, error=CommandError(
-            ErrorKind.CONFIG_LOCKED, f"{outcome.error.message} (ran {tries})"))
+            ErrorKind.CONFIG_LOCKED, f"{outcome.error.message} ({runs})"))
     return dataclasses.replace(outcome, duration_s=time.monotonic() - started, retries=retries)
 
 

@@ -193,6 +193,8 @@ def test_locked_retries_stay_inside_the_timeout(fake):
     assert time.monotonic() - started < 3.5
     assert outcome.error is not None and outcome.error.kind in (ErrorKind.CONFIG_LOCKED, ErrorKind.TIMEOUT)
     assert len(fake.calls()) <= 2
+    if outcome.error.kind is ErrorKind.CONFIG_LOCKED:
+        assert "timeout left no room" in outcome.error.message
 
 
 def test_a_change_is_not_run_again(fake):
