@@ -11,8 +11,8 @@ read before the output; compute list commands exit 0 on API failures and say
 
 from __future__ import annotations
 
-import json
 import dataclasses
+import json
 import math
 import os
 import random
@@ -42,8 +42,8 @@ _ALWAYS_ENV = {
 
 # gcloud keeps its configuration and credentials in SQLite files under the config folder
 # (default_configs.db, access_tokens.db, credentials.db). A gcloud that finds one held by another
-# gcloud sharing that folder gives up after sqlite's wait and crashes with this line (exit 1) before
-# it reaches any API, so running it again is safe: a few times, a moment apart, inside its timeout.
+# gcloud sharing that folder gives up after sqlite's wait (1 s, 5 s) and crashes with this line
+# (exit 1). A read is safe to run again: a few times, a moment apart, inside its timeout.
 _LOCKED = re.compile(r"^ERROR: gcloud crashed \(OperationalError\): database is locked", re.MULTILINE)
 LOCKED_RETRIES = 3
 _LOCKED_PAUSE = (0.5, 1.5)  # s, drawn at random: runs that collided once should not collide again
@@ -212,7 +212,7 @@ def _finite(text: str) -> float:
 _CLASSES: tuple[tuple[ErrorKind, re.Pattern[str], str], ...] = tuple(
     (kind, re.compile(pattern, re.IGNORECASE | re.MULTILINE), advice)
     for kind, pattern, advice in (
-        # First: a crash before any API call, whatever else stderr holds.
+        # First: gcloud crashed on its own files, whatever else stderr holds.
         (ErrorKind.CONFIG_LOCKED, _LOCKED.pattern,
          "another gcloud held gcloud's config folder database (parallel runs sharing one "
          "CLOUDSDK_CONFIG): give each parallel run its own copy of the config folder "
