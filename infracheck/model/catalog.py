@@ -110,6 +110,7 @@ class ErrorKind(enum.Enum):
     USAGE = "usage"
     API_ERROR = "api-error"
     INTERRUPTED = "interrupted"
+    CONFIG_LOCKED = "config-locked"  # gcloud's config folder database stayed locked by another gcloud
     MISSING_CREDENTIAL = "missing-credential"  # the journey's ${env:NAME} is not set
     NOT_RECORDED = "not-recorded"  # a replay of a folder recorded before metrics were read: a skip, not an error
 

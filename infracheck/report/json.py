@@ -82,6 +82,7 @@ def as_dict(report: Report) -> dict[str, Any]:
                 "duration_s": round(o.duration_s, 3),
                 "error": o.error.message if o.error else None,
                 "error_kind": o.error.kind.value if o.error else None,
+                **({"retries": o.retries} if o.retries else {}),
             }
             for o in report.outcomes
         ],

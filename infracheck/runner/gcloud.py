@@ -11,15 +11,17 @@ read before the output; compute list commands exit 0 on API failures and say
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
+import random
 import re
 import shutil
 import signal
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from infracheck.model import CannotRun, CommandError, ErrorKind, Outcome
@@ -37,6 +39,15 @@ _ALWAYS_ENV = {
     "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "1",
     "CLOUDSDK_CORE_SHOW_STRUCTURED_LOGS": "never",
 }
+
+# gcloud keeps its configuration and credentials in SQLite files under the config folder
+# (default_configs.db, access_tokens.db, credentials.db). A gcloud that finds one held by another
+# gcloud sharing that folder gives up after sqlite's wait (1 s, 5 s) and crashes with this line
+# (exit 1). A read is safe to run again: a few times, a moment apart, inside its timeout.
+_LOCKED = re.compile(r"^ERROR: gcloud crashed \(OperationalError\): database is locked", re.MULTILINE)
+LOCKED_RETRIES = 3
+_LOCKED_PAUSE = (0.5, 1.5)  # s, drawn at random: runs that collided once should not collide again
+_LOCKED_MIN_ATTEMPT = 2.0  # s left in the timeout for a retry to be worth starting (gcloud starts in ~1 s)
 
 _RUNNING: set[int] = set()  # process group ids of the gcloud runs in flight
 _RUNNING_LOCK = threading.Lock()
@@ -66,7 +77,53 @@ def environment(timeout: float, base: Mapping[str, str] | None = None) -> dict[s
 
 
 def run(argv: tuple[str, ...], timeout: float, env: Mapping[str, str], *, expect_json: bool = True) -> Outcome:
-    """Run argv (argv[0] == 'gcloud') with a hard timeout; never raises for its failures."""
+    """Run argv (argv[0] == 'gcloud') with a hard timeout; never raises for its failures.
+
+    A read that crashed on gcloud's locked config database runs again (`retrying`); a change
+    (expect_json=False) does not: its crash is reported, and fix mode's re-check sees what happened.
+    """
+    if not expect_json:
+        return run_once(argv, timeout, env, expect_json=False)
+    return retrying(lambda left: run_once(argv, left, env), timeout)
+
+
+def retrying(attempt: Callable[[float], Outcome], timeout: float) -> Outcome:
+    """attempt(seconds left), run again while gcloud crashed on its locked config database.
+
+    At most LOCKED_RETRIES more runs, each after a short random pause, all inside `timeout`;
+    the Outcome counts them (`retries`) and lasts as long as all of them.
+    """
+    started = time.monotonic()
+    outcome = attempt(timeout)
+    retries = 0
+    out_of_time = False
+    while locked(outcome) and retries < LOCKED_RETRIES:
+        pause = random.uniform(*_LOCKED_PAUSE)
+        left = timeout - (time.monotonic() - started) - pause
+        out_of_time = left < _LOCKED_MIN_ATTEMPT
+        if out_of_time or _STOPPING.wait(pause):  # Ctrl-C during the pause: no new run
+            break
+        retries += 1
+        outcome = attempt(left)
+    if not retries and not locked(outcome):
+        return outcome
+    if locked(outcome) and outcome.error is not None:
+        runs = f"ran {retries + 1} time{'s' if retries else ''}"
+        if out_of_time:
+            runs += f"; its {timeout:g} s timeout left no room for another"
+        outcome = dataclasses.replace(outcome, error=CommandError(
+            ErrorKind.CONFIG_LOCKED, f"{outcome.error.message} ({runs})"))
+    return dataclasses.replace(outcome, duration_s=time.monotonic() - started, retries=retries)
+
+
+def locked(outcome: Outcome) -> bool:
+    """gcloud crashed because another gcloud held its config folder's database."""
+    return outcome.error is not None and outcome.error.kind is ErrorKind.CONFIG_LOCKED
+
+
+def run_once(argv: tuple[str, ...], timeout: float, env: Mapping[str, str], *,
+             expect_json: bool = True) -> Outcome:
+    """One gcloud process for argv, no retry."""
     import sh  # here, not at the top: a replay or `--help` never pays for it
 
     started = time.monotonic()
@@ -155,6 +212,11 @@ def _finite(text: str) -> float:
 _CLASSES: tuple[tuple[ErrorKind, re.Pattern[str], str], ...] = tuple(
     (kind, re.compile(pattern, re.IGNORECASE | re.MULTILINE), advice)
     for kind, pattern, advice in (
+        # First: gcloud crashed on its own files, whatever else stderr holds.
+        (ErrorKind.CONFIG_LOCKED, _LOCKED.pattern,
+         "another gcloud held gcloud's config folder database (parallel runs sharing one "
+         "CLOUDSDK_CONFIG): give each parallel run its own copy of the config folder "
+         "(CLOUDSDK_CONFIG=DIR) or run them one after another"),
         (ErrorKind.NOT_AUTHENTICATED,
          r"do not currently have an active account|UNAUTHENTICATED|Reauthentication|"
          r"problem refreshing your current auth tokens|invalid_grant|auth login",

@@ -291,7 +291,13 @@ class Engine:
                      base64.b64decode(message["stderr"]), seconds)
 
     def run(self, argv: tuple[str, ...], timeout: float) -> Outcome:
-        """argv (argv[0] == 'gcloud') run warm; the same Outcome `gcloud.run` would give."""
+        """argv (argv[0] == 'gcloud') run warm; the same Outcome `gcloud.run` would give.
+
+        Retried like `gcloud.run` when gcloud crashed on its locked config database.
+        """
+        return gcloud.retrying(lambda left: self._run_once(argv, left), timeout)
+
+    def _run_once(self, argv: tuple[str, ...], timeout: float) -> Outcome:
         reply = self.reply(argv, timeout)
         if reply.kind is Ended.INTERRUPTED:
             return Outcome(argv, None, reply.seconds,
@@ -300,7 +306,7 @@ class Engine:
             # The driver died, or this command's child did: never a lost check.
             with self._lock:
                 self.ran_as_process += 1
-            return gcloud.run(argv, timeout, self._env)
+            return gcloud.run_once(argv, timeout, self._env)  # `run` retries the whole attempt
         if reply.kind is Ended.TIMEOUT:
             return Outcome(argv, None, reply.seconds, error=CommandError(
                 ErrorKind.TIMEOUT, f"timed out after {timeout:g} s (gcloud and its children were stopped)"))

@@ -224,3 +224,19 @@ def test_output_with_a_format_and_no_path_is_refused(capsys, tmp_path, monkeypat
     assert code == 3 and out == ""
     assert err == "infracheck: error: --output json=: no file after 'json=' (write --output json=PATH)\n"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_json_commands_count_retries_only_for_a_command_run_again():
+    import dataclasses
+
+    from infracheck.model import CommandError, ErrorKind
+    from infracheck.report import json as json_report
+
+    sample = report(finding("sql.state", *CRIT))
+    first, second, *rest = sample.outcomes
+    again = dataclasses.replace(first, retries=2)
+    locked = dataclasses.replace(second, retries=3, error=CommandError(ErrorKind.CONFIG_LOCKED, "locked"))
+    commands = json_report.as_dict(dataclasses.replace(sample, outcomes=(again, locked, *rest)))["commands"]
+    assert commands[0]["retries"] == 2 and commands[0]["error"] is None
+    assert commands[1]["retries"] == 3 and commands[1]["error_kind"] == "config-locked"
+    assert all("retries" not in c for c in commands[2:])

@@ -150,3 +150,55 @@ def test_run_timeout_kills_gcloud_and_its_children(fake):
 def test_missing_executable_is_not_installed(fake):
     outcome = gcloud.run(("/nonexistent/gcloud", "x"), 5, fake.env())
     assert outcome.error.kind is ErrorKind.NOT_INSTALLED
+
+
+# What gcloud 528 printed, exit 1, when another process held an exclusive lock on the config
+# folder's default_configs.db (provoked in tests/contract/test_locked.py).
+LOCKED = ("ERROR: gcloud crashed (OperationalError): database is locked\n\n"
+          "If you would like to report this issue, please run the following command:\n  gcloud feedback\n\n"
+          "To check gcloud for common problems, please run the following command:\n"
+          "  gcloud info --run-diagnostics\n")
+
+
+def test_locked_config_database_is_its_own_kind_with_what_to_do():
+    error = gcloud.classify(1, LOCKED)
+    assert error is not None and error.kind is ErrorKind.CONFIG_LOCKED
+    assert "database is locked" in error.message and "CLOUDSDK_CONFIG" in error.message
+    assert "\n" not in error.message
+
+
+def test_locked_config_database_is_run_again_and_passes(fake):
+    fake.set([{"match": "describe", "times": 1, "stderr": LOCKED, "exit": 1},
+              {"match": "describe", "stdout": '{"state": "READY"}\n'}])
+    outcome = gcloud.run((str(fake.bin / "gcloud"), "x", "describe"), 20, fake.env())
+    assert outcome.error is None and outcome.document == {"state": "READY"}
+    assert outcome.retries == 1 and len(fake.calls()) == 2
+
+
+def test_config_database_locked_every_time_is_a_could_not_check_saying_why(fake):
+    fake.set([{"match": "describe", "stderr": LOCKED, "exit": 1}])
+    started = time.monotonic()
+    outcome = gcloud.run((str(fake.bin / "gcloud"), "x", "describe"), 30, fake.env())
+    assert time.monotonic() - started < 30
+    assert outcome.error is not None and outcome.error.kind is ErrorKind.CONFIG_LOCKED
+    assert outcome.retries == gcloud.LOCKED_RETRIES and len(fake.calls()) == gcloud.LOCKED_RETRIES + 1
+    assert f"ran {gcloud.LOCKED_RETRIES + 1} times" in outcome.error.message
+    assert "its own copy of the config folder" in outcome.error.message
+
+
+def test_locked_retries_stay_inside_the_timeout(fake):
+    fake.set([{"match": "describe", "stderr": LOCKED, "exit": 1, "sleep": 1.5}])
+    started = time.monotonic()
+    outcome = gcloud.run((str(fake.bin / "gcloud"), "x", "describe"), 3, fake.env())
+    assert time.monotonic() - started < 3.5
+    assert outcome.error is not None and outcome.error.kind in (ErrorKind.CONFIG_LOCKED, ErrorKind.TIMEOUT)
+    assert len(fake.calls()) <= 2
+    if outcome.error.kind is ErrorKind.CONFIG_LOCKED:
+        assert "timeout left no room" in outcome.error.message
+
+
+def test_a_change_is_not_run_again(fake):
+    fake.set([{"match": "update", "stderr": LOCKED, "exit": 1}])
+    outcome = gcloud.run((str(fake.bin / "gcloud"), "x", "update"), 20, fake.env(), expect_json=False)
+    assert outcome.error is not None and outcome.error.kind is ErrorKind.CONFIG_LOCKED
+    assert outcome.retries == 0 and len(fake.calls()) == 1

@@ -252,3 +252,18 @@ def test_each_new_command_path_of_a_surface_is_learned_once(engine: warm.Engine)
         engine.submit(argv, 20)
     assert engine.reply(light, 20).stdout == b"light\n"
     assert sorted(engine.reply(argv, 20).stdout for argv in heavy) == [b"cold\n", b"warm\n", b"warm\n"]
+
+
+def test_a_command_crashed_on_the_locked_config_database_is_run_again_warm(engine, tmp_path):
+    runs = tmp_path / "runs"
+    outcome = engine.run(("gcloud", "locked", "1", str(runs)), 20)
+    assert outcome.error is None and outcome.document == {"runs": 2}
+    assert outcome.retries == 1 and engine.ran_as_process == 0  # both runs warm
+
+
+def test_a_config_database_locked_every_time_is_a_could_not_check_warm(engine, tmp_path):
+    runs = tmp_path / "runs"
+    outcome = engine.run(("gcloud", "locked", "99", str(runs)), 30)
+    assert outcome.error is not None and outcome.error.kind is ErrorKind.CONFIG_LOCKED
+    assert "CLOUDSDK_CONFIG" in outcome.error.message
+    assert outcome.retries == gcloud.LOCKED_RETRIES and len(runs.read_text()) == gcloud.LOCKED_RETRIES + 1

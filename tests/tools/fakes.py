@@ -11,15 +11,19 @@ from typing import Any
 
 # The fake reads its behaviour from a JSON spec: the first entry whose `match`
 # is a substring of the joined argv decides stdout, stderr, exit code, sleep,
-# and whether to leave a child process behind (to prove group kills).
+# and whether to leave a child process behind (to prove group kills). An entry
+# with `times` answers only the first that many runs of the same argv.
 _SCRIPT = r'''#!{python}
 import json, os, subprocess, sys, time
 argv = " ".join(sys.argv[1:])
 spec = json.load(open(os.environ["FAKE_GCLOUD_SPEC"]))
 with open(os.environ["FAKE_GCLOUD_LOG"], "a") as log:
     log.write(json.dumps({{"argv": sys.argv[1:], "start": time.time(), "pid": os.getpid()}}) + "\n")
+with open(os.environ["FAKE_GCLOUD_LOG"]) as log:
+    before = sum(1 for x in log if x.strip() and "start" in json.loads(x)
+                 and json.loads(x)["argv"] == sys.argv[1:]) - 1
 for entry in spec:
-    if entry["match"] in argv:
+    if entry["match"] in argv and before < entry.get("times", before + 1):
         break
 else:
     entry = {{"stdout": "", "stderr": "ERROR: (gcloud) fake: no spec for " + argv + "\n", "exit": 1}}

@@ -103,6 +103,17 @@ def main(gcloud_cli=None):
             import googlecloudsdk.heavy  # noqa: F401
         else:
             print("light")
+    elif verb == "locked":
+        # gcloud 528's crash on a config database another gcloud holds, for the first
+        # args[1] runs (counted in the file args[2]: each command is its own child).
+        with open(args[2], "a+") as runs:
+            runs.write("x")
+            runs.seek(0)
+            count = len(runs.read())
+        if count <= int(args[1]):
+            sys.stderr.write("ERROR: gcloud crashed (OperationalError): database is locked\\n")
+            sys.exit(1)
+        print('{"runs": %d}' % count)
     elif verb == "crash-warm":
         if sys.modules["__main__"].__file__.endswith("warm_driver.py"):
             os.kill(os.getpid(), signal.SIGSEGV)
