@@ -1,4 +1,4 @@
-"""The command line: help, options and commands in; pipeline.py runs the stages; an exit code out.
+"""The command line: help and commands in (options: params.py); pipeline/ runs the stages; an exit code out.
 
 Every command imports the stages it uses when it runs: `--help` loads click
 and this module only, `list` and `explain` the catalog cache, a replay no
@@ -23,6 +23,7 @@ from infracheck.params import (ENVIRONMENT_HELP, EXIT_HELP, Address, Duration, S
 
 if TYPE_CHECKING:
     from infracheck.pipeline import Options
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog=ENVIRONMENT_HELP)
