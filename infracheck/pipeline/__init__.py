@@ -175,13 +175,13 @@ def _diagnose(options: Options, record_dir: Path | None, early: runner.Early | N
     the_plan = plan_for(options, cat)
     source = runner.source(the_plan.checks, options.timeout, replay_dir, cat.profile.get("journey"),
                            options.engine, options.jobs, early)
-    lb = binder(options, cat, the_plan)
+    lb = binder(options, cat, the_plan, ran_on)
     now = recording.clock(replay_dir)
     # Both files are read before anything runs: a bad one is exit 3 at once, not after the run.
     accepted = mutes.find(options.mute_file, Path("."), now)
     live = mutes.active(accepted, now)
     expired = mutes.expired(accepted, now, [a.id for a in cat.areas])
-    since = baseline(options, cat, with_region=True)
+    since = baseline(options, cat)
     fmt, report_only = options.fmt, options.report_only
     files = output.parse(options.outputs, fmt)
     output.check(files, replay_dir)
@@ -258,13 +258,13 @@ def base(cat: Catalog, the_plan: Plan, options: Options, now: dt.datetime, load_
                                   load_balancer=load_balancer), the_plan)
 
 
-def baseline(options: Options, cat: Catalog, with_region: bool) -> Baseline | None:
+def baseline(options: Options, cat: Catalog) -> Baseline | None:
+    """--baseline: an earlier report of this run's project and region (of another, refused)."""
     if options.baseline_file is None:
         return None
     from infracheck.judge import baseline
 
-    region = str(cat.profile["region"]) if with_region else None
-    return baseline.load(options.baseline_file, str(cat.profile["project"]), region)
+    return baseline.load(options.baseline_file, str(cat.profile["project"]), str(cat.profile["region"]))
 
 
 def plan_for(options: Options, cat: Catalog) -> Plan:
@@ -285,26 +285,31 @@ def plan_for(options: Options, cat: Catalog) -> Plan:
                                   [f"--exclude {','.join(exclude)}"] * bool(exclude))
                 click.echo(f"infracheck: replaying with the recording's selection {chosen} "
                            "(give --include or --exclude to choose)", err=True)
-    the_plan = plan.make(cat, include, exclude)
-    return recording.recorded_only(the_plan, replay_dir) if replay_dir is not None else the_plan
+    return _selected(options, cat, include, exclude)
 
 
-def binder(options: Options, cat: Catalog, the_plan: Plan) -> Binder:
-    """The load balancer's discovery for this run: a chain it finds anchors the catalog loaded again with its names."""
+def _selected(options: Options, cat: Catalog, include: Sequence[str], exclude: Sequence[str]) -> Plan:
+    """plan.make, less what a replay's folder holds no reads of."""
     from infracheck import plan
-    from infracheck.runner import recording, tracks
+    from infracheck.runner import recording
+
+    the_plan = plan.make(cat, include, exclude)
+    return recording.recorded_only(the_plan, options.replay) if options.replay is not None else the_plan
+
+
+def binder(options: Options, cat: Catalog, the_plan: Plan, ran_on: Mapping[str, str]) -> Binder:
+    """The load balancer's discovery for this run: a chain it finds anchors the catalog loaded again with its names.
+
+    `ran_on` is the run's release tracks (runner/tracks.py): the catalog loaded again is resolved on them too,
+    so its checks read the same argv."""
+    from infracheck.runner import tracks
     from infracheck.runner.discovery import Binder
 
     def anchor(url_map: str, lb_scope: str) -> tuple[Catalog, Plan]:
         named = dataclasses.replace(options, overrides={**options.overrides, "url_map": url_map, "lb_scope": lb_scope})
-        # Said once, when the run loaded it; on the same release tracks as the run's own catalog, so the same argv.
-        anchored = tracks.resolve(load(named, warn=False), tracks.for_run(options.replay))
-        the_plan = plan.make(anchored, first.include, first.exclude)
-        if options.replay is not None:  # narrowed as the plan it replaces was
-            the_plan = recording.recorded_only(the_plan, options.replay)
-        return anchored, the_plan
+        anchored = tracks.resolve(load(named, warn=False), ran_on)  # its warnings were said when the run loaded it
+        return anchored, _selected(options, anchored, the_plan.include, the_plan.exclude)
 
-    first = the_plan
     return Binder(cat, the_plan, anchor)
 
 

@@ -41,15 +41,16 @@ def cycles(options: Options, secrets: redact.Secrets,
     from infracheck.runner import recording, tracks
 
     replay_dir = options.replay
-    cat = tracks.resolve(load(options), tracks.for_run(replay_dir))
+    ran_on = tracks.for_run(replay_dir)
+    cat = tracks.resolve(load(options), ran_on)
     the_plan = plan_for(options, cat)
     source = runner.source(the_plan.checks, options.timeout, replay_dir, cat.profile.get("journey"),
                            options.engine, options.jobs)
-    lb = binder(options, cat, the_plan)
+    lb = binder(options, cat, the_plan, ran_on)
     lb.upfront(source, options.jobs)
     cat, the_plan = lb.cat, lb.plan
     accepted = find(options.mute_file, Path("."), recording.clock(replay_dir))
-    since = baseline(options, cat, with_region=True)
+    since = baseline(options, cat)
     # What the last cycle left: the rules' findings (before mutes and causes) and every command's outcome.
     known: tuple[Finding, ...] = ()
     outcomes: dict[tuple[str, ...], Outcome] = {}
