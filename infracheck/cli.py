@@ -85,8 +85,9 @@ re-check that looks healthy is confirmed by a full run first); with
 --max-wait, exit with the verdict of the last cycle when time runs out.""")
 @profile_options
 @run_options
+@fleet_options
 @click.option("--replay", type=click.Path(path_type=Path), metavar="DIR",
-              help="Read recorded gcloud output from DIR instead of running gcloud.")
+              help="Read recorded gcloud output from DIR instead of running gcloud (with --targets: DIR/<target>/).")
 @click.option("--interval", default=60.0, show_default=True, type=Seconds(0, 86400),
               help="Seconds between two cycles.")
 @click.option("--until", type=click.Choice(["healthy"]), help="Stop, exit 0, once the stack is HEALTHY.")
@@ -109,6 +110,8 @@ def watch_command(**options: Any) -> None:
     The first cycle runs everything and prints the state; later cycles re-run
     what is failing or could not be checked and print each change with its
     time. --format json prints one report per cycle, one per line (JSON Lines).
+    With --targets, every cycle judges the whole fleet and prints each target's
+    verdict change.
     """
     from infracheck.pipeline import cycles
 

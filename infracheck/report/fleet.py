@@ -149,3 +149,25 @@ def _target_text(m: Member) -> list[str]:
     for action in report.get("next_actions") or ():
         lines.append(f"  next: {action}")
     return lines
+
+
+def cycle_text(number: int, at: str, fleet: Fleet, previous: Fleet | None, *, color: bool = False,
+               ascii_only: bool = False) -> str:
+    """What `watch --targets` prints for a cycle: the summary first, then each target's verdict change."""
+    if previous is None:
+        summary = render_text(fleet, color=color, ascii_only=ascii_only).split("\n== ", 1)[0]
+        return f"{at} cycle {number}\n{summary.rstrip()}\n\n"
+    before = {m.target.name: m for m in previous.members}
+    lines = []
+    for m in fleet.members:
+        was = before.get(m.target.name)
+        if was is None or was.status is m.status:
+            continue
+        causes = fleet_stage.root_causes(m)
+        why = (f": {m.reason}" if m.reason else
+               f": {fleet_stage.first_line(str(causes[0].get('message') or ''))}" if causes else "")
+        lines.append(f"{at} {m.target.name} {was.status.name} -> {m.status.name}{why}")
+    old, new = fleet_stage.status(previous), fleet_stage.status(fleet)
+    if old is not new:
+        lines.append(f"{at} FLEET {old.name} -> {new.name}")
+    return "".join(line + "\n" for line in lines)

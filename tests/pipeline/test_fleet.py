@@ -193,3 +193,41 @@ def test_record_into_a_folder_that_is_not_recordings_is_refused(tmp_path, capsys
     assert code == 3 and "'notes.txt' is not a recording --force may replace" in err
     assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
 
+
+
+def test_watch_prints_each_targets_verdict_change_until_the_fleet_is_healthy(tmp_path, capsys, monkeypatch):
+    from infracheck.pipeline import fleet
+
+    place = _recordings(tmp_path, a="outage", b="healthy")
+    targets = _targets(tmp_path, "a", "b")
+    slept = []
+
+    def sleep(seconds: float) -> None:  # between two cycles, the outage is fixed
+        slept.append(seconds)
+        shutil.rmtree(place / "a")
+        shutil.copytree(FIXTURES / "healthy", place / "a")
+
+    monkeypatch.setattr(fleet.time, "sleep", sleep)
+    code, out, err = run(capsys, "watch", "--targets", str(targets), "--replay", str(place), "--interval", "5",
+                         "--until", "healthy", "--color", "never", "--output", f"json={tmp_path / 'last.json'}")
+    assert code == 0 and slept == [5.0]
+    first, second = out.split("\n\n", 1)[0], out.rsplit("\n\n", 1)[1]
+    assert "cycle 1\nFLEET CRITICAL: 2 targets" in first
+    assert [line.split(" ", 1)[1] for line in second.splitlines()] == [
+        "a CRITICAL -> HEALTHY", "FLEET CRITICAL -> HEALTHY"]
+    assert _doc((tmp_path / "last.json").read_text())["status"] == "HEALTHY"  # --output: the last cycle
+
+
+def test_watch_json_is_one_fleet_document_per_cycle(capsys):
+    code, out, _ = run(capsys, "watch", "--targets", str(DEMO), "--replay", str(FIXTURES), "--format", "json",
+                       "--interval", "0", "--max-wait", "1")
+    lines = out.splitlines()
+    assert code == 2 and lines
+    assert [json.loads(line)["watch"]["cycle"] for line in lines] == list(range(1, len(lines) + 1))
+    assert all(json.loads(line)["status"] == "CRITICAL" for line in lines)
+
+
+def test_watch_keeps_the_escalation_clock_of_one_target_only(tmp_path, capsys):
+    code, _, err = run(capsys, "watch", "--targets", str(DEMO), "--replay", str(FIXTURES),
+                       "--escalation-dir", str(tmp_path / "esc"))
+    assert code == 3 and "--escalation-dir keeps one incident's clock" in err
