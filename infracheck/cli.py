@@ -216,17 +216,23 @@ def merge(files: tuple[Path, ...], fmt: str) -> None:
 @click.option("--targets", "targets_file", required=True, metavar="FILE",
               type=click.Path(dir_okay=False, path_type=Path),
               help="TOML file of [[target]] tables: name, project, region, profile, [target.set], tags.")
-@click.option("--replay", "replay_dir", required=True, metavar="DIR", type=click.Path(path_type=Path),
-              help="Recordings, one folder per target: DIR/<target name>/ (as `infracheck record` writes one).")
+@click.option("--replay", "replay_dir", metavar="DIR", type=click.Path(path_type=Path),
+              help="Read recordings instead of running gcloud, one folder per target: DIR/<target name>/ "
+                   "(as `infracheck record --targets` writes them).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--timeout", default=60.0, show_default=True, type=Seconds(1, 3600),
+              help="Seconds each gcloud command may take.")
+@click.option("--engine", type=click.Choice(["auto", "warm", "process"]), default="auto", show_default=True,
+              help="How gcloud runs: warm (one loaded gcloud), process (one per command), auto (warm when it can).")
 @click.argument("name_a", metavar="NAME_A")
 @click.argument("name_b", metavar="NAME_B")
-def parity(targets_file: Path, replay_dir: Path, fmt: str, name_a: str, name_b: str) -> None:
+def parity(targets_file: Path, replay_dir: Path | None, fmt: str, timeout: float, engine: str, name_a: str,
+           name_b: str) -> None:
     """Compare two targets' configuration resource by resource: connector, Cloud SQL, Cloud Run services
     (env variable names and secret references, never values), certificates of their domains."""
     from infracheck.pipeline import parity as parity_stage
 
-    sys.exit(parity_stage.parity(targets_file, name_a, name_b, replay_dir, fmt))
+    sys.exit(parity_stage.parity(targets_file, name_a, name_b, replay_dir, fmt, timeout, engine))
 
 
 def _overrides(settings: Sequence[str]) -> dict[str, str]:
