@@ -49,7 +49,7 @@ MONITORING = "monitoring.v3.monitoring_v3_messages"
 
 # Files that are not gcloud/API documents: probe results, recording metadata,
 # scenario definitions, and the stderr/exit code of a failed command.
-IGNORED_NAMES = frozenset({"recording.json", "scenario.toml"})
+IGNORED_NAMES = frozenset({"recording.json", "scenario.toml", "fleet.toml"})  # fleet.toml: the demo targets file
 IGNORED_SUFFIXES = (".stderr", ".exit")
 
 _NAME = r"[^/]+"
