@@ -34,7 +34,7 @@ def targets(targets_file: Path, names: Sequence[str], tags: Sequence[str], shard
 
 
 def merge(files: Sequence[Path], fmt: str) -> int:
-    """Print the merged fleet report of the shards' JSON files; the exit code is its verdict."""
+    """Print the merged fleet report of the shards' JSON files in any report format; the exit code is its verdict."""
     from infracheck.judge import fleet
     from infracheck.report import fleet as fleet_report
 
@@ -50,8 +50,20 @@ def merge(files: Sequence[Path], fmt: str) -> int:
         merged, notes = fleet.merge(documents)
         for note in notes:
             click.echo(f"infracheck: warning: {note}", err=True)
-        render = fleet_report.render if fmt == "json" else fleet_report.render_text
-        click.echo(render(merged), nl=False)
+        click.echo(fleet_report.render_as(fmt, merged), nl=False)
+        if fmt == "github":
+            _append_step_summary(fleet_report.step_summary(merged), os.environ.get("GITHUB_STEP_SUMMARY"))
         return ExitStatus.of(fleet.status(merged))
 
     return errors.handled(combine)
+
+
+def _append_step_summary(markdown: str, path: str | None) -> None:
+    """GitHub Actions shows $GITHUB_STEP_SUMMARY on the run's page: with --format github, the fleet's Markdown too."""
+    if not path:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(markdown + "\n")
+    except OSError as exc:
+        raise CannotRun(f"cannot append to GITHUB_STEP_SUMMARY {path}: {exc.strerror}") from None
