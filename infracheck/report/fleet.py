@@ -302,7 +302,7 @@ def _target_markdown(m: Member, escape: Callable[[str], str], code: Callable[[st
                      f"| {escape(str(f.get('resource')))} | {escape(str(f.get('message') or ''))} "
                      f"| {escape(str(f.get('remedy') or ''))} |")
     if hidden:
-        lines += ["", f"... and {hidden} more could-not-checks, each for the reason above."]
+        lines += ["", f"... and {hidden} more check{'s' * (hidden != 1)} that could not run, for the reason above."]
     return lines
 
 
@@ -396,7 +396,7 @@ def render_github(fleet: Fleet, *, color: bool = False, ascii_only: bool = False
             kind = _kind(f)
             name = "error" if kind == "critical" else "warning"
             if f.get("rule") == UNCHECKED_RULE:
-                more = f" ({hidden} checks could not run)" if hidden else ""
+                more = f" ({hidden} more check{'s' * (hidden != 1)} could not run for it)" if hidden else ""
                 lines.append(command(name, f"{f.get('message')}{more}",
                                      title=f"infracheck could not check target {m.target.name}"))
                 continue
