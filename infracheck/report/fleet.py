@@ -1,19 +1,24 @@
-"""The fleet report: schema `infracheck/fleet/v1` (docs/fleet.md) and its text summary.
+"""The fleet report: schema `infracheck/fleet/v1` (docs/fleet.md), its text summary, and every other format.
 
 One function makes the document (`as_dict`), for a live fleet run, a shard
 and `merge` alike, so a merge of shards is the single run's document but
 for timings. Each target is a v1 report (report/json.py) with its `target`
 name, `tags`, and `not_checked` (why it could not be checked, or null).
+`render_as` gives the fleet in any format of FORMATTERS from those v1
+reports alone (docs/fleet.md#formats); the format modules it borrows from
+are imported when their format is asked for, as report/__init__.py does.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from infracheck.errors import CannotRun
+from infracheck.errors import CannotRun, ExitStatus
 from infracheck.judge import fleet as fleet_stage
 from infracheck.judge import verdict
 from infracheck.judge.fleet import FLEET_SCHEMA, Fleet, Member
@@ -315,8 +320,6 @@ def render_junit(fleet: Fleet, *, color: bool = False, ascii_only: bool = False)
     only class and name still says which target failed; a target that could
     not be checked has an errored `target.checked [<target>]` naming why.
     """
-    import xml.etree.ElementTree as ET
-
     from infracheck.report.junit import _clean as clean
 
     root = ET.Element("testsuites", name="infracheck fleet")
@@ -347,10 +350,8 @@ def render_junit(fleet: Fleet, *, color: bool = False, ascii_only: bool = False)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def _junit_case(suite: Any, m: Member, f: Mapping[str, Any]) -> str | None:
+def _junit_case(suite: ET.Element, m: Member, f: Mapping[str, Any]) -> str | None:
     """One finding as a testcase of its target's suite; which count it adds to (None: a pass)."""
-    import xml.etree.ElementTree as ET
-
     from infracheck.report.junit import _clean as clean
 
     def details(*pairs: tuple[str, str]) -> str:  # junit._details, of a finding read back
@@ -427,8 +428,6 @@ def render_nagios(fleet: Fleet, *, color: bool = False, ascii_only: bool = False
     it is written `/`. Perfdata: the fleet's targets by verdict, then each
     target's `<name>_state` (0 OK .. 3 UNKNOWN, the plugin's codes) and counts.
     """
-    from infracheck.errors import ExitStatus
-
     overall = fleet_stage.status(fleet)
     by = {o: [m for m in fleet.members if m.status is o] for o in Overall}
     summary = (f"{len(fleet.members)} target{'s' * (len(fleet.members) != 1)}: "
@@ -468,8 +467,6 @@ def _perf_label(label: str) -> str:
 
 def render_prometheus(fleet: Fleet, *, color: bool = False, ascii_only: bool = False) -> str:
     """Each target's families labelled `target`, `project`, `region`; the fleet's verdict; who was not checked."""
-    import datetime as dt
-
     from infracheck import __version__
     from infracheck.report.prometheus import _number as number
     from infracheck.report.prometheus import exposition, gauge, labelled
@@ -636,7 +633,10 @@ def render_message(fleet: Fleet, *, color: bool = False, ascii_only: bool = Fals
             fix = _remedy(m, cause) or str(cause.get("message") or "")
             actions.append(f"{m.target.name}: {cause.get('resource')}: {fix}")
     lines += ["", "ACTIONS REQUIRED:"]
-    lines += message._bullets(actions, "{n}. ") if actions else ["- None: every target is healthy."]
+    if actions:
+        lines += message._bullets(actions, "{n}. ")
+    else:  # an empty shard (more shards than targets) is UNKNOWN with nothing to do
+        lines.append("- None: every target is healthy." if fleet.members else "- None: this report holds no target.")
     commands = sum(len(_report(m).get("commands") or ()) for m in fleet.members)
     projects = sorted({m.target.project for m in fleet.members})
     lines += ["", "WHAT INFRACHECK CHECKED:",

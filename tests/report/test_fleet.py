@@ -70,6 +70,16 @@ def test_every_format_names_the_target_not_checked_and_gives_the_worst_verdict()
         assert "UNKNOWN" in text and "HEALTHY:" not in text.splitlines()[0], fmt
 
 
+def test_a_fleet_of_no_target_is_unknown_in_every_format() -> None:
+    """An empty shard (more shards than targets) is no evidence: never HEALTHY, never OK."""
+    empty = fleet.Fleet((), (), "sha256:test")
+    for fmt in FORMATTERS:
+        text = fleet_report.render_as(fmt, empty)
+        assert ("UNKNOWN" in text) is (fmt not in ("labels", "junit")), fmt
+        assert "HEALTHY:" not in text and "every target is healthy" not in text, fmt
+    assert fleet_report.render_as("nagios", empty).startswith("INFRACHECK UNKNOWN - 0 targets")
+
+
 def test_an_unknown_format_is_one_clear_error() -> None:
     with pytest.raises(CannotRun, match="unknown report format 'yaml'"):
         fleet_report.render_as("yaml", FLEET)
