@@ -20,6 +20,7 @@ from infracheck import __version__
 from infracheck.errors import ExitStatus, handled
 from infracheck.params import (ENVIRONMENT_HELP, EXIT_HELP, Address, Duration, Seconds, fleet_options, profile_options,
                                run_options, stream_formats, target_options, without)
+from infracheck.report import FORMATTERS
 
 if TYPE_CHECKING:
     from infracheck.pipeline import Options
@@ -200,7 +201,9 @@ def targets_command(targets_file: Path, target_names: tuple[str, ...], tags: tup
 
 @cli.command(epilog="Exit code: the merged fleet's verdict (0 HEALTHY, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATTERS)), default="text", show_default=True,
+              help="Any report format, each naming the target of every finding; github also appends the Markdown "
+                   "report to $GITHUB_STEP_SUMMARY.")
 def merge(files: tuple[Path, ...], fmt: str) -> None:
     """Put the shards' fleet reports (JSON) together into the report one unsharded run gives.
 

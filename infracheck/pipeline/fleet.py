@@ -336,7 +336,7 @@ def targets(targets_file: Path, names: Sequence[str], tags: Sequence[str], shard
 
 
 def merge(files: Sequence[Path], fmt: str) -> int:
-    """Print the merged fleet report of the shards' JSON files; the exit code is its verdict."""
+    """Print the merged fleet report of the shards' JSON files in any report format; the exit code is its verdict."""
     from infracheck.judge import fleet
     from infracheck.report import fleet as fleet_report
 
@@ -352,8 +352,11 @@ def merge(files: Sequence[Path], fmt: str) -> int:
         merged, notes = fleet.merge(documents)
         for note in notes:
             click.echo(f"infracheck: warning: {note}", err=True)
-        render = fleet_report.render if fmt == "json" else fleet_report.render_text
-        click.echo(render(merged), nl=False)
+        click.echo(fleet_report.render_as(fmt, merged), nl=False)
+        if fmt == "github":
+            from infracheck.report import output
+
+            output.append_summary(fleet_report.step_summary(merged), os.environ, lambda text: text)
         return ExitStatus.of(fleet.status(merged))
 
     return errors.handled(combine)
