@@ -107,3 +107,22 @@ def test_record_refuses_a_folder_that_is_not_a_recording(tmp_path: Path, capsys)
     (tmp_path / "notes.txt").write_text("mine")
     assert main(["discover", "--filter", "x", "--record", str(tmp_path)]) == 3
     assert "the folder is not empty" in capsys.readouterr().err
+
+
+def test_the_page_shows_what_discover_prints(tmp_path: Path, capsys, monkeypatch) -> None:
+    """docs/fleet.md, "Discovery": its example run, the file it wrote and the errors it shows."""
+    import re
+
+    page = (FIXTURES.parent.parent / "docs" / "fleet.md").read_text(encoding="utf-8")
+    section = page[page.index("## Discovery"):page.index("## Recipes")]
+    console, toml, text = (re.search(rf"^```{kind}\n(.*?)^```$", section, re.S | re.M).group(1)  # type: ignore[union-attr]
+                           for kind in ("console", "toml", "text"))
+    command, *said = console.splitlines()
+    monkeypatch.chdir(tmp_path)
+    args = command.removeprefix("$ infracheck ").split()
+    assert main([*args, "--replay", str(FIXTURES / "asset")]) == 0
+    assert capsys.readouterr().err.splitlines() == said
+    assert (tmp_path / "targets.toml").read_text() == toml
+    assert main(["discover", "--organization", "acme"]) == 3
+    assert main([*args, "--replay", str(FIXTURES / "asset")]) == 3
+    assert capsys.readouterr().err == text

@@ -121,8 +121,8 @@ def projects(document: Any) -> tuple[Project, ...]:
     for item in document:
         if not isinstance(item, dict) or not isinstance(item.get("projectId"), str):
             continue
-        labels = item.get("labels") if isinstance(item.get("labels"), dict) else {}
-        parent = item.get("parent") if isinstance(item.get("parent"), dict) else {}
+        labels = item["labels"] if isinstance(item.get("labels"), dict) else {}
+        parent = item["parent"] if isinstance(item.get("parent"), dict) else {}
         found.append(Project(item["projectId"], str(item.get("projectNumber", "")),
                              tuple(sorted((str(k), str(v)) for k, v in labels.items())),
                              f"{parent.get('type', '')}/{parent.get('id', '')}" if parent else ""))
