@@ -126,3 +126,15 @@ def test_the_page_shows_what_discover_prints(tmp_path: Path, capsys, monkeypatch
     assert main(["discover", "--organization", "acme"]) == 3
     assert main([*args, "--replay", str(FIXTURES / "asset")]) == 3
     assert capsys.readouterr().err == text
+
+
+def test_a_scope_without_the_stack_writes_nothing_and_says_so(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "rec"
+    shutil.copytree(FIXTURES / "asset", folder)
+    next(folder.glob("gcloud_asset_search-all-resources*.json")).write_text("[]\n")
+    out = tmp_path / "targets.toml"
+    assert main(["discover", "--organization", ORG, "--replay", str(folder), "--output", str(out)]) == 3
+    assert capsys.readouterr().err.endswith(
+        f"infracheck: error: Cloud Asset found no VPC connector, Cloud SQL instance or Cloud Run service in "
+        f"organizations/{ORG}: no targets file written\n")
+    assert not out.exists()

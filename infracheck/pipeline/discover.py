@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 # Cloud Asset is "not available" when the scope denies it or its API is off: the project list may still
 # answer. Anything else (not signed in, the network, a quota) would fail the project list the same way.
-_FALLBACK = ("permission-denied", "api-disabled", "not-found", "not-found-or-denied")
+_FALLBACK = {"PERMISSION_DENIED", "API_DISABLED", "NOT_FOUND", "NOT_FOUND_OR_DENIED"}  # ErrorKind names
 _ID = re.compile(r"[0-9]{1,25}")
 
 
@@ -86,12 +86,13 @@ def _discover(organization: str | None, folder: str | None, expression: str | No
             scope = None
             expr = _expression(value)
             _say(f"source: Resource Manager, gcloud projects list --filter={expr} (needs resourcemanager.projects.list;"
-                 " --filter never asks Cloud Asset, which cannot filter projects this way)")
+                 " --filter is a gcloud projects list filter, so Cloud Asset is not asked)")
         else:
             kind = "organization" if flag == "--organization" else "folder"
             scope = f"{kind}s/{_number(flag, value, kind)}"
             expr = f"parent.type={kind} AND parent.id={scope.split('/')[1]}"
         discovery = None
+        source = "projects"
         if scope is not None:
             searched = reader.read(inventory.search_argv(scope))
             if searched.error is None:
@@ -103,7 +104,8 @@ def _discover(organization: str | None, folder: str | None, expression: str | No
                 for argv in inventory.numbers_argvs(found.numbers(resources)):
                     known += listed(argv[3].removeprefix("--filter="), "resourcemanager.projects.get on each project")
                 discovery = found.from_assets(resources, known, wanted, check)
-            elif searched.error.kind.value in _FALLBACK:
+                source = "asset"
+            elif searched.error.kind.name in _FALLBACK:
                 _say(f"Cloud Asset is not available for {scope} ({searched.error.message}); falling back")
                 _say(f"source: Resource Manager, gcloud projects list --filter={expr} (needs "
                      "resourcemanager.projects.list; "
@@ -128,8 +130,10 @@ def _discover(organization: str | None, folder: str | None, expression: str | No
     for line in discovery.left_out:
         _say(f"left out: {line}", "warning")
     if not discovery.targets:
-        raise CannotRun(f"no targets found for {flag} {value}"
-                        + (f" in {', '.join(wanted)}" if wanted else "")
+        where = f" in {', '.join(wanted)}" if wanted else ""
+        raise CannotRun((f"Cloud Asset found no VPC connector, Cloud SQL instance or Cloud Run service in {scope}{where}"
+                         if source == "asset" else f"gcloud projects list --filter={expr} listed no project")
+                        + ": no targets file written"
                         + ("; " + "; ".join(discovery.left_out) if discovery.left_out else ""))
     command = " ".join(["infracheck discover", f"{flag} {value}", *(f"--region {r}" for r in regions)])
     text = found.render(discovery, [f"Written by `{command}` ({_source(discovery)}).",
