@@ -18,8 +18,8 @@ import click
 
 from infracheck import __version__
 from infracheck.errors import ExitStatus, handled
-from infracheck.params import (ENVIRONMENT_HELP, EXIT_HELP, Address, Duration, Seconds, fleet_options, profile_options,
-                               run_options, stream_formats, target_options, without)
+from infracheck.params import (ENVIRONMENT_HELP, EXIT_HELP, Address, Duration, Seconds, discover_options, fleet_options,
+                               profile_options, run_options, stream_formats, target_options, without)
 from infracheck.report import FORMATTERS
 
 if TYPE_CHECKING:
@@ -197,6 +197,26 @@ def targets_command(targets_file: Path, target_names: tuple[str, ...], tags: tup
     from infracheck.pipeline import fleet
 
     sys.exit(fleet.targets(targets_file, target_names, tags, shard, shards, fmt))
+
+
+@cli.command(epilog="""\b
+Sources (stderr says which one answered, and why it fell back):
+  --organization/--folder  gcloud asset search-all-resources (needs
+                           cloudasset.assets.searchAllResources on the scope),
+                           then gcloud projects list for the projects' ids
+  fallback, and --filter   gcloud projects list (needs resourcemanager.projects.list);
+                           regions from --region or the profile
+Exit code: 0 written, 1 written but something found was left out (said on
+stderr), 3 nothing written. See docs/fleet.md, "Discovery".""")
+@discover_options
+def discover(organization: str | None, folder: str | None, expression: str | None, regions: tuple[str, ...],
+             output: Path | None, force: bool, record_dir: Path | None, replay_dir: Path | None,
+             timeout: float) -> None:
+    """Find the stacks of an organization, a folder or a project filter and write a targets file."""
+    from infracheck.pipeline import discover as discover_stage
+
+    sys.exit(discover_stage.discover(organization, folder, expression, regions, output, force, record_dir,
+                                     replay_dir, timeout))
 
 
 @cli.command(epilog="Exit code: the merged fleet's verdict (0 HEALTHY, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).")
