@@ -115,7 +115,9 @@ def diagnose(options: Options, record_dir: Path | None = None, confirm: Callable
     anything (the CLI asks on a terminal); with `record_dir`, every command's output is saved there."""
     from infracheck import redact, runner
     from infracheck.report import console
+    from infracheck.runner import gcloud
 
+    gcloud.new_budget()  # this diagnosis's 429 retries per API (fix mode's re-checks included)
     # The secret values this run reads (in memory only): whatever leaves the run (stdout, stderr,
     # report files, the recording, an error) is scrubbed of them.
     secrets = redact.Secrets()

@@ -182,3 +182,21 @@ def test_a_pause_grows_only_with_a_429_that_came_after_it():
     now[0] = 120.0
     assert budget.throttled("run", since=119.0, latest=1000.0) == (121.0, "")  # answered since: 1 s again
     assert budget.spent("run") == 6 and budget.spent("sqladmin") == 0
+
+
+def test_each_diagnosis_and_each_watch_cycle_starts_a_new_budget(capsys, monkeypatch):
+    from pathlib import Path
+
+    from infracheck.cli import main
+
+    outage = str(Path(__file__).resolve().parents[2] / "fixtures" / "outage")
+    budgets: list[quota.Budget] = []
+    new_budget = gcloud.new_budget
+    monkeypatch.setattr(gcloud, "new_budget", lambda *a, **k: (new_budget(*a, **k), budgets.append(gcloud._BUDGET)))
+    assert main(["diagnose", "--replay", outage, "--include", "vpc*", "--format", "json"]) == 2
+    assert len(budgets) == 1 and budgets[0].retries == quota.RETRIES
+    capsys.readouterr()
+    assert main(["watch", "--replay", outage, "--include", "vpc*", "--interval", "0", "--max-wait", "1",
+                 "--format", "json"]) == 2
+    cycles = len(capsys.readouterr().out.splitlines())  # one JSON line a cycle
+    assert cycles >= 2 and len(budgets) == 1 + cycles
