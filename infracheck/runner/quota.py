@@ -7,7 +7,8 @@ to the API, not to the command. One command's 429 pauses every command of that A
 before the pause is over); the pauses grow while the API keeps answering 429 (1, 2, 4... s, at most
 MAX_PAUSE, each drawn between half and all of that so that the waiting commands do not all come back
 at the same instant); a run gets at most RETRIES more runs per API in all, after which a 429 is
-reported at once. `gcloud.new_budget()` starts a new budget (a diagnosis, a watch or serve cycle).
+reported at once (and pauses nothing more). `gcloud.new_budget()` starts a new budget (a diagnosis,
+a fleet run, a watch or serve cycle).
 
 Pure bookkeeping: no process, no sleep (gcloud.retrying waits, so that Ctrl-C ends a pause at once).
 """
@@ -90,14 +91,16 @@ class Budget:
         """
         with self._lock:
             state = self._apis.setdefault(api, _Api())
+            if state.spent >= self.retries:
+                # No new pause either: nothing will run again, and the commands not yet run would only
+                # wait for the one request each makes anyway (a fleet's hundreds of them, one pause a wave).
+                return None, f"the {self.retries} retries this run allows the {api} API were spent"
             now = self._clock()
             if since >= state.paused_at:
                 state.level += 1
                 step = min(self.max_pause, self.first_pause * 2 ** (state.level - 1))
                 state.resume = max(state.resume, now + self._draw(step / 2, step))
                 state.paused_at = now
-            if state.spent >= self.retries:
-                return None, f"the {self.retries} retries this run allows the {api} API were spent"
             if state.resume > latest:
                 return None, ""
             state.spent += 1

@@ -200,3 +200,14 @@ def test_each_diagnosis_and_each_watch_cycle_starts_a_new_budget(capsys, monkeyp
                  "--format", "json"]) == 2
     cycles = len(capsys.readouterr().out.splitlines())  # one JSON line a cycle
     assert cycles >= 2 and len(budgets) == 1 + cycles
+
+
+def test_a_spent_budget_pauses_no_more_commands():
+    gcloud.new_budget(retries=1, first_pause=0.5, max_pause=0.5)
+    fake = Fake(throttled=99)
+    assert fake.run(SQL).retries == 1  # its pause (0.25-0.5 s) waited once
+    started = time.monotonic()
+    outcomes = [fake.run(SQL[:4] + (f"--project=p{i}",)) for i in range(4)]
+    # Each asks once and is reported at once: no pause of 0.25 s or more between them.
+    assert time.monotonic() - started < 0.25 * 2
+    assert all(o.retries == 0 and "were spent" in o.error.message for o in outcomes)
