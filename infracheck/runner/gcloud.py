@@ -53,6 +53,7 @@ _MIN_ATTEMPT = 2.0  # s left in the timeout for a run to be worth starting (gclo
 # A read answered 429 is run again after a pause shared by its API, within a budget per API shared
 # by the whole run (quota.py); gcloud itself sends it once (docs/gcloud.md, "429 RESOURCE_EXHAUSTED").
 _BUDGET = quota.Budget()
+_TIMED_OUT = re.compile(r"^timed out after [\d.]+ s")
 
 _RUNNING: set[int] = set()  # process group ids of the gcloud runs in flight
 _RUNNING_LOCK = threading.Lock()
@@ -144,6 +145,10 @@ def retrying(attempt: Callable[[float], Outcome], timeout: float, argv: tuple[st
         if locked(outcome):
             locked_retries += 1
         left = started + timeout - time.monotonic()
+    if outcome.error is not None and outcome.error.kind is ErrorKind.TIMEOUT and left != timeout:
+        # Its last run had what the pauses left of the timeout: the command as a whole had its --timeout.
+        outcome = dataclasses.replace(outcome, error=CommandError(ErrorKind.TIMEOUT, _TIMED_OUT.sub(
+            f"timed out after {timeout:g} s", outcome.error.message, count=1)))
     if not retries and not why_not:
         return outcome
     if (locked(outcome) or exhausted(outcome)) and outcome.error is not None:

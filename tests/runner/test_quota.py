@@ -211,3 +211,17 @@ def test_a_spent_budget_pauses_no_more_commands():
     # Each asks once and is reported at once: no pause of 0.25 s or more between them.
     assert time.monotonic() - started < 0.25 * 2
     assert all(o.retries == 0 and "were spent" in o.error.message for o in outcomes)
+
+
+def test_a_command_that_waited_for_its_apis_pause_times_out_at_its_own_timeout():
+    gcloud.new_budget(retries=3, first_pause=0.6, max_pause=0.6)
+    gcloud._BUDGET.throttled("sqladmin", time.monotonic(), float("inf"))  # another command's 429: 0.3-0.6 s
+    lefts: list[float] = []
+
+    def hangs(left: float) -> Outcome:
+        lefts.append(left)
+        return gcloud._failed(SQL_OPS, None, time.monotonic(), ErrorKind.TIMEOUT,
+                              f"timed out after {left:g} s (gcloud and its children were stopped)")
+    outcome = gcloud.retrying(hangs, 5.0, SQL_OPS)
+    assert 4.4 <= lefts[0] <= 4.7  # its run had what the pause left
+    assert outcome.error.message == "timed out after 5 s (gcloud and its children were stopped)"
