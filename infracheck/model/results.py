@@ -41,7 +41,7 @@ class Outcome:
     error: CommandError | None = None
     # Kept only so `record` can save it; never rendered (it may name accounts).
     stderr: str = dataclasses.field(default="", repr=False)
-    retries: int = 0  # runs after the first (gcloud crashed on its locked config database)
+    retries: int = 0  # runs after the first (gcloud crashed on its locked config database, or the API answered 429)
 
 
 

@@ -122,7 +122,9 @@ def diagnose(options: Options, record_dir: Path | None = None, confirm: Callable
     anything (the CLI asks on a terminal); with `record_dir`, every command's output is saved there."""
     from infracheck import redact, runner
     from infracheck.report import console
+    from infracheck.runner import gcloud
 
+    gcloud.new_budget()  # this diagnosis's 429 retries per API (fix mode's re-checks included; a fleet's targets share it)
     if options.targets_file is not None:
         from infracheck.pipeline import fleet
 

@@ -38,7 +38,7 @@ def cycles(options: Options, secrets: redact.Secrets,
     from infracheck.judge.mutes import find, for_target
     from infracheck.judge.stage import judge
     from infracheck.rules.evaluate import evaluate
-    from infracheck.runner import recording, tracks
+    from infracheck.runner import gcloud, recording, tracks
 
     replay_dir = options.replay
     ran_on = tracks.for_run(replay_dir)
@@ -57,6 +57,7 @@ def cycles(options: Options, secrets: redact.Secrets,
 
     def diagnose_cycle(subset: Sequence[Check] | None) -> Report:
         nonlocal known
+        gcloud.new_budget()  # each cycle its own 429 retries per API: a throttled API is tried again next cycle
         narrowed = the_plan if subset is None else plan.subset(the_plan, [(c.id, c.resource) for c in subset])
         now = recording.clock(replay_dir)
         result = runner.run(narrowed, source, options.jobs, now, secrets=secrets, deadline=deadline,

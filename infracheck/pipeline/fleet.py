@@ -142,6 +142,9 @@ def _watch(options: Options, secrets: redact.Secrets) -> int:
     try:
         while True:
             number += 1
+            from infracheck.runner import gcloud
+
+            gcloud.new_budget()  # each cycle its own 429 retries per API, shared by the fleet's targets
             bound = bound_of(options)
             if deadline is not None:  # --max-wait holds for a cycle in flight too
                 bound = max(0.1, min(bound, deadline - time.monotonic()))

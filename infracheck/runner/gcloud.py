@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from infracheck.model import CannotRun, CommandError, ErrorKind, Outcome
+from infracheck.runner import quota
 
 # gcloud waits 300 s per HTTP attempt and retries 5xx up to five times; keep
 # each attempt well under our own timeout so gcloud reports the failure itself.
@@ -47,7 +48,12 @@ _ALWAYS_ENV = {
 _LOCKED = re.compile(r"^ERROR: gcloud crashed \(OperationalError\): database is locked", re.MULTILINE)
 LOCKED_RETRIES = 3
 _LOCKED_PAUSE = (0.5, 1.5)  # s, drawn at random: runs that collided once should not collide again
-_LOCKED_MIN_ATTEMPT = 2.0  # s left in the timeout for a retry to be worth starting (gcloud starts in ~1 s)
+_MIN_ATTEMPT = 2.0  # s left in the timeout for a run to be worth starting (gcloud starts in ~1 s)
+
+# A read answered 429 is run again after a pause shared by its API, within a budget per API shared
+# by the whole run (quota.py); gcloud itself sends it once (docs/gcloud.md, "429 RESOURCE_EXHAUSTED").
+_BUDGET = quota.Budget()
+_TIMED_OUT = re.compile(r"^timed out after [\d.]+ s")
 
 _RUNNING: set[int] = set()  # process group ids of the gcloud runs in flight
 _RUNNING_LOCK = threading.Lock()
@@ -79,46 +85,89 @@ def environment(timeout: float, base: Mapping[str, str] | None = None) -> dict[s
 def run(argv: tuple[str, ...], timeout: float, env: Mapping[str, str], *, expect_json: bool = True) -> Outcome:
     """Run argv (argv[0] == 'gcloud') with a hard timeout; never raises for its failures.
 
-    A read that crashed on gcloud's locked config database runs again (`retrying`); a change
-    (expect_json=False) does not: its crash is reported, and fix mode's re-check sees what happened.
+    A read that crashed on gcloud's locked config database, or was answered 429, runs again
+    (`retrying`); a change (expect_json=False) does not: its failure is reported, and fix mode's
+    re-check sees what happened.
     """
     if not expect_json:
         return run_once(argv, timeout, env, expect_json=False)
-    return retrying(lambda left: run_once(argv, left, env), timeout)
+    return retrying(lambda left: run_once(argv, left, env), timeout, argv)
 
 
-def retrying(attempt: Callable[[float], Outcome], timeout: float) -> Outcome:
-    """attempt(seconds left), run again while gcloud crashed on its locked config database.
+def new_budget(retries: int = quota.RETRIES, first_pause: float = quota.FIRST_PAUSE,
+               max_pause: float = quota.MAX_PAUSE) -> None:
+    """Start a new budget of 429 retries per API (and forget the pauses): the pipeline calls it once per
+    diagnosis, fleet run, or watch/serve cycle; every command of it, whatever its target, shares it."""
+    global _BUDGET
+    _BUDGET = quota.Budget(retries, first_pause, max_pause)
 
-    At most LOCKED_RETRIES more runs, each after a short random pause, all inside `timeout`;
-    the Outcome counts them (`retries`) and lasts as long as all of them.
+
+def retrying(attempt: Callable[[float], Outcome], timeout: float, argv: tuple[str, ...] = ()) -> Outcome:
+    """attempt(seconds left), run again while gcloud crashed on its locked config database or its API
+    answered 429 (quota or rate limit exceeded).
+
+    Locked: at most LOCKED_RETRIES more runs, each after a short random pause. 429: after the
+    pause of argv's API, while the run's budget for that API lasts (quota.py); a command of an API
+    paused by another command's 429 waits that pause before its first run too. All inside `timeout`,
+    and Ctrl-C ends a pause at once. The Outcome counts the runs after the first (`retries`), lasts
+    as long as all of them, and when it still failed says how many runs it took and why no more.
     """
     started = time.monotonic()
-    outcome = attempt(timeout)
-    retries = 0
-    out_of_time = False
-    while locked(outcome) and retries < LOCKED_RETRIES:
-        pause = random.uniform(*_LOCKED_PAUSE)
-        left = timeout - (time.monotonic() - started) - pause
-        out_of_time = left < _LOCKED_MIN_ATTEMPT
-        if out_of_time or _STOPPING.wait(pause):  # Ctrl-C during the pause: no new run
+    latest = started + timeout - _MIN_ATTEMPT  # the last moment a run is worth starting
+    budget, api = _BUDGET, quota.api_of(argv)
+    # Another command found this API over its quota: wait out its pause, as far as the timeout
+    # allows (a check always asks once).
+    paused = max(0.0, min(budget.resume_at(api), latest) - started)
+    if _STOPPING.wait(paused):
+        return _failed(argv, None, started, ErrorKind.INTERRUPTED, "interrupted before it started")
+    left = timeout - paused  # its own timeout, to the digit, when nothing paused it (the message says it)
+    retries = locked_retries = 0
+    why_not = ""
+    while True:
+        since = time.monotonic()
+        outcome = attempt(left)
+        if exhausted(outcome):
+            resume, why_not = budget.throttled(api, since, latest)
+        elif locked(outcome) and locked_retries < LOCKED_RETRIES:
+            resume = time.monotonic() + random.uniform(*_LOCKED_PAUSE)
+            why_not = ""
+        else:
+            if outcome.error is None:
+                budget.answered(api)
+            break
+        if resume is None or resume > latest:
+            if not why_not:
+                why_not = f"its {timeout:g} s timeout left no room for another"
+            break
+        if _STOPPING.wait(max(0.0, resume - time.monotonic())):  # Ctrl-C during the pause: no new run
             break
         retries += 1
-        outcome = attempt(left)
-    if not retries and not locked(outcome):
+        if locked(outcome):
+            locked_retries += 1
+        left = started + timeout - time.monotonic()
+    if outcome.error is not None and outcome.error.kind is ErrorKind.TIMEOUT and left != timeout:
+        # Its last run had what the pauses left of the timeout: the command as a whole had its --timeout.
+        outcome = dataclasses.replace(outcome, error=CommandError(ErrorKind.TIMEOUT, _TIMED_OUT.sub(
+            f"timed out after {timeout:g} s", outcome.error.message, count=1)))
+    if not retries and not why_not:
         return outcome
-    if locked(outcome) and outcome.error is not None:
-        runs = f"ran {retries + 1} time{'s' if retries else ''}"
-        if out_of_time:
-            runs += f"; its {timeout:g} s timeout left no room for another"
+    if (locked(outcome) or exhausted(outcome)) and outcome.error is not None:
+        runs = f"ran {retries + 1} times" if retries else "ran once"
+        if why_not:
+            runs += f"; {why_not}"
         outcome = dataclasses.replace(outcome, error=CommandError(
-            ErrorKind.CONFIG_LOCKED, f"{outcome.error.message} ({runs})"))
+            outcome.error.kind, f"{outcome.error.message} ({runs})"))
     return dataclasses.replace(outcome, duration_s=time.monotonic() - started, retries=retries)
 
 
 def locked(outcome: Outcome) -> bool:
     """gcloud crashed because another gcloud held its config folder's database."""
     return outcome.error is not None and outcome.error.kind is ErrorKind.CONFIG_LOCKED
+
+
+def exhausted(outcome: Outcome) -> bool:
+    """The API answered 429: a quota or rate limit exceeded (RESOURCE_EXHAUSTED)."""
+    return outcome.error is not None and outcome.error.kind is ErrorKind.QUOTA
 
 
 def run_once(argv: tuple[str, ...], timeout: float, env: Mapping[str, str], *,

@@ -42,7 +42,9 @@ CONFIG_HELPER = ("gcloud", "config", "config-helper", "--format=json")
 DEFAULT_ENDPOINT = "https://monitoring.googleapis.com/"
 METHOD = "monitoring.timeSeries.list"  # how gcloud would name the call in its errors
 
-# gcloud (apitools) retries 429 and 5xx answers with exponential backoff; so do we, within the deadline.
+# gcloud (apitools) retries 5xx answers with exponential backoff; so do we, within the deadline. gcloud 528
+# sends a 429 once (docs/gcloud.md, "429 RESOURCE_EXHAUSTED"); these reads retry it per read, outside
+# the per-API budget gcloud commands share (quota.py).
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 _ATTEMPTS = 3
 _BACKOFF_S = 1.0

@@ -293,9 +293,9 @@ class Engine:
     def run(self, argv: tuple[str, ...], timeout: float) -> Outcome:
         """argv (argv[0] == 'gcloud') run warm; the same Outcome `gcloud.run` would give.
 
-        Retried like `gcloud.run` when gcloud crashed on its locked config database.
+        Retried like `gcloud.run` when gcloud crashed on its locked config database or was answered 429.
         """
-        return gcloud.retrying(lambda left: self._run_once(argv, left), timeout)
+        return gcloud.retrying(lambda left: self._run_once(argv, left), timeout, argv)
 
     def _run_once(self, argv: tuple[str, ...], timeout: float) -> Outcome:
         reply = self.reply(argv, timeout)

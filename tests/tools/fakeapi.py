@@ -743,6 +743,7 @@ class FakeGoogleAPI(_FixMixin):
         self._scenario = _Scenario((), {})
         self._bodies: dict[str, Any] = {}
         self._faults: dict[str, str] = {}
+        self._counted: dict[str, tuple[str, int]] = {}  # fault_first: route or glob -> (fault, requests left)
         self._log: list[LoggedRequest] = []
         self._in_flight = 0
         self._max_in_flight = 0
@@ -910,10 +911,19 @@ class FakeGoogleAPI(_FixMixin):
             _check_fault(key, name)
             self._faults[key] = name
 
+    def fault_first(self, route: str, name: str, times: int) -> None:
+        """Give a route (or a ``*`` glob) a fault for its next `times` requests only, then answer as before
+        (an API over its quota for a moment: "429" to the first requests, then their bodies)."""
+        key = route_key(route)
+        _check_fault(key, name)
+        with self._lock:
+            self._counted[key] = (name, times)
+
     def clear_faults(self) -> None:
         """Drop runtime faults (the scenario's own [faults] stay)."""
         with self._lock:
             self._faults.clear()
+            self._counted.clear()
 
     # ---- observation
 
@@ -1023,10 +1033,23 @@ class FakeGoogleAPI(_FixMixin):
     def _fault_for(self, route: str) -> str | None:
         """Find a route's fault: runtime first, then the scenario's merged [faults]."""
         with self._lock:
-            name = _fault_lookup(self._faults, route)
+            name = self._take_counted(route)
+            if name is None:
+                name = _fault_lookup(self._faults, route)
             if name is None:
                 name = _fault_lookup(self._scenario.faults, route)
         return None if name == "none" else name
+
+    def _take_counted(self, route: str) -> str | None:
+        """The fault_first fault matching route, if it has requests left (one is used); under the lock."""
+        for key, (name, left) in self._counted.items():
+            if key == route or ("*" in key and fnmatch.fnmatchcase(route, key)):
+                if left <= 1:
+                    del self._counted[key]
+                else:
+                    self._counted[key] = (name, left - 1)
+                return name
+        return None
 
     def _begin(self, record: LoggedRequest) -> None:
         """Log a request's arrival and count it in flight."""

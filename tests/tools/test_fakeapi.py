@@ -276,6 +276,13 @@ def test_glob_faults_and_clear(api: FakeGoogleAPI) -> None:
     assert get_json(api, SQL)[0] == 200
 
 
+def test_a_fault_for_the_first_requests_only(api: FakeGoogleAPI) -> None:
+    """fault_first: the first N requests matching the glob get the fault, then the bodies come back."""
+    api.fault_first("sql.test/*", "429", 2)
+    assert get_json(api, SQL)[0] == 429 and get_json(api, VPC)[0] == 200 and get_json(api, SQL)[0] == 429
+    assert get_json(api, SQL)[0] == 200 and get_json(api, SQL)[0] == 200
+
+
 def test_crc32c_check_value() -> None:
     """CRC-32C matches the standard check value."""
     assert crc32c(b"123456789") == 0xE3069283
