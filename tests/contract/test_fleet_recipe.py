@@ -33,10 +33,10 @@ RUN_API = {"name": f"projects/{PROJECT_NUMBER}/services/run.googleapis.com", "pa
            "config": {"name": "run.googleapis.com", "title": "Cloud Run Admin API"}, "state": "ENABLED"}
 
 
-def recipe() -> str:
-    """The page's shell block that deploys the Cloud Run job, with the fake's project in place of the page's."""
+def recipe(words: str = "gcloud run jobs deploy") -> str:
+    """The page's shell block holding those words, with the fake's project in place of the page's."""
     blocks: list[str] = re.findall(r"^```sh\n(.*?)^```$", PAGE.read_text(encoding="utf-8"), re.S | re.M)
-    [block] = [b for b in blocks if "gcloud run jobs deploy" in b]
+    [block] = [b for b in blocks if words in b]
     return block.replace(RECIPE_PROJECT, PROJECT)
 
 
@@ -60,16 +60,23 @@ def seconds(duration: str) -> int:
     return int(found.group(1)) * {"s": 1, "m": 60, "h": 3600}[found.group(2)]
 
 
-def served(api: FakeGoogleAPI, route: str) -> Any:
-    """What the fake answers a GET of a route, asked as gcloud asks (through the proxy)."""
+def served(api: FakeGoogleAPI, route: str, method: str = "GET") -> Any:
+    """What the fake answers a request of a route, sent as gcloud sends it (through the proxy)."""
     connection = http.client.HTTPConnection("127.0.0.1", api.port, timeout=10)
     try:
-        connection.request("GET", f"http://{route}?alt=json")
+        connection.request(method, f"http://{route}?alt=json", body=b"{}" if method == "POST" else None)
         answer = connection.getresponse()
-        assert answer.status == 200, (route, answer.status)
+        assert answer.status == 200, (method, route, answer.status)
         return json.loads(answer.read())
     finally:
         connection.close()
+
+
+def sh(script: str, env: dict[str, str]) -> str:
+    """Run page text with sh as a reader would; its stdout."""
+    done = subprocess.run(["sh", "-e", "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def one(changes: list[Change], method: str, pattern: str) -> Change:
@@ -84,9 +91,8 @@ def test_the_recipe_deploys_a_sharded_job_and_schedules_that_job(api: FakeGoogle
     deploy = command(block, "gcloud run jobs deploy ")
     api.allow_fixes()
     api.set_body(f"serviceusage.test/v1/projects/{PROJECT}/services/run.googleapis.com", RUN_API)
-    done = subprocess.run(["sh", "-e", "-c", block], env=environment(api, gcloud_config), cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
+    env = environment(api, gcloud_config)
+    sh(block, env)
     changes = api.changes
     # Nothing but the fake's hosts was asked (any other, e.g. a registry's, would be logged too): no build, no pull.
     assert not [r.host for r in api.requests if not r.host.endswith(".test")]
@@ -139,6 +145,19 @@ def test_the_recipe_deploys_a_sharded_job_and_schedules_that_job(api: FakeGoogle
     # The URI, less its verb, is where the fake (as the Run API) serves the job gcloud deployed and polled.
     uri = target["uri"].removeprefix("https://").replace("-run.googleapis.com/", "-run.test/", 1).removesuffix(":run")
     assert uri in polled and served(api, uri)["metadata"]["name"] == name
+    # The scheduler fires: its POST starts an execution, and it is the very call `gcloud run jobs execute` makes.
+    served(api, f"{uri}:run", "POST")
+    api.reset_log()
+    sh(f"gcloud run jobs execute {name} --region={region} --project={PROJECT} --async", env)
+    assert [(r.method, r.route) for r in api.mutations] == [("POST", f"{uri}:run")]
+
+    # The page's next step finds the newest execution (the folder its shards went to): the one started last.
+    executions = served(api, f"{region}-run.test/apis/run.googleapis.com/v1/namespaces/{PROJECT}/executions")
+    # The fake lists them oldest first; gcloud sorts the newest first (so does the page's --sort-by).
+    assert len(executions["items"]) == 2
+    find = recipe("gcloud run jobs executions list").split("\ngcloud storage cp")[0]
+    assert find.startswith("execution=$(gcloud run jobs executions list")
+    assert sh(f'{find}\nprintf %s "$execution"', env) == executions["items"][-1]["metadata"]["name"]
 
     # Every body gcloud sent, and what the fake answers for each resource, decodes into the API's message class.
     run_job, bucket_class = "run.v1.run_v1_messages:Job", "storage.v1.storage_v1_messages:Bucket"
@@ -150,6 +169,7 @@ def test_the_recipe_deploys_a_sharded_job_and_schedules_that_job(api: FakeGoogle
               (run_job, served(api, uri)),
               (policy, served(api, f"run.test/v1/projects/{PROJECT}/locations/{region}/jobs/{name}:getIamPolicy")),
               (scheduler_job, served(api, f"{trigger.route}/{trigger.body['name'].rsplit('/', 1)[-1]}")),
+              ("run.v1.run_v1_messages:ListExecutionsResponse", executions),
               ("serviceusage.v1.serviceusage_v1_messages:GoogleApiServiceusageV1Service", RUN_API)]
     answers = gcloud_schema.check_batch([{"class": c, "document": d} for c, d in checks])
     assert [(a["class"], a["problems"], a["error"]) for a in answers if a["problems"] or a["error"]] == []

@@ -24,6 +24,7 @@ import binascii
 import copy
 import dataclasses
 import fnmatch
+import hashlib
 import json
 import os
 import re
@@ -562,7 +563,9 @@ _SCHEDULER_JOBS = re.compile(r"^cloudscheduler\.test/v1/projects/([^/]+)/locatio
 _BUCKET_IAM = re.compile(r"^storage\.test/storage/v1/b/([^/]+)/iam$")
 _RUN_JOB_IAM = re.compile(
     r"^run\.test/v1/projects/([^/]+)/locations/([^/]+)/jobs/([^/:]+):(getIamPolicy|setIamPolicy)$")
-_ACCEPTED_POSTS: Final = (_MONITORING_CREATE, _BUCKETS, _RUN_JOBS, _SCHEDULER_JOBS, _RUN_JOB_IAM)
+# What Cloud Scheduler (and `gcloud run jobs execute`) POSTs to run the job: an execution starts.
+_RUN_JOB_RUN = re.compile(r"^([a-z0-9-]+)-run\.test/apis/run\.googleapis\.com/v1/namespaces/([^/]+)/jobs/([^/:]+):run$")
+_ACCEPTED_POSTS: Final = (_MONITORING_CREATE, _BUCKETS, _RUN_JOBS, _SCHEDULER_JOBS, _RUN_JOB_IAM, _RUN_JOB_RUN)
 
 
 class _FixMixin:
@@ -602,6 +605,8 @@ class _FixMixin:
             answer = self._create_run_job(route, body)
         elif record.method == "POST" and _SCHEDULER_JOBS.match(route) and isinstance(body, dict):
             answer = self._create_scheduler_job(route, body)
+        elif record.method == "POST" and _RUN_JOB_RUN.match(route):
+            answer = self._run_job(route)
         elif record.method == "PUT" and _BUCKET_IAM.match(route) and isinstance(body, dict):
             answer = self._set_policy(route, body)
         elif record.method == "POST" and route.endswith(":setIamPolicy") and _RUN_JOB_IAM.match(route) \
@@ -719,6 +724,40 @@ class _FixMixin:
         job = {**copy.deepcopy(body), "state": "ENABLED", "userUpdateTime": _CREATED, "attemptDeadline": "180s"}
         name = str(body.get("name", "")).rsplit("/", 1)[-1]
         return self._created(f"{route}/{name}", job, f"Job {body.get('name')}")
+
+    def _run_job(self, route: str) -> _Answer:
+        """namespaces.jobs.run: a new execution of the job's template, listed with the job's others, newest last."""
+        region, namespace, name = _RUN_JOB_RUN.match(route).groups()  # type: ignore[union-attr]
+        job_route = route.removesuffix(":run")
+        found, job = self._body_for(job_route)
+        if not found or not isinstance(job, dict):
+            return _json_answer(404, _error(404, f"Resource '{name}' does not exist.", "NOT_FOUND"))
+        list_route = f"{region}-run.test/apis/run.googleapis.com/v1/namespaces/{namespace}/executions"
+        found, listed = self._body_for(list_route)
+        items = list(listed.get("items", [])) if found and isinstance(listed, dict) else []
+        # Executions are named after the job with a random suffix; each starts a second after the last here.
+        started = f"2026-11-27T00:{len(items) // 60:02d}:{len(items) % 60:02d}.000000Z"
+        execution_name = f"{name}-{hashlib.sha1(f'{name}{len(items)}'.encode()).hexdigest()[:5]}"
+        execution = {
+            "apiVersion": "run.googleapis.com/v1", "kind": "Execution",
+            "metadata": {"name": execution_name, "namespace": PROJECT_NUMBER, "generation": 1,
+                         "creationTimestamp": started,
+                         "labels": {"cloud.googleapis.com/location": region, "run.googleapis.com/job": name},
+                         "ownerReferences": [{"kind": "Job", "name": name, "apiVersion": "run.googleapis.com/v1",
+                                              "uid": job["metadata"].get("uid", ""), "controller": True}]},
+            "spec": copy.deepcopy(job["spec"]["template"]["spec"]),
+            "status": {"observedGeneration": 1, "startTime": started, "conditions": [
+                {"type": "Completed", "status": "Unknown", "lastTransitionTime": started},
+                {"type": "Started", "status": "True", "lastTransitionTime": started}]},
+        }
+        job["status"] = {**job.get("status", {}), "executionCount": len(items) + 1, "latestCreatedExecution": {
+            "name": execution_name, "creationTimestamp": started, "completionStatus": "EXECUTION_RUNNING"}}
+        with self._lock:
+            self._bodies[job_route] = job
+            self._bodies[list_route] = {"apiVersion": "run.googleapis.com/v1", "kind": "ExecutionsList",
+                                        "metadata": {}, "items": [*items, execution]}
+            self._bodies[f"{list_route}/{execution_name}"] = copy.deepcopy(execution)
+        return _json_answer(200, execution)
 
     def _policy(self, route: str) -> Any:
         """A bucket's or a job's IAM policy: the one last set, else a new resource's; None without the resource."""
