@@ -24,6 +24,7 @@ import binascii
 import copy
 import dataclasses
 import fnmatch
+import hashlib
 import json
 import os
 import re
@@ -83,6 +84,10 @@ _SERVICES: Final[dict[str, tuple[str, str]]] = {
     # discover (issue 21): one Cloud Asset search, and Resource Manager's project list
     "cloudasset.test": ("cloudasset", "Cloud Asset"),
     "cloudresourcemanager.test": ("cloudresourcemanager", "Cloud Resource Manager"),
+    # The Cloud Run Jobs recipe of docs/fleet.md (tests/contract/test_fleet_recipe.py).
+    "cloudscheduler.test": ("cloudscheduler", "Cloud Scheduler"),
+    "storage.test": ("storage", "Cloud Storage JSON"),
+    "serviceusage.test": ("serviceusage", "Service Usage"),
 }
 
 # POST routes that only read (Google's list methods that take their query in
@@ -552,6 +557,18 @@ _RUN_SERVICE = re.compile(r"^([a-z0-9-]+-run\.test)/apis/serving\.knative\.dev/v
 _MONITORING_CREATE = re.compile(r"^monitoring\.test/v3/projects/([^/]+)/(alertPolicies|uptimeCheckConfigs)$")
 _ALERT_POLICY = re.compile(r"^monitoring\.test/v3/projects/([^/]+)/alertPolicies/([^/]+)$")
 _RUN_REVISION = re.compile(r"^([a-z0-9-]+-run\.test)/apis/serving\.knative\.dev/v1/namespaces/([^/]+)/revisions/([^/]+)$")
+# The creations of docs/fleet.md's Cloud Run Jobs recipe: a bucket, a Cloud Run job (gcloud 528's
+# `run jobs deploy` speaks Run Admin v1 on the regional host), a Cloud Scheduler job.
+_BUCKETS = re.compile(r"^storage\.test/storage/v1/b$")
+_RUN_JOBS = re.compile(r"^([a-z0-9-]+)-run\.test/apis/run\.googleapis\.com/v1/namespaces/([^/]+)/jobs$")
+_SCHEDULER_JOBS = re.compile(r"^cloudscheduler\.test/v1/projects/([^/]+)/locations/([^/]+)/jobs$")
+# The grants the recipe gives: a bucket's policy (GET, then PUT), a job's (v1 projects API on the global host).
+_BUCKET_IAM = re.compile(r"^storage\.test/storage/v1/b/([^/]+)/iam$")
+_RUN_JOB_IAM = re.compile(
+    r"^run\.test/v1/projects/([^/]+)/locations/([^/]+)/jobs/([^/:]+):(getIamPolicy|setIamPolicy)$")
+# What Cloud Scheduler (and `gcloud run jobs execute`) POSTs to run the job: an execution starts.
+_RUN_JOB_RUN = re.compile(r"^([a-z0-9-]+)-run\.test/apis/run\.googleapis\.com/v1/namespaces/([^/]+)/jobs/([^/:]+):run$")
+_ACCEPTED_POSTS: Final = (_MONITORING_CREATE, _BUCKETS, _RUN_JOBS, _SCHEDULER_JOBS, _RUN_JOB_IAM, _RUN_JOB_RUN)
 
 
 class _FixMixin:
@@ -585,6 +602,19 @@ class _FixMixin:
             answer = self._create_monitoring(route, body)
         elif record.method == "PATCH" and _ALERT_POLICY.match(route) and isinstance(body, dict):
             answer = self._patch_policy(route, record.params, body)
+        elif record.method == "POST" and _BUCKETS.match(route) and isinstance(body, dict):
+            answer = self._create_bucket(body)
+        elif record.method == "POST" and _RUN_JOBS.match(route) and isinstance(body, dict):
+            answer = self._create_run_job(route, body)
+        elif record.method == "POST" and _SCHEDULER_JOBS.match(route) and isinstance(body, dict):
+            answer = self._create_scheduler_job(route, body)
+        elif record.method == "POST" and _RUN_JOB_RUN.match(route):
+            answer = self._run_job(route)
+        elif record.method == "PUT" and _BUCKET_IAM.match(route) and isinstance(body, dict):
+            answer = self._set_policy(route, body)
+        elif record.method == "POST" and route.endswith(":setIamPolicy") and _RUN_JOB_IAM.match(route) \
+                and isinstance(body, dict):
+            answer = self._set_policy(route, body)
         else:
             msg = f"fakeapi: {record.method} {route} is not a change fix mode makes."
             answer = _json_answer(405, _error(405, msg, "METHOD_NOT_ALLOWED"))
@@ -660,6 +690,120 @@ class _FixMixin:
             self._bodies[route] = {collection: items + [created], "totalSize": len(items) + 1}
         return _json_answer(200, created)
 
+    def _created(self, route: str, body: dict[str, Any], what: str) -> _Answer:
+        """Serve a created resource at its own route from now on; a second creation is 409, as GCP answers."""
+        with self._lock:
+            if route in self._bodies:
+                return _json_answer(409, _error(409, f"{what} already exists.", "ALREADY_EXISTS"))
+            self._bodies[route] = copy.deepcopy(body)
+        return _json_answer(200, body)
+
+    def _create_bucket(self, body: dict[str, Any]) -> _Answer:
+        """buckets.insert: the bucket as the JSON API answers it (its location upper-cased)."""
+        name = str(body.get("name", ""))
+        bucket = {"kind": "storage#bucket", "selfLink": f"https://www.googleapis.com/storage/v1/b/{name}",
+                  "id": name, "projectNumber": PROJECT_NUMBER, "metageneration": "1",
+                  "storageClass": "STANDARD", "locationType": "region", "timeCreated": _CREATED,
+                  "updated": _CREATED, "etag": "CAE=", **body, "location": str(body.get("location", "US")).upper()}
+        return self._created(f"storage.test/storage/v1/b/{name}", bucket, f"Bucket {name}")
+
+    def _create_run_job(self, route: str, body: dict[str, Any]) -> _Answer:
+        """namespaces.jobs.create (Run Admin v1): the job, Ready at once (a job has no revision to roll out)."""
+        region, _ = _RUN_JOBS.match(route).groups()  # type: ignore[union-attr]
+        job = copy.deepcopy(body)
+        metadata = job.setdefault("metadata", {})
+        name = metadata.get("name", "")
+        metadata.update(namespace=PROJECT_NUMBER, generation=1, creationTimestamp=_CREATED,
+                        uid="8d5b9c3e-0000-4000-8000-000000000001", resourceVersion="AAAAAAAAAAE",
+                        selfLink=f"/apis/run.googleapis.com/v1/namespaces/{PROJECT_NUMBER}/jobs/{name}")
+        metadata["labels"] = {**metadata.get("labels", {}), "cloud.googleapis.com/location": region}
+        # gcloud polls the job until its Ready condition is terminal; no execution has run yet.
+        job["status"] = {"observedGeneration": 1, "conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": _CREATED}]}
+        return self._created(f"{route}/{name}", job, f"Job {name}")
+
+    def _create_scheduler_job(self, route: str, body: dict[str, Any]) -> _Answer:
+        """projects.locations.jobs.create: the job, ENABLED, with the defaults Cloud Scheduler fills in."""
+        job = {**copy.deepcopy(body), "state": "ENABLED", "userUpdateTime": _CREATED, "attemptDeadline": "180s"}
+        name = str(body.get("name", "")).rsplit("/", 1)[-1]
+        return self._created(f"{route}/{name}", job, f"Job {body.get('name')}")
+
+    def _run_job(self, route: str) -> _Answer:
+        """namespaces.jobs.run: a new execution of the job's template, listed with the job's others, newest last."""
+        region, namespace, name = _RUN_JOB_RUN.match(route).groups()  # type: ignore[union-attr]
+        job_route = route.removesuffix(":run")
+        found, job = self._body_for(job_route)
+        if not found or not isinstance(job, dict):
+            return _json_answer(404, _error(404, f"Resource '{name}' does not exist.", "NOT_FOUND"))
+        list_route = f"{region}-run.test/apis/run.googleapis.com/v1/namespaces/{namespace}/executions"
+        found, listed = self._body_for(list_route)
+        items = list(listed.get("items", [])) if found and isinstance(listed, dict) else []
+        # Executions are named after the job with a random suffix; each starts a second after the last here.
+        started = f"2026-11-27T00:{len(items) // 60:02d}:{len(items) % 60:02d}.000000Z"
+        execution_name = f"{name}-{hashlib.sha1(f'{name}{len(items)}'.encode()).hexdigest()[:5]}"
+        execution = {
+            "apiVersion": "run.googleapis.com/v1", "kind": "Execution",
+            "metadata": {"name": execution_name, "namespace": PROJECT_NUMBER, "generation": 1,
+                         "creationTimestamp": started,
+                         "labels": {"cloud.googleapis.com/location": region, "run.googleapis.com/job": name},
+                         "ownerReferences": [{"kind": "Job", "name": name, "apiVersion": "run.googleapis.com/v1",
+                                              "uid": job["metadata"].get("uid", ""), "controller": True}]},
+            "spec": copy.deepcopy(job["spec"]["template"]["spec"]),
+            "status": {"observedGeneration": 1, "startTime": started, "conditions": [
+                {"type": "Completed", "status": "Unknown", "lastTransitionTime": started},
+                {"type": "Started", "status": "True", "lastTransitionTime": started}]},
+        }
+        job["status"] = {**job.get("status", {}), "executionCount": len(items) + 1, "latestCreatedExecution": {
+            "name": execution_name, "creationTimestamp": started, "completionStatus": "EXECUTION_RUNNING"}}
+        with self._lock:
+            self._bodies[job_route] = job
+            self._bodies[list_route] = {"apiVersion": "run.googleapis.com/v1", "kind": "ExecutionsList",
+                                        "metadata": {}, "items": [*items, execution]}
+            self._bodies[f"{list_route}/{execution_name}"] = copy.deepcopy(execution)
+        return _json_answer(200, execution)
+
+    def _policy(self, route: str) -> Any:
+        """A bucket's or a job's IAM policy: the one last set, else a new resource's; None without the resource."""
+        bucket, job = _BUCKET_IAM.match(route), _RUN_JOB_IAM.match(route)
+        if job:
+            project, region, name = job.groups()[:3]
+            key = f"run.test/v1/projects/{project}/locations/{region}/jobs/{name}:getIamPolicy"
+            resource = f"{region}-run.test/apis/run.googleapis.com/v1/namespaces/{project}/jobs/{name}"
+            fresh: dict[str, Any] = {"version": 1, "etag": "BwYAAAAAAAE="}  # a new job: no binding of its own
+        elif bucket:
+            key, resource = route, f"storage.test/storage/v1/b/{bucket.group(1)}"
+            # A new bucket's policy: the legacy roles of the project's owners, editors and viewers.
+            found, made = self._body_for(resource)
+            project = made.get("projectNumber", PROJECT_NUMBER) if found and isinstance(made, dict) else PROJECT_NUMBER
+            # (gcloud reads it with fields=bindings,etag: the answer has those and the version.)
+            fresh = {"version": 1, "etag": "CAE=", "bindings": [
+                         {"role": "roles/storage.legacyBucketOwner",
+                          "members": [f"projectEditor:{project}", f"projectOwner:{project}"]},
+                         {"role": "roles/storage.legacyBucketReader", "members": [f"projectViewer:{project}"]}]}
+        else:
+            return None
+        found, _ = self._body_for(resource)
+        if not found:
+            return None
+        found, policy = self._body_for(key)
+        return policy if found else fresh
+
+    def _set_policy(self, route: str, body: dict[str, Any]) -> _Answer:
+        """setIamPolicy: the policy given replaces the resource's (Run's body wraps it in "policy"), with a new etag."""
+        policy = self._policy(route)
+        if policy is None:
+            return _json_answer(404, _not_found(route.split("/", 1)[0], "/" + route.split("/", 1)[1]))
+        new = {**policy, **copy.deepcopy(body.get("policy", body) if _RUN_JOB_IAM.match(route) else body)}
+        if _RUN_JOB_IAM.match(route):
+            new["etag"] = "BwYAAAAAAAI="
+        else:
+            bucket = _BUCKET_IAM.match(route).group(1)  # type: ignore[union-attr]
+            new.update(kind="storage#policy", resourceId=f"projects/_/buckets/{bucket}", etag="CAI=")
+        key = route.replace(":setIamPolicy", ":getIamPolicy")
+        with self._lock:
+            self._bodies[key] = copy.deepcopy(new)
+        return _json_answer(200, new)
+
     def _policies(self, route: str) -> tuple[str, list[dict[str, Any]]]:
         project = _ALERT_POLICY.match(route).group(1)  # type: ignore[union-attr]
         list_route = f"monitoring.test/v3/projects/{project}/alertPolicies"
@@ -688,7 +832,9 @@ class _FixMixin:
         return _json_answer(200, new)
 
     def _derived_read(self, route: str) -> Any:
-        """In fix mode, what gcloud reads around a change: a service alone, a revision, an alert policy."""
+        """In fix mode, what gcloud reads around a change: a service alone, a revision, an alert or IAM policy."""
+        if _BUCKET_IAM.match(route) or _RUN_JOB_IAM.match(route):
+            return self._policy(route)
         if _ALERT_POLICY.match(route):
             name = route.split("/", 2)[2]
             return next((p for p in self._policies(route)[1] if p.get("name") == name), None)
@@ -724,6 +870,7 @@ class _FixMixin:
 
 
 _JSON: Final = "application/json; charset=UTF-8"
+_CREATED: Final = "2026-11-27T00:00:00.000000Z"  # when a created resource says it was made (RECORDING_NOW)
 
 
 class FakeGoogleAPI(_FixMixin):
@@ -887,9 +1034,11 @@ class FakeGoogleAPI(_FixMixin):
         """Accept the mutations fix mode sends and change the served state as GCP would.
 
         Only the changes fix mode knows are accepted: a connector PATCH (with its
-        operation), a Cloud Run service PUT (with the revision gcloud reads first).
-        Every other mutation is still refused. `faults` maps a route to "403" (or
-        another HTTP fault) for its mutation only; reads of the route stay as they are.
+        operation), a Cloud Run service PUT (with the revision gcloud reads first),
+        monitoring's creations and patches, and what docs/fleet.md's Cloud Run Jobs
+        recipe sends (a bucket, a Run job, a Scheduler job, their IAM grants). Every
+        other mutation is still refused. `faults` maps a route to "403" (or another
+        HTTP fault) for its mutation only; reads of the route stay as they are.
         """
         with self._lock:
             self._fixes_allowed = True
@@ -981,6 +1130,10 @@ class FakeGoogleAPI(_FixMixin):
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_MONITORING": "http://monitoring.test/",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDASSET": "http://cloudasset.test/",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER": "http://cloudresourcemanager.test/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDSCHEDULER": "http://cloudscheduler.test/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE": "http://storage.test/storage/v1/",
+            # `run jobs deploy` asks Service Usage whether the Run API is enabled before anything else.
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_SERVICEUSAGE": "http://serviceusage.test/",
             "CLOUDSDK_PROXY_TYPE": "http",
             "CLOUDSDK_PROXY_ADDRESS": "127.0.0.1",
             "CLOUDSDK_PROXY_PORT": str(self.port),
@@ -1123,7 +1276,7 @@ class FakeGoogleAPI(_FixMixin):
     def _answer(self, handler: _Handler, record: LoggedRequest) -> _Answer | None:
         """Decide the answer (status, body, content type); None means close without one."""
         if self._fixes_allowed and (record.method in ("PATCH", "PUT") or (
-                record.method == "POST" and _MONITORING_CREATE.match(record.route))):
+                record.method == "POST" and any(c.match(record.route) for c in _ACCEPTED_POSTS))):
             length = int(handler.headers.get("Content-Length") or 0)
             raw = handler.rfile.read(length) if length else b""
             return self._fix(record, raw)

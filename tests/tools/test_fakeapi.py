@@ -398,6 +398,24 @@ def test_a_read_only_post_is_served_and_not_a_mutation(api: FakeGoogleAPI) -> No
     assert [(m.method, m.route) for m in api.mutations] == [("POST", "logging.test/v2/entries:write")]
 
 
+def test_the_recipes_creations_are_refused_twice_and_grants_need_the_resource(api: FakeGoogleAPI) -> None:
+    """As GCP answers: a second job of one name is 409 ALREADY_EXISTS, a grant on a job that is not there 404."""
+    jobs = "us-central1-run.test/apis/run.googleapis.com/v1/namespaces/p/jobs"
+    grant = "run.test/v1/projects/p/locations/us-central1/jobs/j:setIamPolicy"
+    job = json.dumps({"apiVersion": "run.googleapis.com/v1", "kind": "Job", "metadata": {"name": "j"}}).encode()
+    policy = json.dumps({"policy": {"bindings": [{"role": "roles/run.invoker", "members": ["user:a@b.c"]}]}}).encode()
+    assert request(api, jobs, "POST", job)[0] == 405  # not in fix mode: a diagnosis must not create
+    api.allow_fixes()
+    assert request(api, grant, "POST", policy)[0] == 404
+    assert request(api, jobs, "POST", job)[0] == 200
+    status, _, body = request(api, jobs, "POST", job)
+    assert status == 409 and json.loads(body)["error"]["status"] == "ALREADY_EXISTS"
+    assert request(api, grant, "POST", policy)[0] == 200
+    status, read = get_json(api, grant.replace(":setIamPolicy", ":getIamPolicy"))
+    assert status == 200 and read["bindings"] == [{"role": "roles/run.invoker", "members": ["user:a@b.c"]}]
+    assert [c.status for c in api.changes] == [404, 200, 409, 200]
+
+
 def test_env_points_gcloud_here(api: FakeGoogleAPI, tmp_path: Path) -> None:
     """env() holds exactly the gcloud settings, none of os.environ."""
     env = api.env(tmp_path)
@@ -419,6 +437,9 @@ def test_env_points_gcloud_here(api: FakeGoogleAPI, tmp_path: Path) -> None:
         "CLOUDSDK_API_ENDPOINT_OVERRIDES_MONITORING",
         "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDASSET",
         "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDSCHEDULER",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_STORAGE",
+        "CLOUDSDK_API_ENDPOINT_OVERRIDES_SERVICEUSAGE",
         "CLOUDSDK_PROXY_TYPE",
         "CLOUDSDK_PROXY_ADDRESS",
         "CLOUDSDK_PROXY_PORT",
