@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from infracheck import fix, redact, runner
     from infracheck.judge.baseline import Baseline
-    from infracheck.model import Catalog, Check, Cycle, Finding, Mute, Outcome, Report
+    from infracheck.model import Catalog, Finding, Mute, Outcome, Report
     from infracheck.plan import Plan
     from infracheck.runner.discovery import Binder
 

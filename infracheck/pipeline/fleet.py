@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -30,7 +30,8 @@ from infracheck.pipeline import Options
 
 if TYPE_CHECKING:
     from infracheck import redact
-    from infracheck.catalog.targets import Target
+    from infracheck.catalog.targets import Shard, Target
+    from infracheck.report.output import Output
     from infracheck.judge.fleet import Fleet, Member
     from infracheck.runner.fleet import Pool
 
@@ -52,43 +53,27 @@ def diagnose(options: Options, record_dir: Path | None = None) -> int:
 
 
 def _diagnose(options: Options, record_dir: Path | None, secrets: redact.Secrets) -> int:
-    from infracheck.catalog import targets as targets_file_
     from infracheck.judge import fleet
     from infracheck.report import fleet as fleet_report
     from infracheck.report import output
     from infracheck.report.console import can_encode, use_color
     from infracheck.runner import recording
 
-    _refuse(options)
-    assert options.targets_file is not None
-    selected = targets_file_.select(targets_file_.load(options.targets_file), options.target_names, options.tags)
-    which = targets_file_.shard(options.shard, options.shards, os.environ)
-    mine = targets_file_.slice_of(selected, which)
-    files = output.parse(options.outputs, options.fmt)
-    output.check(files, options.replay)
-    baselines = _baselines(options.baseline_file) if options.baseline_file is not None else None
-    if baselines is not None:
-        lacking = [t.name for t in mine if t.name not in baselines]
-        if lacking:
-            click.echo(f"infracheck: warning: baseline {options.baseline_file} holds no checked report of "
-                       f"{', '.join(lacking)}: not compared", err=True)
-    pool = None
-    if options.replay is None:
-        from infracheck.runner.fleet import Pool
-
-        pool = Pool(options.engine, options.jobs, options.timeout, len(mine))
+    asked = _start(options)
+    pool = _pool(options, len(asked.mine))
     try:
-        members = _judge_all(options, mine, pool, secrets, record_dir, baselines)
+        members = _judge_all(options, asked.mine, pool, secrets, record_dir, asked.baselines)
     finally:
         if pool is not None:
             pool.close()
     if members is None:
         return ExitStatus.INTERRUPTED
-    result = fleet.gather(selected, which, members, generated_at=recording.clock().isoformat(timespec="seconds"))
+    result = fleet.gather(asked.selected, asked.which, members,
+                          generated_at=recording.clock().isoformat(timespec="seconds"))
     color, ascii_only = use_color(options.color, sys.stdout), not can_encode(sys.stdout)
     sys.stdout.write(fleet_report.render_as(options.fmt, result, color=color, ascii_only=ascii_only))
     sys.stdout.flush()
-    for out in files:
+    for out in asked.files:
         output.write(out.path, secrets.scrub(fleet_report.render_as(out.fmt, result)))
     if options.fmt == "github":
         output.append_summary(fleet_report.step_summary(result), os.environ, secrets.scrub)
@@ -111,7 +96,6 @@ def watch(options: Options) -> int:
 
 
 def _watch(options: Options, secrets: redact.Secrets) -> int:
-    from infracheck.catalog import targets as targets_file_
     from infracheck.judge import fleet
     from infracheck.model import Overall
     from infracheck.report import fleet as fleet_report
@@ -119,24 +103,13 @@ def _watch(options: Options, secrets: redact.Secrets) -> int:
     from infracheck.report.console import can_encode, use_color
     from infracheck.runner import recording
 
-    _refuse(options)
     if options.escalation_dir is not None or options.on_change is not None:
         raise CannotRun("--escalation-dir keeps one incident's clock: watch the target the incident is about "
                         "(infracheck watch --project P --region R --escalation-dir DIR)")
-    assert options.targets_file is not None
-    selected = targets_file_.select(targets_file_.load(options.targets_file), options.target_names, options.tags)
-    which = targets_file_.shard(options.shard, options.shards, os.environ)
-    mine = targets_file_.slice_of(selected, which)
-    files = output.parse(options.outputs, options.fmt)
-    output.check(files, options.replay)
-    baselines = _baselines(options.baseline_file) if options.baseline_file is not None else None
+    asked = _start(options)
     color, ascii_only = use_color(options.color, sys.stdout), not can_encode(sys.stdout)
     deadline = None if options.max_wait is None else time.monotonic() + options.max_wait
-    pool = None
-    if options.replay is None:
-        from infracheck.runner.fleet import Pool
-
-        pool = Pool(options.engine, options.jobs, options.timeout, len(mine))
+    pool = _pool(options, len(asked.mine))
     last: Fleet | None = None
     number = 0
     try:
@@ -148,12 +121,12 @@ def _watch(options: Options, secrets: redact.Secrets) -> int:
             bound = bound_of(options)
             if deadline is not None:  # --max-wait holds for a cycle in flight too
                 bound = max(0.1, min(bound, deadline - time.monotonic()))
-            members = _judge_all(dataclasses.replace(options, target_timeout=bound), mine, pool, secrets, None,
-                                 baselines, progress=sys.stderr.isatty() and number == 1)
+            members = _judge_all(dataclasses.replace(options, target_timeout=bound), asked.mine, pool, secrets, None,
+                                 asked.baselines, progress=sys.stderr.isatty() and number == 1)
             if members is None:
                 return ExitStatus.INTERRUPTED
             at = recording.clock()
-            now = fleet.gather(selected, which, members, generated_at=at.isoformat(timespec="seconds"))
+            now = fleet.gather(asked.selected, asked.which, members, generated_at=at.isoformat(timespec="seconds"))
             if options.fmt == "text":
                 sys.stdout.write(fleet_report.cycle_text(number, at.strftime("%H:%M:%S"), now, last,
                                                          color=color, ascii_only=ascii_only))
@@ -179,9 +152,50 @@ def _watch(options: Options, secrets: redact.Secrets) -> int:
     finally:
         if pool is not None:
             pool.close()
-    for out in files:
+    for out in asked.files:
         output.write(out.path, secrets.scrub(fleet_report.render_as(out.fmt, last)))
     return ExitStatus.of(status)
+
+
+@dataclasses.dataclass(frozen=True)
+class Asked:
+    """A fleet command's targets and files, read and checked before anything runs."""
+
+    selected: tuple[Target, ...]  # the whole selection (every shard's targets)
+    which: Shard | None
+    mine: tuple[Target, ...]  # this shard's
+    files: tuple[Output, ...]  # --output
+    baselines: Mapping[str, str] | None  # --baseline: each target's v1 report in it, by name
+
+
+def _start(options: Options) -> Asked:
+    """The targets file, the selection and this shard's slice, the --output files and the baseline."""
+    from infracheck.catalog import targets as targets_file_
+    from infracheck.report import output
+
+    _refuse(options)
+    assert options.targets_file is not None
+    selected = targets_file_.select(targets_file_.load(options.targets_file), options.target_names, options.tags)
+    which = targets_file_.shard(options.shard, options.shards, os.environ)
+    mine = targets_file_.slice_of(selected, which)
+    files = output.parse(options.outputs, options.fmt)
+    output.check(files, options.replay)
+    baselines = _baselines(options.baseline_file) if options.baseline_file is not None else None
+    if baselines is not None:
+        lacking = [t.name for t in mine if t.name not in baselines]
+        if lacking:
+            click.echo(f"infracheck: warning: baseline {options.baseline_file} holds no checked report of "
+                       f"{', '.join(lacking)}: not compared", err=True)
+    return Asked(tuple(selected), which, tuple(mine), tuple(files), baselines)
+
+
+def _pool(options: Options, targets: int) -> Pool | None:
+    """The gcloud engine every target shares (none for a replay)."""
+    if options.replay is not None:
+        return None
+    from infracheck.runner.fleet import Pool
+
+    return Pool(options.engine, options.jobs, options.timeout, targets)
 
 
 def _refuse(options: Options) -> None:
