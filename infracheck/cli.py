@@ -18,8 +18,8 @@ import click
 
 from infracheck import __version__
 from infracheck.errors import ExitStatus, handled
-from infracheck.params import (ENVIRONMENT_HELP, EXIT_HELP, Address, Duration, Seconds, profile_options, run_options,
-                               stream_formats, target_options, without)
+from infracheck.params import (ENVIRONMENT_HELP, EXIT_HELP, Address, Duration, Seconds, fleet_options, profile_options,
+                               run_options, stream_formats, target_options, without)
 
 if TYPE_CHECKING:
     from infracheck.pipeline import Options
@@ -40,8 +40,9 @@ def cli() -> None:
 @cli.command(epilog=EXIT_HELP + "\n\n" + ENVIRONMENT_HELP)
 @profile_options
 @run_options
+@fleet_options
 @click.option("--replay", type=click.Path(path_type=Path), metavar="DIR",
-              help="Read recorded gcloud output from DIR instead of running gcloud.")
+              help="Read recorded gcloud output from DIR instead of running gcloud (with --targets: DIR/<target>/).")
 @click.option("--report-only", is_flag=True, help="Print only the final report; exit 0 unless infracheck failed.")
 @click.option("--fix-mode", is_flag=True,
               help="After the diagnosis, print the fix plan: waits, gcloud commands and manual steps, causes "
@@ -64,10 +65,13 @@ def diagnose(**options: Any) -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @profile_options
 @run_options
+@fleet_options
 @click.option("--force", is_flag=True,
-              help="Replace an earlier recording in DIRECTORY (only a folder holding recording.json).")
+              help="Replace an earlier recording in DIRECTORY (only a folder holding recording.json; with "
+                   "--targets, only recordings).")
 def record(directory: Path, force: bool, **options: Any) -> None:
-    """Run live and save every command's output into DIRECTORY for --replay."""
+    """Run live and save every command's output into DIRECTORY for --replay (with --targets: one folder per
+    target, DIRECTORY/<target name>/)."""
     from infracheck import pipeline
 
     sys.exit(pipeline.record(_options(options), directory, force))

@@ -166,24 +166,38 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def target_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    options = [
-        click.option("--targets", "targets_file", required=True, metavar="FILE",
-                     type=click.Path(dir_okay=False, path_type=Path),
-                     help="TOML file of [[target]] tables: name, project, region, profile, [target.set], tags."),
-        click.option("--target", "target_names", multiple=True, metavar="NAME",
-                     help="Only this target (repeatable)."),
-        click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE",
-                     help="Only targets with this tag (repeatable; every key must match, any of a key's values)."),
-        click.option("--shard", metavar="I/N",
-                     help="Only shard I of N (from 0) of the selection; default from CLOUD_RUN_TASK_INDEX/"
-                          "CLOUD_RUN_TASK_COUNT, or JOB_COMPLETION_INDEX with --shards."),
-        click.option("--shards", type=click.IntRange(1, 100000), metavar="N",
-                     help="The count of shards when JOB_COMPLETION_INDEX (Kubernetes Indexed Job) gives the index."),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
+def _targets(required: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options that choose a fleet's targets: required by `targets`, the fleet mode of diagnose and record."""
+    def add(func: Callable[..., Any]) -> Callable[..., Any]:
+        options = [
+            click.option("--targets", "targets_file", required=required, metavar="FILE",
+                         type=click.Path(dir_okay=False, path_type=Path),
+                         help="TOML file of [[target]] tables: name, project, region, profile, [target.set], tags"
+                              + ("." if required else "; judge each (a fleet report). See docs/fleet.md.")),
+            click.option("--target", "target_names", multiple=True, metavar="NAME",
+                         help="Only this target (repeatable)."),
+            click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE",
+                         help="Only targets with this tag (repeatable; every key must match, any of a key's values)."),
+            click.option("--shard", metavar="I/N",
+                         help="Only shard I of N (from 0) of the selection; default from CLOUD_RUN_TASK_INDEX/"
+                              "CLOUD_RUN_TASK_COUNT, or JOB_COMPLETION_INDEX with --shards."),
+            click.option("--shards", type=click.IntRange(1, 100000), metavar="N",
+                         help="The count of shards when JOB_COMPLETION_INDEX (Kubernetes Indexed Job) gives the index."),
+        ]
+        if not required:
+            options.append(click.option(
+                "--target-timeout", type=Seconds(1, 86400), metavar="SECONDS",
+                help="With --targets: seconds one target's run may take (default: 3 x --timeout); what is still "
+                     "out then times out for that target alone."))
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return add
+
+
+# `infracheck targets`: the selection alone. diagnose and record: --targets turns them into a fleet run.
+target_options = _targets(required=True)
+fleet_options = _targets(required=False)
 
 
 def without(*names: str) -> Callable[[click.Command], click.Command]:

@@ -11,6 +11,11 @@ and becomes a WARNING of its own. It never hides a could-not-check.
     reason = "one instance on purpose until the January load test"
     owner = "platform-team"           # optional
     expires = 2027-01-31              # at most MAX_DAYS after the run's clock
+    target = "staging"                # optional, fleet runs (--targets): a target name or glob
+
+A mute naming a target applies to that target of a fleet run only: in a
+single-target run nothing names the stack, so it is left out, never applied
+to whichever project the run is on.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from infracheck.model import CannotRun, Category, Finding, Mute, Severity, Statu
 
 DEFAULT_FILE = ".infracheck-mute.toml"
 MAX_DAYS = 90
-KEYS = ("rule", "resource", "reason", "owner", "expires")
+KEYS = ("rule", "resource", "reason", "owner", "expires", "target")
 EXPIRED_RULE = "mute.expired"
 
 # Rule ids are `<area>.<slug>` ([a-z0-9] words joined by '.' or '-'). A rule glob
@@ -108,10 +113,10 @@ def _entry(entry: dict[str, Any], index: int, lines: "_Lines", now: dt.datetime)
     for key in ("rule", "reason", "expires"):
         if key not in entry:
             raise fail(None, f"'{key}' is required")
-    for key in ("rule", "resource", "reason", "owner"):
+    for key in ("rule", "resource", "reason", "owner", "target"):
         if key in entry and not isinstance(entry[key], str):
             raise fail(key, f"'{key}' must be a string")
-        if key in ("rule", "resource", "reason") and key in entry and not entry[key].strip():
+        if key in ("rule", "resource", "reason", "target") and key in entry and not entry[key].strip():
             raise fail(key, f"'{key}' must not be empty")
     rule = entry["rule"].strip()
     if all(fnmatch.fnmatchcase(probe, rule) for probe in _ANY_RULES):
@@ -133,6 +138,7 @@ def _entry(entry: dict[str, Any], index: int, lines: "_Lines", now: dt.datetime)
         owner=entry.get("owner", "").strip(),
         file=lines.name,
         line=line,
+        target=entry["target"].strip() if "target" in entry else None,
     )
 
 
@@ -199,6 +205,13 @@ class _Lines:
     def top_key(self, key: str) -> int:
         pattern = re.compile(rf"""\s*(\[+\s*)?(["']?){re.escape(key)}\2\s*(=|\])""")
         return next((n for n, text in enumerate(self.text, 1) if pattern.match(text)), 1)
+
+
+def for_target(mutes: Iterable[Mute], target: str | None) -> tuple[Mute, ...]:
+    """The mutes for a fleet's `target` (those naming no target, and those naming it or a glob matching it);
+    for a single-target run (None), those naming no target."""
+    return tuple(m for m in mutes if m.target is None or
+                 (target is not None and fnmatch.fnmatchcase(target, m.target)))
 
 
 def matches(mute: Mute, finding: Finding) -> bool:

@@ -65,6 +65,7 @@ class Mute:
     owner: str = ""
     file: str = ""  # where it was written, for the stale and expired messages
     line: int = 0
+    target: str | None = None  # a fleet target's name or glob; None: every target (and a single-target run)
 
 
 

@@ -84,6 +84,13 @@ class Options:
     listen: tuple[str, int] = ("127.0.0.1", 9847)
     stale_after: float | None = None
     warning_is_healthy: bool = False
+    # many targets (catalog/targets.py): --targets FILE and what selects among them
+    targets_file: Path | None = None
+    target_names: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    shard: str | None = None
+    shards: int | None = None
+    target_timeout: float | None = None  # seconds one target may take; None: fleet.TARGET_TIMEOUT's rule
 
     @property
     def flags(self) -> dict[str, str]:
@@ -116,6 +123,12 @@ def diagnose(options: Options, record_dir: Path | None = None, confirm: Callable
     from infracheck import redact, runner
     from infracheck.report import console
 
+    if options.targets_file is not None:
+        from infracheck.pipeline import fleet
+
+        return fleet.diagnose(options, record_dir)
+    if options.target_names or options.tags or options.shard or options.shards or options.target_timeout:
+        return errors.handled(lambda: _needs_targets())
     # The secret values this run reads (in memory only): whatever leaves the run (stdout, stderr,
     # report files, the recording, an error) is scrubbed of them.
     secrets = redact.Secrets()
@@ -149,62 +162,122 @@ def record(options: Options, directory: Path, force: bool) -> int:
     """Run live and save every command's output into `directory` for --replay."""
     from infracheck.runner import recording
 
-    recording.prepare(directory, force)
+    if options.targets_file is None:
+        recording.prepare(directory, force)
+    else:
+        recording.prepare_parent(directory, force)  # one folder per target, each prepared as it is recorded
     return diagnose(dataclasses.replace(options, replay=None, report_only=False), record_dir=directory)
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """One stack's run before anything runs: its catalog and plan, the load balancer's discovery, and
+    what judges it (the run's clock, the mutes, the baseline); `partial` is its report so far."""
+
+    cat: Catalog
+    plan: Plan
+    ran_on: Mapping[str, str]  # gcloud's release track per group (runner/tracks.py)
+    lb: Binder
+    now: dt.datetime
+    accepted: tuple[Mute, ...]  # every mute of the file, for the judge (stale, expired)
+    live: tuple[Mute, ...]  # the active ones, for what streams
+    expired: tuple[Finding, ...]
+    since: Baseline | None
+    partial: Report
+
+
+def prepare(options: Options, target: str | None = None, warn: bool = True) -> Prepared:
+    """load -> plan, and read the mute file and the baseline, before anything runs (a bad file is exit 3 at
+    once, not after the run). `target`: a fleet's target, whose mutes are those for it (judge/mutes.py)."""
+    from infracheck.judge import mutes
+    from infracheck.runner import recording, tracks
+
+    ran_on = tracks.for_run(options.replay)
+    cat = tracks.resolve(load(options, warn), ran_on)
+    the_plan = plan_for(options, cat)
+    lb = binder(options, cat, the_plan, ran_on)
+    now = recording.clock(options.replay)
+    accepted = mutes.for_target(mutes.find(options.mute_file, Path("."), now), target)
+    return Prepared(cat, the_plan, ran_on, lb, now, accepted, mutes.active(accepted, now),
+                    mutes.expired(accepted, now, [a.id for a in cat.areas]), baseline(options, cat),
+                    base(cat, the_plan, options, now, lb.line))
+
+
+def run(prepared: Prepared, source: runner.Source, jobs: int, secrets: redact.Secrets,
+        on_outcome: Callable[[Outcome], None] | None = None,
+        on_judged: Callable[[Mapping[int, Sequence[Finding]], Mapping[str, int]], None] | None = None,
+        bound: float | None = None) -> tuple[Report, runner.Result, Catalog, Plan]:
+    """Run the plan (judging as it goes) and judge the report; the load balancer's checks as they were
+    judged, anchored on the chain found (or not judged, and why), and the catalog and plan they came from.
+
+    `bound`: seconds this stack's run may take; what is still out then is a timeout (a fleet's target).
+    """
+    from infracheck import runner
+    from infracheck.judge.stage import judge
+    from infracheck.rules.evaluate import evaluate
+
+    lapse, deadline = None, None
+    if bound is not None:
+        from infracheck.runner import fleet
+
+        lapse, deadline = fleet.out_of_time(bound), time.monotonic() + bound
+    result = runner.run(prepared.plan, source, jobs, prepared.now, on_outcome, on_judged, secrets=secrets,
+                        late=prepared.lb.late(), deadline=deadline, evaluate=evaluate, lapse=lapse)
+    cat, the_plan = prepared.lb.cat, prepared.lb.plan
+    partial = dataclasses.replace(prepared.partial, checks=the_plan.checks, escalation=cat.escalation,
+                                  load_balancer=prepared.lb.line)
+    findings = tuple(f for i in sorted(result.findings) for f in result.findings[i]) + the_plan.skip_findings
+    report = judge(partial, the_plan, result, findings, prepared.accepted, prepared.now, prepared.since,
+                   runner.engine_of(source))
+    return report, result, cat, the_plan
+
+
+def save(record_dir: Path, report: Report, prepared: Prepared, the_plan: Plan, secrets: redact.Secrets) -> int:
+    """Write the run's commands into `record_dir` for --replay; the number of files written."""
+    from infracheck.runner import recording, tracks
+
+    return recording.save(record_dir, report, the_plan.sensitive, recording.clock(),
+                          (the_plan.include, the_plan.exclude),
+                          prepared.ran_on if tracks.ran(prepared.ran_on, the_plan.sources) else None,
+                          scrub=secrets.scrub)
 
 
 def _diagnose(options: Options, record_dir: Path | None, early: runner.Early | None, secrets: redact.Secrets,
               confirm: Callable[[str], bool]) -> int:
-    """load -> plan -> run (judging as it goes, shown on the console) -> report -> files -> exit code."""
+    """prepare -> run (judging as it goes, shown on the console) -> report -> files -> exit code."""
     # Not fix, baseline or the text renderer: only the options that use them import them.
-    from infracheck import plan, runner
+    from infracheck import runner
     from infracheck.judge import mutes
-    from infracheck.judge.stage import judge
     from infracheck.report import console, output
-    from infracheck.rules.evaluate import evaluate
-    from infracheck.runner import recording, tracks
 
     replay_dir = options.replay
-    ran_on = tracks.for_run(replay_dir)  # gcloud's release track of each group that moves between them
-    cat = tracks.resolve(load(options), ran_on)
     if options.yes and not options.fix_mode:
         raise CannotRun("--yes goes with --fix-mode")
     if options.yes and replay_dir is not None:
         raise CannotRun("--yes changes a live project: with --replay, --fix-mode only prints the plan "
                         "for the recorded state")
-    the_plan = plan_for(options, cat)
+    prepared = prepare(options)
+    cat, the_plan = prepared.cat, prepared.plan
     source = runner.source(the_plan.checks, options.timeout, replay_dir, cat.profile.get("journey"),
                            options.engine, options.jobs, early)
-    lb = binder(options, cat, the_plan, ran_on)
-    now = recording.clock(replay_dir)
-    # Both files are read before anything runs: a bad one is exit 3 at once, not after the run.
-    accepted = mutes.find(options.mute_file, Path("."), now)
-    live = mutes.active(accepted, now)
-    expired = mutes.expired(accepted, now, [a.id for a in cat.areas])
-    since = baseline(options, cat)
+    live, expired = prepared.live, prepared.expired
     fmt, report_only = options.fmt, options.report_only
     files = output.parse(options.outputs, fmt)
     output.check(files, replay_dir)
 
-    partial = base(cat, the_plan, options, now, lb.line)
     progress = console.Progress(len(the_plan.sources),
                                 sys.stderr.isatty() and not report_only and not console.dumb_terminal())
     screen = console.Console(sys.stdout, cat.areas, fmt, report_only=report_only,
                              color=console.use_color(options.color, sys.stdout),
                              ascii_only=not console.can_encode(sys.stdout), progress=progress)
-    screen.start(partial)
+    screen.start(prepared.partial)
     try:
-        result = runner.run(the_plan, source, options.jobs, now, screen.outcome,
-                            lambda results, remaining: screen.judged(mutes.mute_all(results, live, expired), remaining),
-                            secrets=secrets, late=lb.late(), evaluate=evaluate)
+        report, result, cat, the_plan = run(
+            prepared, source, options.jobs, secrets, screen.outcome,
+            lambda results, remaining: screen.judged(mutes.mute_all(results, live, expired), remaining))
     finally:
         runner.close(source)
-    # The load balancer checks as they were judged: anchored on the chain found, or not judged and why.
-    cat, the_plan = lb.cat, lb.plan
-    partial = dataclasses.replace(partial, checks=the_plan.checks, escalation=cat.escalation, load_balancer=lb.line)
 
-    findings = tuple(f for i in sorted(result.findings) for f in result.findings[i]) + the_plan.skip_findings
-    report = judge(partial, the_plan, result, findings, accepted, now, since, runner.engine_of(source))
     fix_plan = None
     if options.fix_mode and not result.incomplete:
         from infracheck import fix
@@ -214,7 +287,7 @@ def _diagnose(options: Options, record_dir: Path | None, early: runner.Early | N
             from infracheck import alerts as generated
 
             fix_plan = generated.fix_steps(fix_plan, the_plan.checks, {o.argv: o for o in result.outcomes},
-                                           cat.profile, ran_on)
+                                           cat.profile, prepared.ran_on)
         report = dataclasses.replace(report, fixes=fix.rows(fix_plan))
     live_fix = fix_plan is not None and bool(fix_plan.automatic) and replay_dir is None
     # A machine format prints one document: with --yes, the one after the fixes.
@@ -235,9 +308,7 @@ def _diagnose(options: Options, record_dir: Path | None, early: runner.Early | N
     if fmt == "github" and not result.incomplete:
         output.append_step_summary(report, os.environ, secrets.scrub)
     if record_dir is not None and not result.incomplete:
-        written = recording.save(record_dir, report, the_plan.sensitive, recording.clock(),
-                                 (the_plan.include, the_plan.exclude),
-                                 ran_on if tracks.ran(ran_on, the_plan.sources) else None, scrub=secrets.scrub)
+        written = save(record_dir, report, prepared, the_plan, secrets)
         click.echo(f"infracheck: recorded {len(report.outcomes)} commands ({written} files) into {record_dir}",
                    err=True)
     if result.incomplete:
@@ -245,6 +316,11 @@ def _diagnose(options: Options, record_dir: Path | None, early: runner.Early | N
     if report_only:
         return ExitStatus.OK
     return ExitStatus.of(report.status)
+
+
+def _needs_targets() -> int:
+    raise CannotRun("--target, --tag, --shard, --shards and --target-timeout choose among the targets of "
+                    "--targets FILE: give it")
 
 
 def base(cat: Catalog, the_plan: Plan, options: Options, now: dt.datetime, load_balancer: str | None = None) -> Report:

@@ -35,7 +35,7 @@ def cycles(options: Options, secrets: redact.Secrets,
     Ctrl-C would (watch's --max-wait)."""
     from infracheck import plan, runner
     from infracheck.judge import verdict
-    from infracheck.judge.mutes import find
+    from infracheck.judge.mutes import find, for_target
     from infracheck.judge.stage import judge
     from infracheck.rules.evaluate import evaluate
     from infracheck.runner import recording, tracks
@@ -49,7 +49,7 @@ def cycles(options: Options, secrets: redact.Secrets,
     lb = binder(options, cat, the_plan, ran_on)
     lb.upfront(source, options.jobs)
     cat, the_plan = lb.cat, lb.plan
-    accepted = find(options.mute_file, Path("."), recording.clock(replay_dir))
+    accepted = for_target(find(options.mute_file, Path("."), recording.clock(replay_dir)), None)
     since = baseline(options, cat)
     # What the last cycle left: the rules' findings (before mutes and causes) and every command's outcome.
     known: tuple[Finding, ...] = ()

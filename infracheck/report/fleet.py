@@ -65,6 +65,22 @@ def _unchecked_report(m: Member) -> Mapping[str, Any]:
     return json_report.as_dict(report)
 
 
+def render_as(fmt: str, fleet: Fleet, *, color: bool = False, ascii_only: bool = False) -> str:
+    """The fleet in format `fmt` (a name of report.FORMATTERS)."""
+    if fmt == "json":
+        return render(fleet)
+    if fmt == "text":
+        return render_text(fleet, color=color, ascii_only=ascii_only)
+    from infracheck.errors import CannotRun
+
+    raise CannotRun(f"--format {fmt}: a fleet report is text or json")
+
+
+def step_summary(fleet: Fleet) -> str:
+    """What a fleet run appends to $GITHUB_STEP_SUMMARY."""
+    return render_text(fleet)
+
+
 def render(fleet: Fleet, *, color: bool = False, ascii_only: bool = False) -> str:
     return json.dumps(as_dict(fleet), indent=2) + "\n"
 

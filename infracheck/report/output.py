@@ -169,14 +169,20 @@ def _umask() -> int:
 
 def append_step_summary(report: Report, environ: Mapping[str, str], scrub: Callable[[str], str]) -> None:
     """GitHub Actions shows $GITHUB_STEP_SUMMARY on the run's page: append the issue update there."""
+    if environ.get("GITHUB_STEP_SUMMARY"):
+        append_summary(FORMATTERS["markdown"](report), environ, scrub)
+
+
+def append_summary(markdown: str, environ: Mapping[str, str], scrub: Callable[[str], str]) -> None:
+    """Append `markdown` to $GITHUB_STEP_SUMMARY when it is set (a fleet's summary, a report's issue update)."""
     target = environ.get("GITHUB_STEP_SUMMARY")
     if not target:
         return
     try:
         with open(target, "a", encoding="utf-8") as handle:
-            handle.write(scrub(FORMATTERS["markdown"](report)) + "\n")
+            handle.write(scrub(markdown) + "\n")
     except OSError as exc:
         raise CannotRun(f"cannot append to GITHUB_STEP_SUMMARY {target}: {exc.strerror}") from None
 
 
-__all__ = ["Output", "append_step_summary", "check", "parse", "write", "write_all"]
+__all__ = ["Output", "append_step_summary", "append_summary", "check", "parse", "write", "write_all"]

@@ -188,6 +188,18 @@ def live(
         running = Live(timeout, env, settings, steps=steps)
         running.start_reads(argvs)
         return running
+    started, note = start_warm(engine, env, jobs, early)
+    if started is not None:
+        for argv in commands:  # all at once, so the engine can plan which surface loads where
+            started.submit(argv, timeout)
+    running = Live(timeout, env, settings, started, note=note, steps=steps)
+    running.start_reads(argvs)
+    return running
+
+
+def start_warm(engine: str, env: Mapping[str, str], jobs: int, early: Early | None) -> tuple[warm.Engine | None, str]:
+    """The warm engine ("auto" or "warm"; `early`'s when given), or None and why with "auto"; "warm" that
+    cannot start is an error."""
     from infracheck.runner import warm
 
     try:
@@ -201,14 +213,8 @@ def live(
     except warm.Unavailable as exc:
         if engine == "warm":
             raise CannotRun(f"--engine warm cannot start: {exc}") from None
-        running = Live(timeout, env, settings, note=f"warm engine unavailable: {exc}", steps=steps)
-        running.start_reads(argvs)
-        return running
-    for argv in commands:  # all at once, so the engine can plan which surface loads where
-        started.submit(argv, timeout)
-    running = Live(timeout, env, settings, started, steps=steps)
-    running.start_reads(argvs)
-    return running
+        return None, f"warm engine unavailable: {exc}"
+    return started, ""
 
 
 def replay(directory: Path) -> Source:
@@ -230,11 +236,14 @@ def replay(directory: Path) -> Source:
 
 
 def collect(
-    argvs: Iterable[tuple[str, ...]], source: Source, jobs: int, deadline: float | None = None
+    argvs: Iterable[tuple[str, ...]], source: Source, jobs: int, deadline: float | None = None,
+    lapse: Callable[[tuple[str, ...]], Outcome] | None = None,
 ) -> Iterator[Outcome]:
     """Yield one Outcome per distinct argv, in completion order, at most `jobs` at once.
 
-    Past `deadline` (time.monotonic()) it raises KeyboardInterrupt, as Ctrl-C would.
+    Past `deadline` (time.monotonic()) it raises KeyboardInterrupt, as Ctrl-C would; with `lapse`, it
+    yields `lapse(argv)` for each command not yet in instead, and nothing else is stopped (a fleet's
+    target out of time: the other targets share the commands' engine).
     """
     pending: "queue.Queue[tuple[str, ...]]" = queue.Queue()
     done: "queue.Queue[Outcome]" = queue.Queue()
@@ -256,16 +265,23 @@ def collect(
 
     for _ in range(max(1, min(jobs, len(distinct)))):
         threading.Thread(target=work, daemon=True, name="infracheck-worker").start()
+    given: set[tuple[str, ...]] = set()
     try:
-        for _ in distinct:
-            while True:
-                try:
-                    yield done.get(timeout=0.2)  # a timeout keeps Ctrl-C responsive
-                    break
-                except queue.Empty:
-                    if deadline is not None and time.monotonic() >= deadline:
-                        raise KeyboardInterrupt from None  # watch's --max-wait: never outlived by a cycle
+        while len(given) < len(distinct):
+            try:
+                outcome = done.get(timeout=0.2)  # a timeout keeps Ctrl-C responsive
+            except queue.Empty:
+                if deadline is None or time.monotonic() < deadline:
                     continue
+                if lapse is None:
+                    raise KeyboardInterrupt from None  # watch's --max-wait: never outlived by a cycle
+                for argv in distinct:
+                    if argv not in given:
+                        given.add(argv)
+                        yield lapse(argv)
+                return
+            given.add(outcome.argv)
+            yield outcome
     finally:
         # Interrupted (KeyboardInterrupt, generator closed early): drop what
         # has not started; `stop()` ends what has.
@@ -340,6 +356,7 @@ def run(
     deadline: float | None = None,
     *,
     evaluate: Evaluate,
+    lapse: Callable[[tuple[str, ...]], Outcome] | None = None,
 ) -> Result:
     """Run every planned source once; judge each check as soon as all its sources are in.
 
@@ -347,7 +364,8 @@ def run(
     findings so far and, per area, how many planned checks are still waiting
     (a streaming report prints an area once its count reaches 0). Ctrl-C stops
     the commands in flight and returns what finished, marked incomplete; so does
-    reaching `deadline` (time.monotonic()).
+    reaching `deadline` (time.monotonic()), unless `lapse` gives the outcome of each command still out
+    then (collect).
     `secrets` learns every secret value a sensitive command returned (or its
     failure echoed), before anything is judged or shown, so that the run's
     output can be scrubbed of them. `late` checks are judged as their `bind`
@@ -371,7 +389,7 @@ def run(
         remaining[check.area] = remaining.get(check.area, 0) + 1
     incomplete = False
     try:
-        for outcome in collect(users, source, jobs, deadline):
+        for outcome in collect(users, source, jobs, deadline, lapse):
             if secrets is not None and outcome.argv in sensitive:
                 secrets.read(outcome.document, outcome.stderr)
                 unread.discard(outcome.argv)

@@ -130,6 +130,22 @@ def prepare(directory: Path, force: bool) -> None:
                              f"--force may replace")
 
 
+def prepare_parent(directory: Path, force: bool) -> None:
+    """Refuse, before a fleet's live run, a folder its targets' recordings (DIRECTORY/<target>/) could not
+    cleanly go into: with --force, everything in it must be an earlier recording."""
+    if directory.exists() and not directory.is_dir():
+        raise RecordingError(f"cannot record into '{directory}': it is a file")
+    if not directory.is_dir() or not any(directory.iterdir()):
+        return
+    if not force:
+        raise RecordingError(f"cannot record into '{directory}': the folder is not empty "
+                             f"(--force replaces earlier recordings)")
+    for entry in directory.iterdir():
+        if not (entry / META).is_file():
+            raise RecordingError(f"cannot record into '{directory}': '{entry.name}' is not a recording "
+                                 f"--force may replace (a fleet's folder holds one recording per target)")
+
+
 def clock(replay_dir: Path | None = None, environ: Mapping[str, str] | None = None) -> dt.datetime:
     """The time a run is judged as of: INFRACHECK_NOW (tests, reproducing a past run) > a replay's recording time > now."""
     env = os.environ if environ is None else environ

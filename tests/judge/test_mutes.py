@@ -27,7 +27,7 @@ def parse(source: str) -> tuple[Mute, ...]:
 
 MALFORMED = [
     pytest.param('[[mute]]\nrule = "vpc.state"\n' + OK + 'expiry = 2027-01-31\n',
-                 "team.toml:5: mute entry 1: unknown key 'expiry' (allowed: rule, resource, reason, owner, expires)",
+                 "team.toml:5: mute entry 1: unknown key 'expiry' (allowed: rule, resource, reason, owner, expires, target)",
                  id="unknown-key"),
     pytest.param('[[mute]]\nrule = "a"\n' + OK + '\n[[mute]]\nrule = "vpc.state"\nexpires = 2027-01-31\n',
                  "team.toml:6: mute entry 2: 'reason' is required", id="missing-reason-second-entry"),

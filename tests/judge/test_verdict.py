@@ -45,7 +45,7 @@ def _interrupt_after(count: int, monkeypatch) -> None:
     """Ctrl-C lands after `count` commands finished: the rest never report."""
     real = runner.collect
 
-    def collect(argvs, source, jobs, deadline=None):
+    def collect(argvs, source, jobs, deadline=None, lapse=None):
         for n, outcome in enumerate(real(argvs, source, 1)):
             if n == count:
                 raise KeyboardInterrupt
