@@ -1000,6 +1000,7 @@ class FakeGoogleAPI(_FixMixin):
         project still go to set_scenario's scenario. Runtime bodies, sequences and
         faults are keyed by the routes the client sends (P's); a scenario's own
         [faults] by its own routes. None goes back to one scenario for every project.
+        Fix mode (allow_fixes) reads and changes set_scenario's scenario only.
         """
         if projects is None:
             models, by_number = None, {}
