@@ -18,8 +18,9 @@ import click
 
 from infracheck import __version__
 from infracheck.errors import ExitStatus, handled
-from infracheck.params import (ENVIRONMENT_HELP, EXIT_HELP, Address, Duration, Seconds, fleet_options, profile_options,
-                               run_options, stream_formats, target_options, without)
+from infracheck.params import (ENVIRONMENT_HELP, EXIT_HELP, Address, Duration, Seconds, discover_options, fleet_options,
+                               profile_options, run_options, stream_formats, target_options, without)
+from infracheck.report import FORMATTERS
 
 if TYPE_CHECKING:
     from infracheck.pipeline import Options
@@ -85,8 +86,9 @@ re-check that looks healthy is confirmed by a full run first); with
 --max-wait, exit with the verdict of the last cycle when time runs out.""")
 @profile_options
 @run_options
+@fleet_options
 @click.option("--replay", type=click.Path(path_type=Path), metavar="DIR",
-              help="Read recorded gcloud output from DIR instead of running gcloud.")
+              help="Read recorded gcloud output from DIR instead of running gcloud (with --targets: DIR/<target>/).")
 @click.option("--interval", default=60.0, show_default=True, type=Seconds(0, 86400),
               help="Seconds between two cycles.")
 @click.option("--until", type=click.Choice(["healthy"]), help="Stop, exit 0, once the stack is HEALTHY.")
@@ -109,6 +111,8 @@ def watch_command(**options: Any) -> None:
     The first cycle runs everything and prints the state; later cycles re-run
     what is failing or could not be checked and print each change with its
     time. --format json prints one report per cycle, one per line (JSON Lines).
+    With --targets, every cycle judges the whole fleet and prints each target's
+    verdict change.
     """
     from infracheck.pipeline import cycles
 
@@ -195,9 +199,31 @@ def targets_command(targets_file: Path, target_names: tuple[str, ...], tags: tup
     sys.exit(fleet.targets(targets_file, target_names, tags, shard, shards, fmt))
 
 
+@cli.command(epilog="""\b
+Sources (stderr says which one answered, and why it fell back):
+  --organization/--folder  gcloud asset search-all-resources (needs
+                           cloudasset.assets.searchAllResources on the scope),
+                           then gcloud projects list for the projects' ids
+  fallback, and --filter   gcloud projects list (needs resourcemanager.projects.list);
+                           regions from --region or the profile
+Exit code: 0 written, 1 written but something found was left out (said on
+stderr), 3 nothing written. See docs/fleet.md, "Discovery".""")
+@discover_options
+def discover(organization: str | None, folder: str | None, expression: str | None, regions: tuple[str, ...],
+             output: Path | None, force: bool, record_dir: Path | None, replay_dir: Path | None,
+             timeout: float) -> None:
+    """Find the stacks of an organization, a folder or a project filter and write a targets file."""
+    from infracheck.pipeline import discover as discover_stage
+
+    sys.exit(discover_stage.discover(organization, folder, expression, regions, output, force, record_dir,
+                                     replay_dir, timeout))
+
+
 @cli.command(epilog="Exit code: the merged fleet's verdict (0 HEALTHY, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(sorted(FORMATTERS)), default="text", show_default=True,
+              help="Any report format, each naming the target of every finding; github also appends the Markdown "
+                   "report to $GITHUB_STEP_SUMMARY.")
 def merge(files: tuple[Path, ...], fmt: str) -> None:
     """Put the shards' fleet reports (JSON) together into the report one unsharded run gives.
 
@@ -213,17 +239,23 @@ def merge(files: tuple[Path, ...], fmt: str) -> None:
 @click.option("--targets", "targets_file", required=True, metavar="FILE",
               type=click.Path(dir_okay=False, path_type=Path),
               help="TOML file of [[target]] tables: name, project, region, profile, [target.set], tags.")
-@click.option("--replay", "replay_dir", required=True, metavar="DIR", type=click.Path(path_type=Path),
-              help="Recordings, one folder per target: DIR/<target name>/ (as `infracheck record` writes one).")
+@click.option("--replay", "replay_dir", metavar="DIR", type=click.Path(path_type=Path),
+              help="Read recordings instead of running gcloud, one folder per target: DIR/<target name>/ "
+                   "(as `infracheck record --targets` writes them).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--timeout", default=60.0, show_default=True, type=Seconds(1, 3600),
+              help="Seconds each gcloud command may take.")
+@click.option("--engine", type=click.Choice(["auto", "warm", "process"]), default="auto", show_default=True,
+              help="How gcloud runs: warm (one loaded gcloud), process (one per command), auto (warm when it can).")
 @click.argument("name_a", metavar="NAME_A")
 @click.argument("name_b", metavar="NAME_B")
-def parity(targets_file: Path, replay_dir: Path, fmt: str, name_a: str, name_b: str) -> None:
+def parity(targets_file: Path, replay_dir: Path | None, fmt: str, timeout: float, engine: str, name_a: str,
+           name_b: str) -> None:
     """Compare two targets' configuration resource by resource: connector, Cloud SQL, Cloud Run services
     (env variable names and secret references, never values), certificates of their domains."""
     from infracheck.pipeline import parity as parity_stage
 
-    sys.exit(parity_stage.parity(targets_file, name_a, name_b, replay_dir, fmt))
+    sys.exit(parity_stage.parity(targets_file, name_a, name_b, replay_dir, fmt, timeout, engine))
 
 
 def _overrides(settings: Sequence[str]) -> dict[str, str]:

@@ -200,6 +200,32 @@ target_options = _targets(required=True)
 fleet_options = _targets(required=False)
 
 
+def discover_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--organization", metavar="ORG",
+                     help="Search this organization (its number, or organizations/NUMBER) with Cloud Asset."),
+        click.option("--folder", metavar="FOLDER",
+                     help="Search this folder (its number, or folders/NUMBER) with Cloud Asset, subfolders included."),
+        click.option("--filter", "expression", metavar="EXPR",
+                     help="The projects `gcloud projects list --filter EXPR` lists (e.g. 'labels.team=platform')."),
+        click.option("--region", "regions", multiple=True, metavar="REGION",
+                     help="Only these regions (repeatable); from the project list (no Cloud Asset), each project "
+                          "gets each of them (default: the profile's region)."),
+        click.option("--output", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
+                     help="Write the targets file here instead of stdout; an existing file needs --force."),
+        click.option("--force", is_flag=True, help="Replace the --output file and an earlier --record folder."),
+        click.option("--record", "record_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+                     help="Also save what gcloud printed into DIR, for --replay."),
+        click.option("--replay", "replay_dir", type=click.Path(path_type=Path), metavar="DIR",
+                     help="Read what gcloud printed from DIR (written by --record) instead of running gcloud."),
+        click.option("--timeout", default=120.0, show_default=True, type=Seconds(1, 3600),
+                     help="Seconds before a gcloud command is killed (with its children)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
 def without(*names: str) -> Callable[[click.Command], click.Command]:
     """Drop shared options a command has no use for (serve prints no report: no --format, --output...)."""
     def strip(command: click.Command) -> click.Command:

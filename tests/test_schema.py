@@ -46,10 +46,12 @@ VPCACCESS = "vpcaccess.v1.vpcaccess_v1_messages"
 COMPUTE = "compute.v1.compute_v1_messages"
 LOGGING = "logging.v2.logging_v2_messages"
 MONITORING = "monitoring.v3.monitoring_v3_messages"
+CLOUDASSET = "cloudasset.v1.cloudasset_v1_messages"
+RESOURCEMANAGER = "cloudresourcemanager.v1.cloudresourcemanager_v1_messages"
 
 # Files that are not gcloud/API documents: probe results, recording metadata,
 # scenario definitions, and the stderr/exit code of a failed command.
-IGNORED_NAMES = frozenset({"recording.json", "scenario.toml"})
+IGNORED_NAMES = frozenset({"recording.json", "scenario.toml", "fleet.toml"})  # fleet.toml: the demo targets file
 IGNORED_SUFFIXES = (".stderr", ".exit")
 
 _NAME = r"[^/]+"
@@ -100,6 +102,10 @@ REST_RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"monitoring\.test/v3/projects/{_NAME}/alertPolicies"), f"{MONITORING}:ListAlertPoliciesResponse"),
     (re.compile(rf"monitoring\.test/v3/projects/{_NAME}/uptimeCheckConfigs"),
      f"{MONITORING}:ListUptimeCheckConfigsResponse"),
+    # discover (issue 21): the Cloud Asset search of a scope, and Resource Manager v1's project list.
+    (re.compile(r"cloudasset\.test/v1/(?:organizations|folders|projects)/[^/:]+:searchAllResources"),
+     f"{CLOUDASSET}:SearchAllResourcesResponse"),
+    (re.compile(r"cloudresourcemanager\.test/v1/projects"), f"{RESOURCEMANAGER}:ListProjectsResponse"),
 ]
 
 # Recorded file stem (``gcloud_<argv joined by _>``, see recording.name_for) -> class. First match wins.
@@ -120,6 +126,8 @@ COMMAND_RULES: list[tuple[re.Pattern[str], str]] = [
     # The track (alpha in gcloud 528, GA later) is part of the recorded name (infracheck/runner/tracks.py).
     (re.compile(rf"gcloud_(?:alpha_|beta_)?monitoring_policies_list{_ARGS}"), f"{MONITORING}:AlertPolicy"),
     (re.compile(rf"gcloud_(?:alpha_|beta_)?monitoring_uptime_list-configs{_ARGS}"), f"{MONITORING}:UptimeCheckConfig"),
+    (re.compile(rf"gcloud_asset_search-all-resources{_ARGS}"), f"{CLOUDASSET}:ResourceSearchResult"),
+    (re.compile(rf"gcloud_projects_list{_ARGS}"), f"{RESOURCEMANAGER}:Project"),
 ]
 
 

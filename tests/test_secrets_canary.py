@@ -254,3 +254,25 @@ def test_the_escalation_clocks_files_and_hook_are_scrubbed_of_the_values_read(le
     for name, text in {"stdout": out, "stderr": err, "hook": log.read_text(), **texts}.items():
         for form in leaked_forms():
             assert form not in text, (name, form)
+
+
+def test_no_secret_in_a_fleet_run_its_files_or_its_recordings(fake, tmp_path, capsys, monkeypatch):
+    targets = tmp_path / "targets.toml"
+    targets.write_text("".join(f'[[target]]\nname = "{n}"\nproject = "netra-staging"\nregion = "us-central1"\n\n'
+                               for n in ("blue", "green")))
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "summary.md"))
+    files = {fmt: tmp_path / f"fleet.{fmt}" for fmt in FORMATTERS}
+    code = main(["record", str(tmp_path / "recorded"), "--targets", str(targets), "--include", "secrets.*",
+                 "--format", "github", *[f"--output={fmt}={path}" for fmt, path in files.items()]])
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    assert "blue" in out and "green" in out
+    seen = [out, err, (tmp_path / "summary.md").read_text()] + [p.read_text() for p in files.values()]
+    seen += [p.read_text(errors="replace") for p in (tmp_path / "recorded").rglob("*") if p.is_file()]
+    assert sorted(p.name for p in (tmp_path / "recorded").iterdir()) == ["blue", "green"]
+    for text in seen:
+        for form in forbidden():
+            assert form not in text
+    code = main(["diagnose", "--targets", str(targets), "--replay", str(tmp_path / "recorded"), "--format", "json"])
+    replayed = json.loads(capsys.readouterr().out)
+    assert code == 2 and [t["status"] for t in replayed["targets"]] == ["CRITICAL", "CRITICAL"]

@@ -52,13 +52,15 @@ CATALOG_AND_AFTER = {"infracheck.model", "infracheck.catalog.loader", "infrachec
                      "infracheck.fix", "infracheck.judge.mutes", "infracheck.judge.stage",
                      "infracheck.runner.recording", "dataclasses",
                      "prometheus_client", "infracheck.serve", "http.server", "infracheck.catalog.targets",
-                     "infracheck.judge.fleet", "infracheck.judge.parity", "infracheck.report.parity"}
+                     "infracheck.judge.fleet", "infracheck.judge.parity", "infracheck.report.parity",
+                     "infracheck.catalog.discover", "infracheck.runner.inventory"}
 
 
 @pytest.mark.parametrize("args", [(), ("--help",), ("diagnose", "--help"), ("serve", "--help"), ("--version",),
-                                  ("targets", "--help"), ("merge", "--help"), ("parity", "--help")],
+                                  ("targets", "--help"), ("merge", "--help"), ("parity", "--help"),
+                                  ("discover", "--help")],
                          ids=["import", "help", "diagnose-help", "serve-help", "version", "targets-help", "merge-help",
-                              "parity-help"])
+                              "parity-help", "discover-help"])
 def test_help_loads_no_catalog_model_or_renderer(args: tuple[str, ...]) -> None:
     loaded = modules_after(*args)
     assert not loaded & CATALOG_AND_AFTER, sorted(loaded & CATALOG_AND_AFTER)

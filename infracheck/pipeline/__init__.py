@@ -127,8 +127,8 @@ def diagnose(options: Options, record_dir: Path | None = None, confirm: Callable
         from infracheck.pipeline import fleet
 
         return fleet.diagnose(options, record_dir)
-    if options.target_names or options.tags or options.shard or options.shards or options.target_timeout:
-        return errors.handled(lambda: _needs_targets())
+    if selects_targets(options):
+        return errors.handled(needs_targets)
     # The secret values this run reads (in memory only): whatever leaves the run (stdout, stderr,
     # report files, the recording, an error) is scrubbed of them.
     secrets = redact.Secrets()
@@ -318,7 +318,12 @@ def _diagnose(options: Options, record_dir: Path | None, early: runner.Early | N
     return ExitStatus.of(report.status)
 
 
-def _needs_targets() -> int:
+def selects_targets(options: Options) -> bool:
+    """An option that chooses among a fleet's targets was given (without --targets, an error)."""
+    return bool(options.target_names or options.tags or options.shard or options.shards or options.target_timeout)
+
+
+def needs_targets() -> int:
     raise CannotRun("--target, --tag, --shard, --shards and --target-timeout choose among the targets of "
                     "--targets FILE: give it")
 

@@ -15,7 +15,7 @@ import click
 
 from infracheck import errors
 from infracheck.errors import ExitStatus
-from infracheck.pipeline import Options, base, baseline, binder, load, plan_for
+from infracheck.pipeline import Options, base, baseline, binder, load, needs_targets, plan_for, selects_targets
 from infracheck.report import FORMATTERS
 
 if TYPE_CHECKING:
@@ -78,6 +78,12 @@ def watch(options: Options) -> int:
     from infracheck import redact
     from infracheck.report import console
 
+    if options.targets_file is not None:
+        from infracheck.pipeline import fleet
+
+        return fleet.watch(options)
+    if selects_targets(options):
+        return errors.handled(needs_targets)
     secrets = redact.Secrets()  # every cycle's secret values, scrubbed from every cycle's output
     with console.guard(secrets.scrub):
         return errors.handled(lambda: _watch(options, secrets))

@@ -98,6 +98,89 @@ def _diagnose(options: Options, record_dir: Path | None, secrets: redact.Secrets
     return ExitStatus.OK if options.report_only else ExitStatus.of(fleet.status(result))
 
 
+def watch(options: Options) -> int:
+    """`watch --targets`: the whole fleet judged every interval; each target's verdict change printed (text),
+    or one fleet document per cycle (json: JSON Lines), until the fleet is HEALTHY (--until healthy) or
+    --max-wait; the exit code the last cycle's verdict."""
+    from infracheck import redact
+    from infracheck.report import console
+
+    secrets = redact.Secrets()
+    with console.guard(secrets.scrub):
+        return errors.handled(lambda: _watch(options, secrets))
+
+
+def _watch(options: Options, secrets: redact.Secrets) -> int:
+    from infracheck.catalog import targets as targets_file_
+    from infracheck.judge import fleet
+    from infracheck.model import Overall
+    from infracheck.report import fleet as fleet_report
+    from infracheck.report import output
+    from infracheck.report.console import can_encode, use_color
+    from infracheck.runner import recording
+
+    _refuse(options)
+    if options.escalation_dir is not None or options.on_change is not None:
+        raise CannotRun("--escalation-dir keeps one incident's clock: watch the target the incident is about "
+                        "(infracheck watch --project P --region R --escalation-dir DIR)")
+    assert options.targets_file is not None
+    selected = targets_file_.select(targets_file_.load(options.targets_file), options.target_names, options.tags)
+    which = targets_file_.shard(options.shard, options.shards, os.environ)
+    mine = targets_file_.slice_of(selected, which)
+    files = output.parse(options.outputs, options.fmt)
+    output.check(files, options.replay)
+    baselines = _baselines(options.baseline_file) if options.baseline_file is not None else None
+    color, ascii_only = use_color(options.color, sys.stdout), not can_encode(sys.stdout)
+    deadline = None if options.max_wait is None else time.monotonic() + options.max_wait
+    pool = None
+    if options.replay is None:
+        from infracheck.runner.fleet import Pool
+
+        pool = Pool(options.engine, options.jobs, options.timeout, len(mine))
+    last: Fleet | None = None
+    number = 0
+    try:
+        while True:
+            number += 1
+            bound = bound_of(options)
+            if deadline is not None:  # --max-wait holds for a cycle in flight too
+                bound = max(0.1, min(bound, deadline - time.monotonic()))
+            members = _judge_all(dataclasses.replace(options, target_timeout=bound), mine, pool, secrets, None,
+                                 baselines, progress=sys.stderr.isatty() and number == 1)
+            if members is None:
+                return ExitStatus.INTERRUPTED
+            at = recording.clock()
+            now = fleet.gather(selected, which, members, generated_at=at.isoformat(timespec="seconds"))
+            if options.fmt == "text":
+                sys.stdout.write(fleet_report.cycle_text(number, at.strftime("%H:%M:%S"), now, last,
+                                                         color=color, ascii_only=ascii_only))
+            elif options.fmt == "json":
+                sys.stdout.write(json.dumps({**fleet_report.as_dict(now), "watch": {"cycle": number}},
+                                            separators=(",", ":")) + "\n")
+            else:
+                sys.stdout.write(fleet_report.render_as(options.fmt, now, ascii_only=ascii_only))
+            sys.stdout.flush()
+            last = now
+            status = fleet.status(now)
+            if options.until_healthy and status is Overall.HEALTHY:
+                break
+            if deadline is not None and time.monotonic() + options.interval >= deadline:
+                break
+            time.sleep(options.interval)
+    except KeyboardInterrupt:
+        from infracheck import runner
+
+        runner.stop()
+        click.echo(f"infracheck: interrupted; last complete cycle: {number - 1}", err=True)
+        return ExitStatus.INTERRUPTED
+    finally:
+        if pool is not None:
+            pool.close()
+    for out in files:
+        output.write(out.path, secrets.scrub(fleet_report.render_as(out.fmt, last)))
+    return ExitStatus.of(status)
+
+
 def _refuse(options: Options) -> None:
     """What a fleet run cannot be asked: one stack's flags, or changes to one project."""
     if options.project is not None or options.region is not None:
@@ -114,9 +197,10 @@ def bound_of(options: Options) -> float:
 
 
 def _judge_all(options: Options, mine: Sequence[Target], pool: Pool | None, secrets: redact.Secrets,
-               record_dir: Path | None, baselines: Mapping[str, str] | None) -> list[Member] | None:
-    """Each target judged on a worker thread (a few at once), progress on stderr as each ends; None after
-    Ctrl-C (every command stopped)."""
+               record_dir: Path | None, baselines: Mapping[str, str] | None,
+               progress: bool = True) -> list[Member] | None:
+    """Each target judged on a worker thread (a few at once), progress on stderr as each ends (unless
+    --report-only, or not `progress`); None after Ctrl-C (every command stopped)."""
     from infracheck import runner
     from infracheck.runner.fleet import TARGETS_AT_ONCE
 
@@ -148,7 +232,7 @@ def _judge_all(options: Options, mine: Sequence[Target], pool: Pool | None, secr
             members.append(member)
             for warning in warnings:
                 said.setdefault(warning, []).append(member.target.name)
-            if not options.report_only:
+            if progress and not options.report_only:
                 why = f": {member.reason}" if member.reason else ""
                 click.echo(f"infracheck: [{len(members)}/{len(mine)}] {member.target.name} {member.status.name} "
                            f"({seconds:.1f} s){why}", err=True)
@@ -252,7 +336,7 @@ def targets(targets_file: Path, names: Sequence[str], tags: Sequence[str], shard
 
 
 def merge(files: Sequence[Path], fmt: str) -> int:
-    """Print the merged fleet report of the shards' JSON files; the exit code is its verdict."""
+    """Print the merged fleet report of the shards' JSON files in any report format; the exit code is its verdict."""
     from infracheck.judge import fleet
     from infracheck.report import fleet as fleet_report
 
@@ -268,8 +352,11 @@ def merge(files: Sequence[Path], fmt: str) -> int:
         merged, notes = fleet.merge(documents)
         for note in notes:
             click.echo(f"infracheck: warning: {note}", err=True)
-        render = fleet_report.render if fmt == "json" else fleet_report.render_text
-        click.echo(render(merged), nl=False)
+        click.echo(fleet_report.render_as(fmt, merged), nl=False)
+        if fmt == "github":
+            from infracheck.report import output
+
+            output.append_summary(fleet_report.step_summary(merged), os.environ, lambda text: text)
         return ExitStatus.of(fleet.status(merged))
 
     return errors.handled(combine)

@@ -1,15 +1,16 @@
 """`infracheck parity`: two targets of a targets file, their configuration read and compared (judge/parity.py).
 
-This first version reads each target's documents from a recording, one
-folder per target (`--replay DIR` with `DIR/<target name>/`, as `record`
-writes for a single target); the catalog, loaded with the target's project,
-region and settings, says which gcloud command each resource comes from.
-Live parity (through the runner) is the next step.
+Each target's documents are read live (the four reads of both targets at
+once, through one warm gcloud: runner.live), or from recordings, one folder
+per target (`--replay DIR` with `DIR/<target name>/`, as `record --targets`
+writes them); the catalog, loaded with the target's project, region and
+settings, says which gcloud command each resource comes from.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,13 +22,18 @@ from infracheck.errors import CannotRun, ExitStatus
 if TYPE_CHECKING:
     from infracheck.catalog.targets import Target
     from infracheck.judge.parity import Side
+    from infracheck.model import Catalog
+
+# A read of one command: its document, or None and why it could not be read (gcloud's last stderr line).
+Read = Callable[[tuple[str, ...]], tuple[Any, str | None]]
 
 # The catalog checks whose documents parity compares (commands/*.toml).
 _SOURCES = {"connector": "vpc.connector", "sql": "cloudsql.instance", "services": "cloudrun.service",
             "certificates": "loadbalancer.certificate"}
 
 
-def parity(targets_file: Path, name_a: str, name_b: str, replay: Path, fmt: str) -> int:
+def parity(targets_file: Path, name_a: str, name_b: str, replay: Path | None, fmt: str, timeout: float = 60.0,
+           engine: str = "auto") -> int:
     """Print the differences between two targets; exit 1 when any is not declared intended, 0 when none."""
     from infracheck.catalog import targets as targets_file_
     from infracheck.judge import parity as judge
@@ -48,7 +54,13 @@ def parity(targets_file: Path, name_a: str, name_b: str, replay: Path, fmt: str)
             profile = by_name[name].profile
             if profile is not None:
                 ignores.extend(judge.read_ignores(profile))
-        sides = [_side(by_name[name], replay / name) for name in (name_a, name_b)]
+        targets = [by_name[name] for name in (name_a, name_b)]
+        catalogs = [_catalog(t, None if replay is None else replay / t.name) for t in targets]
+        if replay is None:
+            reads = _live([(t, c) for t, c in zip(targets, catalogs)], timeout, engine)
+        else:
+            reads = [_recorded(t, replay / t.name) for t in targets]
+        sides = [_side(t, c, r) for t, c, r in zip(targets, catalogs, reads)]
         result = judge.compare(sides[0], sides[1], ignores)
         render = {"json": report.render_json, "markdown": report.render_markdown}.get(fmt, report.render_text)
         click.echo(render(result), nl=False)
@@ -57,39 +69,90 @@ def parity(targets_file: Path, name_a: str, name_b: str, replay: Path, fmt: str)
     return errors.handled(run)
 
 
-def _side(target: Target, folder: Path) -> Side:
-    """One target's documents, read from its recording folder by the argv the catalog gives for it."""
+def _catalog(target: Target, folder: Path | None) -> Catalog:
+    """The target's catalog, on the release tracks its reads ran (live: the installed gcloud's) on."""
     from infracheck.catalog import loader
-    from infracheck.judge.parity import Side
-    from infracheck.runner import recording
+    from infracheck.runner import recording, tracks
 
-    if not folder.is_dir() or not any(folder.iterdir()):
-        raise CannotRun(f"target '{target.name}': no recording in {folder} "
-                        f"(record it with: infracheck record {folder} {' '.join(target.flags())})")
-    recording.check_folder(folder)
-    recording.check_project(folder, target.project, target.region)
+    if folder is not None:
+        if not folder.is_dir() or not any(folder.iterdir()):
+            raise CannotRun(f"target '{target.name}': no recording in {folder} "
+                            f"(record it with: infracheck record {folder} {' '.join(target.flags())})")
+        recording.check_folder(folder)
+        recording.check_project(folder, target.project, target.region)
     catalog = loader.load(overrides={"project": target.project, "region": target.region, **dict(target.settings)},
                           profile_file=target.profile, environ={})
-    argv = {c.id: c.argv for c in catalog.checks}
-    unread: list[tuple[str, str]] = []
+    return tracks.resolve(catalog, tracks.for_run(folder))
 
-    def read(key: str, resource: str) -> Any:
-        command = argv.get(_SOURCES[key])
-        if command is None:
-            raise CannotRun(f"the catalog has no check '{_SOURCES[key]}' to read the {resource} from")
+
+def _commands(catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    """The argv each compared resource is read by (the catalog's check of it)."""
+    argv = {c.id: c.argv for c in catalog.checks}
+    for key, check in _SOURCES.items():
+        if check not in argv:
+            raise CannotRun(f"the catalog has no check '{check}' to read the {key} from")
+    return {key: argv[check] for key, check in _SOURCES.items()}
+
+
+def _recorded(target: Target, folder: Path) -> Read:
+    """Reads from the target's recording folder."""
+    from infracheck.runner import recording
+
+    def read(command: tuple[str, ...]) -> tuple[Any, str | None]:
         found = recording.replay(folder, command)
         if found is None:
-            raise CannotRun(f"target '{target.name}': {folder} holds no {recording.name_for(command)}.json "
-                            f"(the {resource}); record it again with infracheck record")
+            raise CannotRun(f"target '{target.name}': {folder} holds no {recording.name_for(command)}.json; "
+                            "record it again with infracheck record")
         code, stdout, stderr = found
         if code != 0:
             lines = stderr.strip().splitlines()
-            unread.append((resource, lines[-1] if lines else f"gcloud exited {code}"))
-            return None
+            return None, lines[-1] if lines else f"gcloud exited {code}"
         try:
-            return json.loads(stdout)
+            return json.loads(stdout), None
         except ValueError:
             raise CannotRun(f"{folder}/{recording.name_for(command)}.json: not JSON") from None
+
+    return read
+
+
+def _live(pairs: list[tuple[Target, Catalog]], timeout: float, engine: str) -> list[Read]:
+    """Both targets' reads run at once through one gcloud (warm when it can), then read from memory."""
+    from infracheck import runner
+
+    from infracheck.runner import gcloud
+
+    argvs = list(dict.fromkeys(argv for _, catalog in pairs for argv in _commands(catalog).values()))
+    gcloud.executable()  # GcloudMissing (a CannotRun) when it is not installed
+    source = runner.live(timeout, engine=engine, argvs=argvs)
+    try:
+        outcomes = {o.argv: o for o in runner.collect(argvs, source, len(argvs))}
+    except KeyboardInterrupt:
+        runner.stop()
+        raise
+    finally:
+        runner.close(source)
+
+    def read(command: tuple[str, ...]) -> tuple[Any, str | None]:
+        outcome = outcomes[command]
+        if outcome.error is not None:
+            return None, outcome.error.message
+        return outcome.document, None
+
+    return [read for _ in pairs]
+
+
+def _side(target: Target, catalog: Catalog, fetch: Read) -> Side:
+    """One target's documents, read by the argv the catalog gives for each."""
+    from infracheck.judge.parity import Side
+
+    commands = _commands(catalog)
+    unread: list[tuple[str, str]] = []
+
+    def read(key: str, resource: str) -> Any:
+        document, why = fetch(commands[key])
+        if why is not None:
+            unread.append((resource, why))
+        return document
 
     profile = catalog.profile
     connector, sql = read("connector", "connector"), read("sql", "cloudsql")

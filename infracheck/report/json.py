@@ -110,7 +110,7 @@ def _fix(step: FixStep) -> dict[str, Any]:
 
 def _mute(m: Mute) -> dict[str, Any]:
     return {"rule": m.rule, "resource": m.resource, "reason": m.reason, "owner": m.owner or None,
-            "expires": m.expires.isoformat(), "file": m.file, "line": m.line}
+            "expires": m.expires.isoformat(), "file": m.file, "line": m.line, "target": m.target}
 
 
 def _identity(f: Finding) -> dict[str, Any]:

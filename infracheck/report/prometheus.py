@@ -107,6 +107,11 @@ def gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
 
 
+def labelled(name: str, documentation: str, labels: Sequence[str]) -> GaugeMetricFamily:
+    """A family of samples with these labels (the fleet's, report/fleet.py: this module owns prometheus_client)."""
+    return GaugeMetricFamily(name, documentation, labels=list(labels))
+
+
 class Fixed:
     """A collector of families computed once (prometheus_client's Collector protocol)."""
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.contract.conftest import environment, infracheck
+
+pytestmark = pytest.mark.contract
 
 
 def test_a_misspelled_project_is_unknown_and_named_once(api, gcloud_config):

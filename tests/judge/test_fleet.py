@@ -3,8 +3,8 @@ retry) merge into exactly the report one unsharded run gives; a target that coul
 missing or a duplicated shard is UNKNOWN by name, never a smaller fleet.
 
 Each target is judged from a recording (fixtures/healthy, the seed's outage, fixtures/denied: a project
-whose every Google API answered 403) by tests/tools/fleet_shard.py, which runs one shard the way
-`diagnose --targets` will: a single-target `infracheck diagnose --replay` per target of its slice.
+whose every Google API answered 403); each shard is an `infracheck diagnose --targets --replay` process
+given its slice by the Cloud Run Job variables, as a task of the docs/fleet.md recipe is.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from infracheck.report import fleet as fleet_report
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
-SHARD = ROOT / "tests" / "tools" / "fleet_shard.py"
 
 # target name -> (recording, tags); "gone" has no recording folder.
 FLEET = {
@@ -40,7 +39,7 @@ FLEET = {
 # Sorted names dealt round-robin: shard 0 gets denied and outage, 1 gone and outage-b, 2 healthy.
 SHARDS = {0: ["denied", "outage"], 1: ["gone", "outage-b"], 2: ["healthy"]}
 DENIED = "permission denied: every gcloud command was refused (23)"
-GONE = "recording folder missing: gone/"
+GONE = "no recording of it: recordings/gone/ is missing"
 
 
 def _targets_file(folder: Path, names: dict[str, tuple[str | None, dict[str, str]]]) -> Path:
@@ -67,13 +66,16 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _shard(place: Path, out: str, **environ: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUD_RUN_", "JOB_COMPLETION", "INFRACHECK_"))}
-    return subprocess.Popen([sys.executable, str(SHARD), "targets.toml", "recordings", out], cwd=place,
-                            env={**env, **environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "infracheck", "diagnose", "--targets", "targets.toml",
+                             "--replay", "recordings", "--format", "json", "--output", out],
+                            cwd=place, env={**env, **environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _finish(process: subprocess.Popen[str]) -> int:
-    _, err = process.communicate(timeout=120)
+    out, err = process.communicate(timeout=120)
     assert process.returncode in (0, 1, 2, 3) and "Traceback" not in err, err
+    assert json.loads(out)["schema"] == "infracheck/fleet/v1"  # stdout and --output: the same document
     return process.returncode
 
 

@@ -216,7 +216,8 @@ def test_json_keeps_status_fail_and_adds_muted_and_stale():
     muted = [f for f in data["findings"] if f["muted"]]
     assert len(muted) == 1 and muted[0]["status"] == "fail"
     assert muted[0]["muted"] == {"rule": "vpc.min-instances", "resource": "staging-connector", "reason": "known",
-                                 "owner": "platform-team", "expires": "2027-01-31", "file": "team.toml", "line": 1}
+                                 "owner": "platform-team", "expires": "2027-01-31", "file": "team.toml", "line": 1,
+                                 "target": None}
     assert [s["rule"] for s in data["stale_mutes"]] == ["nothing.*"]
 
 

@@ -99,6 +99,9 @@ _SERVICES: Final[dict[str, tuple[str, str]]] = {
     "compute.test": ("compute", "Compute Engine"),
     "logging.test": ("logging", "Cloud Logging"),
     "monitoring.test": ("monitoring", "Cloud Monitoring"),
+    # discover (issue 21): one Cloud Asset search, and Resource Manager's project list
+    "cloudasset.test": ("cloudasset", "Cloud Asset"),
+    "cloudresourcemanager.test": ("cloudresourcemanager", "Cloud Resource Manager"),
 }
 
 # POST routes that only read (Google's list methods that take their query in
@@ -1158,6 +1161,8 @@ class FakeGoogleAPI(_FixMixin):
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE": "http://compute.test/compute/v1/",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING": "http://logging.test/",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_MONITORING": "http://monitoring.test/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDASSET": "http://cloudasset.test/",
+            "CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDRESOURCEMANAGER": "http://cloudresourcemanager.test/",
             "CLOUDSDK_PROXY_TYPE": "http",
             "CLOUDSDK_PROXY_ADDRESS": "127.0.0.1",
             "CLOUDSDK_PROXY_PORT": str(self.port),
