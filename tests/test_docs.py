@@ -187,6 +187,9 @@ def test_the_bench_fleet_round_says_whether_each_goal_is_met(wall_x: float, cpu_
     assert "--engine process ran on 2 of the 20 targets" in text
     assert f"wall: {wall_x:.2f}x (goal <= 3x): {'met' if wall_x <= 3 else 'NOT met'}" in text
     assert f"one run's CPU: {cpu_extra:.2f} (goal <= 0.25): {'met' if cpu_extra <= 0.25 else 'NOT met'}" in text
+    assert "5 of the 20 targets, sequential; 20 would take ~62 s, ~60 CPU-s (estimated: per target x 20)" in text
+    fleet["loop"] = dict(fleet["loop"], targets=20)  # type: ignore[arg-type]
+    assert "(estimated" not in "\n".join(bench.fleet_section(fleet)) + "\n".join(bench.fleet_lines(fleet))
 
 
 def test_make_bench_writes_the_results_page_with_when_and_what_it_measured() -> None:

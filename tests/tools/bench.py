@@ -32,16 +32,17 @@ or written.
 
 The fleet round (issue 21): one fake API serves projects netra-fleet-01..20,
 each answering as fixtures/api/healthy (tests/tools/fakeapi.py ``projects=``),
-at the same latency, and these run side by side in the same bench run, once
-each: one single-target ``diagnose --project netra-fleet-01 --engine warm``
-(the reference), ``diagnose --targets FILE`` over the 20 targets with
-``--engine warm``, the same with ``--engine process`` and the shell loop users
-write today (``for p in ...; do infracheck diagnose --project "$p"; done``,
-sequential, the default engine). Every target must come out HEALTHY. The
-process engine and the loop cost about a single run's CPU per target, so they
-run on fewer targets (``--fleet-process-targets``, ``--fleet-loop-targets``)
-and the output says so; the loop is sequential, so its 20-target time is
-estimated as per-target x 20 and labelled an estimate. Goals: 20 targets in
+at the same latency, and these run side by side in the same bench run:
+``diagnose --targets FILE`` over the 20 targets with ``--engine warm``, the
+same with ``--engine process``, the shell loop users write today (``for p in
+...; do infracheck diagnose --project "$p"; done``, sequential, the default
+engine), once each, and the reference, one single-target ``diagnose --project
+netra-fleet-01 --engine warm``, three times spread over the round (its
+medians). Every target must come out HEALTHY. The process engine costs about
+a single run's CPU per target (~20 CPU-s), so it judges 2 targets
+(``--fleet-process-targets``) and the output says so; the loop judges all 20
+(``--fleet-loop-targets`` fewer: its 20-target time is then per-target x 20,
+labelled an estimate). About 2 minutes on 2 idle cores. Goals: 20 targets in
 at most 3x the wall time of one, and each target after the first at most a
 quarter of one run's CPU: (CPU(fleet) - CPU(one)) / 19 / CPU(one).
 
@@ -602,11 +603,14 @@ def fleet_lines(f: dict[str, Any]) -> list[str]:
     if proc["targets"] < n:
         lines.append(f"--engine process ran on {proc['targets']} of the {n} targets (about one run's CPU per target: "
                      f"{n} would take minutes)")
+    if loop["targets"] < n:
+        lines.append(f"shell loop ({loop['engine']} engine): {loop['targets']} of the {n} targets, sequential; {n} "
+                     f"would take ~{loop['wall_for_fleet_s']:.0f} s, ~{loop['cpu_for_fleet_s']:.0f} CPU-s "
+                     f"(estimated: per target x {n}), {f['loop_wall_x']:.1f}x the --targets wall time")
+    else:
+        lines.append(f"shell loop ({loop['engine']} engine), sequential: {f['loop_wall_x']:.1f}x the --targets wall "
+                     f"time, {loop['cpu_s'] / f['warm']['cpu_s']:.1f}x its CPU")
     lines += [
-        f"shell loop ({loop['engine']} engine): {loop['targets']} of the {n} targets, sequential; {n} would take "
-        f"~{loop['wall_for_fleet_s']:.0f} s, ~{loop['cpu_for_fleet_s']:.0f} CPU-s "
-        f"({'measured' if loop['targets'] == n else 'estimated: per target x ' + str(n)}), "
-        f"{f['loop_wall_x']:.1f}x the --targets wall time",
         f"{n} targets / one target, wall: {f['wall_x']:.2f}x (goal <= {f['goal_wall_x']:g}x): {met(f['wall_met'])}",
         f"CPU of each target after the first / one run's CPU: {f['cpu_per_extra_target']:.2f} "
         f"(goal <= {f['goal_cpu_per_extra_target']:g}): {met(f['cpu_met'])}",
@@ -803,8 +807,9 @@ def fleet_section(f: dict[str, Any]) -> list[str]:
         return (f"| {label} | {side['targets']} | **{side['wall_s']:.2f} s** | **{side['cpu_s']:.2f}** | "
                 f"{side['cpu_per_target_s']:.2f} | {side['requests']} | {note} |")
 
-    loop_note = (f"sequential: {n} targets ~{loop['wall_for_fleet_s']:.0f} s, ~{loop['cpu_for_fleet_s']:.0f} CPU-s "
-                 + ("(measured)" if loop["targets"] == n else f"(estimated: per target x {n})"))
+    loop_note = ("sequential" if loop["targets"] == n else
+                 f"sequential: {n} targets ~{loop['wall_for_fleet_s']:.0f} s, ~{loop['cpu_for_fleet_s']:.0f} CPU-s "
+                 f"(estimated: per target x {n})")
     proc_note = "" if proc["targets"] == n else f"{proc['targets']} of the {n}: about one run's CPU per target"
     return [
         "## Many targets (fleet round)",
@@ -857,11 +862,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fleet-targets", type=int, default=20, help="targets of the fleet round (20)")
     parser.add_argument("--fleet-process-targets", type=int, default=2,
                         help="of them, how many the --engine process fleet run judges (2)")
-    parser.add_argument("--fleet-loop-targets", type=int, default=5,
-                        help="of them, how many the shell loop of single runs judges (5)")
+    parser.add_argument("--fleet-loop-targets", type=int, default=None,
+                        help="of them, how many the shell loop of single runs judges (all)")
     args = parser.parse_args(argv)
     if not 2 <= args.fleet_targets <= 99:
         parser.error("--fleet-targets must be between 2 and 99")
+    if args.fleet_loop_targets is None:
+        args.fleet_loop_targets = args.fleet_targets
     for name in ("fleet_process_targets", "fleet_loop_targets"):
         if not 1 <= getattr(args, name) <= args.fleet_targets:
             parser.error(f"--{name.replace('_', '-')} must be between 1 and --fleet-targets")
