@@ -148,6 +148,50 @@ def tokens_of(text: str) -> list[Token]:
     return MarkdownIt("commonmark").enable("table").parse(text)
 
 
+def fleet_result(wall_x: float, cpu_extra: float) -> dict[str, object]:
+    """A fleet round as tests/tools/bench.py's fleet_round returns it: 20 targets, fewer for process and the loop."""
+    from tests.tools import bench
+
+    def side(targets: int, wall: float, cpu: float) -> dict[str, object]:
+        return {"targets": targets, "wall_s": wall, "cpu_s": cpu, "cpu_per_target_s": cpu / targets,
+                "requests": 45 * targets}
+
+    one = dict(side(1, 3.0, 3.0), runs=[{"wall_s": w, "cpu_s": 3.0} for w in (2.9, 3.0, 3.4)])
+    loop = dict(side(5, 15.5, 15.0), engine="warm", wall_for_fleet_s=62.0, cpu_for_fleet_s=60.0)
+    return {"targets": 20, "scenario": "fixtures/api/healthy", "projects": "netra-fleet-01..netra-fleet-20",
+            "latency_s": 0.3, "one": one, "warm": side(20, 3.0 * wall_x, 3.0 + 19 * 3.0 * cpu_extra),
+            "process": side(2, 30.0, 40.0), "loop": loop, "wall_x": wall_x, "cpu_per_extra_target": cpu_extra,
+            "goal_wall_x": bench.FLEET_GOAL_WALL, "goal_cpu_per_extra_target": bench.FLEET_GOAL_CPU,
+            "wall_met": wall_x <= bench.FLEET_GOAL_WALL, "cpu_met": cpu_extra <= bench.FLEET_GOAL_CPU,
+            "loop_wall_x": 62.0 / (3.0 * wall_x)}
+
+
+@pytest.mark.parametrize(("wall_x", "cpu_extra", "wall_says", "cpu_says"), [
+    (2.5, 0.31, "(goal at most 3x): **met**", "(goal at most 0.25): **not met**"),
+    (3.4, 0.2, "(goal at most 3x): **not met**", "(goal at most 0.25): **met**"),
+])
+def test_the_bench_fleet_round_says_whether_each_goal_is_met(wall_x: float, cpu_extra: float, wall_says: str,
+                                                              cpu_says: str) -> None:
+    """The fleet round's page section and text name both ratios, each goal met or not, and what ran on fewer."""
+    from tests.tools import bench
+
+    fleet = fleet_result(wall_x, cpu_extra)
+    section = "\n".join(bench.fleet_section(fleet))
+    assert f"20 targets took **{wall_x:.2f}x** the wall time of one {wall_says}" in section
+    assert f"cost **{cpu_extra:.2f}** of one run's CPU, (CPU(20) - CPU(1)) / 19 / CPU(1) {cpu_says}" in section
+    assert "| 2 | **30.00 s** | **40.00** | 20.00 | 90 | 2 of the 20: about one run's CPU per target |" in section
+    assert "sequential: 20 targets ~62 s, ~60 CPU-s (estimated: per target x 20) |" in section
+    assert "| **3.00 s** | **3.00** | 3.00 | 45 | median of 3 single runs, spread over the round: wall 2.90-3.40 s |" \
+        in section
+    text = "\n".join(bench.fleet_lines(fleet))
+    assert "--engine process ran on 2 of the 20 targets" in text
+    assert f"wall: {wall_x:.2f}x (goal <= 3x): {'met' if wall_x <= 3 else 'NOT met'}" in text
+    assert f"one run's CPU: {cpu_extra:.2f} (goal <= 0.25): {'met' if cpu_extra <= 0.25 else 'NOT met'}" in text
+    assert "5 of the 20 targets, sequential; 20 would take ~62 s, ~60 CPU-s (estimated: per target x 20)" in text
+    fleet["loop"] = dict(fleet["loop"], targets=20)  # type: ignore[arg-type]
+    assert "(estimated" not in "\n".join(bench.fleet_section(fleet)) + "\n".join(bench.fleet_lines(fleet))
+
+
 def test_make_bench_writes_the_results_page_with_when_and_what_it_measured() -> None:
     from tests.tools import bench
 
@@ -167,11 +211,12 @@ def test_make_bench_writes_the_results_page_with_when_and_what_it_measured() -> 
                    "baseline_process_wall": 3.03},
         "overhead": {f"{key}_s": spread(0.12) for key in ("help", "list", "explain", "replay", "list_cold",
                                                           "replay_cold")},
+        "fleet": fleet_result(wall_x=2.5, cpu_extra=0.31),
     }
     page = bench.results_page(result, "2026-12-06 15:00 UTC", "abc1234-dirty")
     assert "2026-12-06 15:00 UTC, commit `abc1234-dirty`, gcloud 528.0.0" in page
     tables = [t for t in tokens_of(page) if t.type == "table_open"]
-    assert len(tables) == 2
+    assert len(tables) == 3
     assert "| infracheck `--engine warm` | **4.12 s** [3.71-4.53] | **5.80** [5.22-6.38] |" in page
     assert "Medians of 3 rounds" in page and "**0.22** of the wall time" in page
     assert "**13.6x** as long as the warm engine" in page

@@ -30,6 +30,22 @@ gcloud run gets a fresh temporary CLOUDSDK_CONFIG, every infracheck a
 temporary catalog cache: the user's gcloud config and ~/.cache are never read
 or written.
 
+The fleet round (issue 21): one fake API serves projects netra-fleet-01..20,
+each answering as fixtures/api/healthy (tests/tools/fakeapi.py ``projects=``),
+at the same latency, and these run side by side in the same bench run:
+``diagnose --targets FILE`` over the 20 targets with ``--engine warm``, the
+same with ``--engine process``, the shell loop users write today (``for p in
+...; do infracheck diagnose --project "$p"; done``, sequential, the default
+engine), once each, and the reference, one single-target ``diagnose --project
+netra-fleet-01 --engine warm``, three times spread over the round (its
+medians). Every target must come out HEALTHY. The process engine costs about
+a single run's CPU per target (~20 CPU-s), so it judges 2 targets
+(``--fleet-process-targets``) and the output says so; the loop judges all 20
+(``--fleet-loop-targets`` fewer: its 20-target time is then per-target x 20,
+labelled an estimate). About 2 minutes on 2 idle cores. Goals: 20 targets in
+at most 3x the wall time of one, and each target after the first at most a
+quarter of one run's CPU: (CPU(fleet) - CPU(one)) / 19 / CPU(one).
+
 Progress goes to stderr; the table goes to stdout and, as JSON, to --json;
 the page docs/results.md (--results) is rewritten from the same figures, with
 the date, the commit and the machine they were measured on: it is the one
@@ -79,6 +95,11 @@ RUN_LIST_FILE = SCENARIO / f"{REGION}-run.test/apis/serving.knative.dev/v1/names
 
 OVERHEAD_RUNS = 7
 INFRACHECK_TIMEOUT = 180.0  # s, one whole diagnose
+FLEET_TIMEOUT = 900.0  # s, one whole fleet run or shell loop
+FLEET_PROJECT = "netra-fleet-{:02d}"
+FLEET_SCHEMA = "infracheck/fleet/v1"
+FLEET_GOAL_WALL = 3.0  # 20 targets in at most this many times one target's wall time
+FLEET_GOAL_CPU = 0.25  # each target after the first at most this share of one run's CPU
 GCLOUD_TIMEOUT = 120.0  # s, one baseline gcloud
 
 
@@ -377,6 +398,226 @@ def run_baseline(fake: FakeGoogleAPI, commands: Sequence[SeedCommand]) -> dict[s
     }
 
 
+# --------------------------------------------------------------------------- the fleet round
+
+
+def fleet_projects(count: int) -> list[str]:
+    return [FLEET_PROJECT.format(i) for i in range(1, count + 1)]
+
+
+def write_targets(path: Path, projects: Sequence[str]) -> Path:
+    """A targets file (docs/fleet.md): one target per project, named for it, in the scenario's region."""
+    path.write_text("".join(f'[[target]]\nname = "{p}"\nproject = "{p}"\nregion = "{REGION}"\n\n'
+                            for p in projects), encoding="utf-8")
+    return path
+
+
+def measured(fake: FakeGoogleAPI, cmd: list[str], env: dict[str, str], label: str) -> tuple[subprocess.CompletedProcess[str],
+                                                                                            float, float]:
+    """Run cmd once; (its result, wall seconds, CPU seconds of it and every process under it)."""
+    fake.reset_log()
+    cpu = children_cpu()
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(cmd, env=env, cwd=ROOT, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=FLEET_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise BenchError(f"fleet round: {label} did not finish within {FLEET_TIMEOUT:g} s") from None
+    return done, time.perf_counter() - started, children_cpu() - cpu
+
+
+def check_target(report: Any, name: str, engine: str | None, label: str) -> int:
+    """A target's v1 report must be HEALTHY (with the engine asked for); returns its gcloud commands."""
+    if not isinstance(report, dict) or report.get("status") != "HEALTHY":
+        status = report.get("status") if isinstance(report, dict) else None
+        bad = [f"{f.get('rule')}: {f.get('message')}" for f in (report or {}).get("findings", [])
+               if f.get("status") in ("fail", "error")] if isinstance(report, dict) else []
+        raise BenchError(f"fleet round: {label}: target {name} is {status or '?'} (expected HEALTHY against "
+                         f"{SCENARIO.relative_to(ROOT)}): {'; '.join(bad[:3]) or 'no findings'}")
+    if engine is not None and report.get("engine") != engine:
+        raise BenchError(f"fleet round: {label}: target {name} ran with engine {report.get('engine')}, "
+                         f"not {engine}: {report.get('engine_note')}")
+    return sum(1 for c in report.get("commands", []) if c["argv"][0] == "gcloud")
+
+
+def run_fleet(fake: FakeGoogleAPI, workdir: Path, projects: Sequence[str], engine: str) -> dict[str, Any]:
+    """`infracheck diagnose --targets FILE --engine ENGINE`: one fleet report, every target HEALTHY."""
+    targets = write_targets(workdir / f"targets-{len(projects)}.toml", projects)
+    cmd = [sys.executable, "-m", "infracheck", "diagnose", "--targets", str(targets), "--format", "json",
+           "--exclude", EXCLUDE, "--color", "never", "--engine", engine]
+    label = f"--targets ({len(projects)}) --engine {engine}"
+    with tempfile.TemporaryDirectory(prefix="bench-gcloud-") as config:
+        done, wall, cpu = measured(fake, cmd, clean_env(fake, Path(config)), label)
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        report = None
+    if not isinstance(report, dict) or report.get("schema") != FLEET_SCHEMA:
+        raise BenchError(f"fleet round: {label} exited {done.returncode} without a {FLEET_SCHEMA} report: "
+                         f"{last_line(done.stderr) or first_line(done.stdout) or 'no output'}")
+    entries = {t.get("target"): t for t in report.get("targets", [])}
+    if sorted(entries) != sorted(projects):
+        raise BenchError(f"fleet round: {label} reported targets {sorted(map(str, entries))}, "
+                         f"expected {len(projects)}: {projects[0]}..{projects[-1]}")
+    commands = sum(check_target(entries[p], p, engine, label) for p in projects)
+    if done.returncode != 0 or report.get("status") != "HEALTHY":
+        raise BenchError(f"fleet round: {label} exited {done.returncode} with fleet status {report.get('status')}")
+    return {"command": f"python -m infracheck diagnose --targets {targets.name} --format json "
+                       f"--exclude '{EXCLUDE}' --engine {engine}",
+            "targets": len(projects), "wall_s": wall, "cpu_s": cpu, "exit_code": done.returncode,
+            "status": report["status"], "gcloud_commands": commands, "requests": len(fake.requests),
+            "max_in_flight": fake.max_in_flight, "mutations": len(fake.mutations)}
+
+
+def run_single(fake: FakeGoogleAPI, project: str) -> dict[str, Any]:
+    """The reference: one target, one `infracheck diagnose --project P --engine warm` (a single run as today)."""
+    cmd = [sys.executable, "-m", "infracheck", "diagnose", "--project", project, "--region", REGION,
+           "--format", "json", "--exclude", EXCLUDE, "--color", "never", "--engine", "warm"]
+    with tempfile.TemporaryDirectory(prefix="bench-gcloud-") as config:
+        done, wall, cpu = measured(fake, cmd, clean_env(fake, Path(config)), f"diagnose --project {project}")
+    try:
+        report = json.loads(done.stdout)
+    except ValueError:
+        report = None
+    commands = check_target(report, project, "warm", "one target")
+    if done.returncode != 0:
+        raise BenchError(f"fleet round: one target exited {done.returncode}: {last_line(done.stderr)}")
+    return {"command": f"python -m infracheck diagnose --project {project} --region {REGION} --format json "
+                       f"--exclude '{EXCLUDE}' --engine warm",
+            "targets": 1, "wall_s": wall, "cpu_s": cpu, "exit_code": done.returncode, "status": "HEALTHY",
+            "gcloud_commands": commands, "requests": len(fake.requests), "max_in_flight": fake.max_in_flight,
+            "mutations": len(fake.mutations)}
+
+
+def run_loop(fake: FakeGoogleAPI, workdir: Path, projects: Sequence[str]) -> dict[str, Any]:
+    """The shell loop users write today: one `infracheck diagnose --project P` after another, default engine.
+
+    --format json into a file per project, only so that each verdict can be checked here.
+    """
+    out = workdir / "loop"
+    out.mkdir(exist_ok=True)
+    infracheck = f"{shlex.quote(sys.executable)} -m infracheck"
+    script = (f"rc=0; for p in {' '.join(projects)}; do "
+              f"{infracheck} diagnose --project \"$p\" --region {REGION} --exclude '{EXCLUDE}' --color never "
+              f"--format json > {shlex.quote(str(out))}/\"$p\".json || rc=$?; done; exit $rc")
+    with tempfile.TemporaryDirectory(prefix="bench-gcloud-") as config:
+        done, wall, cpu = measured(fake, ["bash", "-c", script], clean_env(fake, Path(config)), "the shell loop")
+    commands = 0
+    engines = set()
+    for p in projects:
+        try:
+            report = json.loads((out / f"{p}.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            report = None
+        commands += check_target(report, p, None, "the shell loop")
+        engines.add(str(report.get("engine")) if isinstance(report, dict) else "?")
+    if done.returncode != 0:
+        raise BenchError(f"fleet round: the shell loop exited {done.returncode}: {last_line(done.stderr)}")
+    return {"command": f"for p in {projects[0]} ... {projects[-1]}; do python -m infracheck diagnose --project "
+                       f"\"$p\" --region {REGION} --exclude '{EXCLUDE}' --format json; done",
+            "targets": len(projects), "wall_s": wall, "cpu_s": cpu, "exit_code": done.returncode,
+            "status": "HEALTHY", "engine": ",".join(sorted(engines)), "gcloud_commands": commands,
+            "requests": len(fake.requests), "max_in_flight": fake.max_in_flight, "mutations": len(fake.mutations)}
+
+
+def fleet_round(args: argparse.Namespace) -> dict[str, Any]:
+    """One targets run of every kind side by side against one fake serving each project as healthy."""
+    projects = fleet_projects(args.fleet_targets)
+    sides: dict[str, dict[str, Any]] = {}
+    ones: list[dict[str, Any]] = []
+    with FakeGoogleAPI(fixtures_root=API_ROOT, projects={p: SCENARIO for p in projects}) as fake, \
+            tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+        fake.latency = args.latency
+        workdir = Path(tmp)
+        # The reference is the ratios' denominator: three single runs, spread over the round, and their medians.
+        for name in ("one", "warm", "one", "process", "loop", "one"):
+            progress(f"fleet round: {name} ...")
+            if name == "one":
+                side = run_single(fake, projects[0])
+                ones.append(side)
+            elif name == "warm":
+                side = run_fleet(fake, workdir, projects, "warm")
+            elif name == "process":
+                side = run_fleet(fake, workdir, projects[:args.fleet_process_targets], "process")
+            else:
+                side = run_loop(fake, workdir, projects[:args.fleet_loop_targets])
+            if side["mutations"]:
+                raise BenchError(f"fleet round: {name} sent {side['mutations']} non-GET requests")
+            progress(f"fleet round: {name} ({side['targets']} targets) {side['wall_s']:.2f} s, "
+                     f"{side['cpu_s']:.2f} CPU-s, {side['requests']} requests")
+            sides[name] = side
+        if fake.problems:
+            raise BenchError(f"fleet round: fake API fixture problems: {fake.problems}")
+    sides["one"] = dict(ones[-1], wall_s=statistics.median(r["wall_s"] for r in ones),
+                        cpu_s=statistics.median(r["cpu_s"] for r in ones),
+                        runs=[{"wall_s": r["wall_s"], "cpu_s": r["cpu_s"]} for r in ones])
+    one, warm, n = sides["one"], sides["warm"], len(projects)
+    wall_x = warm["wall_s"] / one["wall_s"]
+    cpu_extra = (warm["cpu_s"] - one["cpu_s"]) / max(1, n - 1) / one["cpu_s"]
+    for each in sides.values():
+        each["wall_per_target_s"] = each["wall_s"] / each["targets"]
+        each["cpu_per_target_s"] = each["cpu_s"] / each["targets"]
+    loop = sides["loop"]
+    # Sequential: n targets take n times one of them (an estimate unless the loop ran all n).
+    loop["wall_for_fleet_s"] = loop["wall_per_target_s"] * n
+    loop["cpu_for_fleet_s"] = loop["cpu_per_target_s"] * n
+    return {
+        "targets": n,
+        "scenario": str(SCENARIO.relative_to(ROOT)),
+        "projects": f"{projects[0]}..{projects[-1]}",
+        "latency_s": args.latency,
+        **sides,
+        "wall_x": wall_x,
+        "cpu_per_extra_target": cpu_extra,
+        "goal_wall_x": FLEET_GOAL_WALL,
+        "goal_cpu_per_extra_target": FLEET_GOAL_CPU,
+        "wall_met": wall_x <= FLEET_GOAL_WALL,
+        "cpu_met": cpu_extra <= FLEET_GOAL_CPU,
+        "loop_wall_x": loop["wall_for_fleet_s"] / warm["wall_s"],
+    }
+
+
+def fleet_lines(f: dict[str, Any]) -> list[str]:
+    """The fleet round as plain text lines."""
+    def met(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    n = f["targets"]
+    rows = [("", "targets", "wall s", "CPU s", "CPU s/target", "API requests")]
+    for key, label in (("one", "one target: diagnose --project (warm), median of 3"),
+                       ("warm", "diagnose --targets (warm)"),
+                       ("process", "diagnose --targets --engine process"),
+                       ("loop", "shell loop of diagnose --project")):
+        side = f[key]
+        rows.append((label, str(side["targets"]), f"{side['wall_s']:.2f}", f"{side['cpu_s']:.2f}",
+                     f"{side['cpu_per_target_s']:.2f}", str(side["requests"])))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [f"fleet round: {n} targets ({f['projects']}, each served as {f['scenario']}), latency "
+             f"{f['latency_s']:g} s/request, one run of each (the single target: median of 3), side by side"]
+    for i, row in enumerate(rows):
+        lines.append("  ".join(cell.ljust(widths[j]) if j == 0 else cell.rjust(widths[j])
+                               for j, cell in enumerate(row)).rstrip())
+        if i == 0:
+            lines.append("-" * (sum(widths) + 2 * (len(widths) - 1)))
+    loop, proc = f["loop"], f["process"]
+    if proc["targets"] < n:
+        lines.append(f"--engine process ran on {proc['targets']} of the {n} targets (about one run's CPU per target: "
+                     f"{n} would take minutes)")
+    if loop["targets"] < n:
+        lines.append(f"shell loop ({loop['engine']} engine): {loop['targets']} of the {n} targets, sequential; {n} "
+                     f"would take ~{loop['wall_for_fleet_s']:.0f} s, ~{loop['cpu_for_fleet_s']:.0f} CPU-s "
+                     f"(estimated: per target x {n}), {f['loop_wall_x']:.1f}x the --targets wall time")
+    else:
+        lines.append(f"shell loop ({loop['engine']} engine), sequential: {f['loop_wall_x']:.1f}x the --targets wall "
+                     f"time, {loop['cpu_s'] / f['warm']['cpu_s']:.1f}x its CPU")
+    lines += [
+        f"{n} targets / one target, wall: {f['wall_x']:.2f}x (goal <= {f['goal_wall_x']:g}x): {met(f['wall_met'])}",
+        f"CPU of each target after the first / one run's CPU: {f['cpu_per_extra_target']:.2f} "
+        f"(goal <= {f['goal_cpu_per_extra_target']:g}): {met(f['cpu_met'])}",
+    ]
+    return lines
+
+
 def time_runs(cmd: list[str], env: dict[str, str], label: str, expect_rc: int, cold: bool = False) -> list[float]:
     """Wall seconds of OVERHEAD_RUNS runs of cmd, after one unmeasured run (page cache, catalog cache).
 
@@ -476,6 +717,8 @@ def table(result: dict[str, Any]) -> str:
         f"({bl['failed_nonzero_exit']} with a non-zero exit, {bl['failed'] - bl['failed_nonzero_exit']} "
         f"exit 0 + WARNING), {len(result['baseline_skipped'])} skipped (compute ssh, sql connect)",
         "",
+        *fleet_lines(result["fleet"]),
+        "",
         f"start-up, whole process, median of {OVERHEAD_RUNS} [min-max] s "
         "(targets: --help, list, explain < 0.15; a replay < 0.30):",
         *(f"  {label:48}{fmt_spread(result['overhead'][key + '_s']).strip()}" for key, label in (
@@ -532,6 +775,8 @@ def results_page(result: dict[str, Any], measured: str, commit: str) -> str:
         f"{r['baseline_process_wall']:.1f}x as long as the process engine. This machine may be shared: only "
         "figures from one run compare.",
         "",
+        *fleet_section(result["fleet"]),
+        "",
         f"Start-up, whole process, the same run (median of {OVERHEAD_RUNS} after one unmeasured run, [min-max]):",
         "",
         "| | seconds | target |",
@@ -549,6 +794,44 @@ def results_page(result: dict[str, Any], measured: str, commit: str) -> str:
         "`bench-results.json` (not committed) holds the per-command details of the run.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def fleet_section(f: dict[str, Any]) -> list[str]:
+    """docs/results.md's fleet round: the four ways to judge many targets, and the two goals."""
+    n, one, warm, proc, loop = f["targets"], f["one"], f["warm"], f["process"], f["loop"]
+
+    def met(ok: bool) -> str:
+        return "**met**" if ok else "**not met**"
+
+    def row(label: str, side: dict[str, Any], note: str = "") -> str:
+        return (f"| {label} | {side['targets']} | **{side['wall_s']:.2f} s** | **{side['cpu_s']:.2f}** | "
+                f"{side['cpu_per_target_s']:.2f} | {side['requests']} | {note} |")
+
+    loop_note = ("sequential" if loop["targets"] == n else
+                 f"sequential: {n} targets ~{loop['wall_for_fleet_s']:.0f} s, ~{loop['cpu_for_fleet_s']:.0f} CPU-s "
+                 f"(estimated: per target x {n})")
+    proc_note = "" if proc["targets"] == n else f"{proc['targets']} of the {n}: about one run's CPU per target"
+    return [
+        "## Many targets (fleet round)",
+        "",
+        f"{n} targets (`{f['projects']}` in {REGION}), one fake API serving each project as "
+        f"`{f['scenario']}` with {f['latency_s']:g} s per request, the same run, side by side (one run of each "
+        "but the single-target reference); "
+        f"network probes excluded. Targets file: one `[[target]]` per project ([fleets](fleet.md)).",
+        "",
+        "| | targets | wall time | CPU seconds | CPU s per target | API requests | |",
+        "|---|---|---|---|---|---|---|",
+        row("one target: `infracheck diagnose --project P` (warm)", one, "median of 3 single runs, spread over the "
+            f"round: wall {min(r['wall_s'] for r in one['runs']):.2f}-{max(r['wall_s'] for r in one['runs']):.2f} s"),
+        row("`infracheck diagnose --targets FILE` (warm)", warm),
+        row("`infracheck diagnose --targets FILE --engine process`", proc, proc_note),
+        row("shell loop: `for p in ...; do infracheck diagnose --project $p; done`", loop, loop_note),
+        "",
+        f"{n} targets took **{f['wall_x']:.2f}x** the wall time of one (goal at most {f['goal_wall_x']:g}x): "
+        f"{met(f['wall_met'])}. Each target after the first cost **{f['cpu_per_extra_target']:.2f}** of one run's "
+        f"CPU, (CPU({n}) - CPU(1)) / {n - 1} / CPU(1) (goal at most {f['goal_cpu_per_extra_target']:g}): "
+        f"{met(f['cpu_met'])}. The shell loop takes about {f['loop_wall_x']:.1f}x the wall time of `--targets`.",
+    ]
 
 
 def provenance() -> tuple[str, str]:
@@ -576,7 +859,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="where to write the results as JSON (bench-results.json)")
     parser.add_argument("--results", type=Path, default=ROOT / "docs" / "results.md",
                         help="the Markdown results page to rewrite (docs/results.md)")
+    parser.add_argument("--fleet-targets", type=int, default=20, help="targets of the fleet round (20)")
+    parser.add_argument("--fleet-process-targets", type=int, default=2,
+                        help="of them, how many the --engine process fleet run judges (2)")
+    parser.add_argument("--fleet-loop-targets", type=int, default=None,
+                        help="of them, how many the shell loop of single runs judges (all)")
     args = parser.parse_args(argv)
+    if not 2 <= args.fleet_targets <= 99:
+        parser.error("--fleet-targets must be between 2 and 99")
+    if args.fleet_loop_targets is None:
+        args.fleet_loop_targets = args.fleet_targets
+    for name in ("fleet_process_targets", "fleet_loop_targets"):
+        if not 1 <= getattr(args, name) <= args.fleet_targets:
+            parser.error(f"--{name.replace('_', '-')} must be between 1 and --fleet-targets")
     if args.latency < 0:
         parser.error("--latency must be >= 0")
     if args.repeat < 1:
@@ -616,6 +911,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
                     raise BenchError(f"{side} sent {run['mutations']} non-GET requests to the fake API")
         if fake.problems:
             raise BenchError(f"fake API fixture problems: {fake.problems}")
+    fleet = fleet_round(args)
     over = overhead(args.jobs)
     wall = {side: spread([r["wall_s"] for r in runs[side]]) for side in sides}
     cpu = {side: spread([r["cpu_s"] for r in runs[side]]) for side in sides}
@@ -673,6 +969,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         },
         "warm_no_load": {"wall_s": wall["warm-no-load"], "cpu_s": cpu["warm-no-load"],
                          "requests": runs["warm-no-load"][-1]["requests"]},
+        "fleet": fleet,
         "overhead": over,
         "total_s": time.perf_counter() - t_start,
     }

@@ -8,9 +8,22 @@ key is ``<host><path>`` without the query (``sql.test/sql/v1beta4/...``); its
 body is ``<scenario>/<route>.json``.  See docs/gcloud.md for how gcloud
 reacts to each answer.
 
+One fake can serve several projects at once, each answering as its own model
+(``projects=`` / ``set_projects``, ``--project NAME=SCENARIO[@REGION]``): a
+request for project P is read in the names its scenario's bodies are written
+for (their one project, e.g. netra-staging), and the answer is renamed back: P
+for that project's id, P's own number (``project_number``) for its number and,
+when a region is declared for P, that region for the scenario's own region
+(a target in us-west1 served by a us-central1 scenario; the names are swapped,
+so that project has nothing in us-central1). A project in no map answers as a
+project that does not exist. Secret payloads are values, never
+renamed; resource names that merely start with the project id
+(``netra-staging-db``) are names, not the project, and stay as written.
+
 Standalone use (for a Makefile or a manual run)::
 
     python tests/tools/fakeapi.py --scenario fixtures/api/healthy [--port N] [--latency 0.3]
+    python tests/tools/fakeapi.py --project netra-prod=healthy@us-west1 --project netra-dev=denied
 
 prints ``port=N`` as its first stdout line and serves until SIGTERM/SIGINT.
 Only the standard library is used, so the script runs from any Python >= 3.11.
@@ -41,7 +54,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 from types import FrameType, TracebackType
 from typing import Any, Final
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, quote, unquote, urlencode, urlsplit
 
 try:
     from tests.tools import fakemonitoring
@@ -54,13 +67,18 @@ __all__ = [
     "Change",
     "FakeGoogleAPI",
     "LoggedRequest",
+    "ProjectModel",
     "crc32c",
     "main",
+    "project_number",
     "route_key",
 ]
 
 # Real API answers name the project by number; fixtures use this one throughout.
 PROJECT_NUMBER: Final = "123456789012"
+# The project and region the fixtures' bodies are written for (a scenario whose files name none, e.g. project-missing).
+FIXTURE_PROJECT: Final = "netra-staging"
+FIXTURE_REGION: Final = "us-central1"
 # The clock recordings are judged by (tests/tools/record_fixtures.py); every live run
 # that is compared with a recording pins it too, so certificates never "age".
 RECORDING_NOW: Final = "2026-11-27T00:00:00+00:00"
@@ -411,6 +429,149 @@ def _fault_lookup(faults: Mapping[str, str], route: str) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------- projects
+
+
+def project_number(project: str) -> str:
+    """A project's number as the fake's answers give it: PROJECT_NUMBER for the fixtures' own project.
+
+    Real answers name a project by number (secret names, Cloud Run namespaces), and
+    two projects never share one, so every other id gets its own, derived from the
+    id so that it is the same in every run and every fake.
+    """
+    if project == FIXTURE_PROJECT:
+        return PROJECT_NUMBER
+    return str(100000000000 + int(hashlib.sha256(project.encode("utf-8")).hexdigest(), 16) % 900000000000)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectModel:
+    """What answers for one project: a scenario (a path, or a name under fixtures_root), and the
+    project's region when it differs from the one the scenario's bodies are written for."""
+
+    scenario: Path | str
+    region: str | None = None
+
+
+# Where a name starts and ends: an id is whole (netra-staging-db is not netra-staging), a number is
+# whole, a region may lead a zone or a host (us-central1-a, us-central1-run.test).
+_EDGES: Final = {
+    "project": (r"(?<![A-Za-z0-9-])", r"(?![A-Za-z0-9-])"),
+    "number": (r"(?<![0-9])", r"(?![0-9])"),
+    "region": (r"(?<![A-Za-z0-9-])", r"(?![0-9])"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Renaming:
+    """Swaps a project's names with its scenario's: id, number and (when declared) region, in one pass.
+
+    A swap is its own inverse, so one renaming reads a request in the scenario's
+    names and writes the answer back in the project's; and the scenario's own
+    names are not the project's (a us-west1 project has nothing in us-central1).
+    """
+
+    pattern: re.Pattern[str] | None
+    names: Mapping[str, str]
+
+    @staticmethod
+    def swapping(pairs: list[tuple[str, str, str]]) -> _Renaming:
+        """The renaming that swaps each (kind, a, b) of _EDGES' kinds."""
+        names: dict[str, str] = {}
+        parts: list[str] = []
+        for kind, a, b in pairs:
+            if a == b:
+                continue
+            before, after = _EDGES[kind]
+            for old, new in ((a, b), (b, a)):
+                names[old] = new
+                parts.append(before + re.escape(old) + after)
+        return _Renaming(re.compile("|".join(parts)) if parts else None, names)
+
+    def text(self, text: str) -> str:
+        """Rename inside one string."""
+        if self.pattern is None:
+            return text
+        return self.pattern.sub(lambda m: self.names[m.group(0)], text)
+
+    def json(self, value: Any) -> Any:
+        """Rename every string (keys too: aggregated lists key items by "regions/R") of a JSON value."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.json(v) for v in value]
+        if isinstance(value, dict):
+            return {self.text(k): self.json(v) for k, v in value.items()}
+        return value
+
+    def query(self, query: str) -> str:
+        """Rename inside a query string's decoded values (a monitoring filter names the project)."""
+        if self.pattern is None:
+            return query
+        return urlencode([(k, self.text(v)) for k, v in parse_qsl(query, keep_blank_values=True)], quote_via=quote)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Model:
+    """A project's model, resolved: its scenario and the renaming between its names and the scenario's."""
+
+    scenario: _Scenario
+    renaming: _Renaming
+
+
+def _own_names(scenario: _Scenario) -> tuple[str, set[str]]:
+    """The one project a scenario's files are written for, and the regions they name in their paths."""
+    projects: set[str] = set()
+    regions: set[str] = set()
+    for directory in scenario.chain:
+        for file in directory.rglob("*"):
+            name = file.name.removesuffix(".json")
+            if file.parent.name in ("projects", "namespaces") and not name.isdigit():
+                projects.add(name)
+            elif file.parent.name in ("locations", "regions") and name != "global":
+                regions.add(name)
+            elif name.endswith("-run.test"):
+                regions.add(name.removesuffix("-run.test"))
+    if len(projects) > 1:
+        where = scenario.chain[0] if scenario.chain else "?"
+        raise ValueError(f"scenario {where} holds several projects ({', '.join(sorted(projects))}): "
+                         "it cannot be one project's model")
+    return (projects.pop() if projects else FIXTURE_PROJECT), regions
+
+
+def _model(project: str, scenario: _Scenario, region: str | None) -> _Model:
+    """Resolve one project's model: the renaming between its names and its scenario's."""
+    own, regions = _own_names(scenario)
+    # Every scenario's bodies name their project by PROJECT_NUMBER, whatever its id.
+    pairs = [("project", project, own), ("number", project_number(project), PROJECT_NUMBER)]
+    if region is not None:
+        if len(regions) > 1:
+            raise ValueError(f"project {project}: its scenario names several regions ({', '.join(sorted(regions))}); "
+                             f"which one becomes {region} is ambiguous")
+        pairs.append(("region", region, regions.pop() if regions else FIXTURE_REGION))
+    return _Model(scenario, _Renaming.swapping(pairs))
+
+
+_PROJECT_IN_BODY: Final = re.compile(r"\bprojects/([a-z][a-z0-9-]*[a-z0-9])")
+
+
+@dataclasses.dataclass(frozen=True)
+class _View:
+    """One read as its project's model sees it: the scenario, the request in the scenario's own names,
+    and the renaming of the answer back into the requested project's (None: nothing to rename)."""
+
+    scenario: _Scenario
+    record: LoggedRequest
+    renaming: _Renaming | None
+
+    def answer(self, answer: _Answer) -> _Answer:
+        """The answer in the requested project's names."""
+        status, body, content_type = answer
+        if self.renaming is None or content_type != _JSON:
+            return answer
+        return _json_answer(status, self.renaming.json(json.loads(body)))
+
+
 # --------------------------------------------------------------------------- request log
 
 
@@ -580,7 +741,7 @@ class _FixMixin:
     _fix_faults: dict[str, str]
     _sequences: dict[str, list[Any]]
 
-    def _body_for(self, route: str) -> tuple[bool, Any]:  # provided by FakeGoogleAPI
+    def _body_for(self, route: str, view: _View | None = None) -> tuple[bool, Any]:  # provided by FakeGoogleAPI
         raise NotImplementedError
 
     def _fix(self, record: LoggedRequest, raw: bytes) -> _Answer:
@@ -882,12 +1043,16 @@ class FakeGoogleAPI(_FixMixin):
         fixtures_root: Path | None = None,
         *,
         port: int = 0,
+        projects: Mapping[str, ProjectModel | Path | str] | None = None,
     ) -> None:
         self.fixtures_root: Path = Path(fixtures_root) if fixtures_root else DEFAULT_FIXTURES_ROOT
         self.latency: float = 0.0  # seconds slept before every answer; read per request
         self._bind_port = port
         self._lock = threading.Lock()
         self._scenario = _Scenario((), {})
+        # set_projects: project id -> its model; None serves the one scenario for any project named.
+        self._projects: dict[str, _Model] | None = None
+        self._by_number: dict[str, str] = {}
         self._bodies: dict[str, Any] = {}
         self._faults: dict[str, str] = {}
         self._counted: dict[str, tuple[str, int]] = {}  # fault_first: route or glob -> (fault, requests left)
@@ -905,6 +1070,8 @@ class FakeGoogleAPI(_FixMixin):
         self._thread: threading.Thread | None = None
         if scenario_dir is not None:
             self.set_scenario(scenario_dir)
+        if projects is not None:
+            self.set_projects(projects)
 
     # ---- lifecycle
 
@@ -969,15 +1136,39 @@ class FakeGoogleAPI(_FixMixin):
 
     def set_scenario(self, path: Path | str | None) -> None:
         """Serve from a scenario dir (a path, or a name under fixtures_root); None serves none."""
-        if path is None:
-            scenario = _Scenario((), {})
-        else:
-            candidate = Path(path)
-            if not candidate.is_dir() and (self.fixtures_root / candidate).is_dir():
-                candidate = self.fixtures_root / candidate
-            scenario = _load_scenario(candidate, self.fixtures_root)
+        scenario = _Scenario((), {}) if path is None else self._load(path)
         with self._lock:
             self._scenario = scenario
+
+    def set_projects(self, projects: Mapping[str, ProjectModel | Path | str] | None) -> None:
+        """Serve each project from its own model: {"netra-prod": "healthy", "netra-dev": ProjectModel("denied")}.
+
+        A request naming project P (in its path, or a read-only POST's body) is
+        answered from P's scenario as if it named the scenario's own project, and
+        the answer is renamed back to P, P's number and P's declared region. A
+        project in no map answers as a missing project does; requests that name no
+        project still go to set_scenario's scenario. Runtime bodies, sequences and
+        faults are keyed by the routes the client sends (P's); a scenario's own
+        [faults] by its own routes. None goes back to one scenario for every project.
+        Fix mode (allow_fixes) reads and changes set_scenario's scenario only.
+        """
+        if projects is None:
+            models, by_number = None, {}
+        else:
+            models = {}
+            for project, given in projects.items():
+                model = given if isinstance(given, ProjectModel) else ProjectModel(given)
+                models[project] = _model(project, self._load(model.scenario), model.region)
+            by_number = {project_number(p): p for p in models}
+        with self._lock:
+            self._projects, self._by_number = models, by_number
+
+    def _load(self, path: Path | str) -> _Scenario:
+        """Load a scenario dir: a path, or a name under fixtures_root."""
+        candidate = Path(path)
+        if not candidate.is_dir() and (self.fixtures_root / candidate).is_dir():
+            candidate = self.fixtures_root / candidate
+        return _load_scenario(candidate, self.fixtures_root)
 
     def set_body(self, route: str, body: dict[str, Any] | list[Any]) -> None:
         """Override a route's body (wins over every scenario file)."""
@@ -1150,19 +1341,21 @@ class FakeGoogleAPI(_FixMixin):
 
     # ---- serving
 
-    def _knows_project(self, route: str) -> bool:
+    def _knows_project(self, route: str, scenario: _Scenario) -> bool:
         """Whether the scenario holds anything of the project a route names (no project named: yes)."""
         named = _PROJECT_IN_ROUTE.search(route)
         if named is None:
             return True
-        with self._lock:
-            chain = self._scenario.chain
+        chain = scenario.chain
         wanted = {named.group(1), f"{named.group(1)}.json"}
         return any(p.name in wanted and p.parent.name in ("projects", "namespaces")
                    for directory in chain for p in directory.rglob("*"))
 
-    def _body_for(self, route: str) -> tuple[bool, Any]:
-        """Find a route's body: a sequence, a runtime override, the scenario dir, then its bases."""
+    def _body_for(self, route: str, view: _View | None = None) -> tuple[bool, Any]:
+        """Find a route's body: a sequence, a runtime override, the scenario dir, then its bases.
+
+        With a view, the scenario is the view's and its files are read under the view's own route.
+        """
         with self._lock:
             sequence = self._sequences.get(route)
             if sequence:
@@ -1170,6 +1363,8 @@ class FakeGoogleAPI(_FixMixin):
             if route in self._bodies:
                 return True, copy.deepcopy(self._bodies[route])
             chain = self._scenario.chain
+        if view is not None:
+            chain, route = view.scenario.chain, view.record.route
         rel = PurePosixPath(route + ".json")
         # Never let a request path climb out of the fixtures (".." or empty segments).
         if any(part in ("..", ".", "") for part in route.split("/")) or rel.is_absolute():
@@ -1183,14 +1378,14 @@ class FakeGoogleAPI(_FixMixin):
                     raise _FixtureError(f"{file}: {exc}") from exc
         return False, None
 
-    def _fault_for(self, route: str) -> str | None:
-        """Find a route's fault: runtime first, then the scenario's merged [faults]."""
+    def _fault_for(self, route: str, view: _View | None) -> str | None:
+        """Find a route's fault: runtime first, then the view's scenario's merged [faults] (under its own route)."""
         with self._lock:
             name = self._take_counted(route)
             if name is None:
                 name = _fault_lookup(self._faults, route)
-            if name is None:
-                name = _fault_lookup(self._scenario.faults, route)
+        if name is None and view is not None:
+            name = _fault_lookup(view.scenario.faults, view.record.route)
         return None if name == "none" else name
 
     def _take_counted(self, route: str) -> str | None:
@@ -1203,6 +1398,23 @@ class FakeGoogleAPI(_FixMixin):
                     self._counted[key] = (name, left - 1)
                 return name
         return None
+
+    def _view(self, record: LoggedRequest) -> _View | None:
+        """How the model of the request's project reads it; None when the project is in no map."""
+        with self._lock:
+            models, by_number, scenario = self._projects, self._by_number, self._scenario
+        if models is None:
+            return _View(scenario, record, None)
+        named = _PROJECT_IN_ROUTE.search(record.route) or _PROJECT_IN_BODY.search(record.body)
+        if named is None:
+            return _View(scenario, record, None)
+        model = models.get(by_number.get(named.group(1), named.group(1)))
+        if model is None:
+            return None
+        into = model.renaming
+        own = dataclasses.replace(record, host=into.text(record.host), path=into.text(record.path),
+                                  query=into.query(record.query), body=into.text(record.body))
+        return _View(model.scenario, own, into)
 
     def _begin(self, record: LoggedRequest) -> None:
         """Log a request's arrival and count it in flight."""
@@ -1225,17 +1437,18 @@ class FakeGoogleAPI(_FixMixin):
     # Points per page of timeSeries.list (the real API's pageSize default is 100000); tests lower it to page.
     monitoring_page_points: int = 100000
 
-    def _time_series(self, route: str, record: LoggedRequest) -> _Answer:
-        """Monitoring v3 timeSeries.list, computed from the scenario's raw samples (tests/tools/fakemonitoring.py)."""
+    def _time_series(self, route: str, view: _View) -> _Answer:
+        """Monitoring v3 timeSeries.list, computed from the view's scenario's raw samples (tests/tools/fakemonitoring.py)."""
+        record = view.record
         with self._lock:
             override = self._bodies.get(route)
-            chain = self._scenario.chain
+        chain = view.scenario.chain
         layers = []
         if isinstance(override, dict):
             layers.append(override.get("raw", []))
         else:
             for directory in chain:  # the scenario first; `"inherit": false` stops at it (nothing from the base)
-                file = directory / (route + ".json")
+                file = directory / (record.route + ".json")
                 if file.is_file():
                     layer = json.loads(file.read_text(encoding="utf-8"))
                     layers.append(layer.get("raw", []))
@@ -1295,7 +1508,8 @@ class FakeGoogleAPI(_FixMixin):
             return _json_answer(405, _error(405, msg, "METHOD_NOT_ALLOWED"))
 
         route = record.route
-        fault = self._fault_for(route)
+        view = self._view(record)
+        fault = self._fault_for(route, view)
         if fault == "hang":
             # Never answer; give up when the client leaves or the server stops.
             while not self._stopping.wait(0.05):
@@ -1306,26 +1520,34 @@ class FakeGoogleAPI(_FixMixin):
         if self.latency > 0 and self._stopping.wait(self.latency):
             handler.close_connection = True
             return None
+        if view is None:
+            # A project in no map: GCP answers as for a project that does not exist.
+            return _json_answer(*_no_such_project(record.host, record.path))
         if fault == "notjson":
             return 200, b"<html>oops</html>", "text/html; charset=UTF-8"
-        if fault is None and _TIME_SERIES.match(route):
-            return self._time_series(route, record)
+        return view.answer(self._read(route, view, fault))
+
+    def _read(self, route: str, view: _View, fault: str | None) -> _Answer:
+        """Answer a read from the view's scenario, in its own names (the caller renames it back)."""
+        own = view.record
+        if fault is None and _TIME_SERIES.match(own.route):
+            return self._time_series(route, view)
         if fault in (None, "unreachable"):
             try:
-                found, body = self._body_for(route)
+                found, body = self._body_for(route, view)
             except _FixtureError as exc:
                 with self._lock:
                     self._problems.append(str(exc))
                 # 400, not 500: gcloud retries 5xx for ~30 s, and a broken fixture should fail fast.
                 return _json_answer(400, _error(400, f"fakeapi: bad fixture {exc}", "FAILED_PRECONDITION"))
             if fault == "unreachable":
-                return _json_answer(200, _unreachable_body(route, body if found else None))
-            if not found and not self._knows_project(route):
-                return _json_answer(*_no_such_project(record.host, record.path))
+                return _json_answer(200, _unreachable_body(own.route, body if found else None))
+            if not found and not self._knows_project(own.route, view.scenario):
+                return _json_answer(*_no_such_project(own.host, own.path))
             if not found:
-                return _json_answer(404, _not_found(record.host, record.path))
+                return _json_answer(404, _not_found(own.host, own.path))
             return _json_answer(200, _add_crc(body))
-        return _json_answer(*_fault_response(fault, record.host, unquote(record.path)))
+        return _json_answer(*_fault_response(fault, own.host, unquote(own.path)))
 
 
 _Answer = tuple[int, bytes, str]
@@ -1351,12 +1573,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fake Google API proxy for gcloud tests.")
     parser.add_argument("--scenario", type=Path, help="scenario dir (or a name under --fixtures-root)")
     parser.add_argument("--fixtures-root", type=Path, default=None, help="where scenario names resolve")
+    parser.add_argument("--project", action="append", default=[], metavar="NAME=SCENARIO[@REGION]",
+                        help="serve project NAME from SCENARIO (renamed to NAME and, with @REGION, to that region); "
+                             "repeatable; a project in none is missing")
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds to sleep before each answer")
     parser.add_argument("-v", "--verbose", action="store_true", help="print each finished request to stderr")
     args = parser.parse_args(argv)
+    projects: dict[str, ProjectModel] = {}
+    for given in args.project:
+        name, sep, scenario = given.partition("=")
+        path, _, region = scenario.rpartition("@") if "@" in scenario else (scenario, "", "")
+        if not sep or not name or not path or name in projects:
+            parser.error(f"--project {given}: expected NAME=SCENARIO[@REGION], each NAME once")
+        projects[name] = ProjectModel(path, region or None)
 
-    api = FakeGoogleAPI(args.scenario, args.fixtures_root, port=args.port)
+    try:
+        api = FakeGoogleAPI(args.scenario, args.fixtures_root, port=args.port, projects=projects or None)
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
     api.latency = args.latency
     done = threading.Event()
 

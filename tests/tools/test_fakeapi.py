@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 try:  # tests/ is a rootdir-less folder today; keep working if it becomes a package.
-    from tests.tools.fakeapi import PROJECT_NUMBER, FakeGoogleAPI, crc32c
+    from tests.tools.fakeapi import PROJECT_NUMBER, FakeGoogleAPI, ProjectModel, crc32c, project_number
 except ImportError:  # pragma: no cover - depends on how pytest put tests/ on sys.path
-    from fakeapi import PROJECT_NUMBER, FakeGoogleAPI, crc32c
+    from fakeapi import PROJECT_NUMBER, FakeGoogleAPI, ProjectModel, crc32c, project_number  # type: ignore[no-redef]
 
 FAKEAPI = Path(__file__).resolve().parent / "fakeapi.py"
 
@@ -469,6 +469,155 @@ def test_cli_prints_port_and_stops_on_sigterm(scenarios: Path) -> None:
             proc.wait()
 
 
+# --------------------------------------------------------------------------- several projects, one model each
+
+FLEET_SQL = "sql.test/sql/v1beta4/projects/{}/instances/p-db"
+FLEET_VPC = "vpcaccess.test/v1/projects/{}/locations/{}/connectors/c1"
+# A body as GCP writes it for project p (number PROJECT_NUMBER) in us-central1; p-db merely starts with "p".
+FLEET_SQL_BODY = {
+    "name": "p-db",
+    "project": "p",
+    "connectionName": "p:us-central1:p-db",
+    "gceZone": "us-central1-a",
+    "selfLink": "https://sqladmin.googleapis.com/sql/v1beta4/projects/p/instances/p-db",
+    "serviceAccountEmailAddress": f"p{PROJECT_NUMBER}-abc@gcp-sa-cloud-sql.iam.gserviceaccount.com",
+}
+
+
+@pytest.fixture()
+def fleet(scenarios: Path) -> Path:
+    """The tmp fixtures root plus "broken": healthy but for p-db, which is denied."""
+    write(scenarios / "healthy", FLEET_SQL.format("p"), FLEET_SQL_BODY)
+    broken = scenarios / "broken"
+    broken.mkdir()
+    (broken / "scenario.toml").write_text(f'base = "healthy"\n[faults]\n"{FLEET_SQL.format("p")}" = "403"\n')
+    return scenarios
+
+
+def test_each_project_answers_as_its_own_model(fleet: Path) -> None:
+    """Two projects on one fake: each reads its own scenario, renamed to its own id and number."""
+    with FakeGoogleAPI(fixtures_root=fleet, projects={"prod": "healthy", "dev": "broken"}) as fake:
+        assert get_json(fake, FLEET_SQL.format("prod")) == (200, {
+            "name": "p-db",
+            "project": "prod",
+            "connectionName": "prod:us-central1:p-db",
+            "gceZone": "us-central1-a",
+            "selfLink": "https://sqladmin.googleapis.com/sql/v1beta4/projects/prod/instances/p-db",
+            "serviceAccountEmailAddress": f"p{project_number('prod')}-abc@gcp-sa-cloud-sql.iam.gserviceaccount.com",
+        })
+        status, body = get_json(fake, FLEET_SQL.format("dev"))
+        assert status == 403  # broken's own fault, written for p's route, hits dev's
+        assert "resource 'projects/dev/instances/p-db'" in body["error"]["message"]
+        assert get_json(fake, FLEET_VPC.format("dev", "us-central1")) == (
+            200, {"name": "projects/dev/locations/us-central1/connectors/c1", "state": "READY"})
+        # The log keeps what the client sent.
+        assert [r.route for r in fake.requests] == [FLEET_SQL.format("prod"), FLEET_SQL.format("dev"),
+                                                    FLEET_VPC.format("dev", "us-central1")]
+
+
+def test_a_project_in_no_map_is_missing(fleet: Path) -> None:
+    """Any other project, the scenario's own included, answers as a project that does not exist."""
+    with FakeGoogleAPI(fleet / "healthy", fixtures_root=fleet, projects={"prod": "healthy"}) as fake:
+        for project in ("other", "p"):
+            status, body = get_json(fake, URLMAPS.replace("/p/", f"/{project}/"))
+            assert (status, body["error"]["message"]) == (404, f"The resource 'projects/{project}' was not found")
+            status, body = get_json(fake, FLEET_SQL.format(project))
+            assert (status, body["error"]["status"]) == (403, "PERMISSION_DENIED")
+        fake.set_projects(None)  # back to one scenario for any project it holds
+        assert get_json(fake, FLEET_SQL.format("p"))[1] == FLEET_SQL_BODY
+
+
+def test_a_declared_region_is_the_projects_own(fleet: Path) -> None:
+    """A us-west1 project served by a us-central1 scenario: found in us-west1 only, and answers say us-west1."""
+    with FakeGoogleAPI(fixtures_root=fleet, projects={"west": ProjectModel("healthy", "us-west1")}) as fake:
+        assert get_json(fake, FLEET_VPC.format("west", "us-west1")) == (
+            200, {"name": "projects/west/locations/us-west1/connectors/c1", "state": "READY"})
+        assert get_json(fake, FLEET_VPC.format("west", "us-central1"))[0] == 404
+        body = get_json(fake, FLEET_SQL.format("west"))[1]
+        assert (body["connectionName"], body["gceZone"]) == ("west:us-west1:p-db", "us-west1-a")
+        status, _, raw = request(fake, RUN_LIST.replace("us-central1", "us-west1").replace("/p/", "/west/"))
+        assert (status, json.loads(raw)) == (200, {"items": [{"metadata": {"name": "backend"}}]})
+
+
+def test_runtime_state_is_per_project(fleet: Path) -> None:
+    """Runtime faults and bodies are keyed by the client's route: one project's, not its scenario's."""
+    with FakeGoogleAPI(fixtures_root=fleet, projects={"a": "healthy", "b": "healthy"}) as fake:
+        fake.fault(FLEET_SQL.format("a"), "500")
+        fake.set_secret("b", "s2", "v")
+        assert get_json(fake, FLEET_SQL.format("a"))[0] == 500
+        assert get_json(fake, FLEET_SQL.format("b"))[1]["project"] == "b"
+        secret = get_json(fake, "secretmanager.test/v1/projects/b/secrets/s2")[1]
+        assert secret["name"] == f"projects/{project_number('b')}/secrets/s2"
+        assert get_json(fake, "secretmanager.test/v1/projects/a/secrets/s2")[0] == 404
+
+
+def test_project_numbers_are_distinct_and_stable() -> None:
+    """The fixtures' project keeps PROJECT_NUMBER; every other id has its own 12-digit number."""
+    assert project_number("netra-staging") == PROJECT_NUMBER
+    numbers = {project_number(f"netra-fleet-{i:02d}") for i in range(1, 101)} | {PROJECT_NUMBER}
+    assert len(numbers) == 101 and all(len(n) == 12 and n.isdigit() for n in numbers)
+    assert project_number("netra-prod") == project_number("netra-prod")
+
+
+def test_monitoring_and_logging_read_their_projects_model() -> None:
+    """The timeSeries filter and the logging body name the project; both are read in the scenario's names."""
+    query = "&".join(f"{k}={v}" for k, v in {
+        "filter": 'metric.type%3D%22vpcaccess.googleapis.com%2Fconnector%2Finstances%22%20AND%20'
+                  'resource.labels.project_id%3D%22{}%22',
+        "interval.endTime": "2026-11-27T00%3A00%3A00Z",
+    }.items())
+    with FakeGoogleAPI(projects={"netra-prod": ProjectModel("healthy", "us-west1")}) as fake:
+        conn = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=5)
+        conn.request("GET", "http://monitoring.test/v3/projects/netra-prod/timeSeries?" + query.format("netra-prod"))
+        series = json.loads(conn.getresponse().read())["timeSeries"]
+        assert {s["resource"]["labels"]["project_id"] for s in series} == {"netra-prod"}
+        assert {s["resource"]["labels"]["location"] for s in series} == {"us-west1"}
+        conn.request("GET", "http://monitoring.test/v3/projects/netra-prod/timeSeries?" + query.format("netra-staging"))
+        assert "timeSeries" not in json.loads(conn.getresponse().read())  # another project's series
+        for project, code in (("netra-prod", 200), ("netra-gone", 403)):
+            conn.request("POST", "http://logging.test/v2/entries:list",
+                         body=json.dumps({"resourceNames": [f"projects/{project}"]}).encode())
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == code
+        conn.close()
+
+
+def test_a_scenario_of_two_projects_is_no_model(fleet: Path) -> None:
+    """Which project a two-project scenario stands for is ambiguous: said at once, not at the first request."""
+    write(fleet / "healthy", FLEET_SQL.format("q"), FLEET_SQL_BODY)
+    with pytest.raises(ValueError, match=r"holds several projects \(p, q\)"):
+        FakeGoogleAPI(fixtures_root=fleet, projects={"prod": "healthy"})
+
+
+def test_cli_serves_projects(fleet: Path) -> None:
+    """--project NAME=SCENARIO[@REGION], repeatable; a malformed one is a one-line usage error."""
+    proc = subprocess.Popen(
+        [sys.executable, str(FAKEAPI), "--fixtures-root", str(fleet), "--project", "west=healthy@us-west1",
+         "--project", "dev=broken"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().strip().removeprefix("port="))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        for route, code in ((FLEET_VPC.format("west", "us-west1"), 200), (FLEET_SQL.format("dev"), 403),
+                            (FLEET_SQL.format("p"), 403)):
+            conn.request("GET", f"http://{route}?alt=json")
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == code, route
+        conn.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(5) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    bad = subprocess.run([sys.executable, str(FAKEAPI), "--project", "west"], capture_output=True, text=True,
+                         timeout=30)
+    assert bad.returncode == 2
+    assert bad.stderr.splitlines()[-1].endswith("--project west: expected NAME=SCENARIO[@REGION], each NAME once")
+
+
 @pytest.mark.contract
 def test_real_gcloud_accepts_the_crc(api: FakeGoogleAPI, tmp_path: Path) -> None:
     """The real gcloud reads a set_secret value back, which it only does if the CRC32C is right."""
@@ -492,3 +641,45 @@ def test_real_gcloud_accepts_the_crc(api: FakeGoogleAPI, tmp_path: Path) -> None
     [rec] = api.requests
     assert rec.route == "secretmanager.test/v1/projects/netra-staging/secrets/canary/versions/latest:access"
     assert "gcloud.secrets.versions.access" in rec.user_agent and api.mutations == []
+
+
+@pytest.mark.contract
+def test_real_gcloud_reads_two_projects_from_one_fake_at_once(tmp_path: Path) -> None:
+    """Real gcloud, three commands side by side: a us-west1 project served by healthy, a denied one."""
+    gcloud = shutil.which("gcloud")
+    if gcloud is None:
+        pytest.skip("REAL GCLOUD NOT ON PATH: two projects on one fake were not checked against gcloud")
+    projects = {"netra-prod": ProjectModel("healthy", "us-west1"), "netra-dev": ProjectModel("denied")}
+    commands = {
+        "prod-sql": ["sql", "instances", "describe", "netra-staging-db", "--project=netra-prod"],
+        "prod-run": ["run", "services", "list", "--region=us-west1", "--project=netra-prod"],
+        "dev-sql": ["sql", "instances", "describe", "netra-staging-db", "--project=netra-dev"],
+    }
+    with FakeGoogleAPI(projects=projects) as fake:
+        procs = {}
+        for name, argv in commands.items():
+            env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **fake.env(tmp_path / name)}
+            procs[name] = subprocess.Popen([gcloud, *argv, "--format=json"], env=env, stdout=subprocess.PIPE,
+                                           stderr=subprocess.PIPE, text=True)
+        outputs = {name: proc.communicate(timeout=90) for name, proc in procs.items()}
+        done = {name: (procs[name].returncode, *outputs[name]) for name in procs}
+        routes = {r.route for r in fake.requests}
+    assert routes == {"sql.test/sql/v1beta4/projects/netra-prod/instances/netra-staging-db",
+                      "us-west1-run.test/apis/serving.knative.dev/v1/namespaces/netra-prod/services",
+                      "sql.test/sql/v1beta4/projects/netra-dev/instances/netra-staging-db"}
+    code, out, err = done["prod-sql"]
+    assert code == 0, err
+    sql = json.loads(out)
+    assert (sql["project"], sql["region"], sql["connectionName"], sql["state"]) == (
+        "netra-prod", "us-west1", "netra-prod:us-west1:netra-staging-db", "RUNNABLE")
+    code, out, err = done["prod-run"]
+    assert code == 0, err
+    services = json.loads(out)
+    assert {"netra-backend-staging", "auth-staging"} <= {s["metadata"]["name"] for s in services}
+    assert {s["metadata"]["namespace"] for s in services} == {project_number("netra-prod")}
+    assert {s["metadata"]["labels"]["cloud.googleapis.com/location"] for s in services} == {"us-west1"}
+    code, out, err = done["dev-sql"]
+    assert code == 1 and out == ""
+    # gcloud's own words for Cloud SQL's 403 (denied scenario's "*" = "403"), naming dev's instance.
+    assert err.strip() == ("ERROR: (gcloud.sql.instances.describe) There was no instance found at "
+                           "projects/netra-dev/instances/netra-staging-db or you are not authorized to access it.")
