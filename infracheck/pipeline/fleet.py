@@ -239,7 +239,9 @@ def _judge_all(options: Options, mine: Sequence[Target], pool: Pool | None, secr
     for _ in range(min(len(mine), TARGETS_AT_ONCE)):
         threading.Thread(target=work, daemon=True, name="infracheck-target").start()
     members: list[Member] = []
-    said: dict[str, list[str]] = {}
+    # A catalog warning once for every target it is about; one naming the target's project is the same
+    # warning for each target's project (the built-in profile's names used on another project).
+    said: dict[str, tuple[str, list[str]]] = {}
     try:
         while len(members) < len(mine):
             try:
@@ -248,7 +250,8 @@ def _judge_all(options: Options, mine: Sequence[Target], pool: Pool | None, secr
                 continue
             members.append(member)
             for warning in warnings:
-                said.setdefault(warning, []).append(member.target.name)
+                alike = warning.replace(member.target.project, "each target's project")
+                said.setdefault(alike, (warning, []))[1].append(member.target.name)
             if progress and not options.report_only:
                 why = f": {member.reason}" if member.reason else ""
                 click.echo(f"infracheck: [{len(members)}/{len(mine)}] {member.target.name} {member.status.name} "
@@ -257,8 +260,9 @@ def _judge_all(options: Options, mine: Sequence[Target], pool: Pool | None, secr
         runner.stop()
         click.echo(f"infracheck: interrupted after {len(members)} of {len(mine)} targets; no fleet report", err=True)
         return None
-    for warning, names in said.items():
-        click.echo(f"infracheck: warning: {warning}" + (f" (targets {', '.join(names)})" if len(mine) > 1 else ""),
+    for alike, (first, names) in said.items():
+        shown = first if len(names) == 1 else alike
+        click.echo(f"infracheck: warning: {shown}" + (f" (targets {', '.join(sorted(names))})" if len(mine) > 1 else ""),
                    err=True)
     return members
 

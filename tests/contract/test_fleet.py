@@ -98,6 +98,9 @@ def test_a_live_fleet_of_three_projects_is_critical_with_the_denied_one_named(pr
     assert by_name["prod"]["project"] == "netra-prod"  # each target read its own project
     assert {t["engine"] for t in doc["targets"]} == {"warm"}
     assert "Traceback" not in run.stderr
+    # The built-in profile's names on other projects: said once for the fleet, not once per target.
+    [warning] = [line for line in run.stderr.splitlines() if "still come from the built-in profile" in line]
+    assert "each target's project" in warning and warning.endswith("(targets dev, prod, web)")
 
     text = infracheck("diagnose", "--targets", str(targets), "--exclude", LIVE_EXCLUDE, "--color", "never", env=env)
     assert text.code == 2
