@@ -262,8 +262,8 @@ def _judge_all(options: Options, mine: Sequence[Target], pool: Pool | None, secr
         return None
     for alike, (first, names) in said.items():
         shown = first if len(names) == 1 else alike
-        click.echo(f"infracheck: warning: {shown}" + (f" (targets {', '.join(sorted(names))})" if len(mine) > 1 else ""),
-                   err=True)
+        which = f" (targets {', '.join(sorted(names))})" if len(mine) > 1 else ""
+        click.echo(f"infracheck: warning: {shown}{which}", err=True)
     return members
 
 
