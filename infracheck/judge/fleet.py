@@ -104,6 +104,11 @@ def not_checked(report: Mapping[str, Any]) -> str | None:
     commands = [c for c in report.get("commands") or () if (c.get("argv") or [None])[0] == "gcloud"]
     if not commands or not all(c.get("error_kind") in _OUT_OF_REACH for c in commands):
         return None
+    # Compute tells a project that does not exist (404 naming the project itself) from one this account may
+    # not read (403); the other APIs answer both with 403, so one such answer names the cause.
+    gone = f"The resource 'projects/{report.get('project')}' was not found"
+    if any(c.get("error_kind") == "not-found" and gone in str(c.get("error") or "") for c in commands):
+        return f"project not found: compute answers \"{gone}\"; every gcloud command failed ({len(commands)})"
     kinds = {c["error_kind"] for c in commands}
     headline = next(words for kind, words in _OUT_OF_REACH.items() if kind in kinds)
     refused = "was refused" if headline == "permission denied" else "failed"

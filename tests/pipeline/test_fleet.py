@@ -231,3 +231,13 @@ def test_watch_keeps_the_escalation_clock_of_one_target_only(tmp_path, capsys):
     code, _, err = run(capsys, "watch", "--targets", str(DEMO), "--replay", str(FIXTURES),
                        "--escalation-dir", str(tmp_path / "esc"))
     assert code == 3 and "--escalation-dir keeps one incident's clock" in err
+
+
+def test_a_project_that_does_not_exist_is_named_so(tmp_path, capsys):
+    # fixtures/project-missing: compute answered 404 for the project itself, every other API 403.
+    place = _recordings(tmp_path, healthy="healthy", old="project-missing")
+    targets = _targets(tmp_path, "healthy", "old")
+    code, out, _ = run(capsys, "diagnose", "--targets", str(targets), "--replay", str(place), "--color", "never")
+    assert code == 3
+    assert ("1/2 targets checked; 1 could not be checked: old (project not found: compute answers \"The resource "
+            "'projects/netra-staging' was not found\"; every gcloud command failed (") in out
