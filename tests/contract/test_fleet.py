@@ -86,26 +86,30 @@ def projects(api):
 
 
 def test_a_live_fleet_of_three_projects_is_critical_with_the_denied_one_named(projects, gcloud_config, tmp_path):
-    targets = _fleet_file(tmp_path, PROJECTS)
+    targets = _fleet_file(tmp_path, {**PROJECTS, "netra-old": "(in no map: a project that does not exist)"})
     env = environment(projects, gcloud_config)
     run = infracheck("diagnose", "--targets", str(targets), "--exclude", LIVE_EXCLUDE, "--format", "json", env=env)
     assert run.code == 2, run.stderr
     doc = run.json()
     by_name = {t["target"]: t for t in doc["targets"]}
     assert doc["status"] == "CRITICAL"
-    assert {n: t["status"] for n, t in by_name.items()} == {"dev": "UNKNOWN", "prod": "CRITICAL", "web": "HEALTHY"}
+    assert {n: t["status"] for n, t in by_name.items()} == {"dev": "UNKNOWN", "old": "UNKNOWN", "prod": "CRITICAL",
+                                                             "web": "HEALTHY"}
     assert by_name["dev"]["not_checked"].startswith("permission denied: every gcloud command was refused")
+    assert by_name["old"]["not_checked"].startswith(
+        "project not found: compute answers \"The resource 'projects/netra-old' was not found\"")
     assert by_name["prod"]["project"] == "netra-prod"  # each target read its own project
     assert {t["engine"] for t in doc["targets"]} == {"warm"}
     assert "Traceback" not in run.stderr
     # The built-in profile's names on other projects: said once for the fleet, not once per target.
     [warning] = [line for line in run.stderr.splitlines() if "still come from the built-in profile" in line]
-    assert "each target's project" in warning and warning.endswith("(targets dev, prod, web)")
+    assert "each target's project" in warning and warning.endswith("(targets dev, old, prod, web)")
 
     text = infracheck("diagnose", "--targets", str(targets), "--exclude", LIVE_EXCLUDE, "--color", "never", env=env)
     assert text.code == 2
-    assert "2/3 targets checked; 1 could not be checked: dev (permission denied: every gcloud command was refused" \
+    assert "2/4 targets checked; 2 could not be checked: dev (permission denied: every gcloud command was refused" \
         in text.stdout
+    assert "old (project not found: compute answers" in text.stdout
 
 
 def test_one_projects_hung_api_costs_that_target_alone(projects, gcloud_config, tmp_path):
