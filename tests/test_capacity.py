@@ -162,6 +162,16 @@ class Helper:
             proxy={"address": "127.0.0.1", "port": str(self.port), "type": "http"}))
 
 
+@pytest.fixture(autouse=True)
+def fresh_budget():
+    """Each test its own run's budget of 429 retries: a pause one test's 429 began holds no other test."""
+    from infracheck.runner import gcloud
+
+    gcloud.new_budget()
+    yield
+    gcloud.new_budget()
+
+
 def reader(api: FakeGoogleAPI, timeout: float = 10, sleeps: list[float] | None = None,
            helper: Helper | None = None) -> metrics.Reader:
     slept = sleeps if sleeps is not None else []
@@ -247,9 +257,14 @@ def test_api_errors_are_could_not_check_with_what_to_do(api, cat, fault, kind, w
     no_canary(outcome)
     assert outcome.error is not None and outcome.error.kind is kind
     assert words in outcome.error.message
-    # gcloud-like retries: 429 and 5xx three tries with backoff, the rest at once.
-    assert len(api.requests) == (3 if fault in ("429", "500") else 1)
-    assert sleeps == ([1.0, 2.0] if fault in ("429", "500") else [])
+    # 5xx: gcloud-like, three tries with backoff. 429: after the Monitoring API's pause, while the run's
+    # budget of retries lasts (runner/quota.py: one read alone may take them all), counted. The rest at once.
+    if fault == "429":
+        assert 2 <= len(api.requests) <= 11 and outcome.retries == len(api.requests) - 1 == len(sleeps)
+        assert f"(ran {len(api.requests)} times)" in outcome.error.message
+    else:
+        assert len(api.requests) == (3 if fault == "500" else 1)
+        assert sleeps == ([1.0, 2.0] if fault == "500" else []) and outcome.retries == 0
     [finding] = evaluate(c, outcome, now=NOW)
     assert finding.status is Status.ERROR and remedy in finding.remedy
 
@@ -598,3 +613,17 @@ def test_the_load_balancers_5xx_are_explained_by_a_services_5xx(cat):
     analysed = {f.rule: f for f in causes.analyse(findings)}
     assert analysed["capacity.run-5xx"].status is Status.FAIL and not analysed["capacity.run-5xx"].caused_by
     assert analysed["loadbalancer.lb-5xx"].caused_by == (("capacity.run-5xx", "netra-backend-staging"),)
+
+
+def test_reads_of_a_throttled_api_share_the_runs_budget_with_gcloud_commands(api, cat):
+    from infracheck.runner import gcloud
+
+    gcloud.new_budget(retries=2, first_pause=0.01, max_pause=0.02)
+    api.fault(ROUTE, "429")
+    read = reader(api)
+    first = read(check(cat, "capacity.connector-cpu").argv)
+    second = read(check(cat, "capacity.connector-cpu").argv)
+    assert (first.retries, second.retries) == (2, 0)  # the second read found the budget spent
+    assert len(api.requests) == 4 and gcloud.budget().spent("monitoring") == 2
+    assert first.error is not None and first.error.kind is ErrorKind.QUOTA
+    assert second.error is not None and second.error.kind is ErrorKind.QUOTA

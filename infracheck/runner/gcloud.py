@@ -102,6 +102,11 @@ def new_budget(retries: int = quota.RETRIES, first_pause: float = quota.FIRST_PA
     _BUDGET = quota.Budget(retries, first_pause, max_pause)
 
 
+def budget() -> quota.Budget:
+    """This run's budget of 429 retries per API (the Cloud Monitoring reads of metrics.py draw on it too)."""
+    return _BUDGET
+
+
 def retrying(attempt: Callable[[float], Outcome], timeout: float, argv: tuple[str, ...] = ()) -> Outcome:
     """attempt(seconds left), run again while gcloud crashed on its locked config database or its API
     answered 429 (quota or rate limit exceeded).

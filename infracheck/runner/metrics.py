@@ -42,12 +42,15 @@ CONFIG_HELPER = ("gcloud", "config", "config-helper", "--format=json")
 DEFAULT_ENDPOINT = "https://monitoring.googleapis.com/"
 METHOD = "monitoring.timeSeries.list"  # how gcloud would name the call in its errors
 
-# gcloud (apitools) retries 5xx answers with exponential backoff; so do we, within the deadline. gcloud 528
-# sends a 429 once (docs/gcloud.md, "429 RESOURCE_EXHAUSTED"); these reads retry it per read, outside
-# the per-API budget gcloud commands share (quota.py).
-_RETRY_STATUS = {429, 500, 502, 503, 504}
+# gcloud (apitools) retries 5xx answers with exponential backoff; so do we, within the deadline. A 429
+# (docs/gcloud.md, "429 RESOURCE_EXHAUSTED") waits the Monitoring API's pause and draws on the run's
+# budget of retries per API, as a gcloud command's does (quota.py): a fleet's hundreds of reads of one
+# throttled API retry ten times in all, not three times each.
+_RETRY_STATUS = {500, 502, 503, 504}
 _ATTEMPTS = 3
 _BACKOFF_S = 1.0
+_API = "monitoring"
+_MIN_ATTEMPT = 1.0  # s a retry needs before the deadline to be worth sending
 # Reads in flight at once: a run's ~20 reads are far from Monitoring's per-minute read quota, and
 # each waits mostly on the network.
 MAX_CONCURRENT = 8
@@ -213,16 +216,20 @@ class Reader:
         params = query.params(self._clock())
         series: list[Any] = []
         token = ""
+        retried: list[float] = []
         while True:
             page = params + ([("pageToken", token)] if token else [])
             url = base + "?" + urllib.parse.urlencode(page)
-            answer = self._get(url, creds, deadline)
+            answer = self._get(url, creds, deadline, retried)
             if isinstance(answer, str):
-                return self._failed(argv, started, answer)
+                return dataclasses.replace(self._failed(argv, started, answer), retries=len(retried))
             status, body = answer
             if status != 200:
                 stderr = _gcloud_error(status, body)
-                return _interpret(argv, 1, "", stderr, time.monotonic() - started)
+                if status == 429 and len(retried):
+                    stderr = stderr.rstrip("\n") + f" (ran {len(retried) + 1} times)\n"
+                return dataclasses.replace(_interpret(argv, 1, "", stderr, time.monotonic() - started),
+                                           retries=len(retried))
             if not isinstance(body, dict):
                 return _interpret(argv, 1, "", f"ERROR: ({METHOD}) Error decoding response\n",
                                         time.monotonic() - started)
@@ -233,7 +240,7 @@ class Reader:
         # The API's own shape, pages joined: `timeSeries` absent when nothing matched.
         document = {"timeSeries": series} if series else {}
         stdout = json.dumps(document)
-        return _interpret(argv, 0, stdout, "", time.monotonic() - started)
+        return dataclasses.replace(_interpret(argv, 0, stdout, "", time.monotonic() - started), retries=len(retried))
 
     def _failed(self, argv: tuple[str, ...], started: float, why: str) -> Outcome:
         if why == "timeout":
@@ -241,8 +248,9 @@ class Reader:
                 ErrorKind.TIMEOUT, f"timed out after {self._timeout:g} s"))
         return _interpret(argv, 1, "", f"ERROR: ({METHOD}) {why}\n", time.monotonic() - started)
 
-    def _get(self, url: str, creds: Credentials, deadline: float) -> tuple[int, Any] | str:
-        """(status, decoded body), or a one-line transport failure ("timeout" when out of time)."""
+    def _get(self, url: str, creds: Credentials, deadline: float, retried: list[float]) -> tuple[int, Any] | str:
+        """(status, decoded body), or a one-line transport failure ("timeout" when out of time); each 429
+        retry the budget granted is appended to `retried` (the read's Outcome counts them)."""
         import ssl  # here: a replay, `list` and `--help` never load the HTTP stack
         import urllib.error
         import urllib.request
@@ -255,12 +263,22 @@ class Reader:
         request = urllib.request.Request(url, headers={
             "Authorization": f"Bearer {creds.token}", "Accept": "application/json",
             "User-Agent": f"infracheck/{__version__}"})
+        from infracheck.runner import gcloud  # the run's shared budget; `list` never loads the run stage
+
+        budget = gcloud.budget()
         attempt = 0
         while True:
             attempt += 1
+            # A read that starts while another's 429 paused the API waits that pause (a retry already has).
+            held = budget.resume_at(_API) - time.monotonic() if attempt == 1 else 0.0
+            if held > 0:
+                if time.monotonic() + held >= deadline:
+                    return "timeout"
+                self._sleep(held)
             left = deadline - time.monotonic()
             if left <= 0:
                 return "timeout"
+            sent = time.monotonic()
             try:
                 with opener.open(request, timeout=left) as response:
                     status, raw = response.status, response.read()
@@ -272,6 +290,14 @@ class Reader:
                     return "timeout"
                 # urllib's reason names the host and the socket error, never a header.
                 return f"ConnectionError: could not reach {urllib.parse.urlsplit(url).hostname}: {reason}"
+            if status == 429:
+                resume, _ = budget.throttled(_API, sent, deadline - _MIN_ATTEMPT)
+                if resume is not None:
+                    retried.append(resume)
+                    self._sleep(max(0.0, resume - time.monotonic()))
+                    continue
+            else:
+                budget.answered(_API)
             if status in _RETRY_STATUS and attempt < _ATTEMPTS:
                 pause = _BACKOFF_S * 2 ** (attempt - 1)
                 if time.monotonic() + pause < deadline:
