@@ -241,3 +241,37 @@ def test_a_project_that_does_not_exist_is_named_so(tmp_path, capsys):
     assert code == 3
     assert ("1/2 targets checked; 1 could not be checked: old (project not found: compute answers \"The resource "
             "'projects/netra-staging' was not found\"; every gcloud command failed (") in out
+
+
+def test_ctrl_c_stops_every_target_and_prints_no_fleet_report(tmp_path, capsys, monkeypatch):
+    import os
+    import signal
+
+    place = _recordings(tmp_path, a="healthy", b="healthy")
+    targets = _targets(tmp_path, "a", "b")
+    real = runner.replay
+    released = threading.Event()
+
+    def replay(directory: Path) -> runner.Source:
+        source = real(directory)
+
+        def hang(argv: tuple[str, ...]) -> Any:
+            if argv[0] == "gcloud" and "sql" in argv:
+                released.wait(30)
+            return source(argv)
+
+        return hang
+
+    monkeypatch.setattr(runner, "replay", replay)
+    timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        code, out, err = run(capsys, "diagnose", "--targets", str(targets), "--replay", str(place), "--format", "json")
+    finally:
+        released.set()
+        timer.cancel()
+        from infracheck.runner import gcloud
+
+        gcloud.reset()  # Ctrl-C stopped every gcloud of this process: later tests start afresh
+    assert code == 130 and out == ""
+    assert "interrupted after 0 of 2 targets; no fleet report" in err and "Traceback" not in err
