@@ -108,7 +108,7 @@ def gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 
 
 def labelled(name: str, documentation: str, labels: Sequence[str]) -> GaugeMetricFamily:
-    """A family of samples with these labels (the fleet's, report/fleet.py: this module owns prometheus_client)."""
+    """A family of samples with these labels (the fleet's, report/fleet/prometheus.py: this module owns prometheus_client)."""
     return GaugeMetricFamily(name, documentation, labels=list(labels))
 
 

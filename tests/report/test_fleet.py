@@ -56,7 +56,7 @@ FLEET = _fleet(HEALTHY, OUTAGE, UNCHECKED)
 
 
 def test_every_format_names_the_target_not_checked_and_gives_the_worst_verdict() -> None:
-    assert set(FORMATTERS) == set(fleet_report._FORMATS)  # a new format needs its fleet form
+    assert set(FORMATTERS) == set(fleet_report.FORMATS)  # a new format needs its fleet form
     for fmt in FORMATTERS:
         text = fleet_report.render_as(fmt, FLEET)
         if fmt == "labels":  # a list of the labels: no target is a label (test_labels_...)
