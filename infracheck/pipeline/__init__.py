@@ -90,7 +90,7 @@ class Options:
     tags: tuple[str, ...] = ()
     shard: str | None = None
     shards: int | None = None
-    target_timeout: float | None = None  # seconds one target may take; None: fleet.TARGET_TIMEOUT's rule
+    target_timeout: float | None = None  # seconds one target may take; None: fleet.TARGET_TIMEOUTS x timeout
 
     @property
     def flags(self) -> dict[str, str]:
@@ -124,7 +124,7 @@ def diagnose(options: Options, record_dir: Path | None = None, confirm: Callable
     from infracheck.report import console
     from infracheck.runner import gcloud
 
-    gcloud.new_budget()  # this diagnosis's 429 retries per API (fix mode's re-checks included; a fleet's targets share it)
+    gcloud.new_budget()  # this run's 429 retries per API (fix mode's re-checks too; shared by a fleet's targets)
     if options.targets_file is not None:
         from infracheck.pipeline import fleet
 
