@@ -29,7 +29,8 @@ def render(fleet: Fleet, *, color: bool = False, ascii_only: bool = False) -> st
                                  title=f"infracheck {kind} in {m.target.name}: {f.get('rule')} ({f.get('resource')})"))
     hidden_muted = members.muted_line(members.counts_of(fleet))
     interrupted = [m.target.name for m in fleet.members if members.report_of(m).get("incomplete")]
-    summary = (f"{members.headline(fleet)}{', ' + hidden_muted if hidden_muted else ''}: {members.verdicts_line(fleet)}; "
+    muted = f", {hidden_muted}" if hidden_muted else ""
+    summary = (f"{members.headline(fleet)}{muted}: {members.verdicts_line(fleet)}; "
                f"{members.checked_line(fleet)}")
     if interrupted:
         summary += f"; interrupted: {', '.join(interrupted)}"

@@ -68,7 +68,8 @@ def _case(suite: ET.Element, m: Member, f: Mapping[str, Any]) -> str | None:
         actual = f.get("actual")
         node = ET.SubElement(case, "failure", message=clean(message), type=str(f.get("severity") or "failure"))
         node.text = details(("expected", str(f.get("expected") or "")),
-                            ("actual", "" if actual is None else json.dumps(actual)), ("fix", str(f.get("remedy") or "")))
+                            ("actual", "" if actual is None else json.dumps(actual)),
+                            ("fix", str(f.get("remedy") or "")))
         return "failures"
     if status == "error":
         node = ET.SubElement(case, "error", message=clean(message), type="could-not-check")

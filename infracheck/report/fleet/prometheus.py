@@ -31,13 +31,15 @@ def render(fleet: Fleet, *, color: bool = False, ascii_only: bool = False) -> st
                            [*where, "reason"])
     up = labelled("infracheck_up", "1 when the target's run finished and judged every planned check.", where)
     verdict_family = labelled("infracheck_verdict",
-                              "Each target's verdict: 1 for the verdict it gave, 0 for the others.", [*where, "verdict"])
+                              "Each target's verdict: 1 for the verdict it gave, 0 for the others.",
+                              [*where, "verdict"])
     counts = labelled("infracheck_findings", "Each target's findings by outcome (critical, warning, error = could "
                       "not check, muted, passed, skipped).", [*where, "outcome"])
     status = labelled("infracheck_rule_status",
                       "Each rule on each resource of each target: 1 for its status, 0 for the others.",
                       [*where, "area", "rule", "resource", "severity", "status"])
-    muted = labelled("infracheck_rule_muted", "A failing rule accepted by a mute.", [*where, "area", "rule", "resource"])
+    muted = labelled("infracheck_rule_muted", "A failing rule accepted by a mute.",
+                     [*where, "area", "rule", "resource"])
     values = labelled("infracheck_rule_value",
                       "The number a rule read; never a value a secrets check read (its report holds none).",
                       [*where, "area", "rule", "resource"])
