@@ -164,10 +164,8 @@ def record(options: Options, directory: Path, force: bool) -> int:
     """Run live and save every command's output into `directory` for --replay."""
     from infracheck.runner import recording
 
-    if options.targets_file is None:
-        recording.prepare(directory, force)
-    else:
-        recording.prepare_parent(directory, force)  # one folder per target, each prepared as it is recorded
+    # With --targets, one folder per target in it, each prepared as its target is recorded.
+    recording.prepare(directory, force, fleet=options.targets_file is not None)
     return diagnose(dataclasses.replace(options, replay=None, report_only=False), record_dir=directory)
 
 

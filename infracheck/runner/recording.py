@@ -116,34 +116,24 @@ def check_project(directory: Path, project: str, region: str | None = None) -> N
         )
 
 
-def prepare(directory: Path, force: bool) -> None:
-    """Refuse, before a live run, a folder a recording could not cleanly replace."""
+def prepare(directory: Path, force: bool, fleet: bool = False) -> None:
+    """Refuse, before a live run, a folder a recording could not cleanly replace.
+
+    `fleet`: the folder of a fleet's recordings, one per target (DIRECTORY/<target>/); with --force,
+    everything in it must be an earlier recording.
+    """
     if directory.exists() and not directory.is_dir():
         raise RecordingError(f"cannot record into '{directory}': it is a file")
     if not directory.is_dir() or not any(directory.iterdir()):
         return
     if not force:
         raise RecordingError(f"cannot record into '{directory}': the folder is not empty "
-                             f"(--force replaces an earlier recording)")
-    if not (directory / META).is_file():
-        raise RecordingError(f"cannot record into '{directory}': it holds no {META}, so it is not a recording "
-                             f"--force may replace")
-
-
-def prepare_parent(directory: Path, force: bool) -> None:
-    """Refuse, before a fleet's live run, a folder its targets' recordings (DIRECTORY/<target>/) could not
-    cleanly go into: with --force, everything in it must be an earlier recording."""
-    if directory.exists() and not directory.is_dir():
-        raise RecordingError(f"cannot record into '{directory}': it is a file")
-    if not directory.is_dir() or not any(directory.iterdir()):
-        return
-    if not force:
-        raise RecordingError(f"cannot record into '{directory}': the folder is not empty "
-                             f"(--force replaces earlier recordings)")
-    for entry in directory.iterdir():
+                             f"(--force replaces {'earlier recordings' if fleet else 'an earlier recording'})")
+    for entry in directory.iterdir() if fleet else (directory,):
         if not (entry / META).is_file():
-            raise RecordingError(f"cannot record into '{directory}': '{entry.name}' is not a recording "
-                                 f"--force may replace (a fleet's folder holds one recording per target)")
+            what = f"'{entry.name}' is not a recording" if fleet else f"it holds no {META}, so it is not a recording"
+            raise RecordingError(f"cannot record into '{directory}': {what} --force may replace"
+                                 + (" (a fleet's folder holds one recording per target)" if fleet else ""))
 
 
 def clock(replay_dir: Path | None = None, environ: Mapping[str, str] | None = None) -> dt.datetime:
