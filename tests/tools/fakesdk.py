@@ -13,6 +13,8 @@ has) and lib/googlecloudsdk/gcloud_main.py, whose `main()` obeys argv:
     crash-warm WORD...  die of SIGSEGV inside the warm driver, else print the words
     load heavy|light    heavy: print "cold" or "warm" (was googlecloudsdk.heavy imported
                         before this command?), then import it; light: print "light"
+    regex PATTERN       print "cached" or "compiled" (was PATTERN in re's cache before
+                        this command?), then compile it (its warnings, if any, on stderr)
 
 `broken=True` gives an SDK whose gcloud_main fails to import.
 """
@@ -103,6 +105,10 @@ def main(gcloud_cli=None):
             import googlecloudsdk.heavy  # noqa: F401
         else:
             print("light")
+    elif verb == "regex":
+        import re
+        print("cached" if (str, args[1], 0) in getattr(re, "_cache", {}) else "compiled")
+        re.compile(args[1])
     elif verb == "locked":
         # gcloud 528's crash on a config database another gcloud holds, for the first
         # args[1] runs (counted in the file args[2]: each command is its own child).
