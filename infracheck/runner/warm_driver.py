@@ -507,6 +507,9 @@ class _ModuleReport:
 
 # A report's line for a compiled pattern; no module name has a space.
 _PATTERN = "re "
+# re.compile as the standard library has it: gcloud replaces it (core/util/lazy_regex.py) with one
+# that returns an uncompiled stand-in for the patterns it lists, compiled by each child on first use.
+_COMPILE = re.compile
 
 
 def _regex_cache() -> list[tuple[Any, Any, int]]:
@@ -549,7 +552,7 @@ def _compile_quietly(pattern: str | bytes, flags: int) -> None:
     saved = warnings.warn
     warnings.warn = refuse
     try:
-        re.compile(pattern, flags)
+        _COMPILE(pattern, flags)
     except Exception:  # _Warned, or a pattern that only compiles in its context: the child compiles it
         pass
     finally:
