@@ -254,6 +254,22 @@ def test_each_new_command_path_of_a_surface_is_learned_once(engine: warm.Engine)
     assert sorted(engine.reply(argv, 20).stdout for argv in heavy) == [b"cold\n", b"warm\n", b"warm\n"]
 
 
+def test_a_pattern_a_command_compiled_is_compiled_once_unless_it_warns(
+        engine: warm.Engine, sdk: tuple[Path, dict[str, str]]) -> None:
+    """The zygote compiles the patterns its learner reported into `re`'s cache, except one whose
+    compiling warns: each command must print that warning as its own process does."""
+    quiet = [("gcloud", "regex", pattern, f"--n={n}") for pattern in ("ab+c", "lazy+") for n in range(3)]
+    warns = [("gcloud", "regex", "[[a]", f"--n={n}") for n in range(3)]  # FutureWarning: Possible nested set
+    for argv in (*quiet, *warns):
+        engine.submit(argv, 20)
+    # ("lazy+": gcloud's re.compile gives a stand-in for it, compiled on first use: the zygote compiles it for real)
+    assert sorted(engine.reply(argv, 20).stdout for argv in quiet) == [b"cached\n"] * 4 + [b"compiled\n"] * 2
+    for argv in warns:  # (the fake's process names its file by another path: compare the warning)
+        reply = engine.reply(argv, 20)
+        assert reply.stdout == b"compiled\n" and b"FutureWarning: Possible nested set at position 1" in reply.stderr
+        assert b"FutureWarning: Possible nested set at position 1" in as_process(sdk[1], *argv[1:])[2]
+
+
 def test_a_command_crashed_on_the_locked_config_database_is_run_again_warm(engine, tmp_path):
     runs = tmp_path / "runs"
     outcome = engine.run(("gcloud", "locked", "1", str(runs)), 20)

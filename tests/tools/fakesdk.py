@@ -13,6 +13,10 @@ has) and lib/googlecloudsdk/gcloud_main.py, whose `main()` obeys argv:
     crash-warm WORD...  die of SIGSEGV inside the warm driver, else print the words
     load heavy|light    heavy: print "cold" or "warm" (was googlecloudsdk.heavy imported
                         before this command?), then import it; light: print "light"
+    regex PATTERN       print "cached" or "compiled" (was PATTERN in re's cache before
+                        this command?), then compile it (its warnings, if any, on stderr);
+                        as gcloud's lazy_regex does, re.compile returns a stand-in for a
+                        pattern starting "lazy", compiled when first used
 
 `broken=True` gives an SDK whose gcloud_main fails to import.
 """
@@ -64,6 +68,24 @@ import time
 
 STATE = "initial"
 
+import re
+_real_compile = re.compile
+
+
+class _Lazy:
+    def __init__(self, pattern, flags=0):
+        self._args = (pattern, flags)
+
+    def __getattr__(self, name):
+        return getattr(_real_compile(*self._args), name)
+
+
+def _lazy_compile(pattern, flags=0):
+    return _Lazy(pattern, flags) if str(pattern).startswith("lazy") else _real_compile(pattern, flags)
+
+
+re.compile = _lazy_compile
+
 
 class _CLI:
     pass
@@ -103,6 +125,10 @@ def main(gcloud_cli=None):
             import googlecloudsdk.heavy  # noqa: F401
         else:
             print("light")
+    elif verb == "regex":
+        import re
+        print("cached" if (str, args[1], 0) in getattr(re, "_cache", {}) else "compiled")
+        re.compile(args[1]).pattern
     elif verb == "locked":
         # gcloud 528's crash on a config database another gcloud holds, for the first
         # args[1] runs (counted in the file args[2]: each command is its own child).
