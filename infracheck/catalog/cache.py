@@ -20,6 +20,7 @@ it is secret: a profile may not hold credentials (only `${env:NAME}`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -143,6 +144,14 @@ def _key_if_cached(directory: Path | None, overrides: Mapping[str, str] | None, 
     return _key(directory, overrides or {}, profile_file, flags or {}, environ)
 
 
+@functools.lru_cache(maxsize=1)
+def _code() -> tuple[tuple[str, int, int], ...]:
+    """infracheck's own modules (name, mtime, size): read once a process, since the code that runs is the code
+    it loaded (a fleet loads a catalog per target; watch and serve one a cycle)."""
+    return tuple((source.name, source.stat().st_mtime_ns, source.stat().st_size)
+                 for source in sorted(_PACKAGE.rglob("*.py")))
+
+
 def _key(directory: Path | None, overrides: Mapping[str, str], profile_file: Path | None,
          flags: Mapping[str, str], environ: Mapping[str, str]) -> str | None:
     """A digest of every input of loader.load, or None when one cannot be read (load reports it)."""
@@ -154,10 +163,7 @@ def _key(directory: Path | None, overrides: Mapping[str, str], profile_file: Pat
             digest.update(len(data).to_bytes(8, "big") + data)
 
     try:
-        add(sys.version, __version__)
-        for source in sorted(_PACKAGE.rglob("*.py")):
-            info = source.stat()
-            add(source.name, info.st_mtime_ns, info.st_size)
+        add(sys.version, __version__, _code())
         folder = (directory or default_dir()).resolve()
         add(str(folder))
         for toml in sorted(folder.glob("*.toml")):
