@@ -28,7 +28,7 @@ from infracheck.report import FORMATTERS, MACHINE
 if TYPE_CHECKING:
     import datetime as dt
 
-    from infracheck import fix, redact, runner
+    from infracheck import redact, runner
     from infracheck.judge.baseline import Baseline
     from infracheck.model import Catalog, Finding, Mute, Outcome, Report
     from infracheck.plan import Plan
@@ -280,28 +280,25 @@ def _diagnose(options: Options, record_dir: Path | None, early: runner.Early | N
 
     fix_plan = None
     if options.fix_mode and not result.incomplete:
-        from infracheck import fix
+        from infracheck.pipeline import fixing
 
-        fix_plan = fix.plan(the_plan.checks, report.findings, {o.argv: o for o in result.outcomes})
-        if any(f.area == "monitoring" for s in fix_plan.steps for f in s.findings):
-            from infracheck import alerts as generated
-
-            fix_plan = generated.fix_steps(fix_plan, the_plan.checks, {o.argv: o for o in result.outcomes},
-                                           cat.profile, prepared.ran_on)
-        report = dataclasses.replace(report, fixes=fix.rows(fix_plan))
+        fix_plan, report = fixing.plan(report, result, the_plan, cat, prepared.ran_on)
     live_fix = fix_plan is not None and bool(fix_plan.automatic) and replay_dir is None
     # A machine format prints one document: with --yes, the one after the fixes.
     screen.finish(mutes.mute_all(result.findings, live, expired), report,
                   quiet=live_fix and options.yes and fmt in MACHINE)
-    if fix_plan is not None and live_fix and (options.yes or _confirm(fix_plan, fmt, confirm)):
-        report = _apply_fixes(report, fix_plan, the_plan, options, live, secrets)
-        if fmt in MACHINE:
-            sys.stdout.write(FORMATTERS[fmt](report, color=False, ascii_only=screen.ascii_only))
-        else:
-            from infracheck.report import text as text_report
+    if fix_plan is not None and live_fix:
+        from infracheck.pipeline import fixing
 
-            sys.stdout.write(text_report.fixes(report, color=screen.color, ascii_only=screen.ascii_only))
-        sys.stdout.flush()
+        if options.yes or fixing.confirm(fix_plan, fmt, confirm):
+            report = fixing.apply(report, fix_plan, the_plan, options, live, secrets)
+            if fmt in MACHINE:
+                sys.stdout.write(FORMATTERS[fmt](report, color=False, ascii_only=screen.ascii_only))
+            else:
+                from infracheck.report import text as text_report
+
+                sys.stdout.write(text_report.fixes(report, color=screen.color, ascii_only=screen.ascii_only))
+            sys.stdout.flush()
     output.write_all(files, report, secrets.scrub)
     if report.incomplete and not result.incomplete:  # Ctrl-C while the fixes were applied
         return ExitStatus.INTERRUPTED
@@ -392,56 +389,6 @@ def binder(options: Options, cat: Catalog, the_plan: Plan, ran_on: Mapping[str, 
         return anchored, _selected(options, anchored, the_plan.include, the_plan.exclude)
 
     return Binder(cat, the_plan, anchor)
-
-
-def _confirm(fix_plan: fix.FixPlan, fmt: str, confirm: Callable[[str], bool]) -> bool:
-    """On a terminal, ask before changing anything; never ask a pipe or a machine format."""
-    if fmt in MACHINE or not (sys.stdin.isatty() and sys.stdout.isatty()):
-        return False
-    return confirm(f"Apply the {len(fix_plan.automatic)} automatic step(s) now?")
-
-
-def _apply_fixes(report: Report, fix_plan: fix.FixPlan, the_plan: Plan, options: Options, live: Sequence[Mute],
-                 secrets: redact.Secrets) -> Report:
-    """Apply the plan through gcloud, re-check what it touched (and what still failed), judge again."""
-    from infracheck import fix, plan, runner
-    from infracheck.judge import causes, mutes, verdict
-    from infracheck.rules.evaluate import evaluate
-    from infracheck.runner import recording
-
-    source = runner.live(options.timeout)
-
-    def recheck(keys: Sequence[tuple[str, str]]) -> list[Finding]:
-        result = runner.run(plan.subset(the_plan, keys), source, options.jobs, recording.clock(), secrets=secrets,
-                            evaluate=evaluate)
-        if result.incomplete:
-            raise KeyboardInterrupt  # Ctrl-C landed inside the re-check: the step was interrupted
-        return [mutes.mute(f, live) for i in sorted(result.findings) for f in result.findings[i]]
-
-    def progress(message: str) -> None:
-        if sys.stderr.isatty():
-            click.echo(f"  {message}"[:160], err=True)
-
-    results = fix.apply(fix_plan, run_command=lambda argv: runner.command(argv, options.fix_timeout),
-                        recheck=lambda checks: recheck([(c.id, c.resource) for c in checks]),
-                        timeout=options.fix_timeout, poll_interval=options.fix_poll, progress=progress)
-    if fix.interrupted(results):
-        runner.stop()  # the gcloud a step was running, and its children
-        click.echo(fix.interrupted_line(results), err=True)
-        # Nothing is re-checked after Ctrl-C: the report is the diagnosis with what the steps did.
-        return dataclasses.replace(report, before=report.status, incomplete=True, fixes=fix.rows(fix_plan, results))
-    for line in fix.failure_lines(results):
-        click.echo(line, err=True)
-    try:
-        fresh = recheck(fix.affected(fix_plan, results, report.findings))
-    except KeyboardInterrupt:
-        runner.stop()
-        click.echo("infracheck: interrupted while re-checking after the fixes; every automatic step ran: "
-                   "re-run infracheck diagnose to see the state now", err=True)
-        return dataclasses.replace(report, before=report.status, incomplete=True, fixes=fix.rows(fix_plan, results))
-    findings = causes.reanalyse(verdict.merge(report.findings, fresh))
-    return dataclasses.replace(report, findings=findings, status=verdict.overall(findings), before=report.status,
-                               fixes=fix.rows(fix_plan, results, findings))
 
 
 def _warn(warnings: Sequence[str]) -> None:
