@@ -46,6 +46,27 @@ def _by_target(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {t["target"]: t for t in doc["targets"]}
 
 
+def _sql_hangs(monkeypatch: pytest.MonkeyPatch, only: str | None = None) -> threading.Event:
+    """Replays whose Cloud SQL reads never answer (all, or only folder `only`'s) until the event is set."""
+    real = runner.replay
+    released = threading.Event()
+
+    def replay(directory: Path) -> runner.Source:
+        source = real(directory)
+        if only is not None and directory.name != only:
+            return source
+
+        def hang(argv: tuple[str, ...]) -> Any:
+            if argv[0] == "gcloud" and "sql" in argv:
+                released.wait(30)  # an API that never answers (released when the test ends)
+            return source(argv)
+
+        return hang
+
+    monkeypatch.setattr(runner, "replay", replay)
+    return released
+
+
 def test_the_demo_fleet_is_critical_with_the_denied_project_named(capsys):
     code, out, err = run(capsys, "diagnose", "--targets", str(DEMO), "--replay", str(FIXTURES), "--color", "never")
     assert code == 2
@@ -88,22 +109,7 @@ def test_a_missing_or_empty_recording_folder_is_unknown_by_name(tmp_path, capsys
 def test_one_targets_hung_commands_cost_that_target_only(tmp_path, capsys, monkeypatch):
     place = _recordings(tmp_path, healthy="healthy", stuck="healthy")
     targets = _targets(tmp_path, "healthy", "stuck")
-    real = runner.replay
-    released = threading.Event()
-
-    def replay(directory: Path) -> runner.Source:
-        source = real(directory)
-        if directory.name != "stuck":
-            return source
-
-        def hang(argv: tuple[str, ...]) -> Any:
-            if argv[0] == "gcloud" and "sql" in argv:
-                released.wait(30)  # an API that never answers (released when the test ends)
-            return source(argv)
-
-        return hang
-
-    monkeypatch.setattr(runner, "replay", replay)
+    released = _sql_hangs(monkeypatch, "stuck")
     started = time.monotonic()
     try:
         code, out, _ = run(capsys, "diagnose", "--targets", str(targets), "--replay", str(place), "--format", "json",
@@ -249,20 +255,7 @@ def test_ctrl_c_stops_every_target_and_prints_no_fleet_report(tmp_path, capsys, 
 
     place = _recordings(tmp_path, a="healthy", b="healthy")
     targets = _targets(tmp_path, "a", "b")
-    real = runner.replay
-    released = threading.Event()
-
-    def replay(directory: Path) -> runner.Source:
-        source = real(directory)
-
-        def hang(argv: tuple[str, ...]) -> Any:
-            if argv[0] == "gcloud" and "sql" in argv:
-                released.wait(30)
-            return source(argv)
-
-        return hang
-
-    monkeypatch.setattr(runner, "replay", replay)
+    released = _sql_hangs(monkeypatch)
     timer = threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT))
     timer.start()
     try:
