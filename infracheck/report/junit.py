@@ -20,6 +20,7 @@ from infracheck.model import Finding, Report, Severity, Status
 
 
 _COUNTED = {Status.FAIL: "failures", Status.ERROR: "errors", Status.SKIP: "skipped"}
+COUNTS = ("tests", "failures", "errors", "skipped")  # a suite's and the document's, in this order
 
 
 def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> str:
@@ -28,7 +29,6 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
     names = {st.component.area: st.component.name for st in escalation.components(report)}
 
     root = ET.Element("testsuites", name="infracheck")
-    totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
     total_time = 0.0
     for area in report.areas:
         mine = [f for f in report.findings if f.area == area.id]
@@ -40,7 +40,7 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
                            ("issue", report.issue or "")):
             if value:
                 ET.SubElement(props, "property", name=key, value=value)
-        counts = dict.fromkeys(totals, 0)
+        counts = dict.fromkeys(COUNTS, 0)
         for f in mine:
             argv = argv_of.get((f.check, f.resource))
             _case(suite, f, durations.get(argv, 0.0) if argv else 0.0)
@@ -57,11 +57,15 @@ def render(report: Report, *, color: bool = False, ascii_only: bool = False) -> 
                           value=str(sum(1 for f in muted if f.severity is Severity.CRITICAL)))
         suite.attrib.update({k: str(v) for k, v in counts.items()})
         suite.set("time", f"{area_time:.3f}")
-        for key in totals:
-            totals[key] += counts[key]
         total_time += area_time
-    root.attrib.update({k: str(v) for k, v in totals.items()})
-    root.set("time", f"{total_time:.3f}")
+    return document(root, total_time)
+
+
+def document(root: ET.Element, seconds: float) -> str:
+    """The XML text of <testsuites> `root`, its counts the sums of its suites' (`seconds`: their time)."""
+    for key in COUNTS:
+        root.set(key, str(sum(int(suite.get(key, "0")) for suite in root.iter("testsuite"))))
+    root.set("time", f"{seconds:.3f}")
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

@@ -18,10 +18,10 @@ def render(fleet: Fleet, *, color: bool = False, ascii_only: bool = False) -> st
     only class and name still says which target failed; a target that could
     not be checked has an errored `target.checked [<target>]` naming why.
     """
+    from infracheck.report.junit import COUNTS, document
     from infracheck.report.junit import _clean as clean
 
     root = ET.Element("testsuites", name="infracheck fleet")
-    totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
     total_time = 0.0
     for m in fleet.members:
         suite = ET.SubElement(root, "testsuite", name=clean(m.target.name))
@@ -30,7 +30,7 @@ def render(fleet: Fleet, *, color: bool = False, ascii_only: bool = False) -> st
                            ("not_checked", m.reason or "")):
             if value:
                 ET.SubElement(props, "property", name=key, value=clean(value))
-        counts = dict.fromkeys(totals, 0)
+        counts = dict.fromkeys(COUNTS, 0)
         for f in members.findings_of(m):
             counted = _case(suite, m, f)
             counts["tests"] += 1
@@ -39,13 +39,8 @@ def render(fleet: Fleet, *, color: bool = False, ascii_only: bool = False) -> st
         seconds = sum(float(o.get("duration_s") or 0.0) for o in members.report_of(m).get("commands") or ())
         suite.attrib.update({k: str(v) for k, v in counts.items()})
         suite.set("time", f"{seconds:.3f}")
-        for key in totals:
-            totals[key] += counts[key]
         total_time += seconds
-    root.attrib.update({k: str(v) for k, v in totals.items()})
-    root.set("time", f"{total_time:.3f}")
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return document(root, total_time)
 
 
 def _case(suite: ET.Element, m: Member, f: Mapping[str, Any]) -> str | None:
