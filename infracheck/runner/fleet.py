@@ -19,7 +19,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from infracheck.model import CannotRun, Check, CommandError, ErrorKind, Outcome
-from infracheck.runner import JOURNEY, Early, Live, gcloud, metrics, recording, start_warm
+from infracheck.runner import gcloud, metrics, recording
+from infracheck.runner.live import JOURNEY, Early, Live, start_warm
 
 if TYPE_CHECKING:
     from infracheck.catalog.journey import Step
