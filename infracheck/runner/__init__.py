@@ -4,10 +4,10 @@ Sources are argv tuples: `gcloud ...` goes to gcloud (the warm engine,
 warm.py, or one process per command, gcloud.py), `probe journey ...` to
 `journey.run` (the profile's steps), other `probe ...` to `probes.run` (live.py
 chooses the engine and sends each); in replay all are read from a scenario
-folder instead. Workers are daemon
-threads so that Ctrl-C never waits on a hung command. The probe and process
-modules are imported when a live run starts, not before: `--help`, `list`,
-`explain` and a replay never pay for them.
+folder instead. Workers are daemon threads so that Ctrl-C never waits on a
+hung command. The probe and process modules are imported when a live run
+starts, not before: `--help`, `list`, `explain` and a replay never pay for
+them.
 """
 
 from __future__ import annotations
