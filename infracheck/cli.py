@@ -18,8 +18,9 @@ import click
 
 from infracheck import __version__
 from infracheck.errors import ExitStatus, handled
-from infracheck.params import (ENVIRONMENT_HELP, EXIT_HELP, Address, Duration, Seconds, discover_options, fleet_options,
-                               profile_options, run_options, stream_formats, target_options, without)
+from infracheck.params import (ENVIRONMENT_HELP, EXIT_HELP, Address, Duration, Seconds, discover_options, engine_option,
+                               fleet_options, profile_options, run_options, stream_formats, target_options,
+                               targets_file_option, timeout_option, without)
 from infracheck.report import FORMATTERS
 
 if TYPE_CHECKING:
@@ -236,17 +237,13 @@ def merge(files: tuple[Path, ...], fmt: str) -> None:
 
 @cli.command(epilog="Exit code: 0 no difference (or only intended ones), 1 WARNING: differences, 3 could not compare. "
              "Intended differences: [[parity.ignore]] path/reason tables in a target's profile. See docs/fleet.md.")
-@click.option("--targets", "targets_file", required=True, metavar="FILE",
-              type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML file of [[target]] tables: name, project, region, profile, [target.set], tags.")
+@targets_file_option(required=True)
 @click.option("--replay", "replay_dir", metavar="DIR", type=click.Path(path_type=Path),
               help="Read recordings instead of running gcloud, one folder per target: DIR/<target name>/ "
                    "(as `infracheck record --targets` writes them).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
-@click.option("--timeout", default=60.0, show_default=True, type=Seconds(1, 3600),
-              help="Seconds each gcloud command may take.")
-@click.option("--engine", type=click.Choice(["auto", "warm", "process"]), default="auto", show_default=True,
-              help="How gcloud runs: warm (one loaded gcloud), process (one per command), auto (warm when it can).")
+@timeout_option
+@engine_option
 @click.argument("name_a", metavar="NAME_A")
 @click.argument("name_b", metavar="NAME_B")
 def parity(targets_file: Path, replay_dir: Path | None, fmt: str, timeout: float, engine: str, name_a: str,

@@ -131,6 +131,23 @@ def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+# Shared by the commands that run gcloud: diagnose, record, watch, serve (run_options) and parity.
+timeout_option = click.option("--timeout", default=60.0, show_default=True, type=Seconds(1, 3600),
+                              help="Seconds before a command is killed (with its children).")
+engine_option = click.option(
+    "--engine", type=click.Choice(["auto", "warm", "process"]), default="auto", show_default=True,
+    help="How gcloud runs: 'warm' loads gcloud once and forks each command from it (same output, a fraction of "
+         "the CPU); 'process' starts one gcloud per command; 'auto' is warm where it can start, else process.")
+
+
+def targets_file_option(required: bool, more: str = ".") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--targets FILE (the targets file, catalog/targets.py), with what the command does with it."""
+    return click.option("--targets", "targets_file", required=required, metavar="FILE",
+                        type=click.Path(dir_okay=False, path_type=Path),
+                        help="TOML file of [[target]] tables: name, project, region, profile, [target.set], tags"
+                             + more)
+
+
 def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--include", multiple=True, metavar="GLOB",
@@ -139,12 +156,8 @@ def run_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Skip rules whose id, check id or area matches, e.g. 'network*'."),
         click.option("--jobs", default=8, show_default=True, type=click.IntRange(1, 64),
                      help="Commands run at the same time."),
-        click.option("--timeout", default=60.0, show_default=True, type=Seconds(1, 3600),
-                     help="Seconds before a command is killed (with its children)."),
-        click.option("--engine", type=click.Choice(["auto", "warm", "process"]), default="auto", show_default=True,
-                     help="How gcloud runs: 'warm' loads gcloud once and forks each command from it (same "
-                          "output, a fraction of the CPU); 'process' starts one gcloud per command; 'auto' "
-                          "is warm where it can start, else process."),
+        timeout_option,
+        engine_option,
         click.option("--format", "fmt", default="text", show_default=True, type=click.Choice(sorted(FORMATTERS)),
                      help="Report format; machine formats own stdout."),
         click.option("--output", "outputs", multiple=True, metavar="[FORMAT=]PATH",
@@ -170,10 +183,7 @@ def _targets(required: bool) -> Callable[[Callable[..., Any]], Callable[..., Any
     """The options that choose a fleet's targets: required by `targets`, the fleet mode of diagnose and record."""
     def add(func: Callable[..., Any]) -> Callable[..., Any]:
         options = [
-            click.option("--targets", "targets_file", required=required, metavar="FILE",
-                         type=click.Path(dir_okay=False, path_type=Path),
-                         help="TOML file of [[target]] tables: name, project, region, profile, [target.set], tags"
-                              + ("." if required else "; judge each (a fleet report). See docs/fleet.md.")),
+            targets_file_option(required, "." if required else "; judge each (a fleet report). See docs/fleet.md."),
             click.option("--target", "target_names", multiple=True, metavar="NAME",
                          help="Only this target (repeatable)."),
             click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE",
