@@ -18,9 +18,9 @@ import click
 
 from infracheck import __version__
 from infracheck.errors import ExitStatus, handled
-from infracheck.params import (ENVIRONMENT_HELP, EXIT_HELP, Address, Duration, Seconds, discover_options, engine_option,
-                               fleet_options, profile_options, run_options, stream_formats, target_options,
-                               targets_file_option, timeout_option, without)
+from infracheck.params import (DISCOVER_HELP, ENVIRONMENT_HELP, EXIT_HELP, SERVE_HELP, Address, Duration, Seconds,
+                               discover_options, engine_option, fleet_options, profile_options, run_options,
+                               stream_formats, target_options, targets_file_option, timeout_option, without)
 from infracheck.report import FORMATTERS
 
 if TYPE_CHECKING:
@@ -160,15 +160,7 @@ def alerts_command(output_dir: Path, **options: Any) -> None:
 
 
 @without("fmt", "outputs", "color", "baseline_file")
-@cli.command(epilog="""\b
-Endpoints (the last complete run; a request never starts or waits for a cycle):
-  /metrics      Prometheus exposition: infracheck_up, infracheck_verdict,
-                infracheck_rule_status, infracheck_rule_value, age and staleness
-  /healthz      200 while the last run is HEALTHY (and WARNING with
-                --warning-is-healthy) and not stale; 503 otherwise
-  /report.json  the last report, as diagnose --format json prints it
-SIGTERM or Ctrl-C stops it (exit 0 after SIGTERM, 130 after Ctrl-C).
-Recipes (systemd, Kubernetes, Cloud Run): docs/monitor.md.""")
+@cli.command(epilog=SERVE_HELP)
 @profile_options
 @run_options
 @click.option("--replay", type=click.Path(path_type=Path), metavar="DIR",
@@ -200,15 +192,7 @@ def targets_command(targets_file: Path, target_names: tuple[str, ...], tags: tup
     sys.exit(fleet.targets(targets_file, target_names, tags, shard, shards, fmt))
 
 
-@cli.command(epilog="""\b
-Sources (stderr says which one answered, and why it fell back):
-  --organization/--folder  gcloud asset search-all-resources (needs
-                           cloudasset.assets.searchAllResources on the scope),
-                           then gcloud projects list for the projects' ids
-  fallback, and --filter   gcloud projects list (needs resourcemanager.projects.list);
-                           regions from --region or the profile
-Exit code: 0 written, 1 written but something found was left out (said on
-stderr), 3 nothing written. See docs/fleet.md, "Discovery".""")
+@cli.command(epilog=DISCOVER_HELP)
 @discover_options
 def discover(organization: str | None, folder: str | None, expression: str | None, regions: tuple[str, ...],
              output: Path | None, force: bool, record_dir: Path | None, replay_dir: Path | None,

@@ -110,6 +110,27 @@ def _environment_help() -> str:
 
 ENVIRONMENT_HELP = _environment_help()
 
+# The longer epilogs of `serve` and `discover`, kept here beside the other help texts.
+SERVE_HELP = """\b
+Endpoints (the last complete run; a request never starts or waits for a cycle):
+  /metrics      Prometheus exposition: infracheck_up, infracheck_verdict,
+                infracheck_rule_status, infracheck_rule_value, age and staleness
+  /healthz      200 while the last run is HEALTHY (and WARNING with
+                --warning-is-healthy) and not stale; 503 otherwise
+  /report.json  the last report, as diagnose --format json prints it
+SIGTERM or Ctrl-C stops it (exit 0 after SIGTERM, 130 after Ctrl-C).
+Recipes (systemd, Kubernetes, Cloud Run): docs/monitor.md."""
+
+DISCOVER_HELP = """\b
+Sources (stderr says which one answered, and why it fell back):
+  --organization/--folder  gcloud asset search-all-resources (needs
+                           cloudasset.assets.searchAllResources on the scope),
+                           then gcloud projects list for the projects' ids
+  fallback, and --filter   gcloud projects list (needs resourcemanager.projects.list);
+                           regions from --region or the profile
+Exit code: 0 written, 1 written but something found was left out (said on
+stderr), 3 nothing written. See docs/fleet.md, "Discovery"."""
+
 
 def profile_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
