@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
@@ -446,20 +447,17 @@ def test_env_points_gcloud_here(api: FakeGoogleAPI, tmp_path: Path) -> None:
     }
 
 
-def test_cli_prints_port_and_stops_on_sigterm(scenarios: Path) -> None:
-    """The standalone script prints port=N first, serves, and exits 0 on SIGTERM."""
-    proc = subprocess.Popen(
-        [sys.executable, str(FAKEAPI), "--scenario", str(scenarios / "healthy"), "--latency", "0"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+@contextlib.contextmanager
+def _script(*args: str) -> Iterator[http.client.HTTPConnection]:
+    """The standalone script started with `args`: a connection to the port it printed first. It must exit 0
+    on SIGTERM when the block ends; it is killed whatever happens."""
+    proc = subprocess.Popen([sys.executable, str(FAKEAPI), *args], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().strip()
         assert line.startswith("port=")
         conn = http.client.HTTPConnection("127.0.0.1", int(line.removeprefix("port=")), timeout=5)
-        conn.request("GET", f"http://{SQL}?alt=json")
-        assert conn.getresponse().status == 200
+        yield conn
         conn.close()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(5) == 0
@@ -467,6 +465,13 @@ def test_cli_prints_port_and_stops_on_sigterm(scenarios: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_cli_prints_port_and_stops_on_sigterm(scenarios: Path) -> None:
+    """The standalone script prints port=N first, serves, and exits 0 on SIGTERM."""
+    with _script("--scenario", str(scenarios / "healthy"), "--latency", "0") as conn:
+        conn.request("GET", f"http://{SQL}?alt=json")
+        assert conn.getresponse().status == 200
 
 
 # --------------------------------------------------------------------------- several projects, one model each
@@ -592,26 +597,14 @@ def test_a_scenario_of_two_projects_is_no_model(fleet: Path) -> None:
 
 def test_cli_serves_projects(fleet: Path) -> None:
     """--project NAME=SCENARIO[@REGION], repeatable; a malformed one is a one-line usage error."""
-    proc = subprocess.Popen(
-        [sys.executable, str(FAKEAPI), "--fixtures-root", str(fleet), "--project", "west=healthy@us-west1",
-         "--project", "dev=broken"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None
-        port = int(proc.stdout.readline().strip().removeprefix("port="))
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    with _script("--fixtures-root", str(fleet), "--project", "west=healthy@us-west1",
+                 "--project", "dev=broken") as conn:
         for route, code in ((FLEET_VPC.format("west", "us-west1"), 200), (FLEET_SQL.format("dev"), 403),
                             (FLEET_SQL.format("p"), 403)):
             conn.request("GET", f"http://{route}?alt=json")
             resp = conn.getresponse()
             resp.read()
             assert resp.status == code, route
-        conn.close()
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(5) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     bad = subprocess.run([sys.executable, str(FAKEAPI), "--project", "west"], capture_output=True, text=True,
                          timeout=30)
     assert bad.returncode == 2
