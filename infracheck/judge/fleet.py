@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from infracheck.errors import CannotRun
-from infracheck.model import Overall
+from infracheck.model import CommandError, ErrorKind, Overall
 from infracheck.catalog.targets import Shard, Target, names_of_shard
 
 FLEET_SCHEMA = "infracheck/fleet/v1"
@@ -104,10 +104,11 @@ def not_checked(report: Mapping[str, Any]) -> str | None:
     commands = [c for c in report.get("commands") or () if (c.get("argv") or [None])[0] == "gcloud"]
     if not commands or not all(c.get("error_kind") in _OUT_OF_REACH for c in commands):
         return None
-    # Compute tells a project that does not exist (404 naming the project itself) from one this account may
-    # not read (403); the other APIs answer both with 403, so one such answer names the cause.
-    gone = f"The resource 'projects/{report.get('project')}' was not found"
-    if any(c.get("error_kind") == "not-found" and gone in str(c.get("error") or "") for c in commands):
+    # Compute tells a project that does not exist (404 naming the project itself: CommandError.project_gone,
+    # as discovery reads it) from one this account may not read (403); the other APIs answer both with 403,
+    # so one such answer names the cause.
+    if any(CommandError(ErrorKind(c["error_kind"]), str(c.get("error") or "")).project_gone for c in commands):
+        gone = f"The resource 'projects/{report.get('project')}' was not found"
         return f"project not found: compute answers \"{gone}\"; every gcloud command failed ({len(commands)})"
     kinds = {c["error_kind"] for c in commands}
     headline = next(words for kind, words in _OUT_OF_REACH.items() if kind in kinds)
