@@ -19,16 +19,13 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from infracheck import redact
 from infracheck.model import CannotRun, Check, CommandError, Engine, ErrorKind, Finding, Outcome
 from infracheck.runner import gcloud, metrics, recording
-from infracheck.runner.live import ENGINES, JOURNEY, Early, Live, live, start_warm, warm_up
+from infracheck.runner.live import ENGINES, JOURNEY, Early, Live, commands_of, live, start_warm, steps_of, warm_up
 from infracheck.plan import Plan
-
-if TYPE_CHECKING:
-    from infracheck.catalog.journey import Step
 
 Source = Callable[[tuple[str, ...]], Outcome]
 
@@ -49,17 +46,10 @@ def source(
     `journey_steps` is the profile's `journey` list; a definition that cannot
     run is refused here, before any command starts.
     """
-    steps: tuple[Step, ...] = ()
-    if any(c.argv[:2] == JOURNEY for c in planned):
-        from infracheck.catalog import journey  # the profile's steps: a JourneyError (a CannotRun) names the step
-
-        steps = journey.parse(journey_steps)
+    steps = steps_of(planned, journey_steps)
     if replay_dir is not None:
         return replay(replay_dir)
-    if any(argv[0] == "gcloud" or argv[:2] == metrics.QUERY for c in planned for argv in c.sources):
-        gcloud.executable()  # GcloudMissing (a CannotRun) when it is not installed
-    argvs = [argv for check in planned for argv in check.sources]
-    return live(timeout, steps=steps, engine=engine, jobs=jobs, argvs=argvs, early=early)
+    return live(timeout, steps=steps, engine=engine, jobs=jobs, argvs=commands_of(planned), early=early)
 
 
 def replay(directory: Path) -> Source:

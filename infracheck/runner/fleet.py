@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from infracheck.model import CannotRun, Check, CommandError, ErrorKind, Outcome
 from infracheck.runner import gcloud, metrics, recording
-from infracheck.runner.live import JOURNEY, Early, Live, start_warm
+from infracheck.runner.live import Early, Live, commands_of, start_warm, steps_of
 
 if TYPE_CHECKING:
     from infracheck.catalog.journey import Step
@@ -84,14 +84,7 @@ class Pool:
 
     def source(self, planned: Sequence[Check], journey_steps: object = None) -> Shared:
         """A target's source; its gcloud commands are queued in the engine at once (as `runner.live` does)."""
-        steps: tuple[Step, ...] = ()
-        if any(c.argv[:2] == JOURNEY for c in planned):
-            from infracheck.catalog import journey
-
-            steps = journey.parse(journey_steps)
-        argvs = [argv for check in planned for argv in check.sources]
-        if any(argv[0] == "gcloud" or argv[:2] == metrics.QUERY for argv in argvs):
-            gcloud.executable()
+        steps, argvs = steps_of(planned, journey_steps), commands_of(planned)
         running = Shared(self, steps)
         if self.engine is not None:
             for argv in dict.fromkeys(a for a in argvs if a[0] == "gcloud"):

@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from infracheck.model import CannotRun, Engine, Outcome
+from infracheck.model import CannotRun, Check, Engine, Outcome
 from infracheck.runner import gcloud, metrics, recording
 
 if TYPE_CHECKING:
@@ -169,3 +169,22 @@ def start_warm(engine: str, env: Mapping[str, str], jobs: int, early: Early | No
             raise CannotRun(f"--engine warm cannot start: {exc}") from None
         return None, f"warm engine unavailable: {exc}"
     return started, ""
+
+
+
+def steps_of(planned: Sequence[Check], journey_steps: object) -> tuple[Step, ...]:
+    """The profile's journey steps when the journey is planned; a definition that cannot run is refused (a
+    JourneyError, a CannotRun, names the step) before any command starts."""
+    if not any(c.argv[:2] == JOURNEY for c in planned):
+        return ()
+    from infracheck.catalog import journey
+
+    return journey.parse(journey_steps)
+
+
+def commands_of(planned: Sequence[Check]) -> list[tuple[str, ...]]:
+    """Every command of a live run of `planned`; gcloud missing, when one needs it, is refused (GcloudMissing)."""
+    argvs = [argv for check in planned for argv in check.sources]
+    if any(argv[0] == "gcloud" or argv[:2] == metrics.QUERY for argv in argvs):
+        gcloud.executable()
+    return argvs
